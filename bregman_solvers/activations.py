@@ -1,0 +1,324 @@
+"""Proximal activation functions (Section 3, Definition 1, Example 1 of the paper).
+
+Every activation is a proximal map ``sigma = prox_Psi`` of a proper, convex, lower
+semi-continuous function ``Psi``. With ``Phi = 0.5 |.|^2 + Psi`` each activation
+provides
+
+* ``sigma(z) = grad Phi*(z)`` (``__call__``),
+* ``Phi(x)`` per sample, ``+inf`` outside its domain (``phi``),
+* ``Phi*(z)`` per sample (``phi_conj``),
+* ``prox_{c Psi}(v)`` for ``c > 0`` (``prox``), used by the auxiliary-variable step,
+* the Bregman loss ``B(x, z) = Phi(x) + Phi*(z) - <x, z>`` per sample (eq. 12,
+  ``bregman_loss``) and its gradient ``grad_z B(x, z) = sigma(z) - x`` (Lemma 8,
+  ``bregman_grad``), with a fused ``bregman_loss_grad`` that does both in one pass.
+
+Arrays are ``(n_samples, n_features)`` with one sample per row; a 1-D array is one
+sample. All methods validate their input (dtype, shape, finiteness) and run the
+OpenMP kernels of :mod:`bregman_solvers.kernels`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bregman_solvers import get_activation
+>>> relu = get_activation("relu")
+>>> z = np.array([[-1.0, 2.0]])
+>>> relu(z)
+array([[0., 2.]])
+>>> relu.bregman_loss(np.array([[0.5, 2.0]]), z)   # 0.5*0.5**2 + 0.5*1
+array([0.625])
+"""
+import numpy as np
+
+from ._kernels import _activations as _k
+from ._validation import check_input, check_n_threads, check_out, check_positive
+
+__all__ = ["Activation", "available", "get_activation"]
+
+# name -> (parameter name or None, default value, description of sigma)
+_SPECS = {
+    "identity": (None, 0.0, "z"),
+    "relu": (None, 0.0, "max(z, 0)"),
+    "leaky_relu": ("a", 0.01, "z if z >= 0 else a z, 0 < a <= 1"),
+    "soft_threshold": ("alpha", 0.1, "sign(z) max(|z| - alpha, 0), alpha >= 0"),
+    "nonneg_soft_threshold": ("alpha", 0.1, "max(z - alpha, 0), alpha >= 0"),
+    "hard_tanh": (None, 0.0, "clip(z, -1, 1)"),
+    "tanh": (None, 0.0, "tanh(z)"),
+    "sigmoid": (None, 0.0, "1 / (1 + exp(-z))"),
+    "softmax": (None, 0.0, "softmax(z) per sample"),
+}
+
+# The set where sigma is the identity map (its derivative is 1 and the unit
+# "passes z through"): used for the linear-activation rate of Table 2.
+_SEPARABLE = frozenset(_SPECS) - {"softmax"}
+
+
+def available():
+    """Names accepted by :func:`get_activation`, in a stable order."""
+    return list(_SPECS)
+
+
+def _check_param(name, param_name, value):
+    value = check_positive(value, param_name, allow_zero=True)
+    if name == "leaky_relu" and not 0 < value <= 1:
+        raise ValueError(f"leaky_relu parameter a must lie in (0, 1], got {value}")
+    return value
+
+
+class Activation:
+    """A proximal activation ``sigma = prox_Psi`` with its convex-analysis companions.
+
+    Create instances with :func:`get_activation`. Instances are immutable and
+    compare equal when name and parameters agree.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available`.
+    **params
+        ``a`` for ``leaky_relu`` (default 0.01, in (0, 1]); ``alpha`` for
+        ``soft_threshold`` and ``nonneg_soft_threshold`` (default 0.1, >= 0).
+
+    Attributes
+    ----------
+    name : str
+    params : dict
+        The activation's parameters (empty for parameter-free activations).
+    separable : bool
+        Whether sigma acts entry by entry (every activation except softmax).
+    """
+
+    __slots__ = ("_name", "_param_name", "_param", "_kind")
+
+    def __init__(self, name, **params):
+        if not isinstance(name, str) or name not in _SPECS:
+            raise ValueError(f"unknown activation {name!r}; available: {', '.join(available())}")
+        param_name, default, _ = _SPECS[name]
+        allowed = set() if param_name is None else {param_name}
+        unknown = set(params) - allowed
+        if unknown:
+            expect = f"only {param_name!r}" if param_name else "no parameters"
+            raise ValueError(f"activation {name!r} takes {expect}, got {sorted(unknown)}")
+        value = params.get(param_name, default) if param_name else 0.0
+        self._name = name
+        self._param_name = param_name
+        self._param = _check_param(name, param_name, value) if param_name else 0.0
+        self._kind = _k.KIND_CODES[name]
+
+    # -- metadata ---------------------------------------------------------
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def params(self):
+        return {self._param_name: self._param} if self._param_name else {}
+
+    @property
+    def kind(self):
+        """The integer code of this activation in the low-level kernels."""
+        return self._kind
+
+    @property
+    def param(self):
+        """The kernels' real parameter (``a`` or ``alpha``; 0 when there is none)."""
+        return self._param
+
+    @property
+    def separable(self):
+        return self._name in _SEPARABLE
+
+    def __repr__(self):
+        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"get_activation({self._name!r}{args})"
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and (self._name, self._param) == (other._name, other._param)
+
+    def __hash__(self):
+        return hash((self._name, self._param))
+
+    def __reduce__(self):
+        return (_rebuild, (self._name, self.params))
+
+    # -- helpers ----------------------------------------------------------
+    @staticmethod
+    def _pair(x, z, check_finite=True):
+        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        z = np.asarray(z) if not isinstance(z, np.ndarray) else z
+        x2, x1d = check_input(x, "x", check_finite=check_finite)
+        z2, z1d = check_input(z, "z", check_finite=check_finite)
+        if x2.shape != z2.shape:
+            raise ValueError(f"x and z must have the same shape, got x {x.shape} and z {z.shape}")
+        dtype = np.result_type(x2.dtype, z2.dtype)
+        return x2.astype(dtype, copy=False), z2.astype(dtype, copy=False), x1d and z1d
+
+    @staticmethod
+    def _new_or_checked(out, name, shape, dtype, was_1d):
+        if out is None:
+            return np.empty(shape, dtype=dtype), (out, was_1d)
+        return check_out(out, name, shape, dtype), (out, was_1d)
+
+    @staticmethod
+    def _result(arr2d, original_out, was_1d):
+        if original_out is not None:
+            return original_out
+        return arr2d[0] if was_1d else arr2d
+
+    @staticmethod
+    def _per_sample(values, was_1d):
+        return values[0] if was_1d else values
+
+    # -- sigma --------------------------------------------------------------
+    def __call__(self, z, out=None, *, n_threads=None, check_finite=True):
+        """Evaluate ``sigma(z) = prox_Psi(z)``.
+
+        Parameters
+        ----------
+        z : array-like of shape (n_samples, n_features) or (n_features,)
+            Pre-activations.
+        out : ndarray, optional
+            Output array of ``z``'s shape and dtype; may be ``z`` itself to
+            evaluate in place.
+        n_threads : int, optional
+            OpenMP threads (default: all cores).
+        check_finite : bool, default True
+            Refuse NaN or infinite input.
+
+        Returns
+        -------
+        ndarray
+            ``sigma(z)``, of ``z``'s shape and floating dtype.
+        """
+        z2, was_1d = check_input(z, "z", check_finite=check_finite)
+        out2, meta = self._new_or_checked(out, "out", z2.shape, z2.dtype, was_1d)
+        _k.sigma(self._kind, self._param, z2, out2, check_n_threads(n_threads))
+        return self._result(out2, *meta)
+
+    def sigma(self, z, out=None, *, n_threads=None, check_finite=True):
+        """Alias of calling the activation: ``sigma(z)``."""
+        return self(z, out, n_threads=n_threads, check_finite=check_finite)
+
+    # -- Phi and Phi* -------------------------------------------------------
+    def phi(self, x, *, n_threads=None):
+        """``Phi(x) = 0.5 |x|^2 + Psi(x)`` per sample; ``+inf`` where x is outside the domain.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or a scalar for a 1-D ``x``.
+        """
+        x2, was_1d = check_input(x, "x")
+        out = np.empty(x2.shape[0], dtype=x2.dtype)
+        _k.phi(self._kind, self._param, x2, out, check_n_threads(n_threads))
+        return self._per_sample(out, was_1d)
+
+    def phi_conj(self, z, *, n_threads=None):
+        """The convex conjugate ``Phi*(z)`` per sample (its gradient is ``sigma``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or a scalar for a 1-D ``z``.
+        """
+        z2, was_1d = check_input(z, "z")
+        out = np.empty(z2.shape[0], dtype=z2.dtype)
+        _k.phi_conj(self._kind, self._param, z2, out, check_n_threads(n_threads))
+        return self._per_sample(out, was_1d)
+
+    # -- prox ---------------------------------------------------------------
+    def prox(self, v, c, out=None, *, n_threads=None):
+        """``prox_{c Psi}(v) = argmin_x 0.5 |x - v|^2 + c Psi(x)`` for ``c > 0``.
+
+        ``c = 1`` gives ``sigma`` itself. Closed forms where they exist; for tanh
+        and sigmoid a safeguarded Newton iteration on ``(1 - c) x + c Phi'(x) = v``,
+        and for softmax a safeguarded root search for the simplex multiplier,
+        converged to a few ulps.
+
+        Parameters
+        ----------
+        v : array-like of shape (n_samples, n_features) or (n_features,)
+        c : float
+            Positive multiple of ``Psi``.
+        out : ndarray, optional
+            Output array; may be ``v`` itself.
+        n_threads : int, optional
+        """
+        c = check_positive(c, "c")
+        v2, was_1d = check_input(v, "v")
+        out2, meta = self._new_or_checked(out, "out", v2.shape, v2.dtype, was_1d)
+        _k.prox(self._kind, self._param, c, v2, out2, check_n_threads(n_threads))
+        return self._result(out2, *meta)
+
+    def prox_phi(self, v, mu, out=None, *, n_threads=None):
+        """``prox_{mu Phi}(v) = prox_{(mu / (1 + mu)) Psi}(v / (1 + mu))`` (Remark 11)."""
+        mu = check_positive(mu, "mu")
+        v2, was_1d = check_input(v, "v")
+        scaled = v2 / (1.0 + mu)
+        out2, meta = self._new_or_checked(out, "out", v2.shape, v2.dtype, was_1d)
+        _k.prox(self._kind, self._param, mu / (1.0 + mu), scaled, out2, check_n_threads(n_threads))
+        return self._result(out2, *meta)
+
+    # -- Bregman loss ----------------------------------------------------------
+    def bregman_loss(self, x, z, *, n_threads=None):
+        """The Bregman loss ``B(x, z) = Phi(x) + Phi*(z) - <x, z>`` per sample (eq. 12).
+
+        ``B >= 0.5 |x - sigma(z)|^2``, with equality to zero exactly when
+        ``x = sigma(z)``; ``+inf`` where ``x`` is outside the domain of ``Phi``.
+        Evaluated in a cancellation-free form (see :mod:`bregman_solvers.kernels`).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), or a scalar for 1-D inputs.
+        """
+        x2, z2, was_1d = self._pair(x, z)
+        out = np.empty(x2.shape[0], dtype=x2.dtype)
+        _k.bregman_loss(self._kind, self._param, x2, z2, out, check_n_threads(n_threads))
+        return self._per_sample(out, was_1d)
+
+    def bregman_grad(self, x, z, out=None, *, n_threads=None):
+        """``grad_z B(x, z) = sigma(z) - x`` (Lemma 8): no derivative of sigma is needed."""
+        x2, z2, was_1d = self._pair(x, z)
+        out2, meta = self._new_or_checked(out, "out", x2.shape, x2.dtype, was_1d)
+        _k.bregman_grad(self._kind, self._param, x2, z2, out2, check_n_threads(n_threads))
+        return self._result(out2, *meta)
+
+    def bregman_loss_grad(self, x, z, grad_out=None, *, n_threads=None):
+        """Loss and gradient in one pass over the data.
+
+        Returns
+        -------
+        loss : ndarray of shape (n_samples,) (a scalar for 1-D inputs)
+        grad : ndarray of the shape of ``z``, ``sigma(z) - x``
+        """
+        x2, z2, was_1d = self._pair(x, z)
+        grad2, meta = self._new_or_checked(grad_out, "grad_out", x2.shape, x2.dtype, was_1d)
+        loss = np.empty(x2.shape[0], dtype=x2.dtype)
+        _k.bregman_loss_grad(self._kind, self._param, x2, z2, grad2, loss, check_n_threads(n_threads))
+        return self._per_sample(loss, was_1d), self._result(grad2, *meta)
+
+
+def _rebuild(name, params):
+    return Activation(name, **params)
+
+
+def get_activation(name, **params):
+    """Return the proximal activation called ``name``.
+
+    Parameters
+    ----------
+    name : str or Activation
+        One of :func:`available`: ``identity``, ``relu``, ``leaky_relu`` (parameter
+        ``a`` in (0, 1]), ``soft_threshold`` and ``nonneg_soft_threshold``
+        (parameter ``alpha >= 0``), ``hard_tanh``, ``tanh``, ``sigmoid``,
+        ``softmax``. An :class:`Activation` is returned as it is.
+    **params
+        The activation's parameter.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, an unknown parameter, or a parameter out of range.
+    """
+    if isinstance(name, Activation):
+        if params:
+            raise ValueError("parameters cannot be given together with an Activation instance")
+        return name
+    return Activation(name, **params)
