@@ -430,15 +430,18 @@ cdef inline bint _on_simplex(const floating* x, Py_ssize_t n) noexcept nogil:
 
 cdef void _sigma_row(int kind, floating p, const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t j
-    cdef floating m, total
+    cdef floating m, inv_total
+    cdef double total
     if kind == SOFTMAX:
+        # same arithmetic as _softmax_loss_row, so the fused gradient equals sigma(z) - x exactly
         m = _row_max(z, n)
         total = 0
         for j in range(n):
             out[j] = _exp(z[j] - m)
             total += out[j]
+        inv_total = <floating>(1.0 / total)
         for j in range(n):
-            out[j] = out[j] / total
+            out[j] = out[j] * inv_total
     elif kind == RELU:
         for j in range(n):
             out[j] = z[j] if z[j] > 0 else 0
@@ -666,6 +669,9 @@ def prox(int kind, double param, double c, const floating[:, ::1] v, floating[:,
         raise ValueError(f"c must be a positive finite number, got {c}")
     cdef Py_ssize_t i, n = v.shape[1]
     cdef floating p = <floating>param
+    if kind == SOFTMAX and v.shape[0] > 0 and n > 0 and <const void*>&v[0, 0] == <const void*>&out[0, 0]:
+        # the softmax prox keeps warm starts in out while it still reads v
+        v = v.copy()
     with nogil:
         for i in prange(v.shape[0], schedule="static", num_threads=n_threads):
             _prox_row(kind, p, c, &v[i, 0], &out[i, 0], n)
