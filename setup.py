@@ -79,7 +79,7 @@ class BuildExtWithOpenMP(build_ext):
 def _extension(name):
     base = os.path.join("bregman_solvers", "_kernels")
     extra = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math",
-             "-fassociative-math", "-fno-signed-zeros", "-Wno-unused-function"]
+             "-fno-signed-zeros", "-Wno-unused-function"]
     return Extension(
         f"bregman_solvers._kernels.{name}",
         [os.path.join(base, f"{name}.pyx")],

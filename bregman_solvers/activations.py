@@ -143,12 +143,12 @@ class Activation:
     # -- helpers ----------------------------------------------------------
     @staticmethod
     def _pair(x, z, check_finite=True):
-        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
-        z = np.asarray(z) if not isinstance(z, np.ndarray) else z
         x2, x1d = check_input(x, "x", check_finite=check_finite)
         z2, z1d = check_input(z, "z", check_finite=check_finite)
         if x2.shape != z2.shape:
-            raise ValueError(f"x and z must have the same shape, got x {x.shape} and z {z.shape}")
+            raise ValueError(
+                f"x and z must have the same shape, got x {np.shape(x)} and z {np.shape(z)}"
+            )
         dtype = np.result_type(x2.dtype, z2.dtype)
         return x2.astype(dtype, copy=False), z2.astype(dtype, copy=False), x1d and z1d
 

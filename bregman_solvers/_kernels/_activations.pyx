@@ -23,12 +23,17 @@ bracket is a sum of non-negative terms for the piecewise-linear activations, and
 softmax.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.math cimport (
     INFINITY, atanh, copysign, exp, expf, fabs, isfinite, log, log1p, log1pf, logf, tanh, tanhf,
 )
 
 import numpy as np
+
+cdef extern from "_openmp_helpers.h":
+    double bs_sum_float(const float* a, Py_ssize_t n) noexcept nogil
+    double bs_sum_double(const double* a, Py_ssize_t n) noexcept nogil
 
 # Activation kinds. The Python registry maps names to these codes.
 cdef enum:
@@ -98,6 +103,14 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return tanh(x)
 
 
+cdef inline double _row_sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    # vectorised sum in double (see _openmp_helpers.h for why it lives in C)
+    if floating is float:
+        return bs_sum_float(a, n)
+    else:
+        return bs_sum_double(a, n)
+
+
 cdef inline floating _sigmoid(floating z) noexcept nogil:
     # Evaluate with exp of a non-positive number only: no overflow.
     cdef floating e
@@ -118,12 +131,8 @@ cdef inline floating _xlogx(floating x) noexcept nogil:
 
 
 cdef inline floating _soft(floating z, floating t) noexcept nogil:
-    # sign(z) max(|z| - t, 0)
-    if z > t:
-        return z - t
-    if z < -t:
-        return z + t
-    return 0
+    # sign(z) max(|z| - t, 0), as two selects (no control flow, so loops vectorise)
+    return (z - t if z > t else 0) + (z + t if z < -t else 0)
 
 
 cdef inline floating _clip1(floating z) noexcept nogil:
@@ -165,47 +174,52 @@ cdef inline floating _sigma_elem(int kind, floating p, floating z) noexcept nogi
     return z
 
 
-cdef inline floating _outside_domain(int kind, floating x) noexcept nogil:
-    """1 where x lies outside the domain of Phi, else 0 (elementwise activations).
-
-    A number rather than a bint so that the count vectorises beside the loss sum.
-    """
+cdef inline bint _outside_domain(int kind, floating x) noexcept nogil:
+    """Whether x lies outside the domain of Phi (elementwise activations)."""
     if kind == RELU or kind == NONNEG_SOFT_THRESHOLD:
-        return 1 if x < 0 else 0
+        return x < 0
     if kind == HARD_TANH or kind == TANH:
-        return 1 if fabs(x) > 1 else 0
+        return fabs(x) > 1
     if kind == SIGMOID:
-        return 1 if fabs(x - <floating>0.5) > 0.5 else 0
-    return 0
+        return fabs(x - <floating>0.5) > 0.5
+    return False
 
 
-cdef inline double _loss_elem(int kind, floating p, floating x, floating z, floating s) noexcept nogil:
-    """B(x, z) of one entry in the domain of Phi, with s = sigma(z) already computed."""
+cdef inline floating _loss_elem(int kind, floating p, floating x, floating z, floating s) noexcept nogil:
+    """B(x, z) of one entry in the domain of Phi, with s = sigma(z) already computed.
+
+    Evaluated in the input's precision (each entry's loss is rounded once; the row
+    sum accumulates in double), except the KL forms, which need double logs.
+    """
     cdef floating d = x - s
-    cdef double half_sq = 0.5 * <double>d * d
-    cdef double c
+    cdef floating half_sq = d * d / 2
+    cdef floating c, pos_z, neg_z_neg_x, neg_z_pos_x
     if kind == RELU:
         # x max(-z, 0) = x (s - z)
-        return half_sq + <double>x * (s - z)
+        return half_sq + x * (s - z)
     if kind == LEAKY_RELU:
-        c = (1.0 - p) / (2.0 * p)
-        if z >= 0:
-            return half_sq + (c * x * x if x < 0 else 0.0)
-        if x < 0:
-            return (0.5 + c) * <double>(x - p * z) * (x - p * z)
-        return half_sq + c * <double>p * p * z * z - (1.0 - p) * <double>z * x
+        # three cases by the signs of z and x, each a sum of non-negative terms;
+        # all are computed and one selected, so the loop has no control flow
+        c = (1 - p) / (2 * p)
+        d = x - p * z
+        pos_z = half_sq + (c * x * x if x < 0 else 0)
+        neg_z_neg_x = (c + <floating>0.5) * d * d
+        neg_z_pos_x = half_sq + c * p * p * z * z - (1 - p) * z * x
+        return pos_z if z >= 0 else (neg_z_neg_x if x < 0 else neg_z_pos_x)
     if kind == SOFT_THRESHOLD:
         # alpha |x| - clip(z, -alpha, alpha) x >= 0
-        return half_sq + <double>p * fabs(x) - <double>(p if z > p else (-p if z < -p else z)) * x
+        c = z if z < p else p
+        c = c if c > -p else -p
+        return half_sq + p * (x if x > 0 else -x) - c * x
     if kind == NONNEG_SOFT_THRESHOLD:
-        return half_sq + <double>(p - (z if z < p else p)) * x
+        return half_sq + (p - (z if z < p else p)) * x
     if kind == HARD_TANH:
-        return half_sq + <double>(z - s) * (s - x)
+        return half_sq + (z - s) * (s - x)
     if kind == TANH:
         # KL((1+x)/2 || (1+s)/2) with (1+s)/2 = sigmoid(2z)
-        return _bernoulli_kl(0.5 + 0.5 * <double>x, 0.5 - 0.5 * <double>x, 2.0 * <double>z)
+        return <floating>_bernoulli_kl(0.5 + 0.5 * <double>x, 0.5 - 0.5 * <double>x, 2.0 * <double>z)
     if kind == SIGMOID:
-        return _bernoulli_kl(<double>x, 1.0 - <double>x, <double>z)
+        return <floating>_bernoulli_kl(<double>x, 1.0 - <double>x, <double>z)
     return half_sq
 
 
@@ -523,45 +537,59 @@ cdef double _softmax_loss_row(const floating* x, const floating* z, floating* gr
 
 
 cdef inline double _loss_grad_loop(int kind, floating p, const floating* x, const floating* z,
-                                   floating* grad, Py_ssize_t n) noexcept nogil:
-    """Loss of one sample and, when grad is not NULL, sigma(z) - x, in one pass.
+                                   floating* grad, floating* work, Py_ssize_t n) noexcept nogil:
+    """Loss of one sample and, when grad is not NULL, sigma(z) - x.
 
     Called with a constant ``kind`` from ``_loss_grad_row`` so that the compiler
-    specialises (and vectorises) one loop per activation. The domain check is an
-    OR-reduction beside the sum rather than an early exit, for the same reason.
+    specialises one loop per activation. The loop has no reduction and no early
+    exit (the domain check is a select), so it vectorises; the per-entry losses go
+    to the thread's ``work`` row and are summed by the vectorised ``_row_sum``.
+    Without a work row (allocation failed) it falls back to a scalar sum.
     """
     cdef Py_ssize_t j
+    cdef floating s, b
     cdef double acc = 0
-    cdef floating outside = 0, s
-    for j in range(n):
-        s = _sigma_elem(kind, p, z[j])
-        if grad != NULL:
+    if work == NULL:
+        for j in range(n):
+            s = _sigma_elem(kind, p, z[j])
+            if grad != NULL:
+                grad[j] = s - x[j]
+            acc += INFINITY if _outside_domain(kind, x[j]) else _loss_elem(kind, p, x[j], z[j], s)
+        return acc
+    if grad != NULL:
+        for j in range(n):
+            s = _sigma_elem(kind, p, z[j])
             grad[j] = s - x[j]
-        acc += _loss_elem(kind, p, x[j], z[j], s)
-        outside += _outside_domain(kind, x[j])
-    return INFINITY if outside > 0 else acc
+            b = _loss_elem(kind, p, x[j], z[j], s)
+            work[j] = INFINITY if _outside_domain(kind, x[j]) else b
+    else:
+        for j in range(n):
+            s = _sigma_elem(kind, p, z[j])
+            b = _loss_elem(kind, p, x[j], z[j], s)
+            work[j] = INFINITY if _outside_domain(kind, x[j]) else b
+    return _row_sum(work, n)
 
 
 cdef double _loss_grad_row(int kind, floating p, const floating* x, const floating* z,
-                           floating* grad, Py_ssize_t n) noexcept nogil:
+                           floating* grad, floating* work, Py_ssize_t n) noexcept nogil:
     """B(x, z) of one sample; also writes sigma(z) - x into grad unless grad is NULL."""
     if kind == SOFTMAX:
         return _softmax_loss_row(x, z, grad, n)
     if kind == RELU:
-        return _loss_grad_loop(RELU, p, x, z, grad, n)
+        return _loss_grad_loop(RELU, p, x, z, grad, work, n)
     if kind == LEAKY_RELU:
-        return _loss_grad_loop(LEAKY_RELU, p, x, z, grad, n)
+        return _loss_grad_loop(LEAKY_RELU, p, x, z, grad, work, n)
     if kind == SOFT_THRESHOLD:
-        return _loss_grad_loop(SOFT_THRESHOLD, p, x, z, grad, n)
+        return _loss_grad_loop(SOFT_THRESHOLD, p, x, z, grad, work, n)
     if kind == NONNEG_SOFT_THRESHOLD:
-        return _loss_grad_loop(NONNEG_SOFT_THRESHOLD, p, x, z, grad, n)
+        return _loss_grad_loop(NONNEG_SOFT_THRESHOLD, p, x, z, grad, work, n)
     if kind == HARD_TANH:
-        return _loss_grad_loop(HARD_TANH, p, x, z, grad, n)
+        return _loss_grad_loop(HARD_TANH, p, x, z, grad, work, n)
     if kind == TANH:
-        return _loss_grad_loop(TANH, p, x, z, grad, n)
+        return _loss_grad_loop(TANH, p, x, z, grad, work, n)
     if kind == SIGMOID:
-        return _loss_grad_loop(SIGMOID, p, x, z, grad, n)
-    return _loss_grad_loop(IDENTITY, p, x, z, grad, n)
+        return _loss_grad_loop(SIGMOID, p, x, z, grad, work, n)
+    return _loss_grad_loop(IDENTITY, p, x, z, grad, work, n)
 
 
 cdef void _grad_row(int kind, floating p, const floating* x, const floating* z,
@@ -686,9 +714,12 @@ def bregman_loss(int kind, double param, const floating[:, ::1] x, const floatin
     _check_rows("x rows", (x.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
-    with nogil:
-        for i in prange(x.shape[0], schedule="static", num_threads=n_threads):
-            out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], <floating*>NULL, n)
+    cdef floating* work
+    with nogil, parallel(num_threads=n_threads):
+        work = <floating*>malloc(n * sizeof(floating))   # one row of scratch per thread
+        for i in prange(x.shape[0], schedule="static"):
+            out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], <floating*>NULL, work, n)
+        free(work)
 
 
 def bregman_grad(int kind, double param, const floating[:, ::1] x, const floating[:, ::1] z,
@@ -715,6 +746,9 @@ def bregman_loss_grad(int kind, double param, const floating[:, ::1] x, const fl
     _check_rows("x rows", (x.shape[0],), "loss_out", (loss_out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
-    with nogil:
-        for i in prange(x.shape[0], schedule="static", num_threads=n_threads):
-            loss_out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], &grad_out[i, 0], n)
+    cdef floating* work
+    with nogil, parallel(num_threads=n_threads):
+        work = <floating*>malloc(n * sizeof(floating))
+        for i in prange(x.shape[0], schedule="static"):
+            loss_out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], &grad_out[i, 0], work, n)
+        free(work)
