@@ -19,7 +19,6 @@ import argparse
 import time
 
 import numpy as np
-from scipy.special import log_softmax, softmax
 from threadpoolctl import threadpool_limits
 
 from bregman_solvers import get_activation, kernels
@@ -45,6 +44,10 @@ class NumpyReference:
         self.s = np.empty(shape, dtype)
         self.t = np.empty(shape, dtype)
         self.loss = np.empty(shape[0], dtype)
+        self._extra = np.empty(shape, dtype)
+
+    def loss_buffer(self, shape, dtype):
+        return self._extra
 
     def __call__(self, x, z, grad):
         s, t, p = self.s, self.t, self.p
@@ -55,21 +58,31 @@ class NumpyReference:
             np.sum(t, axis=1, out=self.loss)
             self.loss *= 0.5
             return
-        if name == "softmax":
-            log_softmax(z, axis=1)  # allocation is unavoidable in scipy; use the explicit form below
         if name == "relu":
             np.maximum(z, 0, out=s)
             np.subtract(s, z, out=t)        # max(-z, 0)
             np.multiply(t, x, out=t)
         elif name == "leaky_relu":
+            # B = 0.5 (x - s)^2 + Psi(x) - Psi(s) - <z - s, x - s>, Psi(x) = c min(x, 0)^2
+            c = (1 - p) / (2 * p)
             np.multiply(z, p, out=t)
-            np.maximum(z, t, out=s)         # z >= 0 ? z : a z  (a <= 1)
+            np.maximum(z, t, out=s)          # z >= 0 ? z : a z  (a <= 1)
             np.subtract(s, x, out=grad)
-            np.square(grad, out=t)
-            t *= 0.5
-            # the closed form x^2/2 or x^2/(2a), plus Phi*, minus <x, z>
-            q = np.where(x >= 0, 0.5 * x * x, x * x / (2 * p)) + np.where(z >= 0, 0.5 * z * z, 0.5 * p * z * z) - x * z
-            np.sum(q, axis=1, out=self.loss)
+            np.minimum(x, 0, out=t)
+            np.square(t, out=t)
+            t *= c                           # Psi(x)
+            buf = self.loss_buffer(shape=s.shape, dtype=s.dtype)
+            np.minimum(s, 0, out=buf)
+            np.square(buf, out=buf)
+            buf *= c                         # Psi(s)
+            t -= buf
+            np.subtract(z, s, out=buf)
+            buf *= grad                      # (z - s)(s - x)
+            t += buf
+            np.square(grad, out=buf)
+            buf *= 0.5
+            t += buf
+            np.sum(t, axis=1, out=self.loss)
             return
         elif name == "soft_threshold":
             np.abs(z, out=t)

@@ -34,6 +34,8 @@ import numpy as np
 cdef extern from "_openmp_helpers.h":
     double bs_sum_float(const float* a, Py_ssize_t n) noexcept nogil
     double bs_sum_double(const double* a, Py_ssize_t n) noexcept nogil
+    float bs_max_float(const float* a, Py_ssize_t n) noexcept nogil
+    double bs_max_double(const double* a, Py_ssize_t n) noexcept nogil
 
 # Activation kinds. The Python registry maps names to these codes.
 cdef enum:
@@ -58,6 +60,56 @@ KIND_CODES = {
     "sigmoid": SIGMOID,
     "softmax": SOFTMAX,
 }
+
+# Compile-time tags of the elementwise activations. A cdef function with a
+# ``kind_tag*`` argument is generated once per activation (like a C++ template),
+# so each fused loss loop is a separate C loop with its activation's formulas
+# inlined, which the compiler vectorises; nothing depends on inlining heuristics.
+ctypedef struct identity_tag:
+    char unused
+ctypedef struct relu_tag:
+    char unused
+ctypedef struct leaky_relu_tag:
+    char unused
+ctypedef struct soft_threshold_tag:
+    char unused
+ctypedef struct nonneg_soft_threshold_tag:
+    char unused
+ctypedef struct hard_tanh_tag:
+    char unused
+ctypedef struct tanh_tag:
+    char unused
+ctypedef struct sigmoid_tag:
+    char unused
+
+ctypedef fused kind_tag:
+    identity_tag
+    relu_tag
+    leaky_relu_tag
+    soft_threshold_tag
+    nonneg_soft_threshold_tag
+    hard_tanh_tag
+    tanh_tag
+    sigmoid_tag
+
+
+cdef inline int _kind_of(kind_tag* tag) noexcept nogil:
+    if kind_tag is relu_tag:
+        return RELU
+    elif kind_tag is leaky_relu_tag:
+        return LEAKY_RELU
+    elif kind_tag is soft_threshold_tag:
+        return SOFT_THRESHOLD
+    elif kind_tag is nonneg_soft_threshold_tag:
+        return NONNEG_SOFT_THRESHOLD
+    elif kind_tag is hard_tanh_tag:
+        return HARD_TANH
+    elif kind_tag is tanh_tag:
+        return TANH
+    elif kind_tag is sigmoid_tag:
+        return SIGMOID
+    else:
+        return IDENTITY
 
 # The three increasing "link" functions s(y) whose prox equations
 # (1 - c) s(y) + c y = v are solved by safeguarded Newton.
@@ -422,18 +474,17 @@ cdef void _prox_softmax_row(double c, const floating* v, floating* out, Py_ssize
 # Row kernels. The kind switch sits outside the loops over features.
 # ----------------------------------------------------------------------------
 cdef inline floating _row_max(const floating* z, Py_ssize_t n) noexcept nogil:
-    cdef floating m = z[0]
-    cdef Py_ssize_t j
-    for j in range(1, n):
-        if z[j] > m:
-            m = z[j]
-    return m
+    if floating is float:
+        return bs_max_float(z, n)
+    else:
+        return bs_max_double(z, n)
 
 
 cdef inline bint _on_simplex(const floating* x, Py_ssize_t n) noexcept nogil:
-    # sum x = 1 up to a rounding tolerance that grows with n, and x >= 0
+    # x >= 0 and sum x = 1 up to float32 rounding (8 n eps_float32) in both dtypes,
+    # so that probabilities computed in float32 and cast to float64 are accepted
     cdef double total = 0
-    cdef double eps = 1.1920929e-07 if floating is float else EPS64
+    cdef double eps = 1.1920929e-07
     cdef Py_ssize_t j
     for j in range(n):
         if x[j] < 0:
@@ -536,16 +587,17 @@ cdef double _softmax_loss_row(const floating* x, const floating* z, floating* gr
     return acc
 
 
-cdef inline double _loss_grad_loop(int kind, floating p, const floating* x, const floating* z,
-                                   floating* grad, floating* work, Py_ssize_t n) noexcept nogil:
+cdef double _loss_grad_loop(kind_tag* tag, floating p, const floating* x, const floating* z,
+                            floating* grad, floating* work, Py_ssize_t n) noexcept nogil:
     """Loss of one sample and, when grad is not NULL, sigma(z) - x.
 
-    Called with a constant ``kind`` from ``_loss_grad_row`` so that the compiler
-    specialises one loop per activation. The loop has no reduction and no early
-    exit (the domain check is a select), so it vectorises; the per-entry losses go
-    to the thread's ``work`` row and are summed by the vectorised ``_row_sum``.
-    Without a work row (allocation failed) it falls back to a scalar sum.
+    Generated once per activation (``kind_tag``) and dtype. The loop has no
+    reduction and no early exit (the domain check is a select), so it vectorises;
+    the per-entry losses go to the thread's ``work`` row and are summed by the
+    vectorised ``_row_sum``. Without a work row (allocation failed) it falls back
+    to a scalar sum.
     """
+    cdef int kind = _kind_of(tag)
     cdef Py_ssize_t j
     cdef floating s, b
     cdef double acc = 0
@@ -576,20 +628,20 @@ cdef double _loss_grad_row(int kind, floating p, const floating* x, const floati
     if kind == SOFTMAX:
         return _softmax_loss_row(x, z, grad, n)
     if kind == RELU:
-        return _loss_grad_loop(RELU, p, x, z, grad, work, n)
+        return _loss_grad_loop(<relu_tag*>NULL, p, x, z, grad, work, n)
     if kind == LEAKY_RELU:
-        return _loss_grad_loop(LEAKY_RELU, p, x, z, grad, work, n)
+        return _loss_grad_loop(<leaky_relu_tag*>NULL, p, x, z, grad, work, n)
     if kind == SOFT_THRESHOLD:
-        return _loss_grad_loop(SOFT_THRESHOLD, p, x, z, grad, work, n)
+        return _loss_grad_loop(<soft_threshold_tag*>NULL, p, x, z, grad, work, n)
     if kind == NONNEG_SOFT_THRESHOLD:
-        return _loss_grad_loop(NONNEG_SOFT_THRESHOLD, p, x, z, grad, work, n)
+        return _loss_grad_loop(<nonneg_soft_threshold_tag*>NULL, p, x, z, grad, work, n)
     if kind == HARD_TANH:
-        return _loss_grad_loop(HARD_TANH, p, x, z, grad, work, n)
+        return _loss_grad_loop(<hard_tanh_tag*>NULL, p, x, z, grad, work, n)
     if kind == TANH:
-        return _loss_grad_loop(TANH, p, x, z, grad, work, n)
+        return _loss_grad_loop(<tanh_tag*>NULL, p, x, z, grad, work, n)
     if kind == SIGMOID:
-        return _loss_grad_loop(SIGMOID, p, x, z, grad, work, n)
-    return _loss_grad_loop(IDENTITY, p, x, z, grad, work, n)
+        return _loss_grad_loop(<sigmoid_tag*>NULL, p, x, z, grad, work, n)
+    return _loss_grad_loop(<identity_tag*>NULL, p, x, z, grad, work, n)
 
 
 cdef void _grad_row(int kind, floating p, const floating* x, const floating* z,

@@ -36,4 +36,23 @@ static double bs_sum_double(const double *a, Py_ssize_t n)
     for (i = 0; i < n; i++) acc += a[i];
     return acc;
 }
+/* Row maxima (n >= 1), vectorised the same scoped way. NaN handling is
+ * unspecified, as for any max reduction; the kernels' inputs are finite. */
+static float bs_max_float(const float *a, Py_ssize_t n)
+{
+    float m = a[0];
+    Py_ssize_t i;
+#pragma omp simd reduction(max:m)
+    for (i = 1; i < n; i++) m = a[i] > m ? a[i] : m;
+    return m;
+}
+
+static double bs_max_double(const double *a, Py_ssize_t n)
+{
+    double m = a[0];
+    Py_ssize_t i;
+#pragma omp simd reduction(max:m)
+    for (i = 1; i < n; i++) m = a[i] > m ? a[i] : m;
+    return m;
+}
 #endif
