@@ -1,0 +1,23 @@
+"""Sphinx configuration for bregman_solvers."""
+import bregman_solvers
+
+project = "bregman_solvers"
+author = "the bregman_solvers developers"
+copyright = "2026, the bregman_solvers developers"
+release = bregman_solvers.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.doctest",
+    "numpydoc",
+]
+autosummary_generate = True
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+autodoc_default_options = {"members": True, "undoc-members": False}
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
+nitpicky = False
