@@ -89,7 +89,7 @@ def _extension(name):
     )
 
 
-KERNELS = ["_openmp", "_activations"]
+KERNELS = ["_openmp", "_activations", "_lifted"]
 
 setup(
     ext_modules=cythonize(

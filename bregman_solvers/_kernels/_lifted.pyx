@@ -1,0 +1,159 @@
+# cython: language_level=3
+"""Fused layer kernels of the lifted network: BLAS products and one pass per layer.
+
+For a layer l with pre-activations ``Z = X_prev W^T + b`` (samples as rows):
+
+* :func:`gemm` is the one door to BLAS (``scipy.linalg.cython_blas`` s/dgemm) for
+  row-major arrays: a row-major product ``C = A B`` is the column-major product
+  ``C^T = B^T A^T``, so the operands are swapped and the transposition flags kept;
+  no array is ever copied or transposed in memory;
+* :func:`layer_pass` adds the bias and, in one OpenMP pass over samples, computes
+  the residual (the z-gradient of the penalty), each sample's penalty, and the
+  argument ``V = a_x X + c_z Z`` of the auxiliary-variable step of this layer;
+* :func:`column_sums` gives the bias gradient in a fixed summation order.
+
+Penalties (``penalty`` code): 0 the Bregman loss ``B(x, z)`` with residual
+``sigma(z) - x``; 1 the classical lifted penalty ``0.5 |x - z|^2`` (eq. 7) with
+residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
+``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
+"""
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+include "_rows.pxi"
+
+PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
+
+
+cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                const floating* a, int lda, const floating* b, int ldb, floating beta,
+                floating* c, int ldc) noexcept nogil:
+    """Row-major C (m x n) = alpha op(A) op(B) + beta C through column-major BLAS."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    # column-major: C^T (n x m) = alpha op(B)^T op(A)^T + beta C^T
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
+
+
+def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, const floating[:, ::1] b,
+         double beta, floating[:, ::1] c):
+    """``c = alpha op(a) op(b) + beta c`` for C-contiguous (row-major) arrays.
+
+    ``op(a)`` is ``a.T`` when ``trans_a``. Shapes are checked; the product runs
+    without the GIL on the BLAS that scipy links (threaded as threadpoolctl says).
+    """
+    cdef int m = a.shape[1] if trans_a else a.shape[0]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    cdef int kb = b.shape[1] if trans_b else b.shape[0]
+    cdef int n = b.shape[0] if trans_b else b.shape[1]
+    if k != kb:
+        raise ValueError(f"inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+    if c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"c must have shape ({m}, {n}), got ({c.shape[0]}, {c.shape[1]})")
+    if m == 0 or n == 0:
+        return
+    cdef floating alpha_ = <floating>alpha, beta_ = <floating>beta
+    cdef const floating* a_ptr = &a[0, 0] if a.shape[0] * a.shape[1] > 0 else NULL
+    cdef const floating* b_ptr = &b[0, 0] if b.shape[0] * b.shape[1] > 0 else NULL
+    cdef int lda = a.shape[1] if a.shape[1] > 0 else 1
+    cdef int ldb = b.shape[1] if b.shape[1] > 0 else 1
+    if k == 0:
+        # BLAS would leave c untouched for beta=0 only on some implementations
+        np.multiply(c, beta_, out=np.asarray(c))
+        return
+    with nogil:
+        _gemm(trans_a, trans_b, m, n, k, alpha_, a_ptr, lda, b_ptr, ldb, beta_, &c[0, 0], n)
+
+
+def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
+    """z[i, :] += b for every row."""
+    if b.shape[0] != z.shape[1]:
+        raise ValueError(f"b must have length {z.shape[1]}, got {b.shape[0]}")
+    cdef Py_ssize_t i, j, n = z.shape[1]
+    with nogil:
+        for i in prange(z.shape[0], schedule="static", num_threads=n_threads):
+            for j in range(n):
+                z[i, j] = z[i, j] + b[j]
+
+
+def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
+               const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss,
+               floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1):
+    """One pass over the samples of a layer (see the module docstring).
+
+    ``z`` holds ``X_prev W^T`` on entry and ``X_prev W^T + b`` on exit; ``residual``
+    receives the z-gradient of the penalty, ``loss`` each sample's penalty and, when
+    given, ``v`` the x-step argument ``a_x x + c_z z`` (MAC-QP: ``a_x x + c_z sigma(z)``).
+    """
+    cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
+    if penalty < 0 or penalty > 2:
+        raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
+    if kind < IDENTITY or kind > SOFTMAX:
+        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    if b.shape[0] != n:
+        raise ValueError(f"b must have length {n}, got {b.shape[0]}")
+    for name, arr in (("x", x), ("residual", residual)):
+        if arr.shape[0] != n_samples or arr.shape[1] != n:
+            raise ValueError(f"{name} must have shape ({n_samples}, {n}), got ({arr.shape[0]}, {arr.shape[1]})")
+    if loss.shape[0] != n_samples:
+        raise ValueError(f"loss must have length {n_samples}, got {loss.shape[0]}")
+    cdef bint with_v = v is not None
+    if with_v and (v.shape[0] != n_samples or v.shape[1] != n):
+        raise ValueError(f"v must have shape ({n_samples}, {n}), got ({v.shape[0]}, {v.shape[1]})")
+    cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
+    cdef int loss_kind = IDENTITY if penalty == 1 else kind
+    cdef floating* work
+    cdef floating* v_row
+    with nogil, parallel(num_threads=n_threads):
+        work = <floating*>malloc(n * sizeof(floating))
+        for i in prange(n_samples, schedule="static"):
+            for j in range(n):
+                z[i, j] = z[i, j] + b[j]
+            v_row = &v[i, 0] if with_v else <floating*>NULL
+            if penalty == 2:
+                loss[i] = <floating>_qp_row(kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], v_row, ax, cz, n)
+            else:
+                loss[i] = <floating>_loss_grad_row(loss_kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], work, n)
+                if with_v:
+                    for j in range(n):
+                        v_row[j] = ax * x[i, j] + cz * z[i, j]
+        free(work)
+
+
+def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0):
+    """out[j] = scale * sum_i a[i, j], summing rows in order (independent of threads)."""
+    if out.shape[0] != a.shape[1]:
+        raise ValueError(f"out must have length {a.shape[1]}, got {out.shape[0]}")
+    cdef Py_ssize_t i, j, n = a.shape[1]
+    cdef floating s = <floating>scale
+    with nogil:
+        for j in range(n):
+            out[j] = 0
+        for i in range(a.shape[0]):
+            for j in range(n):
+                out[j] = out[j] + a[i, j]
+        for j in range(n):
+            out[j] = s * out[j]
+
+
+def prox_rows(int kind, double param, double c, const floating[:, ::1] v, floating[:, ::1] out, int n_threads=1):
+    """out = prox_{c Psi}(v) row by row (``out`` may be ``v``; not for softmax in place)."""
+    if kind < IDENTITY or kind > SOFTMAX:
+        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
+    if not c > 0:
+        raise ValueError(f"c must be positive, got {c}")
+    if v.shape[0] != out.shape[0] or v.shape[1] != out.shape[1]:
+        raise ValueError("out must have the shape of v")
+    cdef Py_ssize_t i, n = v.shape[1]
+    cdef floating p = <floating>param
+    if kind == SOFTMAX and v.shape[0] > 0 and n > 0 and <const void*>&v[0, 0] == <const void*>&out[0, 0]:
+        v = v.copy()
+    with nogil:
+        for i in prange(v.shape[0], schedule="static", num_threads=n_threads):
+            _prox_row(kind, p, c, &v[i, 0], &out[i, 0], n)

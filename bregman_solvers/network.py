@@ -1,0 +1,400 @@
+"""The lifted network: parameters, forward pass, lifted state, energy and gradients.
+
+A feed-forward network with L layers, ``z_l = W_l x_{l-1} + b_l``, ``x_l = sigma_l(z_l)``,
+stored with samples as rows (``Z_l = X_{l-1} W_l^T + b_l``). Lifting keeps an
+auxiliary variable ``X_l`` per hidden layer and replaces the constraints by penalties;
+with the Bregman loss (eq. 13, and eq. 25 for mini-batches) the energy is
+
+    E(theta, X) = (1/N) sum_i sum_l lambda_l B_l(x_l^i, W_l x_{l-1}^i + b_l),
+
+``x_0`` the input and ``x_L`` the target. The mean over samples is the scaling
+convention of MATH.md: the theta gradient is independent of N, and the
+auxiliary-variable step uses each sample's own gradient.
+
+The hot paths run on the fused layer kernels (:mod:`bregman_solvers._kernels._lifted`):
+one BLAS GEMM per product and one OpenMP pass per layer, into a workspace allocated
+once per batch size.
+"""
+import numbers
+
+import numpy as np
+
+from ._kernels import _lifted
+from ._validation import check_input, check_n_threads
+from .activations import Activation, get_activation
+
+__all__ = ["LiftedNetwork", "LiftedState", "EnergyTerms", "PENALTIES"]
+
+#: Penalties of the lifted formulations: the Bregman loss (eq. 13), the classical
+#: lifted network (eq. 7, ``0.5 |x - z|^2`` with x in the domain of Psi) and MAC-QP
+#: (eq. 6, ``0.5 |x - sigma(z)|^2``, which needs sigma').
+PENALTIES = tuple(_lifted.PENALTY_CODES)
+
+
+class LiftedState:
+    """Auxiliary variables ``X_1 .. X_{L-1}`` of a lifted network, one array per hidden layer.
+
+    Attributes
+    ----------
+    hidden : list of ndarray
+        ``hidden[l - 1]`` is ``X_l`` of shape (n_samples, n_l).
+    """
+
+    def __init__(self, hidden):
+        self.hidden = list(hidden)
+
+    @property
+    def n_samples(self):
+        return self.hidden[0].shape[0] if self.hidden else 0
+
+    def copy(self):
+        return LiftedState([h.copy() for h in self.hidden])
+
+    def __repr__(self):
+        shapes = ", ".join(str(h.shape) for h in self.hidden)
+        return f"LiftedState([{shapes}])"
+
+
+class EnergyTerms:
+    """The lifted energy: ``total`` and the per-layer terms ``lambda_l * mean_i P_l``."""
+
+    def __init__(self, per_layer, regularisation=0.0):
+        self.per_layer = np.asarray(per_layer, dtype=np.float64)
+        self.regularisation = float(regularisation)
+        self.total = float(self.per_layer.sum() + self.regularisation)
+
+    def __float__(self):
+        return self.total
+
+    def __repr__(self):
+        return f"EnergyTerms(total={self.total:.6g}, per_layer={np.array2string(self.per_layer, precision=4)})"
+
+
+class _Workspace:
+    """Buffers for one batch size: allocated once and reused by every iteration."""
+
+    def __init__(self, network, n_samples):
+        dt = network.dtype
+        widths = network.widths
+        self.n_samples = n_samples
+        self.z = [np.empty((n_samples, w), dt) for w in widths[1:]]
+        self.residual = [np.empty((n_samples, w), dt) for w in widths[1:]]
+        self.loss = [np.empty(n_samples, dt) for _ in widths[1:]]
+        self.v = [np.empty((n_samples, w), dt) for w in widths[1:-1]]
+        self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
+        self.grad_b = [np.empty(w, dt) for w in widths[1:]]
+
+
+def _check_widths(widths):
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(f"widths must be a sequence of layer widths, got {type(widths).__name__}")
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least the input and output widths, got {widths}")
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
+            raise ValueError(f"widths must be positive integers, got {widths}")
+    return [int(w) for w in widths]
+
+
+def _check_lambdas(lambdas, n_layers):
+    if np.ndim(lambdas) == 0:
+        lambdas = [lambdas] * n_layers
+    lambdas = list(lambdas)
+    if len(lambdas) != n_layers:
+        raise ValueError(f"lambdas must be a number or a sequence of {n_layers} numbers, got {len(lambdas)}")
+    out = []
+    for lam in lambdas:
+        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam <= 0:
+            raise ValueError(f"lambdas must be finite and positive, got {lambdas}")
+        out.append(float(lam))
+    return out
+
+
+def _check_activations(activations, n_layers):
+    if isinstance(activations, (str, Activation)):
+        activations = [activations] * n_layers
+    activations = list(activations)
+    if len(activations) != n_layers:
+        raise ValueError(f"activations must be one name or a sequence of {n_layers}, got {len(activations)}")
+    return [get_activation(a) for a in activations]
+
+
+class LiftedNetwork:
+    """A feed-forward network with its lifted Bregman energy (eq. 13 / 25).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``[n_0, n_1, ..., n_L]``: input width, hidden widths, output width.
+    activations : str, Activation or sequence of them
+        One per layer (L of them), or one for every layer. The last layer may be
+        ``identity`` (MSE loss of the paper) or ``softmax`` (cross-entropy).
+    lambdas : float or sequence of float, default 1.0
+        Positive weights ``lambda_l`` of the layers' penalties.
+    dtype : {numpy.float64, numpy.float32}
+        Dtype of parameters, auxiliary variables and all computation.
+    random_state : int, numpy.random.Generator or None
+        Seed of the Glorot-uniform initialisation of the weights (biases start at 0).
+    penalty : {"bregman", "classical", "mac_qp"}, default "bregman"
+        The lifted formulation: the Bregman loss (eq. 13), the classical lifted
+        network (eq. 7) or MAC-QP (eq. 6). The baselines share all machinery.
+    n_threads : int or None
+        OpenMP threads of the kernels (None: all cores).
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``weights[l - 1]`` is ``W_l`` of shape (n_l, n_{l-1}).
+    biases : list of ndarray
+        ``biases[l - 1]`` is ``b_l`` of shape (n_l,).
+    """
+
+    def __init__(self, widths, activations, lambdas=1.0, dtype=np.float64, random_state=None,
+                 penalty="bregman", n_threads=None):
+        self.widths = _check_widths(widths)
+        self.n_layers = len(self.widths) - 1
+        self.activations = _check_activations(activations, self.n_layers)
+        self.lambdas = _check_lambdas(lambdas, self.n_layers)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        if penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+        self.penalty = penalty
+        self._penalty_code = _lifted.PENALTY_CODES[penalty]
+        self.n_threads = check_n_threads(n_threads)
+        rng = np.random.default_rng(random_state)
+        self.weights, self.biases = [], []
+        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            self.weights.append(rng.uniform(-limit, limit, size=(fan_out, fan_in)).astype(dtype))
+            self.biases.append(np.zeros(fan_out, dtype=dtype))
+        self._workspaces = {}
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self):
+        acts = ", ".join(a.name for a in self.activations)
+        return (f"LiftedNetwork(widths={self.widths}, activations=[{acts}], lambdas={self.lambdas}, "
+                f"dtype={self.dtype.name}, penalty={self.penalty!r})")
+
+    def get_parameters(self):
+        """Copies of ``(weights, biases)``."""
+        return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
+
+    def set_parameters(self, weights, biases):
+        """Replace the parameters (shapes and dtype are checked; the arrays are copied)."""
+        if len(weights) != self.n_layers or len(biases) != self.n_layers:
+            raise ValueError(f"expected {self.n_layers} weights and biases")
+        for l, (w, b) in enumerate(zip(weights, biases)):
+            shape_w = (self.widths[l + 1], self.widths[l])
+            if np.shape(w) != shape_w or np.shape(b) != (self.widths[l + 1],):
+                raise ValueError(f"layer {l + 1}: expected W {shape_w} and b ({self.widths[l + 1]},), "
+                                 f"got {np.shape(w)} and {np.shape(b)}")
+        self.weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
+        self.biases = [np.array(b, dtype=self.dtype) for b in biases]
+
+    def copy(self):
+        """A deep copy of the network (parameters included)."""
+        other = object.__new__(LiftedNetwork)
+        other.__dict__.update(self.__dict__)
+        other.weights, other.biases = self.get_parameters()
+        other._workspaces = {}
+        return other
+
+    def workspace(self, n_samples):
+        """The reusable buffers for batches of ``n_samples`` (created on first use)."""
+        ws = self._workspaces.get(n_samples)
+        if ws is None:
+            ws = self._workspaces[n_samples] = _Workspace(self, n_samples)
+        return ws
+
+    # --------------------------------------------------------------- checking
+    def check_data(self, X0, target=None):
+        """Validate an input batch (and target) against the network; return C-contiguous arrays."""
+        X0, _ = check_input(X0, "X0", dtype=self.dtype)
+        if X0.shape[1] != self.widths[0]:
+            raise ValueError(f"X0 has {X0.shape[1]} features but the network's input width is {self.widths[0]}")
+        if target is None:
+            return X0
+        target, _ = check_input(target, "target", dtype=self.dtype)
+        if target.shape != (X0.shape[0], self.widths[-1]):
+            raise ValueError(f"target must have shape ({X0.shape[0]}, {self.widths[-1]}) "
+                             f"(samples of X0, output width), got {target.shape}")
+        return X0, target
+
+    def check_state(self, state, n_samples):
+        if not isinstance(state, LiftedState):
+            raise TypeError(f"state must be a LiftedState, got {type(state).__name__}")
+        if len(state.hidden) != self.n_layers - 1:
+            raise ValueError(f"state has {len(state.hidden)} hidden layers, the network {self.n_layers - 1}")
+        for l, h in enumerate(state.hidden, start=1):
+            if h.shape != (n_samples, self.widths[l]):
+                raise ValueError(f"state.hidden[{l - 1}] must have shape ({n_samples}, {self.widths[l]}), "
+                                 f"got {h.shape}")
+            if h.dtype != self.dtype:
+                raise TypeError(f"state.hidden[{l - 1}] has dtype {h.dtype}, the network {self.dtype}")
+            if not h.flags.c_contiguous:
+                raise ValueError(f"state.hidden[{l - 1}] must be C-contiguous")
+        return state
+
+    # ----------------------------------------------------------- forward pass
+    def _affine(self, l, x_prev, out):
+        """out = x_prev W_l^T (bias not added), layer index l from 0."""
+        _lifted.gemm(False, True, 1.0, x_prev, self.weights[l], 0.0, out)
+        return out
+
+    def forward(self, X, return_hidden=False):
+        """Evaluate the network: ``x_l = sigma_l(W_l x_{l-1} + b_l)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_0)
+        return_hidden : bool
+            Also return the list of pre-activations ``Z_l`` and activations ``X_l``.
+
+        Returns
+        -------
+        output : ndarray of shape (n_samples, n_L)
+        (pre_activations, activations) : lists, when ``return_hidden``
+        """
+        X = self.check_data(X)
+        zs, xs = [], [X]
+        for l, act in enumerate(self.activations):
+            z = np.empty((X.shape[0], self.widths[l + 1]), self.dtype)
+            self._affine(l, xs[-1], z)
+            _lifted.add_bias(z, self.biases[l], self.n_threads)
+            x = np.empty_like(z)
+            act(z, out=x, n_threads=self.n_threads, check_finite=False)
+            zs.append(z)
+            xs.append(x)
+        if return_hidden:
+            return xs[-1], (zs, xs[1:])
+        return xs[-1]
+
+    def init_state(self, X0):
+        """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``."""
+        _, (_, xs) = self.forward(X0, return_hidden=True)
+        return LiftedState([np.ascontiguousarray(x) for x in xs[:-1]])
+
+    # ------------------------------------------------------------ the energy
+    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0):
+        """Pre-activation, residual, penalties (and x-step argument) of layer l (from 0)."""
+        act = self.activations[l]
+        self._affine(l, x_prev, ws.z[l])
+        _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
+                           ws.residual[l], ws.loss[l], v, a_x, c_z, self.n_threads)
+        return float(np.mean(ws.loss[l], dtype=np.float64)) * self.lambdas[l]
+
+    def _chain(self, X0, target, state):
+        return [X0, *state.hidden, target]
+
+    def _all_passes(self, X0, target, state, ws):
+        xs = self._chain(X0, target, state)
+        return np.array([self._layer_pass(l, xs[l], xs[l + 1], ws) for l in range(self.n_layers)])
+
+    def energy(self, X0, target, state):
+        """The lifted energy (eq. 13 / 25), mean over samples.
+
+        Parameters
+        ----------
+        X0 : array-like of shape (n_samples, n_0)
+        target : array-like of shape (n_samples, n_L)
+            One-hot labels (classification) or the clean input (autoencoders).
+        state : LiftedState
+
+        Returns
+        -------
+        EnergyTerms
+            ``total`` and ``per_layer`` (``lambda_l mean_i P_l(x_l^i, z_l^i)``). A term is
+            ``+inf`` when an auxiliary variable lies outside its activation's domain.
+        """
+        X0, target = self.check_data(X0, target)
+        self.check_state(state, X0.shape[0])
+        return EnergyTerms(self._all_passes(X0, target, state, self.workspace(X0.shape[0])))
+
+    def gradients(self, X0, target, state):
+        """Gradients of the mean energy (MATH.md), no derivative of an activation involved.
+
+        ``grad_W_l = (lambda_l / N) R_l^T X_{l-1}``, ``grad_b_l = (lambda_l / N) sum_i r_l^i``
+        and ``grad_X_l = (1 / N) [lambda_l (X_l - Z_l) + lambda_{l+1} R_{l+1} W_{l+1}]`` with
+        residuals ``R_l = sigma_l(Z_l) - X_l`` (Bregman). For the classical penalty
+        ``R_l = Z_l - X_l``; for MAC-QP ``R_l = sigma'(Z_l)(sigma(Z_l) - X_l)`` and the own
+        term is ``lambda_l (X_l - sigma(Z_l))``. The x-gradient is that of the smooth
+        part ``F`` (the non-smooth ``Psi`` is handled by the solvers' prox steps).
+
+        Returns
+        -------
+        grad_weights, grad_biases, grad_hidden : lists of ndarray
+        """
+        X0, target = self.check_data(X0, target)
+        self.check_state(state, X0.shape[0])
+        n = X0.shape[0]
+        ws = self.workspace(n)
+        xs = self._chain(X0, target, state)
+        own = []
+        for l in range(self.n_layers):
+            if l < self.n_layers - 1:
+                # v = lambda_l (X_l - Z_l), or lambda_l (X_l - sigma(Z_l)) for MAC-QP
+                self._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], self.lambdas[l], -self.lambdas[l])
+                own.append(ws.v[l].copy())
+            else:
+                self._layer_pass(l, xs[l], xs[l + 1], ws)
+        grad_w, grad_b, grad_x = [], [], []
+        for l in range(self.n_layers):
+            gw = np.empty_like(self.weights[l])
+            _lifted.gemm(True, False, self.lambdas[l] / n, ws.residual[l], xs[l], 0.0, gw)
+            gb = np.empty_like(self.biases[l])
+            _lifted.column_sums(ws.residual[l], gb, self.lambdas[l] / n)
+            grad_w.append(gw)
+            grad_b.append(gb)
+        for l in range(self.n_layers - 1):
+            gx = own[l]
+            _lifted.gemm(False, False, self.lambdas[l + 1], ws.residual[l + 1], self.weights[l + 1], 1.0, gx)
+            gx /= n
+            grad_x.append(gx)
+        return grad_w, grad_b, grad_x
+
+    # --------------------------------------------------------------- metrics
+    def consistency(self, X0, state):
+        """Mean ``|x_l - sigma_l(z_l)|`` per hidden layer (0 for a consistent lifted state)."""
+        X0 = self.check_data(X0)
+        self.check_state(state, X0.shape[0])
+        out, prev = [], X0
+        for l, x in enumerate(state.hidden):
+            z = np.empty_like(x)
+            self._affine(l, prev, z)
+            _lifted.add_bias(z, self.biases[l], self.n_threads)
+            out.append(float(np.mean(np.abs(x - self.activations[l](z, check_finite=False)))))
+            prev = x
+        return np.array(out)
+
+    def linear_activation_rate(self, X):
+        """Per hidden layer, the fraction of (sample, unit) pairs where sigma acts as the identity.
+
+        For relu that is ``z > 0`` (Table 2 of the paper), on a forward pass of ``X``.
+        """
+        _, (zs, _) = self.forward(X, return_hidden=True)
+        rates = []
+        for act, z in zip(self.activations[:-1], zs[:-1]):
+            rates.append(float(np.mean(_identity_region(act, z))))
+        return np.array(rates)
+
+
+def _identity_region(act, z):
+    p = act.param
+    name = act.name
+    if name == "identity":
+        return np.ones(z.shape, dtype=bool)
+    if name in ("relu", "leaky_relu"):
+        return z > 0
+    if name == "soft_threshold":
+        # shifted identity beyond the threshold: slope 1
+        return np.abs(z) > p
+    if name == "nonneg_soft_threshold":
+        return z > p
+    if name == "hard_tanh":
+        return np.abs(z) < 1
+    # smooth activations are nowhere exactly linear
+    return np.zeros(z.shape, dtype=bool)
