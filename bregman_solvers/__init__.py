@@ -7,6 +7,8 @@ lifted network and its solvers.
 from . import activations, kernels
 from ._config import get_config, show_config
 from .activations import Activation, get_activation
+from .network import EnergyTerms, LiftedNetwork, LiftedState
+from .solvers import ADMM, BlockCoordinateDescent, FitResult, ProximalGradient
 
 try:
     from importlib.metadata import version as _version
@@ -16,7 +18,14 @@ except Exception:  # pragma: no cover - running from an uninstalled checkout
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ADMM",
     "Activation",
+    "BlockCoordinateDescent",
+    "EnergyTerms",
+    "FitResult",
+    "LiftedNetwork",
+    "LiftedState",
+    "ProximalGradient",
     "activations",
     "get_activation",
     "get_config",

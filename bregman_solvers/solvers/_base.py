@@ -1,0 +1,259 @@
+"""Shared machinery of the lifted solvers: the result object, the step engine, step sizes.
+
+The step engine performs the proximal-gradient step of eq. 17 on a lifted network
+for given block steps, from one iterate, through the network's fused layer kernels
+and its workspace (no allocation per iteration):
+
+* theta: ``W_l <- W_l - tau_theta_l (lambda_l / N) R_l^T X_{l-1}``, same for ``b_l``
+  (mean energy, so ``tau_theta`` does not depend on N);
+* x (per sample, the scaling convention): with ``t = tau_x lambda_l``,
+
+  - ``splitting="phi"`` (the paper's Remark 11, default):
+    ``x_l <- prox_{t Phi_l}(x_l + t z_l - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``,
+    evaluated as ``prox_{(t/(1+t)) Psi_l}`` of that argument divided by ``1 + t``;
+  - ``splitting="smooth"``: ``0.5 |x_l|^2`` stays in the smooth part,
+    ``x_l <- prox_{t Psi_l}(x_l - t (x_l - z_l) - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``.
+
+  Remark 11's splitting is the default because its smooth part in ``x_l`` is only
+  the coupling ``lambda_{l+1} Phi*_{l+1}(W_{l+1} x_l + b)``: the admissible step is
+  ``1 / (lambda_{l+1} |W_{l+1}|^2)`` instead of ``1 / (lambda_l + lambda_{l+1} |W_{l+1}|^2)``,
+  and the strongly convex ``0.5 |x_l|^2`` is handled exactly by the prox.
+  The classical and MAC-QP penalties always use the smooth splitting (MAC-QP
+  has no prox: its auxiliary variables are unconstrained).
+"""
+import time
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from .._kernels import _lifted
+from ..network import LiftedNetwork, LiftedState
+
+SPLITTINGS = ("phi", "smooth")
+
+
+class FitResult(OptimizeResult):
+    """What a solver's ``fit`` returns (a :class:`scipy.optimize.OptimizeResult`).
+
+    Attributes
+    ----------
+    network : LiftedNetwork
+        The trained network (the one passed in, updated in place).
+    state : LiftedState
+        The final auxiliary variables.
+    energy : float
+        Final lifted energy.
+    n_iter : int
+    converged : bool
+        Whether the relative energy change fell below ``tol``.
+    message : str
+    history : dict of lists
+        ``energy``, ``per_layer`` (arrays), ``time`` (seconds since the start), and
+        solver-specific entries (``tau_theta``, ``tau_x``, ``restarts``, ...).
+    """
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_tol(tol):
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    return float(tol)
+
+
+def spectral_norm_sq(a, v=None, n_iter=30):
+    """Largest squared singular value of ``a`` by power iteration on ``a^T a``.
+
+    Returns ``(estimate, v)``; pass ``v`` back to warm-start the next call. Power
+    iteration approaches from below, so callers leave a margin.
+    """
+    if v is None:
+        v = np.ones(a.shape[1], dtype=np.float64) / np.sqrt(a.shape[1])
+    est = 0.0
+    for _ in range(n_iter):
+        w = a.T @ (a @ v.astype(a.dtype, copy=False))
+        nrm = float(np.linalg.norm(w))
+        if nrm == 0.0:
+            return 0.0, v
+        est = nrm
+        v = (w / nrm).astype(np.float64)
+    return est, v
+
+
+class StepEngine:
+    """Proximal-gradient steps on one lifted problem (see the module docstring)."""
+
+    def __init__(self, network, X0, target, state, splitting="phi"):
+        if splitting not in SPLITTINGS:
+            raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
+        self.net = network
+        self.X0, self.target, self.state = X0, target, state
+        self.n = X0.shape[0]
+        self.ws = network.workspace(self.n)
+        self.splitting = splitting if network.penalty == "bregman" else "smooth"
+        self._v_w = [None] * network.n_layers
+        self._v_x = [None] * network.n_layers
+
+    # -- chain of variables x_0 .. x_L
+    def xs(self):
+        return [self.X0, *self.state.hidden, self.target]
+
+    # -- the x-step coefficients of hidden layer h (variable X_{h+1}, own layer h)
+    def x_coefficients(self, h, tau):
+        lam, lam_next = self.net.lambdas[h], self.net.lambdas[h + 1]
+        t = tau * lam
+        if self.splitting == "phi":
+            return 1.0 / (1.0 + t), t / (1.0 + t), -tau * lam_next / (1.0 + t), t / (1.0 + t)
+        return 1.0 - t, t, -tau * lam_next, t
+
+    def evaluate(self, tau_x=None, layers=None):
+        """Passes over the layers at the current iterate: per-layer energy terms.
+
+        With ``tau_x`` (one step per hidden layer) the x-step arguments ``V_h`` are
+        prepared too (own term plus back term). ``layers`` restricts the passes.
+        """
+        net, ws, xs = self.net, self.ws, self.xs()
+        L = net.n_layers
+        layers = range(L) if layers is None else layers
+        terms = np.zeros(L)
+        for l in layers:
+            if tau_x is not None and l < L - 1 and tau_x[l] is not None:
+                a_x, c_z, _, _ = self.x_coefficients(l, tau_x[l])
+                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z)
+            else:
+                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws)
+        if tau_x is not None:
+            for h in range(L - 1):
+                if tau_x[h] is not None and (h + 1) in layers and h in layers:
+                    _, _, back, _ = self.x_coefficients(h, tau_x[h])
+                    _lifted.gemm(False, False, back, ws.residual[h + 1], net.weights[h + 1], 1.0, ws.v[h])
+        return terms
+
+    def theta_gradients(self, layers=None):
+        net, ws, xs = self.net, self.ws, self.xs()
+        for l in range(net.n_layers) if layers is None else layers:
+            scale = net.lambdas[l] / self.n
+            _lifted.gemm(True, False, scale, ws.residual[l], xs[l], 0.0, ws.grad_w[l])
+            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale)
+
+    def apply_theta(self, tau_theta, layers=None):
+        net, ws = self.net, self.ws
+        for l in range(net.n_layers) if layers is None else layers:
+            # in-place axpy on the parameters: no temporaries
+            net.weights[l] -= tau_theta[l] * ws.grad_w[l]
+            net.biases[l] -= tau_theta[l] * ws.grad_b[l]
+
+    def apply_x(self, tau_x, hidden=None):
+        net, ws = self.net, self.ws
+        for h in range(net.n_layers - 1) if hidden is None else hidden:
+            act = net.activations[h]
+            _, _, _, c = self.x_coefficients(h, tau_x[h])
+            if net.penalty == "mac_qp":
+                np.copyto(self.state.hidden[h], ws.v[h])
+            else:
+                _lifted.prox_rows(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net.n_threads)
+
+    # -- block Lipschitz constants (MATH.md)
+    def theta_lipschitz(self, layers=None):
+        """``L_theta_l = lambda_l (|X_{l-1}|_2^2 + N) / N`` (mean energy), per layer."""
+        xs = self.xs()
+        out = np.zeros(self.net.n_layers)
+        for l in range(self.net.n_layers) if layers is None else layers:
+            est, self._v_x[l] = spectral_norm_sq(xs[l], self._v_x[l], 30 if self._v_x[l] is None else 5)
+            out[l] = self.net.lambdas[l] * (1.05 * est + self.n) / self.n
+        return out
+
+    def x_lipschitz(self):
+        """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting)."""
+        net = self.net
+        out = np.zeros(net.n_layers - 1)
+        for h in range(net.n_layers - 1):
+            w = net.weights[h + 1]
+            est, self._v_w[h + 1] = spectral_norm_sq(w, self._v_w[h + 1], 30 if self._v_w[h + 1] is None else 5)
+            out[h] = net.lambdas[h + 1] * 1.05 * est + (net.lambdas[h] if self.splitting == "smooth" else 0.0)
+        return out
+
+    # -- backups for backtracking and extrapolation
+    def snapshot(self):
+        return ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases],
+                [h.copy() for h in self.state.hidden])
+
+    def restore(self, snap):
+        for dst, src in zip(self.net.weights, snap[0]):
+            np.copyto(dst, src)
+        for dst, src in zip(self.net.biases, snap[1]):
+            np.copyto(dst, src)
+        for dst, src in zip(self.state.hidden, snap[2]):
+            np.copyto(dst, src)
+
+    def copy_into(self, snap):
+        for dst, src in zip(snap[0], self.net.weights):
+            np.copyto(dst, src)
+        for dst, src in zip(snap[1], self.net.biases):
+            np.copyto(dst, src)
+        for dst, src in zip(snap[2], self.state.hidden):
+            np.copyto(dst, src)
+
+
+class LiftedSolver:
+    """Base class: hyper-parameters in ``__init__``, ``fit`` returns a :class:`FitResult`."""
+
+    def __init__(self, max_iter=100, tol=1e-6, callback=None, verbose=False):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.callback = callback
+        self.verbose = verbose
+
+    def _validate_common(self):
+        _check_positive_int(self.max_iter, "max_iter")
+        _check_tol(self.tol)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError("callback must be callable or None")
+        return self.max_iter, self.tol
+
+    @staticmethod
+    def _prepare(network, X0, target, state):
+        if not isinstance(network, LiftedNetwork):
+            raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
+        X0, target = network.check_data(X0, target)
+        if state is None:
+            state = network.init_state(X0)
+        else:
+            network.check_state(state, X0.shape[0])
+        return X0, target, state
+
+    def _result(self, network, state, history, n_iter, converged, message):
+        return FitResult(network=network, state=state, energy=history["energy"][-1] if history["energy"] else np.nan,
+                         n_iter=n_iter, converged=converged, message=message, success=converged,
+                         history=history)
+
+    def _report(self, it, energy):
+        if self.verbose:
+            print(f"{type(self).__name__} iteration {it:5d}  energy {energy:.8g}")
+
+    @staticmethod
+    def _new_history(*extra):
+        history = {"energy": [], "per_layer": [], "time": []}
+        for key in extra:
+            history[key] = []
+        return history
+
+    @staticmethod
+    def _check_finite(terms, what):
+        if not np.all(np.isfinite(terms)):
+            raise FloatingPointError(
+                f"the lifted energy became non-finite ({what}); the step sizes are too large or an "
+                f"auxiliary variable left its activation's domain"
+            )
+
+
+class Timer:
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self):
+        return time.perf_counter() - self.t0
