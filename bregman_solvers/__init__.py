@@ -4,11 +4,22 @@ The package is layered (see ``docs/``): Cython kernels (:mod:`bregman_solvers.ke
 proximal activations (:mod:`bregman_solvers.activations`), and on top of them the
 lifted network and its solvers.
 """
-from . import activations, kernels
-from ._config import get_config, show_config
-from .activations import Activation, get_activation
-from .network import EnergyTerms, LiftedNetwork, LiftedState
-from .solvers import ADMM, BlockCoordinateDescent, FitResult, ProximalGradient
+import os
+
+# Thread policy (see docs/install.rst, "Threads"). The solvers alternate BLAS products
+# (OpenBLAS's own pthreads) with OpenMP passes over samples. With libgomp's default
+# spin-waiting, the idle OpenMP threads keep the cores busy while BLAS runs and an
+# iteration of a 784-wide network on a batch of 100 ran 5x slower on 2 cores
+# (OpenBLAS issue 3187, scikit-learn issues 17334 and 28883). Passive waiting removes
+# that. It must be set before libgomp is loaded, i.e. before our kernels are
+# imported; an explicit OMP_WAIT_POLICY of the user's is respected.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import activations, kernels  # noqa: E402
+from ._config import get_config, show_config  # noqa: E402
+from .activations import Activation, get_activation  # noqa: E402
+from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
+from .solvers import ADMM, BlockCoordinateDescent, FitResult, ProximalGradient  # noqa: E402
 
 try:
     from importlib.metadata import version as _version

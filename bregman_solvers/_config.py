@@ -1,4 +1,5 @@
 """``show_config``: what this build of bregman_solvers runs on."""
+import os
 import platform
 import sys
 
@@ -33,6 +34,7 @@ def get_config():
         "platform": platform.platform(),
         "openmp": openmp_enabled(),
         "openmp_threads": max_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "blas": [
             {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
             for info in threadpool_info()
@@ -49,6 +51,7 @@ def show_config(file=None):
     print(f"  numpy           {cfg['numpy']}", file=out)
     print(f"  openmp          {'yes' if cfg['openmp'] else 'NO (serial build)'}", file=out)
     print(f"  openmp threads  {cfg['openmp_threads']}", file=out)
+    print(f"  omp wait policy {cfg['omp_wait_policy']}", file=out)
     if not cfg["blas"]:
         print("  thread pools    none found (import numpy/scipy first)", file=out)
     for lib in cfg["blas"]:

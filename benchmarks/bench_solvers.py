@@ -1,0 +1,64 @@
+"""asv: one layer update, one proximal-gradient iteration, one BCD sweep, one ADMM sweep.
+
+Widths 784 (a 784-784-784-784-10 relu network), batches of 100 and 1000 samples
+(MNIST-sized random data; the cost does not depend on the values), float32 and float64.
+"""
+import numpy as np
+
+import bregman_solvers as bs
+from bregman_solvers.solvers._base import StepEngine
+from bregman_solvers.solvers.block_coordinate import theta_block_sweep, x_block_sweep
+
+WIDTHS = [784, 784, 784, 784, 10]
+
+
+def _problem(batch, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.random((batch, 784)).astype(dtype)
+    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, batch)]
+    net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "relu", "identity"], dtype=dtype, random_state=0)
+    X, Y = net.check_data(X, Y)
+    return net, X, Y, net.init_state(X)
+
+
+class LayerUpdate:
+    """The fused layer pass: Z = X W^T (GEMM), then bias, residual, loss and x-step argument."""
+
+    params = ([100, 1000], ["float32", "float64"])
+    param_names = ["batch", "dtype"]
+
+    def setup(self, batch, dtype):
+        self.net, self.X, self.Y, self.state = _problem(batch, dtype)
+        self.ws = self.net.workspace(batch)
+        self.x1 = self.state.hidden[0]
+
+    def time_layer_pass(self, batch, dtype):
+        self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5)
+
+
+class SolverIterations:
+    params = ([100, 1000], ["float32", "float64"])
+    param_names = ["batch", "dtype"]
+
+    def setup(self, batch, dtype):
+        self.net, self.X, self.Y, self.state = _problem(batch, dtype)
+        self.engine = StepEngine(self.net, self.X, self.Y, self.state)
+        self.tau_theta = 0.1 / self.engine.theta_lipschitz()
+        self.tau_x = 0.1 / self.engine.x_lipschitz()
+        self.admm = bs.ADMM(max_iter=1)
+
+    def time_proximal_gradient_iteration(self, batch, dtype):
+        e = self.engine
+        e.evaluate(self.tau_x)
+        e.theta_gradients()
+        e.apply_theta(self.tau_theta)
+        e.apply_x(self.tau_x)
+
+    def time_bcd_sweep(self, batch, dtype):
+        theta_block_sweep(self.engine, 1, 0.1)
+        x_block_sweep(self.engine, [1], 1, 0.1)
+        x_block_sweep(self.engine, [0, 2], 1, 0.1)
+
+    def time_admm_sweep(self, batch, dtype):
+        # one sweep: theta by ADMM (one iteration per layer) and both x blocks
+        self.admm.fit(self.net, self.X, self.Y, self.state)
