@@ -122,6 +122,19 @@ def check_positive(value, name, allow_zero=False):
     return value
 
 
-def check_n_threads(n_threads):
-    """Resolve ``n_threads`` (None = all cores, -k = all but k-1) into a count >= 1."""
-    return effective_n_threads(n_threads)
+#: Below this many entries per thread an OpenMP region costs more than it saves
+#: (waking passive threads takes tens of microseconds).
+MIN_ENTRIES_PER_THREAD = 16384
+
+
+def check_n_threads(n_threads, n_entries=None):
+    """Resolve ``n_threads`` (None = all cores, -k = all but k-1) into a count >= 1.
+
+    With the default ``None`` and the size of the work in ``n_entries``, small
+    problems run on fewer threads (at least ``MIN_ENTRIES_PER_THREAD`` entries
+    each); an explicit count is always honoured. Results do not depend on it.
+    """
+    threads = effective_n_threads(n_threads)
+    if n_threads is None and n_entries is not None:
+        threads = max(1, min(threads, int(n_entries) // MIN_ENTRIES_PER_THREAD))
+    return threads

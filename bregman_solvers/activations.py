@@ -191,7 +191,7 @@ class Activation:
         """
         z2, was_1d = check_input(z, "z", check_finite=check_finite)
         out2, meta = self._new_or_checked(out, "out", z2.shape, z2.dtype, was_1d)
-        _k.sigma(self._kind, self._param, z2, out2, check_n_threads(n_threads))
+        _k.sigma(self._kind, self._param, z2, out2, check_n_threads(n_threads, z2.size))
         return self._result(out2, *meta)
 
     def sigma(self, z, out=None, *, n_threads=None, check_finite=True):
@@ -208,7 +208,7 @@ class Activation:
         """
         x2, was_1d = check_input(x, "x")
         out = np.empty(x2.shape[0], dtype=x2.dtype)
-        _k.phi(self._kind, self._param, x2, out, check_n_threads(n_threads))
+        _k.phi(self._kind, self._param, x2, out, check_n_threads(n_threads, x2.size))
         return self._per_sample(out, was_1d)
 
     def phi_conj(self, z, *, n_threads=None):
@@ -220,7 +220,7 @@ class Activation:
         """
         z2, was_1d = check_input(z, "z")
         out = np.empty(z2.shape[0], dtype=z2.dtype)
-        _k.phi_conj(self._kind, self._param, z2, out, check_n_threads(n_threads))
+        _k.phi_conj(self._kind, self._param, z2, out, check_n_threads(n_threads, z2.size))
         return self._per_sample(out, was_1d)
 
     # -- prox ---------------------------------------------------------------
@@ -244,7 +244,7 @@ class Activation:
         c = check_positive(c, "c")
         v2, was_1d = check_input(v, "v")
         out2, meta = self._new_or_checked(out, "out", v2.shape, v2.dtype, was_1d)
-        _k.prox(self._kind, self._param, c, v2, out2, check_n_threads(n_threads))
+        _k.prox(self._kind, self._param, c, v2, out2, check_n_threads(n_threads, v2.size))
         return self._result(out2, *meta)
 
     def prox_phi(self, v, mu, out=None, *, n_threads=None):
@@ -253,7 +253,7 @@ class Activation:
         v2, was_1d = check_input(v, "v")
         scaled = v2 / (1.0 + mu)
         out2, meta = self._new_or_checked(out, "out", v2.shape, v2.dtype, was_1d)
-        _k.prox(self._kind, self._param, mu / (1.0 + mu), scaled, out2, check_n_threads(n_threads))
+        _k.prox(self._kind, self._param, mu / (1.0 + mu), scaled, out2, check_n_threads(n_threads, v2.size))
         return self._result(out2, *meta)
 
     # -- Bregman loss ----------------------------------------------------------
@@ -270,14 +270,14 @@ class Activation:
         """
         x2, z2, was_1d = self._pair(x, z)
         out = np.empty(x2.shape[0], dtype=x2.dtype)
-        _k.bregman_loss(self._kind, self._param, x2, z2, out, check_n_threads(n_threads))
+        _k.bregman_loss(self._kind, self._param, x2, z2, out, check_n_threads(n_threads, x2.size))
         return self._per_sample(out, was_1d)
 
     def bregman_grad(self, x, z, out=None, *, n_threads=None):
         """``grad_z B(x, z) = sigma(z) - x`` (Lemma 8): no derivative of sigma is needed."""
         x2, z2, was_1d = self._pair(x, z)
         out2, meta = self._new_or_checked(out, "out", x2.shape, x2.dtype, was_1d)
-        _k.bregman_grad(self._kind, self._param, x2, z2, out2, check_n_threads(n_threads))
+        _k.bregman_grad(self._kind, self._param, x2, z2, out2, check_n_threads(n_threads, x2.size))
         return self._result(out2, *meta)
 
     def bregman_loss_grad(self, x, z, grad_out=None, *, n_threads=None):
@@ -291,7 +291,7 @@ class Activation:
         x2, z2, was_1d = self._pair(x, z)
         grad2, meta = self._new_or_checked(grad_out, "grad_out", x2.shape, x2.dtype, was_1d)
         loss = np.empty(x2.shape[0], dtype=x2.dtype)
-        _k.bregman_loss_grad(self._kind, self._param, x2, z2, grad2, loss, check_n_threads(n_threads))
+        _k.bregman_loss_grad(self._kind, self._param, x2, z2, grad2, loss, check_n_threads(n_threads, x2.size))
         return self._per_sample(loss, was_1d), self._result(grad2, *meta)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._kernels import _activations as _k
 from ._kernels._openmp import effective_n_threads, max_threads, openmp_enabled
+from ._validation import check_n_threads
 
 __all__ = [
     "KIND_CODES",
@@ -88,8 +89,8 @@ def _check(arr, name, ndim, dtype=None, writeable=False):
     return arr
 
 
-def _threads(n_threads):
-    return effective_n_threads(n_threads)
+def _threads(n_threads, arr):
+    return check_n_threads(n_threads, arr.size)
 
 
 def sigma(kind, z, out, *, param=None, n_threads=None):
@@ -108,7 +109,7 @@ def sigma(kind, z, out, *, param=None, n_threads=None):
     code, p = _resolve_kind(kind, param)
     _check(z, "z", 2)
     _check(out, "out", 2, z.dtype, writeable=True)
-    _k.sigma(code, p, z, out, _threads(n_threads))
+    _k.sigma(code, p, z, out, _threads(n_threads, z))
 
 
 def phi(kind, x, out, *, param=None, n_threads=None):
@@ -119,7 +120,7 @@ def phi(kind, x, out, *, param=None, n_threads=None):
     code, p = _resolve_kind(kind, param)
     _check(x, "x", 2)
     _check(out, "out", 1, x.dtype, writeable=True)
-    _k.phi(code, p, x, out, _threads(n_threads))
+    _k.phi(code, p, x, out, _threads(n_threads, x))
 
 
 def phi_conj(kind, z, out, *, param=None, n_threads=None):
@@ -127,7 +128,7 @@ def phi_conj(kind, z, out, *, param=None, n_threads=None):
     code, p = _resolve_kind(kind, param)
     _check(z, "z", 2)
     _check(out, "out", 1, z.dtype, writeable=True)
-    _k.phi_conj(code, p, z, out, _threads(n_threads))
+    _k.phi_conj(code, p, z, out, _threads(n_threads, z))
 
 
 def prox(kind, v, c, out, *, param=None, n_threads=None):
@@ -139,7 +140,7 @@ def prox(kind, v, c, out, *, param=None, n_threads=None):
     code, p = _resolve_kind(kind, param)
     _check(v, "v", 2)
     _check(out, "out", 2, v.dtype, writeable=True)
-    _k.prox(code, p, float(c), v, out, _threads(n_threads))
+    _k.prox(code, p, float(c), v, out, _threads(n_threads, v))
 
 
 def bregman_loss(kind, x, z, out, *, param=None, n_threads=None):
@@ -148,7 +149,7 @@ def bregman_loss(kind, x, z, out, *, param=None, n_threads=None):
     _check(x, "x", 2)
     _check(z, "z", 2, x.dtype)
     _check(out, "out", 1, x.dtype, writeable=True)
-    _k.bregman_loss(code, p, x, z, out, _threads(n_threads))
+    _k.bregman_loss(code, p, x, z, out, _threads(n_threads, x))
 
 
 def bregman_grad(kind, x, z, out, *, param=None, n_threads=None):
@@ -157,7 +158,7 @@ def bregman_grad(kind, x, z, out, *, param=None, n_threads=None):
     _check(x, "x", 2)
     _check(z, "z", 2, x.dtype)
     _check(out, "out", 2, x.dtype, writeable=True)
-    _k.bregman_grad(code, p, x, z, out, _threads(n_threads))
+    _k.bregman_grad(code, p, x, z, out, _threads(n_threads, x))
 
 
 def bregman_loss_grad(kind, x, z, grad_out, loss_out, *, param=None, n_threads=None):
@@ -167,4 +168,4 @@ def bregman_loss_grad(kind, x, z, grad_out, loss_out, *, param=None, n_threads=N
     _check(z, "z", 2, x.dtype)
     _check(grad_out, "grad_out", 2, x.dtype, writeable=True)
     _check(loss_out, "loss_out", 1, x.dtype, writeable=True)
-    _k.bregman_loss_grad(code, p, x, z, grad_out, loss_out, _threads(n_threads))
+    _k.bregman_loss_grad(code, p, x, z, grad_out, loss_out, _threads(n_threads, x))

@@ -164,7 +164,8 @@ class LiftedNetwork:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
         self.penalty = penalty
         self._penalty_code = _lifted.PENALTY_CODES[penalty]
-        self.n_threads = check_n_threads(n_threads)
+        check_n_threads(n_threads)       # validated now, resolved per pass by its size
+        self.n_threads = n_threads
         rng = np.random.default_rng(random_state)
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
@@ -202,6 +203,10 @@ class LiftedNetwork:
         other.weights, other.biases = self.get_parameters()
         other._workspaces = {}
         return other
+
+    def _threads(self, array):
+        """OpenMP threads for a pass over ``array`` (the ``n_threads`` policy, by size)."""
+        return check_n_threads(self.n_threads, array.size)
 
     def workspace(self, n_samples):
         """The reusable buffers for batches of ``n_samples`` (created on first use)."""
@@ -264,7 +269,7 @@ class LiftedNetwork:
         for l, act in enumerate(self.activations):
             z = np.empty((X.shape[0], self.widths[l + 1]), self.dtype)
             self._affine(l, xs[-1], z)
-            _lifted.add_bias(z, self.biases[l], self.n_threads)
+            _lifted.add_bias(z, self.biases[l], self._threads(z))
             x = np.empty_like(z)
             act(z, out=x, n_threads=self.n_threads, check_finite=False)
             zs.append(z)
@@ -284,7 +289,7 @@ class LiftedNetwork:
         act = self.activations[l]
         self._affine(l, x_prev, ws.z[l])
         _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
-                           ws.residual[l], ws.loss[l], v, a_x, c_z, self.n_threads)
+                           ws.residual[l], ws.loss[l], v, a_x, c_z, self._threads(ws.z[l]))
         return float(np.mean(ws.loss[l], dtype=np.float64)) * self.lambdas[l]
 
     def _chain(self, X0, target, state):
@@ -365,7 +370,7 @@ class LiftedNetwork:
         for l, x in enumerate(state.hidden):
             z = np.empty_like(x)
             self._affine(l, prev, z)
-            _lifted.add_bias(z, self.biases[l], self.n_threads)
+            _lifted.add_bias(z, self.biases[l], self._threads(z))
             out.append(float(np.mean(np.abs(x - self.activations[l](z, check_finite=False)))))
             prev = x
         return np.array(out)

@@ -184,3 +184,12 @@ def test_fit_does_not_rewrite_hyper_parameters(problem):
     before = dict(vars(solver))
     solver.fit(relu_net(), X, Y)
     assert vars(solver) == before
+
+
+def test_results_do_not_depend_on_the_openmp_thread_count(problem):
+    X, Y = problem
+    energies = []
+    for n_threads in (1, 2):
+        net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0, n_threads=n_threads)
+        energies.append(bs.ProximalGradient(max_iter=20, tol=0).fit(net, X, Y).history["energy"])
+    np.testing.assert_array_equal(energies[0], energies[1])

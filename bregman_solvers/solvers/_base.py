@@ -155,7 +155,7 @@ class StepEngine:
             if net.penalty == "mac_qp":
                 np.copyto(self.state.hidden[h], ws.v[h])
             else:
-                _lifted.prox_rows(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net.n_threads)
+                _lifted.prox_rows(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net._threads(ws.v[h]))
 
     # -- block Lipschitz constants (MATH.md)
     def theta_lipschitz(self, layers=None):

@@ -72,7 +72,7 @@ class ADMM(BlockCoordinateDescent):
         for l in range(net.n_layers):
             z = np.empty((engine.n, net.widths[l + 1]), net.dtype)
             net._affine(l, xs[l], z)
-            _lifted.add_bias(z, net.biases[l], net.n_threads)
+            _lifted.add_bias(z, net.biases[l], net._threads(z))
             self._split.append((z, np.zeros_like(z)))
 
     def _theta_block(self, engine):
@@ -100,7 +100,7 @@ class ADMM(BlockCoordinateDescent):
                 w += t * x_l                                             # V + t x_l
                 # Z = w - t prox_{Psi/(1+t)}(w / (1+t))
                 np.multiply(w, 1.0 / (1.0 + t), out=z)
-                _lifted.prox_rows(act.kind, act.param, 1.0 / (1.0 + t), z, z, net.n_threads)
+                _lifted.prox_rows(act.kind, act.param, 1.0 / (1.0 + t), z, z, net._threads(z))
                 np.multiply(z, -t, out=z)
                 z += w
                 u += z
