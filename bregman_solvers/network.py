@@ -32,7 +32,7 @@ PENALTIES = tuple(_lifted.PENALTY_CODES)
 
 
 class LiftedState:
-    """Auxiliary variables ``X_1 .. X_{L-1}`` of a lifted network, one array per hidden layer.
+    """Auxiliary variables of a lifted network: one array ``X_l`` per hidden layer l = 1, ..., L-1.
 
     Attributes
     ----------
