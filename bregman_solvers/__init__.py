@@ -19,7 +19,16 @@ from . import activations, kernels  # noqa: E402
 from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
-from .solvers import ADMM, BlockCoordinateDescent, FitResult, ProximalGradient  # noqa: E402
+from . import regularisers, schedules  # noqa: E402
+from .solvers import (  # noqa: E402
+    ADMM,
+    BlockCoordinateDescent,
+    FitResult,
+    ImplicitSGD,
+    ModelAveraging,
+    ProximalGradient,
+    StochasticProximalGradient,
+)
 
 try:
     from importlib.metadata import version as _version
@@ -34,6 +43,11 @@ __all__ = [
     "BlockCoordinateDescent",
     "EnergyTerms",
     "FitResult",
+    "ImplicitSGD",
+    "ModelAveraging",
+    "StochasticProximalGradient",
+    "regularisers",
+    "schedules",
     "LiftedNetwork",
     "LiftedState",
     "ProximalGradient",

@@ -3,5 +3,7 @@ from ._base import FitResult, LiftedSolver
 from .admm import ADMM
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import ProximalGradient
+from .stochastic import ImplicitSGD, ModelAveraging, StochasticProximalGradient
 
-__all__ = ["ADMM", "BlockCoordinateDescent", "FitResult", "LiftedSolver", "ProximalGradient"]
+__all__ = ["ADMM", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
+           "ProximalGradient", "StochasticProximalGradient"]

@@ -28,8 +28,22 @@ from scipy.optimize import OptimizeResult
 
 from .._kernels import _lifted
 from ..network import LiftedNetwork, LiftedState
+from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
 
 SPLITTINGS = ("phi", "smooth")
+
+
+def check_regulariser(regulariser):
+    if regulariser is None or isinstance(regulariser, (L1, SquaredL2, Nuclear, BregmanIteration)):
+        return regulariser
+    raise TypeError(f"regulariser must be L1, SquaredL2, Nuclear, BregmanIteration or None, "
+                    f"got {type(regulariser).__name__}")
+
+
+def check_code_regulariser(code_regulariser, network):
+    if not isinstance(code_regulariser, CodeL1):
+        raise TypeError(f"code_regulariser must be a CodeL1 or None, got {type(code_regulariser).__name__}")
+    return code_regulariser.check(network)
 
 
 class FitResult(OptimizeResult):
@@ -87,9 +101,15 @@ def spectral_norm_sq(a, v=None, n_iter=30):
 class StepEngine:
     """Proximal-gradient steps on one lifted problem (see the module docstring)."""
 
-    def __init__(self, network, X0, target, state, splitting="phi"):
+    def __init__(self, network, X0, target, state, splitting="phi", regulariser=None, code_regulariser=None,
+                 bregman_state=None):
         if splitting not in SPLITTINGS:
             raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
+        self.regulariser = check_regulariser(regulariser)
+        self.code_regulariser = None if code_regulariser is None else check_code_regulariser(code_regulariser, network)
+        if isinstance(self.regulariser, BregmanIteration) and bregman_state is None:
+            bregman_state = self.regulariser.init_state(network.weights)
+        self.bregman_state = bregman_state
         self.net = network
         self.X0, self.target, self.state = X0, target, state
         self.n = X0.shape[0]
@@ -140,18 +160,55 @@ class StepEngine:
             _lifted.gemm(True, False, scale, ws.residual[l], xs[l], 0.0, ws.grad_w[l])
             _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale)
 
-    def apply_theta(self, tau_theta, layers=None):
+    def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
+        """The theta step, in place; with ``anchor`` the proximity term ``|theta - anchor|^2 / (2 tau_prox)``.
+
+        The weights' step goes through the regulariser: a prox for variational
+        regularisation, a linearised Bregman step for iterative regularisation.
+        """
         net, ws = self.net, self.ws
+        reg = self.regulariser
         for l in range(net.n_layers) if layers is None else layers:
-            # in-place axpy on the parameters: no temporaries
-            net.weights[l] -= tau_theta[l] * ws.grad_w[l]
-            net.biases[l] -= tau_theta[l] * ws.grad_b[l]
+            gw, gb = ws.grad_w[l], ws.grad_b[l]
+            if anchor is not None:
+                # g += (theta - anchor) / tau_prox, without temporaries
+                for g, cur, ref in ((gw, net.weights[l], anchor[0][l]), (gb, net.biases[l], anchor[1][l])):
+                    g *= tau_prox
+                    g += cur
+                    g -= ref
+                    g *= 1.0 / tau_prox
+            gb *= tau_theta[l]
+            net.biases[l] -= gb
+            if isinstance(reg, BregmanIteration):
+                reg.step(net.weights[l], gw, tau_theta[l], self.bregman_state.v[l])
+                continue
+            gw *= tau_theta[l]
+            net.weights[l] -= gw
+            if reg is not None:
+                reg.prox(net.weights[l], tau_theta[l], out=net.weights[l])
+
+    def regularisation(self):
+        """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
+        value = 0.0
+        if self.regulariser is not None and not isinstance(self.regulariser, BregmanIteration):
+            value += sum(self.regulariser.value(w) for w in self.net.weights)
+        if self.code_regulariser is not None:
+            value += self.code_regulariser.value(self.state.hidden[self.code_regulariser.layer - 1])
+        return value
+
+    def total(self, terms):
+        return float(np.sum(terms)) + self.regularisation()
 
     def apply_x(self, tau_x, hidden=None):
         net, ws = self.net, self.ws
+        code = self.code_regulariser
         for h in range(net.n_layers - 1) if hidden is None else hidden:
             act = net.activations[h]
             _, _, _, c = self.x_coefficients(h, tau_x[h])
+            if code is not None and code.layer == h + 1:
+                # prox of c Psi + s|.|_1 = prox_{c Psi} o soft_s (see CodeL1)
+                scale = 1.0 / (1.0 + tau_x[h] * net.lambdas[h]) if self.splitting == "phi" else 1.0
+                soft_threshold(ws.v[h], tau_x[h] * code.alpha * scale, out=ws.v[h])
             if net.penalty == "mac_qp":
                 np.copyto(self.state.hidden[h], ws.v[h])
             else:

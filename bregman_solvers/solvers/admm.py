@@ -48,13 +48,18 @@ class ADMM(BlockCoordinateDescent):
     splitting, max_iter, tol, callback, verbose
         As in :class:`BlockCoordinateDescent`.
 
-    Only the Bregman penalty is supported (its Z-step is the scaled activation).
+    Only the Bregman penalty is supported (its Z-step is the scaled activation). A
+    code regulariser (:class:`~bregman_solvers.regularisers.CodeL1`) is supported; a
+    regulariser of the weights is not, because it would turn the least-squares
+    step into a lasso or nuclear-norm regression without a factorisation to reuse:
+    use :class:`BlockCoordinateDescent` or :class:`ProximalGradient` for those.
     """
 
     def __init__(self, rho=1.0, admm_iterations=5, eps=1e-3, inner_iterations=5, splitting="phi",
-                 max_iter=100, tol=1e-6, callback=None, verbose=False):
+                 code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False):
         super().__init__(inner_iterations=inner_iterations, step_scale=1.0, splitting=splitting,
-                         max_iter=max_iter, tol=tol, callback=callback, verbose=verbose)
+                         code_regulariser=code_regulariser, max_iter=max_iter, tol=tol, callback=callback,
+                         verbose=verbose)
         self.rho = rho
         self.admm_iterations = admm_iterations
         self.eps = eps

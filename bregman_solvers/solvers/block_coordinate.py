@@ -59,6 +59,8 @@ class BlockCoordinateDescent(LiftedSolver):
         Factor (at most 1 for guaranteed descent) on the block Lipschitz steps.
     splitting : {"phi", "smooth"}
         See :class:`ProximalGradient`.
+    regulariser, code_regulariser
+        See :class:`ProximalGradient`.
     max_iter : int
         Number of sweeps at most.
     tol, callback, verbose
@@ -72,9 +74,11 @@ class BlockCoordinateDescent(LiftedSolver):
     with BLAS for the same cores.
     """
 
-    def __init__(self, inner_iterations=5, step_scale=1.0, splitting="phi", max_iter=100, tol=1e-6,
-                 callback=None, verbose=False):
+    def __init__(self, inner_iterations=5, step_scale=1.0, splitting="phi", regulariser=None,
+                 code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False):
         super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose)
+        self.regulariser = regulariser
+        self.code_regulariser = code_regulariser
         self.inner_iterations = inner_iterations
         self.step_scale = step_scale
         self.splitting = splitting
@@ -88,7 +92,7 @@ class BlockCoordinateDescent(LiftedSolver):
         n_inner = _check_positive_int(self.inner_iterations, "inner_iterations")
         scale = _check_step(self.step_scale, "step_scale")
         X0, target, state = self._prepare(network, X0, target, state)
-        engine = StepEngine(network, X0, target, state, self.splitting)
+        engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         self._start(engine)
         L = network.n_layers
         # hidden index h holds X_{h+1}: "even" layers X_2, X_4, ... are h = 1, 3, ...
@@ -98,7 +102,7 @@ class BlockCoordinateDescent(LiftedSolver):
         timer = Timer()
         terms = engine.evaluate()
         self._check_finite(terms, "at the start")
-        energy = float(terms.sum())
+        energy = engine.total(terms)
         history["energy"].append(energy)
         history["per_layer"].append(terms)
         history["time"].append(timer())
@@ -111,7 +115,7 @@ class BlockCoordinateDescent(LiftedSolver):
             terms = engine.evaluate()
             self._check_finite(terms, f"sweep {it}")
             change = abs(energy - float(terms.sum()))
-            energy = float(terms.sum())
+            energy = engine.total(terms)
             history["energy"].append(energy)
             history["per_layer"].append(terms)
             history["time"].append(timer())

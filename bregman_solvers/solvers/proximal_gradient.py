@@ -42,6 +42,10 @@ class ProximalGradient(LiftedSolver):
     splitting : {"phi", "smooth"}, default "phi"
         Where ``0.5 |x|^2`` goes: into the prox (the paper's Remark 11) or into the
         smooth part.
+    regulariser : L1, SquaredL2, Nuclear, BregmanIteration or None
+        Regularisation of the weights (:mod:`bregman_solvers.regularisers`).
+    code_regulariser : CodeL1 or None
+        l1 on one hidden layer's auxiliary variable.
     max_iter, tol, callback, verbose
         Iteration limit; stop when the relative energy change is below ``tol``;
         ``callback(result)`` after every iteration (return True to stop); printing.
@@ -59,8 +63,11 @@ class ProximalGradient(LiftedSolver):
     """
 
     def __init__(self, tau_theta="lipschitz", tau_x="lipschitz", step_scale=1.0, backtracking=True,
-                 accelerated=False, splitting="phi", max_iter=100, tol=1e-6, callback=None, verbose=False):
+                 accelerated=False, splitting="phi", regulariser=None, code_regulariser=None, max_iter=100,
+                 tol=1e-6, callback=None, verbose=False):
         super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose)
+        self.regulariser = regulariser
+        self.code_regulariser = code_regulariser
         self.tau_theta = tau_theta
         self.tau_x = tau_x
         self.step_scale = step_scale
@@ -106,7 +113,7 @@ class ProximalGradient(LiftedSolver):
                 _check_step(getattr(self, name), name)
         _check_step(self.step_scale, "step_scale")
         X0, target, state = self._prepare(network, X0, target, state)
-        engine = StepEngine(network, X0, target, state, self.splitting)
+        engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         history = self._new_history("tau_theta", "tau_x", "backtracks", "restarts")
         timer = Timer()
         backup = engine.snapshot() if (self.backtracking or self.accelerated) else None
@@ -115,7 +122,7 @@ class ProximalGradient(LiftedSolver):
         shrink = 1.0
         terms = engine.evaluate()
         self._check_finite(terms, "at the start")
-        energy = float(terms.sum())
+        energy = engine.total(terms)
         history["energy"].append(energy)
         history["per_layer"].append(terms)
         history["time"].append(timer())
@@ -138,7 +145,7 @@ class ProximalGradient(LiftedSolver):
                 engine.apply_theta(tau_theta)
                 engine.apply_x(tau_x)
                 new_terms = engine.evaluate()
-                new_energy = float(new_terms.sum())
+                new_energy = engine.total(new_terms)
                 if new_energy <= energy + 1e-12 * abs(energy) or backup is None:
                     break
                 engine.restore(backup)

@@ -1,0 +1,103 @@
+"""MNIST-format data: IDX file reading and the paper's preprocessing.
+
+``load_mnist(path, subset)`` reads the four standard IDX files (gzipped or not) from
+``path`` or from the directory in the ``BREGMAN_SOLVERS_DATA`` environment variable.
+"""
+import gzip
+import os
+
+import numpy as np
+
+__all__ = ["read_idx", "load_mnist", "one_hot", "preprocess", "add_gaussian_noise"]
+
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# IDX type codes -> numpy dtypes (big-endian)
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """Read one IDX file (``.gz`` or plain) into an array, checking its header and length."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"cannot read IDX file {path}: {exc}") from exc
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path} is truncated (incomplete header)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise ValueError(f"{path} is truncated or corrupt: header says {shape} ({expected} bytes of data), "
+                         f"found {len(data) - header} bytes")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find(directory, stem):
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
+        candidate = os.path.join(directory, name)
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
+
+
+def load_mnist(path=None, subset="train"):
+    """Images (uint8, shape (n, 784)) and labels (uint8, shape (n,)) of an MNIST-format data set.
+
+    Parameters
+    ----------
+    path : str, optional
+        Directory with the IDX files; default ``$BREGMAN_SOLVERS_DATA``.
+    subset : {"train", "test"}
+    """
+    if subset not in _FILES:
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    if path is None:
+        path = os.environ.get("BREGMAN_SOLVERS_DATA")
+        if path is None:
+            raise ValueError("no data directory: pass path= or set BREGMAN_SOLVERS_DATA")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"data directory {path} does not exist")
+    images = read_idx(_find(path, _FILES[subset][0]))
+    labels = read_idx(_find(path, _FILES[subset][1]))
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise ValueError(f"images {images.shape} and labels {labels.shape} do not match")
+    return images.reshape(images.shape[0], -1), labels
+
+
+def one_hot(labels, n_classes=None, dtype=np.float64):
+    """One-hot rows for integer labels."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("labels must be a 1-D array of non-negative integers")
+    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+def preprocess(train_images, *others, dtype=np.float32, centre=True):
+    """Scale to [0, 1] and centre by the training mean (as in the paper); returns the arrays and the mean."""
+    train = np.asarray(train_images, dtype=dtype) / dtype(255) if np.dtype(dtype).kind == "f" else None
+    if train is None:
+        raise TypeError("dtype must be a floating dtype")
+    mean = train.mean(axis=0) if centre else np.zeros(train.shape[1], dtype)
+    out = [train - mean] + [np.asarray(o, dtype=dtype) / dtype(255) - mean for o in others]
+    return (*out, mean)
+
+
+def add_gaussian_noise(X, std, random_state=None):
+    """``X`` plus Gaussian noise of standard deviation ``std`` (a new array of X's dtype)."""
+    if not std >= 0:
+        raise ValueError(f"std must be >= 0, got {std!r}")
+    rng = np.random.default_rng(random_state)
+    X = np.asarray(X)
+    return (X + rng.normal(0.0, std, size=X.shape)).astype(X.dtype if X.dtype.kind == "f" else np.float64)

@@ -1,0 +1,144 @@
+"""Step-size schedules and the mini-batch scheduler (seeded shuffling).
+
+A schedule maps the epoch (0-based) to a step size: ``schedule(epoch)``. Solvers
+accept a number (a constant schedule) or any callable of the epoch.
+"""
+import numbers
+
+import numpy as np
+
+__all__ = ["Constant", "StepDecay", "InverseTime", "Cosine", "as_schedule", "BatchScheduler"]
+
+
+def _positive(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
+
+
+class Constant:
+    """``value`` at every epoch."""
+
+    def __init__(self, value):
+        self.value = _positive(value, "value")
+
+    def __call__(self, epoch):
+        return self.value
+
+    def __repr__(self):
+        return f"Constant({self.value})"
+
+
+class StepDecay:
+    """``value * factor ** (epoch // every)``: multiply by ``factor`` every ``every`` epochs."""
+
+    def __init__(self, value, factor=0.5, every=10):
+        self.value = _positive(value, "value")
+        self.factor = _positive(factor, "factor")
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.every = int(every)
+
+    def __call__(self, epoch):
+        return self.value * self.factor ** (epoch // self.every)
+
+    def __repr__(self):
+        return f"StepDecay({self.value}, factor={self.factor}, every={self.every})"
+
+
+class InverseTime:
+    """``value / (1 + decay * epoch)``."""
+
+    def __init__(self, value, decay=0.1):
+        self.value = _positive(value, "value")
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not decay >= 0:
+            raise ValueError(f"decay must be a number >= 0, got {decay!r}")
+        self.decay = float(decay)
+
+    def __call__(self, epoch):
+        return self.value / (1.0 + self.decay * epoch)
+
+    def __repr__(self):
+        return f"InverseTime({self.value}, decay={self.decay})"
+
+
+class Cosine:
+    """Cosine annealing from ``value`` to ``final`` over ``epochs`` epochs (then ``final``)."""
+
+    def __init__(self, value, epochs, final=0.0):
+        self.value = _positive(value, "value")
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        self.epochs = int(epochs)
+        if not 0 <= final <= value:
+            raise ValueError(f"final must lie in [0, value], got {final!r}")
+        self.final = float(final)
+
+    def __call__(self, epoch):
+        frac = min(epoch, self.epochs) / self.epochs
+        return self.final + 0.5 * (self.value - self.final) * (1.0 + np.cos(np.pi * frac))
+
+    def __repr__(self):
+        return f"Cosine({self.value}, epochs={self.epochs}, final={self.final})"
+
+
+def as_schedule(value, name):
+    """A number becomes :class:`Constant`; a callable is used as it is (and checked at epoch 0)."""
+    if callable(value):
+        first = value(0)
+        _positive(first, f"{name}(0)")
+        return value
+    try:
+        return Constant(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number or a schedule (callable of the epoch), "
+                         f"got {value!r}") from None
+
+
+class BatchScheduler:
+    """Splits ``n_samples`` indices into mini-batches, reshuffled every epoch.
+
+    The permutation of epoch ``e`` depends only on ``(random_state, e)``, so a fit
+    resumed at epoch ``e`` sees the same batches as an uninterrupted one.
+
+    Parameters
+    ----------
+    n_samples : int
+    batch_size : int
+        Clipped to ``n_samples``.
+    shuffle : bool, default True
+    drop_last : bool, default False
+        Drop a final batch smaller than ``batch_size``.
+    random_state : int or None
+        Seed; None draws one (so that epochs still differ from each other).
+    """
+
+    def __init__(self, n_samples, batch_size, shuffle=True, drop_last=False, random_state=None):
+        for value, name in ((n_samples, "n_samples"), (batch_size, "batch_size")):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.n_samples = int(n_samples)
+        self.batch_size = min(int(batch_size), self.n_samples)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        if random_state is None:
+            random_state = int(np.random.default_rng().integers(2**63 - 1))
+        if isinstance(random_state, np.random.Generator):
+            random_state = int(random_state.integers(2**63 - 1))
+        self.seed = int(random_state)
+
+    def __len__(self):
+        full, rest = divmod(self.n_samples, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def epoch(self, epoch):
+        """The list of index arrays (sorted within each batch) of epoch ``epoch``."""
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, int(epoch)]).permutation(self.n_samples)
+        else:
+            order = np.arange(self.n_samples)
+        batches = [order[i:i + self.batch_size] for i in range(0, self.n_samples, self.batch_size)]
+        if self.drop_last and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        # sorted indices make the gathers and scatters walk memory forwards
+        return [np.sort(b) for b in batches]

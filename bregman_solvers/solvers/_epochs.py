@@ -1,0 +1,189 @@
+"""The epoch loop shared by the stochastic solvers and the back-propagation baselines.
+
+It owns what happens around the epochs: the per-epoch history (energy, losses,
+validation metrics, code sparsity, linear-activation rates, consistency, seconds),
+the progress bar, callbacks, early stopping and the divergence error.
+"""
+import numpy as np
+
+from ..network import LiftedState
+from ..regularisers import BregmanIteration
+from ._base import FitResult, Timer, _check_positive_int
+
+#: Rows per chunk when a metric needs a pass over a whole data set.
+CHUNK = 4096
+#: Samples used for the linear-activation rates and the consistency.
+METRIC_SAMPLES = 2000
+
+
+def _is_one_hot(target):
+    return bool(np.all((target == 0) | (target == 1)) and np.all(target.sum(axis=1) == 1))
+
+
+def evaluate_network(network, X, target, code_layer=None):
+    """Output loss, accuracy (one-hot targets), reconstruction MSE and code sparsity of a forward pass.
+
+    Computed in chunks of :data:`CHUNK` rows, so memory stays bounded for any data size.
+    The loss is the output layer's Bregman loss ``B_L(y, z_L)`` averaged over samples:
+    the squared error for an identity output, the cross-entropy for softmax.
+    """
+    n = X.shape[0]
+    one_hot = _is_one_hot(target)
+    loss = correct = sq = zeros = code_entries = 0.0
+    last = network.activations[-1]
+    for a in range(0, n, CHUNK):
+        xb, yb = X[a:a + CHUNK], target[a:a + CHUNK]
+        out, (zs, xs) = network.forward(xb, return_hidden=True)
+        loss += float(last.bregman_loss(yb, zs[-1], n_threads=network.n_threads).sum())
+        if one_hot:
+            correct += float(np.sum(out.argmax(axis=1) == yb.argmax(axis=1)))
+        sq += float(np.sum((out.astype(np.float64) - yb) ** 2))
+        if code_layer is not None:
+            code = xs[code_layer - 1]
+            zeros += float(np.count_nonzero(code == 0))
+            code_entries += code.size
+    metrics = {"loss": loss / n, "mse": sq / target.size}
+    if one_hot:
+        metrics["accuracy"] = correct / n
+    if code_layer is not None:
+        metrics["code_sparsity"] = zeros / code_entries
+    return metrics
+
+
+def batched_energy(network, X0, target, state, regularisation=0.0):
+    """The full-data lifted energy, evaluated in chunks (bounded memory)."""
+    n = X0.shape[0]
+    total = np.zeros(network.n_layers)
+    for a in range(0, n, CHUNK):
+        part = LiftedState([h[a:a + CHUNK] for h in state.hidden])
+        rows = min(CHUNK, n - a)
+        total += network.energy(X0[a:a + CHUNK], target[a:a + CHUNK], part).per_layer * rows
+    return total / n
+
+
+class _NoProgress:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+class EpochLoop:
+    """Runs ``run_epoch(epoch, progress)`` for every epoch and keeps the history."""
+
+    def __init__(self, solver, network, X0, target, state, bregman_state=None):
+        self.solver = solver
+        self.network = network
+        self.X0, self.target, self.state = X0, target, state
+        reg = getattr(solver, "regulariser", None)
+        if isinstance(reg, BregmanIteration) and bregman_state is None:
+            bregman_state = reg.init_state(network.weights)
+        self.bregman_state = bregman_state
+        code_reg = getattr(solver, "code_regulariser", None)
+        self.code_layer = solver.code_layer if solver.code_layer is not None else (
+            code_reg.layer if code_reg is not None else None)
+        if self.code_layer is not None and not 1 <= self.code_layer <= network.n_layers - 1:
+            raise ValueError(f"code_layer must be a hidden layer in 1..{network.n_layers - 1}, got {self.code_layer}")
+        self.validation = None
+        if solver.validation_data is not None:
+            try:
+                Xv, Yv = solver.validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X, target)") from None
+            self.validation = network.check_data(Xv, Yv)
+        if solver.early_stopping:
+            _check_positive_int(solver.patience, "patience")
+        self._steps = None
+
+    def diverged(self, steps):
+        names = ("tau_theta", "tau_x", "tau")
+        described = ", ".join(f"{n}={s}" for n, s in zip(names, steps) if s is not None)
+        raise FloatingPointError(
+            f"the lifted energy became non-finite: the steps are too large ({described}); "
+            f"the network keeps the parameters of the last finite iterate. Reduce tau_theta or tau_x."
+        )
+
+    def _record(self, history, epoch, seconds, batch_energy):
+        net, solver = self.network, self.solver
+        history["epoch"].append(epoch + 1)
+        history["seconds"].append(seconds)
+        history["batch_energy"].append(batch_energy)
+        if getattr(solver, "track_energy", True):
+            if hasattr(solver, "tau_x"):
+                per_layer = batched_energy(net, self.X0, self.target, self.state)
+                history["energy"].append(float(per_layer.sum()))
+                history["per_layer"].append(per_layer)
+            train = evaluate_network(net, self.X0, self.target, self.code_layer)
+            for key, value in train.items():
+                history.setdefault(f"train_{key}", []).append(value)
+        if self.validation is not None:
+            val = evaluate_network(net, *self.validation, self.code_layer)
+            for key, value in val.items():
+                history.setdefault(f"val_{key}", []).append(value)
+        m = min(METRIC_SAMPLES, self.X0.shape[0])
+        history["linear_rates"].append(net.linear_activation_rate(self.X0[:m]))
+        if hasattr(solver, "tau_x"):
+            part = LiftedState([h[:m] for h in self.state.hidden])
+            history["consistency"].append(net.consistency(self.X0[:m], part))
+            if self.code_layer is not None:
+                code = self.state.hidden[self.code_layer - 1]
+                history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
+
+    def _monitor(self, history):
+        for key in ("val_loss", "train_loss", "energy", "batch_energy"):
+            if history.get(key):
+                return history[key][-1]
+        return np.inf
+
+    def run(self, run_epoch, n_batches, initial_epoch, epochs):
+        solver, net = self.solver, self.network
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+        history = {key: [] for key in ("epoch", "seconds", "batch_energy", "energy", "per_layer",
+                                       "linear_rates", "consistency", "lifted_code_sparsity")}
+        timer = Timer()
+        best, best_params, waited = np.inf, None, 0
+        converged, message = False, "completed all epochs"
+        epoch = initial_epoch
+        for epoch in range(initial_epoch, epochs):
+            progress = _progress(solver.verbose, n_batches, f"epoch {epoch + 1}/{epochs}")
+            start = timer()
+            try:
+                batch_energy = run_epoch(epoch, progress)
+            finally:
+                progress.close()
+            self._record(history, epoch, timer() - start, batch_energy)
+            result = self._result(history, epoch + 1, False, "")
+            if solver.callback is not None and solver.callback(result):
+                message = "stopped by the callback"
+                break
+            if solver.early_stopping:
+                current = self._monitor(history)
+                if current < best:
+                    best, best_params, waited = current, net.get_parameters(), 0
+                else:
+                    waited += 1
+                    if waited >= solver.patience:
+                        net.set_parameters(*best_params)
+                        converged, message = True, f"early stopping: no improvement for {solver.patience} epochs"
+                        break
+        return self._result(history, epoch + 1, converged, message)
+
+    def _result(self, history, epoch, converged, message):
+        energy = history["energy"][-1] if history["energy"] else (
+            history["batch_energy"][-1] if history["batch_energy"] else np.nan)
+        return FitResult(network=self.network, state=self.state, energy=energy, n_iter=epoch, epoch=epoch,
+                         converged=converged, success=True, message=message, history=history,
+                         bregman_state=self.bregman_state)
+
+
+def _progress(verbose, total, desc):
+    if not verbose:
+        return _NoProgress()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: fall back to one line per epoch
+        print(desc)
+        return _NoProgress()
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)
