@@ -24,9 +24,12 @@ from .solvers import (  # noqa: E402
     ADMM,
     BlockCoordinateDescent,
     FitResult,
+    GradientDescentBP,
     ImplicitSGD,
+    ImplicitSGDBP,
     ModelAveraging,
     ProximalGradient,
+    SGDBP,
     StochasticProximalGradient,
 )
 
@@ -43,6 +46,9 @@ __all__ = [
     "BlockCoordinateDescent",
     "EnergyTerms",
     "FitResult",
+    "GradientDescentBP",
+    "ImplicitSGDBP",
+    "SGDBP",
     "ImplicitSGD",
     "ModelAveraging",
     "StochasticProximalGradient",

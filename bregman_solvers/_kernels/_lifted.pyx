@@ -157,3 +157,38 @@ def prox_rows(int kind, double param, double c, const floating[:, ::1] v, floati
     with nogil:
         for i in prange(v.shape[0], schedule="static", num_threads=n_threads):
             _prox_row(kind, p, c, &v[i, 0], &out[i, 0], n)
+
+
+def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):
+    """In place: ``delta_i <- J_sigma(z_i)^T delta_i`` for every sample (back-propagation, Algorithm 2).
+
+    Elementwise activations multiply by ``sigma'(z)`` (one-sided 0 at kinks, a valid
+    subgradient); softmax applies ``J^T d = s * (d - <s, d>)``.
+    """
+    if kind < IDENTITY or kind > SOFTMAX:
+        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
+    if z.shape[0] != delta.shape[0] or z.shape[1] != delta.shape[1]:
+        raise ValueError("delta must have the shape of z")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    cdef Py_ssize_t i, j, n = z.shape[1]
+    cdef floating p = <floating>param
+    cdef double dot
+    cdef floating* s
+    if kind == IDENTITY:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        s = <floating*>malloc(n * sizeof(floating)) if kind == SOFTMAX else <floating*>NULL
+        for i in prange(z.shape[0], schedule="static"):
+            if kind == SOFTMAX:
+                if s != NULL:
+                    _sigma_row(kind, p, &z[i, 0], s, n)
+                    dot = 0
+                    for j in range(n):
+                        dot = dot + <double>s[j] * delta[i, j]
+                    for j in range(n):
+                        delta[i, j] = s[j] * (delta[i, j] - <floating>dot)
+            else:
+                for j in range(n):
+                    delta[i, j] = delta[i, j] * _dsigma_elem(kind, p, z[i, j])
+        free(s)

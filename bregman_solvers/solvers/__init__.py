@@ -1,9 +1,10 @@
 """Solvers of the lifted Bregman training problem (one module per method family)."""
 from ._base import FitResult, LiftedSolver
 from .admm import ADMM
+from .backprop import SGDBP, GradientDescentBP, ImplicitSGDBP
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import ProximalGradient
 from .stochastic import ImplicitSGD, ModelAveraging, StochasticProximalGradient
 
-__all__ = ["ADMM", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
+__all__ = ["ADMM", "GradientDescentBP", "ImplicitSGDBP", "SGDBP", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
            "ProximalGradient", "StochasticProximalGradient"]
