@@ -19,7 +19,8 @@ from . import activations, kernels  # noqa: E402
 from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
-from . import regularisers, schedules  # noqa: E402
+from . import datasets, regularisers, schedules  # noqa: E402
+from .persistence import Checkpoint, load, save  # noqa: E402
 from .solvers import (  # noqa: E402
     ADMM,
     BlockCoordinateDescent,
@@ -43,6 +44,10 @@ except Exception:  # pragma: no cover - running from an uninstalled checkout
 __all__ = [
     "ADMM",
     "Activation",
+    "Checkpoint",
+    "datasets",
+    "load",
+    "save",
     "BlockCoordinateDescent",
     "EnergyTerms",
     "FitResult",

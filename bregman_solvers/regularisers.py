@@ -29,12 +29,14 @@ def _alpha(alpha):
 
 
 def soft_threshold(v, threshold, out=None):
-    """``sign(v) max(|v| - threshold, 0)`` (the prox of ``threshold |.|_1``), into ``out``."""
+    """``sign(v) max(|v| - threshold, 0)`` (the prox of ``threshold |.|_1``), into ``out`` (may be ``v``).
+
+    Written as ``v - clip(v, -threshold, threshold)``, which stays correct when
+    ``out`` is ``v`` itself.
+    """
     out = np.empty_like(v) if out is None else out
-    np.abs(v, out=out)
-    out -= threshold
-    np.maximum(out, 0, out=out)
-    np.copysign(out, v, out=out)
+    clipped = np.clip(v, -threshold, threshold)
+    np.subtract(v, clipped, out=out)
     return out
 
 

@@ -234,7 +234,16 @@ class StepEngine:
             out[h] = net.lambdas[h + 1] * 1.05 * est + (net.lambdas[h] if self.splitting == "smooth" else 0.0)
         return out
 
-    # -- backups for backtracking and extrapolation
+    # -- backups for backtracking, extrapolation and the proximity anchor
+    def theta_snapshot(self):
+        """theta^k copied into buffers allocated once per engine (no allocation per batch)."""
+        if getattr(self, "_anchor", None) is None:
+            self._anchor = ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases])
+        else:
+            for dst, src in zip(self._anchor[0] + self._anchor[1], self.net.weights + self.net.biases):
+                np.copyto(dst, src)
+        return self._anchor
+
     def snapshot(self):
         return ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases],
                 [h.copy() for h in self.state.hidden])

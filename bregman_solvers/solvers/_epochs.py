@@ -12,6 +12,9 @@ from ._base import FitResult, Timer, _check_positive_int
 
 #: Rows per chunk when a metric needs a pass over a whole data set.
 CHUNK = 4096
+#: Early stopping counts an epoch as an improvement only when the monitored loss
+#: drops by more than this fraction.
+EARLY_STOPPING_MIN_DELTA = 1e-4
 #: Samples used for the linear-activation rates and the consistency.
 METRIC_SAMPLES = 2000
 
@@ -97,11 +100,12 @@ class EpochLoop:
         self._steps = None
 
     def diverged(self, steps):
-        names = ("tau_theta", "tau_x", "tau")
+        names = ("learning_rate", "", "tau") if not hasattr(self.solver, "tau_x") else ("tau_theta", "tau_x", "tau")
         described = ", ".join(f"{n}={s}" for n, s in zip(names, steps) if s is not None)
+        what = "lifted energy" if hasattr(self.solver, "tau_x") else "loss or its gradient"
         raise FloatingPointError(
-            f"the lifted energy became non-finite: the steps are too large ({described}); "
-            f"the network keeps the parameters of the last finite iterate. Reduce tau_theta or tau_x."
+            f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
+            f"the parameters of the last finite iterate. Reduce the step sizes."
         )
 
     def _record(self, history, epoch, seconds, batch_energy):
@@ -160,7 +164,7 @@ class EpochLoop:
                 break
             if solver.early_stopping:
                 current = self._monitor(history)
-                if current < best:
+                if best_params is None or current < best - EARLY_STOPPING_MIN_DELTA * abs(best):
                     best, best_params, waited = current, net.get_parameters(), 0
                 else:
                     waited += 1

@@ -87,6 +87,8 @@ class _BPSolver:
     def _step(self, network, grad_w, grad_b, lr, loop, anchor=None, tau=None):
         """theta <- theta - lr grad (+ proximity to ``anchor``), through the regulariser (grads overwritten)."""
         reg = self.regulariser
+        if not all(np.isfinite(g).all() for g in grad_w + grad_b):
+            loop.diverged((lr, None, tau))     # nothing applied: the last finite parameters stay
         for l in range(network.n_layers):
             gw, gb = grad_w[l], grad_b[l]
             if anchor is not None:
@@ -104,7 +106,7 @@ class _BPSolver:
             network.weights[l] -= gw
             if reg is not None:
                 reg.prox(network.weights[l], lr, out=network.weights[l])
-        if not all(np.isfinite(w).all() for w in network.weights):
+        if not all(np.isfinite(p).all() for p in network.weights + network.biases):
             loop.diverged((lr, None, tau))
 
 

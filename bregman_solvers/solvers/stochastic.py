@@ -79,8 +79,9 @@ class ImplicitSGD(LiftedSolver):
     code_layer : int, optional
         Hidden layer whose sparsity is recorded (default: the code regulariser's).
     early_stopping : bool, default False
-        Stop when the validation loss has not improved for ``patience`` epochs (the
-        parameters of the best epoch are restored).
+        Stop when the validation loss (else the training loss) has not improved by
+        more than 0.01% for ``patience`` epochs; the parameters of the best epoch are
+        restored.
     patience : int, default 5
     callback : callable, optional
         ``callback(result)`` after every epoch; return True to stop.
@@ -169,8 +170,8 @@ class ImplicitSGD(LiftedSolver):
                                                self.code_regulariser, loop.bregman_state)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
-                anchor = engine.snapshot()[:2] if steps[2] is not None else None
-                first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps)
+                start = engine.theta_snapshot()     # theta^k: the anchor, and the fallback on divergence
+                first = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
                 batch_terms.append(first)
                 buf.scatter(idx, state)
                 progress.update(1)
@@ -179,16 +180,21 @@ class ImplicitSGD(LiftedSolver):
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
     @staticmethod
-    def _inner_steps(engine, n_inner, t_theta, t_x, anchor, tau, loop, steps):
-        """K proximal-gradient steps on one batch; returns the batch energy before them."""
+    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps):
+        """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
+
+        The proximity term to ``start`` is used when ``tau`` is not None. On a
+        non-finite energy the parameters are reset to ``start`` (the last finite
+        iterate) before the error is raised.
+        """
         first = None
+        anchor = start if tau is not None else None
         for k in range(n_inner):
             terms = engine.evaluate(t_x)
             energy = engine.total(terms)
-            if not np.isfinite(energy):
-                if anchor is not None:
-                    for dst, src in zip(engine.net.weights + engine.net.biases, anchor[0] + anchor[1]):
-                        np.copyto(dst, src)
+            if not np.isfinite(energy) or not all(np.isfinite(w).all() for w in engine.net.weights):
+                for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
+                    np.copyto(dst, src)
                 loop.diverged(steps)
             if first is None:
                 first = energy
@@ -279,8 +285,7 @@ class ModelAveraging(ImplicitSGD):
                                                self.splitting, self.regulariser, self.code_regulariser)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
-                energy = self._inner_steps(engine, n_inner, t_theta, t_x, start if steps[2] else None,
-                                           steps[2], loop, steps)
+                energy = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
                 buf.scatter(idx, state)        # batches are disjoint: no two workers write one row
                 results.append(([w.copy() for w in worker.weights], [b.copy() for b in worker.biases], energy))
             return results

@@ -1,0 +1,310 @@
+"""Stochastic solvers, back-propagation baselines, regularisers, schedules and checkpoints."""
+import numpy as np
+import pytest
+
+import bregman_solvers as bs
+from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2
+from bregman_solvers.schedules import BatchScheduler, Constant, Cosine, InverseTime, StepDecay
+from bregman_solvers.solvers._base import StepEngine
+from bregman_solvers.solvers.backprop import backprop_gradients
+
+WIDTHS = [12, 16, 16, 4]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 12))
+    teacher = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=5)
+    Y = np.eye(4)[teacher.forward(X).argmax(axis=1)]
+    return X, Y
+
+
+def net(dtype=np.float64, **kw):
+    return bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], dtype=dtype, random_state=0, **kw)
+
+
+def params(network):
+    return [p.copy() for p in network.weights + network.biases]
+
+
+FAST = dict(batch_size=50, epochs=3, random_state=1, track_energy=True)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: bs.ImplicitSGD(inner_iterations=3, **FAST),
+    lambda: bs.StochasticProximalGradient(**FAST),
+    lambda: bs.ModelAveraging(inner_iterations=3, **FAST),
+    lambda: bs.SGDBP(**FAST),
+    lambda: bs.ImplicitSGDBP(inner_iterations=3, **FAST),
+])
+def test_solvers_learn_and_are_reproducible(data, make):
+    X, Y = data
+    a, b = net(), net()
+    ra = make().fit(a, X, Y)
+    make().fit(b, X, Y)
+    for p, q in zip(params(a), params(b)):
+        np.testing.assert_array_equal(p, q)
+    h = ra.history
+    assert h["epoch"] == [1, 2, 3] and len(h["seconds"]) == 3
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert h["train_accuracy"][-1] > 0.35   # 4 classes
+
+
+def test_different_seeds_give_different_fits(data):
+    X, Y = data
+    a, b = net(), net()
+    bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=1, random_state=1).fit(a, X, Y)
+    bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=1, random_state=2).fit(b, X, Y)
+    assert not np.array_equal(a.weights[0], b.weights[0])
+
+
+def test_lifted_history_records_energy_consistency_and_rates(data):
+    X, Y = data
+    result = bs.ImplicitSGD(inner_iterations=5, validation_data=(X[:50], Y[:50]), **FAST).fit(net(), X, Y)
+    h = result.history
+    assert len(h["energy"]) == 3 and h["energy"][-1] < h["energy"][0]
+    assert h["per_layer"][0].shape == (3,)
+    assert h["consistency"][0].shape == (2,) and h["linear_rates"][0].shape == (2,)
+    assert len(h["val_accuracy"]) == 3 and 0 <= h["val_accuracy"][-1] <= 1
+    assert isinstance(result.state, bs.LiftedState) and result.state.n_samples == 300
+
+
+def test_deterministic_variant_is_one_batch(data):
+    X, Y = data
+    result = bs.ImplicitSGD(batch_size=300, inner_iterations=5, epochs=2, random_state=0).fit(net(), X, Y)
+    assert result.history["energy"][-1] < result.history["energy"][0]
+
+
+def test_batch_problem_energy_decreases_over_inner_iterations(data):
+    """Admissible steps: the batch energy plus the proximity term is monotone in the K inner steps."""
+    X, Y = data
+    network = net()
+    Xb, Yb = network.check_data(X[:50], Y[:50])
+    state = network.init_state(Xb)
+    engine = StepEngine(network, Xb, Yb, state)
+    anchor = engine.snapshot()[:2]
+    tau = 1.0
+    t_theta = 0.5 / engine.theta_lipschitz()
+    t_x = 0.5 / engine.x_lipschitz()
+    values = []
+    for _ in range(20):
+        terms = engine.evaluate(t_x)
+        prox_term = sum(float(np.sum((p - a) ** 2)) for p, a in zip(network.weights + network.biases,
+                                                                     anchor[0] + anchor[1])) / (2 * tau)
+        values.append(engine.total(terms) + prox_term)
+        engine.theta_gradients()
+        engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
+        engine.apply_x(t_x)
+    assert np.all(np.diff(values) <= 1e-12)
+    assert values[-1] < values[0]
+
+
+def test_resume_from_checkpoint_equals_uninterrupted_fit(data, tmp_path):
+    X, Y = data
+    reg = BregmanIteration(L1(1e-3), delta=1.0)
+    full = net()
+    bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=4, random_state=3, regulariser=reg).fit(full, X, Y)
+    first = net()
+    r = bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=2, random_state=3, regulariser=reg).fit(first, X, Y)
+    bs.save(tmp_path / "ckpt.npz", first, r.state, epoch=r.epoch, bregman_state=r.bregman_state)
+    ckpt = bs.load(tmp_path / "ckpt.npz")
+    assert ckpt.epoch == 2 and ckpt.network.widths == WIDTHS
+    bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=4, random_state=3, regulariser=reg).fit(
+        ckpt.network, X, Y, state=ckpt.state, initial_epoch=ckpt.epoch, bregman_state=ckpt.bregman_state)
+    for p, q in zip(params(full), params(ckpt.network)):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_save_load_round_trip_keeps_configuration(tmp_path):
+    network = bs.LiftedNetwork([3, 4, 2], [bs.get_activation("soft_threshold", alpha=0.3), "softmax"],
+                               lambdas=[0.5, 2.0], dtype=np.float32, random_state=0, penalty="bregman")
+    bs.save(tmp_path / "n.npz", network)
+    back = bs.load(tmp_path / "n.npz")
+    assert back.network.activations == network.activations and back.network.lambdas == [0.5, 2.0]
+    assert back.network.dtype == np.float32 and back.state is None and back.epoch == 0
+    for p, q in zip(params(network), params(back.network)):
+        np.testing.assert_array_equal(p, q)
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="not a bregman_solvers checkpoint"):
+        bs.load(tmp_path / "other.npz")
+
+
+def test_divergence_is_reported_and_parameters_stay_finite(data):
+    X, Y = data
+    network = net()
+    with pytest.raises(FloatingPointError, match=r"tau_theta=1000000.0"):
+        bs.ImplicitSGD(tau_theta=1e6, tau_x=1e6, tau=np.inf, inner_iterations=5, batch_size=50, epochs=2,
+                       random_state=0).fit(network, X, Y)
+    assert all(np.isfinite(p).all() for p in params(network))
+    linear = bs.LiftedNetwork(WIDTHS, "identity", random_state=0)
+    with pytest.raises(FloatingPointError, match=r"loss or its gradient became non-finite.*learning_rate=100000000.0"):
+        bs.SGDBP(learning_rate=1e8, batch_size=50, epochs=5, random_state=0).fit(linear, X, Y)
+    assert all(np.isfinite(p).all() for p in params(linear))
+
+
+def test_model_averaging_does_not_depend_on_n_jobs(data):
+    X, Y = data
+    a, b = net(), net()
+    bs.ModelAveraging(inner_iterations=2, n_jobs=1, **FAST).fit(a, X, Y)
+    bs.ModelAveraging(inner_iterations=2, n_jobs=2, **FAST).fit(b, X, Y)
+    for p, q in zip(params(a), params(b)):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_backprop_gradients_against_finite_differences():
+    rng = np.random.default_rng(0)
+    for out in ("identity", "softmax"):
+        network = bs.LiftedNetwork([4, 5, 3, 3], ["tanh", "leaky_relu", out], lambdas=[1, 1, 1.5], random_state=0)
+        X = rng.standard_normal((7, 4))
+        Y = np.eye(3)[rng.integers(0, 3, 7)]
+        ws = network.workspace(7)
+        loss = backprop_gradients(network, X, Y, ws)
+
+        def f():
+            _, (zs, _) = network.forward(X, return_hidden=True)
+            return 1.5 * network.activations[-1].bregman_loss(Y, zs[-1]).mean()
+
+        assert loss / 7 == pytest.approx(f(), rel=1e-12)
+        h = 1e-6
+        for l in range(3):
+            for arr, grad, idx in ((network.weights[l], ws.grad_w[l], (1, 2)), (network.biases[l], ws.grad_b[l], (1,))):
+                old = arr[idx]
+                arr[idx] = old + h
+                up = f()
+                arr[idx] = old - h
+                down = f()
+                arr[idx] = old
+                assert (up - down) / (2 * h) == pytest.approx(grad[idx], abs=1e-8, rel=1e-6)
+
+
+def test_gradient_descent_bp_chunks_do_not_change_the_result(data):
+    X, Y = data
+    a, b = net(), net()
+    bs.GradientDescentBP(epochs=5, chunk_size=300, track_energy=False).fit(a, X, Y)
+    bs.GradientDescentBP(epochs=5, chunk_size=70, track_energy=False).fit(b, X, Y)
+    for p, q in zip(params(a), params(b)):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_l1_bregman_iterations_give_exactly_sparse_weights(data):
+    X, Y = data
+    network = net()
+    # starting from zero weights, the linearised Bregman iterations add non-zeros gradually
+    network.set_parameters([np.zeros_like(w) for w in network.weights], network.biases)
+    network.weights[0][...] = np.random.default_rng(0).standard_normal(network.weights[0].shape) * 0.5
+    reg = BregmanIteration(L1(0.5), delta=1.0)
+    bs.ImplicitSGD(inner_iterations=3, batch_size=50, epochs=2, random_state=0, regulariser=reg).fit(network, X, Y)
+    zeros = np.mean(np.concatenate([w.ravel() for w in network.weights]) == 0)
+    assert zeros > 0.3
+
+
+@pytest.mark.parametrize("reg", [L1(0.3), SquaredL2(0.3), Nuclear(0.3)])
+def test_regulariser_proxes_against_numpy_oracles(reg):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 4))
+    t = 0.7
+    out = reg.prox(w, t)
+    if isinstance(reg, L1):
+        expected = np.sign(w) * np.maximum(np.abs(w) - t * 0.3, 0)
+    elif isinstance(reg, SquaredL2):
+        expected = w / (1 + t * 0.3)
+    else:
+        u, s, vt = np.linalg.svd(w, full_matrices=False)
+        expected = u @ np.diag(np.maximum(s - t * 0.3, 0)) @ vt
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    # optimality: the prox beats random points on 0.5|u - w|^2 + t R(u)
+    obj = lambda u: 0.5 * np.sum((u - w) ** 2) + t * reg.value(u)  # noqa: E731
+    for _ in range(20):
+        assert obj(out) <= obj(out + 0.05 * rng.standard_normal(w.shape)) + 1e-12
+
+
+def test_variational_regularisers_in_deterministic_and_stochastic_solvers(data):
+    X, Y = data
+    a = net()
+    bs.ProximalGradient(max_iter=50, regulariser=L1(0.05)).fit(a, X, Y)
+    assert np.mean(a.weights[0] == 0) > 0.1
+    b = net()
+    bs.SGDBP(regulariser=Nuclear(0.05), **FAST).fit(b, X, Y)
+    assert np.linalg.matrix_rank(b.weights[1]) < 16
+    c = net()
+    bs.BlockCoordinateDescent(max_iter=5, regulariser=SquaredL2(0.1)).fit(c, X, Y)
+
+
+def test_code_l1_makes_the_code_sparse(data):
+    X, _ = data
+    sparsity = {}
+    for alpha in (0.0, 1.0):
+        ae = bs.LiftedNetwork([12, 16, 8, 16, 12], ["relu", "soft_threshold", "relu", "identity"], random_state=0)
+        result = bs.ImplicitSGD(inner_iterations=5, batch_size=50, epochs=3, random_state=0,
+                                code_regulariser=CodeL1(2, alpha)).fit(ae, X, X)
+        sparsity[alpha] = (result.history["lifted_code_sparsity"][-1], result.history["train_code_sparsity"][-1])
+    assert sparsity[1.0][0] > 0.6 and sparsity[1.0][0] > sparsity[0.0][0] + 0.1
+    assert sparsity[1.0][1] > sparsity[0.0][1]
+    with pytest.raises(ValueError, match="CodeL1 needs a separable activation"):
+        bs.ImplicitSGD(code_regulariser=CodeL1(1, 0.1), epochs=1).fit(
+            bs.LiftedNetwork([12, 5, 12], ["sigmoid", "identity"]), X, X)
+
+
+def test_float32_stays_float32(data):
+    X, Y = data
+    network = net(np.float32)
+    result = bs.ImplicitSGD(inner_iterations=2, **FAST).fit(network, X, Y)
+    assert all(p.dtype == np.float32 for p in params(network))
+    assert all(h.dtype == np.float32 for h in result.state.hidden)
+    bs.SGDBP(**FAST).fit(network, X, Y)
+    assert all(p.dtype == np.float32 for p in params(network))
+
+
+def test_early_stopping_callback_and_progress_bar(data, capsys):
+    X, Y = data
+    calls = []
+    result = bs.ImplicitSGD(inner_iterations=1, batch_size=100, epochs=10, random_state=0, verbose=True,
+                            callback=lambda r: calls.append(r.epoch) or r.epoch >= 2).fit(net(), X, Y)
+    assert calls == [1, 2] and result.message == "stopped by the callback"
+    # a learning rate this small never improves the validation loss much: early stopping ends the fit
+    result = bs.SGDBP(learning_rate=1e-12, batch_size=100, epochs=50, early_stopping=True, patience=2,
+                      validation_data=(X, Y), random_state=0).fit(net(), X, Y)
+    assert result.converged and result.epoch < 50 and "early stopping" in result.message
+
+
+def test_schedules_and_batch_scheduler():
+    assert Constant(0.1)(7) == 0.1
+    assert StepDecay(1.0, 0.5, every=2)(5) == 0.25
+    assert InverseTime(1.0, 0.5)(2) == 0.5
+    assert Cosine(1.0, 10)(0) == 1.0 and Cosine(1.0, 10)(10) == pytest.approx(0.0) and Cosine(1.0, 10)(5) == 0.5
+    with pytest.raises(ValueError, match="value must be a finite positive number"):
+        Constant(-1)
+    sched = BatchScheduler(103, 10, random_state=4)
+    batches = sched.epoch(0)
+    assert len(sched) == 11 == len(batches)
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(103))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, BatchScheduler(103, 10, random_state=4).epoch(0)))
+    assert not np.array_equal(np.concatenate(batches), np.concatenate(sched.epoch(1)))
+    assert len(BatchScheduler(103, 10, drop_last=True, random_state=0).epoch(0)) == 10
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        BatchScheduler(10, 0)
+
+
+def test_stochastic_solvers_refuse_bad_arguments(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        bs.ImplicitSGD(batch_size=0).fit(net(), X, Y)
+    with pytest.raises(ValueError, match="tau_theta must be a positive number or a schedule"):
+        bs.ImplicitSGD(tau_theta=-1).fit(net(), X, Y)
+    with pytest.raises(ValueError, match="validation_data must be a pair"):
+        bs.ImplicitSGD(validation_data=X, epochs=1).fit(net(), X, Y)
+    with pytest.raises(ValueError, match="X0 has 11 features"):
+        bs.ImplicitSGD(epochs=1).fit(net(), X[:, :11], Y)
+    with pytest.raises(TypeError, match="regulariser must be"):
+        bs.SGDBP(regulariser="l1").fit(net(), X, Y)
+    with pytest.raises(ValueError, match="initial_epoch must be an integer"):
+        bs.ImplicitSGD(epochs=1).fit(net(), X, Y, initial_epoch=-1)
+
+
+def test_soft_threshold_in_place_keeps_signs():
+    from bregman_solvers.regularisers import soft_threshold
+
+    v = np.array([[-2.0, -0.5, 0.5, 3.0]])
+    soft_threshold(v, 1.0, out=v)
+    np.testing.assert_array_equal(v, [[-1.0, 0.0, 0.0, 2.0]])
