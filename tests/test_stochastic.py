@@ -178,6 +178,30 @@ def test_backprop_gradients_against_finite_differences():
                 assert (up - down) / (2 * h) == pytest.approx(grad[idx], abs=1e-8, rel=1e-6)
 
 
+def test_backprop_with_code_l1_against_finite_differences():
+    rng = np.random.default_rng(1)
+    network = bs.LiftedNetwork([4, 6, 4], ["soft_threshold", "identity"], random_state=0)
+    X = rng.standard_normal((9, 4))
+    code = CodeL1(1, 0.3)
+    ws = network.workspace(9)
+    backprop_gradients(network, X, X[:, :4], ws, code_regulariser=code)
+
+    def f():
+        out, (zs, xs) = network.forward(X, return_hidden=True)
+        return 0.5 * np.sum((out - X) ** 2) / 9 + 0.3 * np.abs(xs[0]).sum() / 9
+
+    h = 1e-6
+    for idx in [(0, 0), (2, 3), (5, 1)]:
+        w = network.weights[0]
+        old = w[idx]
+        w[idx] = old + h
+        up = f()
+        w[idx] = old - h
+        down = f()
+        w[idx] = old
+        assert (up - down) / (2 * h) == pytest.approx(ws.grad_w[0][idx], abs=1e-7, rel=1e-6)
+
+
 def test_gradient_descent_bp_chunks_do_not_change_the_result(data):
     X, Y = data
     a, b = net(), net()

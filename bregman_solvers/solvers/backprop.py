@@ -13,19 +13,22 @@ import numpy as np
 from .._kernels import _activations, _lifted
 from ..regularisers import BregmanIteration
 from ..schedules import BatchScheduler, as_schedule
-from ._base import _check_positive_int, check_regulariser
+from ._base import _check_positive_int, check_code_regulariser, check_regulariser
 from ._epochs import EpochLoop
 from .stochastic import _BatchBuffers
 
 __all__ = ["GradientDescentBP", "SGDBP", "ImplicitSGDBP", "backprop_gradients"]
 
 
-def backprop_gradients(network, X, target, ws=None, scale=None):
+def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser=None):
     """Loss and gradients of ``lambda_L mean_i B_L(y_i, z_L^i)`` by back-propagation.
 
     Writes the gradients into the workspace's ``grad_w`` / ``grad_b``. ``scale``
     replaces ``lambda_L / n_samples`` (to accumulate a full-batch gradient over
-    chunks). Returns the loss summed over the samples (times ``lambda_L``).
+    chunks). With a :class:`~bregman_solvers.regularisers.CodeL1`, the activity
+    penalty ``alpha mean_i |x_code^i|_1`` is added (its subgradient ``alpha sign(x)``
+    enters the back-propagated delta of the code layer). Returns the loss summed
+    over the samples.
     """
     n = X.shape[0]
     ws = network.workspace(n) if ws is None else ws
@@ -44,6 +47,9 @@ def backprop_gradients(network, X, target, ws=None, scale=None):
                                    ws.loss[L - 1], network._threads(ws.z[L - 1]))
     loss = float(np.sum(ws.loss[L - 1], dtype=np.float64)) * network.lambdas[-1]
     factor = network.lambdas[-1] / n if scale is None else scale
+    code = code_regulariser
+    if code is not None:
+        loss += code.alpha * float(np.abs(acts[code.layer]).sum())
     ws.residual[L - 1] *= factor
     for l in range(L - 1, -1, -1):
         delta = ws.residual[l]
@@ -52,6 +58,9 @@ def backprop_gradients(network, X, target, ws=None, scale=None):
         if l > 0:
             prev = ws.residual[l - 1]
             _lifted.gemm(False, False, 1.0, delta, network.weights[l], 0.0, prev)
+            if code is not None and code.layer == l:
+                # d/dx of alpha |x|_1 (mean over samples, scaled like the loss)
+                prev += (code.alpha * factor / network.lambdas[-1]) * np.sign(acts[l])
             act = network.activations[l - 1]
             _lifted.backprop_activation(act.kind, act.param, ws.z[l - 1], prev, network._threads(prev))
     return loss
@@ -61,7 +70,8 @@ class _BPSolver:
     """Common hyper-parameters and the parameter update of the back-propagation baselines."""
 
     def __init__(self, learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                 early_stopping, patience, callback, verbose):
+                 early_stopping, patience, callback, verbose, code_regulariser=None):
+        self.code_regulariser = code_regulariser
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.regulariser = regulariser
@@ -73,8 +83,6 @@ class _BPSolver:
         self.callback = callback
         self.verbose = verbose
 
-    code_regulariser = None
-
     def _prepare(self, network, X, target):
         from ..network import LiftedNetwork
 
@@ -82,6 +90,8 @@ class _BPSolver:
             raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
         _check_positive_int(self.epochs, "epochs")
         check_regulariser(self.regulariser)
+        if self.code_regulariser is not None:
+            check_code_regulariser(self.code_regulariser, network)
         return network.check_data(X, target)
 
     def _step(self, network, grad_w, grad_b, lr, loop, anchor=None, tau=None):
@@ -121,17 +131,20 @@ class SGDBP(_BPSolver):
     regulariser : L1, SquaredL2, Nuclear, BregmanIteration or None
         Applied to the weights by its prox after each step (or a linearised
         Bregman step).
+    code_regulariser : CodeL1 or None
+        The activity penalty ``alpha |x_code|_1`` on a hidden layer's activations,
+        the back-propagation counterpart of the lifted code regulariser.
     shuffle, drop_last, random_state, validation_data, track_energy, code_layer,
     early_stopping, patience, callback, verbose
         As in :class:`~bregman_solvers.ImplicitSGD`; ``history["energy"]`` is not
         recorded (there are no auxiliary variables), the training loss is.
     """
 
-    def __init__(self, batch_size=100, learning_rate=0.1, epochs=10, regulariser=None, shuffle=True,
-                 drop_last=False, random_state=None, validation_data=None, track_energy=True, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False):
+    def __init__(self, batch_size=100, learning_rate=0.1, epochs=10, regulariser=None, code_regulariser=None,
+                 shuffle=True, drop_last=False, random_state=None, validation_data=None, track_energy=True,
+                 code_layer=None, early_stopping=False, patience=5, callback=None, verbose=False):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                         early_stopping, patience, callback, verbose)
+                         early_stopping, patience, callback, verbose, code_regulariser)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -166,7 +179,7 @@ class SGDBP(_BPSolver):
 
     def _batch(self, network, buf, rate, loop):
         ws = network.workspace(buf.x0.shape[0])
-        loss = backprop_gradients(network, buf.x0, buf.target, ws)
+        loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
         self._step(network, ws.grad_w, ws.grad_b, rate, loop)
         return loss
 
@@ -187,10 +200,11 @@ class ImplicitSGDBP(SGDBP):
     """
 
     def __init__(self, batch_size=100, inner_iterations=10, tau=1.0, learning_rate=0.1, epochs=10,
-                 regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
-                 track_energy=True, code_layer=None, early_stopping=False, patience=5, callback=None,
-                 verbose=False):
+                 regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
+                 validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
+                 callback=None, verbose=False):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, regulariser=regulariser,
+                         code_regulariser=code_regulariser,
                          shuffle=shuffle, drop_last=drop_last, random_state=random_state,
                          validation_data=validation_data, track_energy=track_energy, code_layer=code_layer,
                          early_stopping=early_stopping, patience=patience, callback=callback, verbose=verbose)
@@ -209,7 +223,7 @@ class ImplicitSGDBP(SGDBP):
         tau = self._tau(0)
         first = None
         for _ in range(self._n_inner):
-            loss = backprop_gradients(network, buf.x0, buf.target, ws)
+            loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
             first = loss if first is None else first
             self._step(network, ws.grad_w, ws.grad_b, rate, loop, anchor, tau)
         return first
@@ -230,11 +244,11 @@ class GradientDescentBP(_BPSolver):
     Other parameters as :class:`SGDBP`.
     """
 
-    def __init__(self, learning_rate=0.1, epochs=100, chunk_size=1000, regulariser=None, validation_data=None,
-                 track_energy=True, code_layer=None, early_stopping=False, patience=5, callback=None,
-                 verbose=False):
+    def __init__(self, learning_rate=0.1, epochs=100, chunk_size=1000, regulariser=None, code_regulariser=None,
+                 validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
+                 callback=None, verbose=False):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                         early_stopping, patience, callback, verbose)
+                         early_stopping, patience, callback, verbose, code_regulariser)
         self.chunk_size = chunk_size
 
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
@@ -255,7 +269,7 @@ class GradientDescentBP(_BPSolver):
             for a in range(0, n, chunk):
                 xb, yb = X[a:a + chunk], target[a:a + chunk]
                 ws = network.workspace(xb.shape[0])
-                loss += backprop_gradients(network, xb, yb, ws, scale=scale)
+                loss += backprop_gradients(network, xb, yb, ws, scale=scale, code_regulariser=self.code_regulariser)
                 for acc, g in zip(acc_w + acc_b, ws.grad_w + ws.grad_b):
                     acc += g
             self._step(network, acc_w, acc_b, lr(epoch), loop)
