@@ -1,0 +1,50 @@
+"""asv: one epoch of each stochastic solver and back-propagation baseline on a fixed subset.
+
+1,000 MNIST-sized samples (random, the cost does not depend on the values), the
+classification network 784-784-784-784-10 with relu, batch 100, K = 10, float32
+and float64; metrics off (``track_energy=False``) so that only training is timed.
+"""
+import numpy as np
+
+import bregman_solvers as bs
+
+N = 1000
+WIDTHS = [784, 784, 784, 784, 10]
+ACTS = ["relu", "relu", "relu", "identity"]
+
+
+def _solver(name):
+    common = dict(batch_size=100, epochs=1, random_state=0, track_energy=False)
+    return {
+        "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, **common),
+        "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**common),
+        "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, **common),
+        "SGDBP": lambda: bs.SGDBP(**common),
+        "ImplicitSGDBP": lambda: bs.ImplicitSGDBP(inner_iterations=10, **common),
+        "GradientDescentBP": lambda: bs.GradientDescentBP(epochs=1, track_energy=False),
+    }[name]()
+
+
+class OneEpoch:
+    params = (["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging", "SGDBP", "ImplicitSGDBP",
+               "GradientDescentBP"], ["float32", "float64"])
+    param_names = ["solver", "dtype"]
+    timeout = 300
+
+    def setup(self, name, dtype):
+        rng = np.random.default_rng(0)
+        self.X = (rng.random((N, 784)) - 0.5).astype(dtype)   # centred, like the preprocessed data
+        self.Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, N)]
+        self.net = bs.LiftedNetwork(WIDTHS, ACTS, dtype=dtype, random_state=0)
+        self.state = self.net.init_state(self.X)
+        self.solver = _solver(name)
+        self.lifted = name in ("ImplicitSGD", "StochasticProximalGradient", "ModelAveraging")
+
+    def time_epoch(self, name, dtype):
+        if self.lifted:
+            self.solver.fit(self.net, self.X, self.Y, state=self.state)
+        else:
+            self.solver.fit(self.net, self.X, self.Y)
+
+    def peakmem_epoch(self, name, dtype):
+        self.time_epoch(name, dtype)
