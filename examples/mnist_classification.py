@@ -26,6 +26,10 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--tau-theta", type=float, default=None, help="ImplicitSGD step (default: its own)")
+    parser.add_argument("--tau-x", type=float, default=None)
+    parser.add_argument("--tau", type=float, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None, help="SGDBP step (default: its own)")
     args = parser.parse_args(argv)
     Xtr, ytr = load_mnist(args.data_dir, "train")
     Xte, yte = load_mnist(args.data_dir, "test")
@@ -43,9 +47,12 @@ def main(argv=None):
     common = dict(batch_size=100, epochs=args.epochs, random_state=args.seed, validation_data=(Xte, Yte),
                   callback=report)
     if args.solver == "isgd":
-        solver = bs.ImplicitSGD(inner_iterations=10, **common)
+        steps = {k: v for k, v in (("tau_theta", args.tau_theta), ("tau_x", args.tau_x), ("tau", args.tau))
+                 if v is not None}
+        solver = bs.ImplicitSGD(inner_iterations=10, **steps, **common)
     else:
-        solver = bs.SGDBP(**common)
+        steps = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        solver = bs.SGDBP(**steps, **common)
     t0 = time.time()
     result = solver.fit(net, Xtr, Ytr)
     h = result.history
