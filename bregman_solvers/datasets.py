@@ -1,14 +1,24 @@
-"""MNIST-format data: IDX file reading and the paper's preprocessing.
+"""MNIST-format data: IDX file reading, the embedded default subset and the paper's preprocessing.
 
-``load_mnist(path, subset)`` reads the four standard IDX files (gzipped or not) from
-``path`` or from the directory in the ``BREGMAN_SOLVERS_DATA`` environment variable.
+``load_mnist(path, subset)`` reads the standard IDX files (gzipped or not) from
+``path``, else from the directory in the ``BREGMAN_SOLVERS_DATA`` environment
+variable, else returns the **embedded subset** shipped inside the package (the
+first 5,000 training and 1,000 test images of MNIST), so that everything runs on a
+fresh machine without a download. ``load_fashion_mnist`` also looks where Debian's
+``dataset-fashion-mnist`` package installs the files.
 """
 import gzip
 import os
 
 import numpy as np
 
-__all__ = ["read_idx", "load_mnist", "one_hot", "preprocess", "add_gaussian_noise"]
+__all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "one_hot", "preprocess", "add_gaussian_noise",
+           "EMBEDDED_DIR", "FASHION_MNIST_SYSTEM_DIR"]
+
+#: The embedded MNIST subset (5,000 training and 1,000 test images).
+EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+#: Where Debian's ``dataset-fashion-mnist`` package installs Fashion-MNIST.
+FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -49,28 +59,71 @@ def _find(directory, stem):
     raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
 
 
-def load_mnist(path=None, subset="train"):
-    """Images (uint8, shape (n, 784)) and labels (uint8, shape (n,)) of an MNIST-format data set.
-
-    Parameters
-    ----------
-    path : str, optional
-        Directory with the IDX files; default ``$BREGMAN_SOLVERS_DATA``.
-    subset : {"train", "test"}
-    """
+def _load_pair(path, subset):
     if subset not in _FILES:
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-    if path is None:
-        path = os.environ.get("BREGMAN_SOLVERS_DATA")
-        if path is None:
-            raise ValueError("no data directory: pass path= or set BREGMAN_SOLVERS_DATA")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"data directory {path} does not exist")
     images = read_idx(_find(path, _FILES[subset][0]))
     labels = read_idx(_find(path, _FILES[subset][1]))
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"images {images.shape} and labels {labels.shape} do not match")
+        raise ValueError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
     return images.reshape(images.shape[0], -1), labels
+
+
+def _select(images, labels, n_samples, random_state):
+    if n_samples is None:
+        return images, labels
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if n_samples > images.shape[0]:
+        raise ValueError(f"n_samples={n_samples} exceeds the {images.shape[0]} images available")
+    if random_state is None:
+        return images[:n_samples], labels[:n_samples]
+    idx = np.sort(np.random.default_rng(random_state).choice(images.shape[0], n_samples, replace=False))
+    return images[idx], labels[idx]
+
+
+def load_mnist(path=None, subset="train", n_samples=None, random_state=None):
+    """Images (uint8, shape (n, 784)) and labels (uint8, shape (n,)) of MNIST.
+
+    Parameters
+    ----------
+    path : str, optional
+        Directory with the four IDX files (``.gz`` or not). Default: the directory in
+        ``$BREGMAN_SOLVERS_DATA``, else the embedded subset (5,000 training and 1,000
+        test images; see :data:`EMBEDDED_DIR`).
+    subset : {"train", "test"}
+    n_samples : int, optional
+        Keep this many images: the first ones, or a seeded random selection (in
+        order) with ``random_state``.
+    random_state : int or None
+
+    Raises
+    ------
+    FileNotFoundError
+        The directory or a file is missing.
+    ValueError
+        A file is not an IDX file, is truncated or corrupt, or images and labels disagree.
+    """
+    if path is None:
+        path = os.environ.get("BREGMAN_SOLVERS_DATA") or EMBEDDED_DIR
+    return _select(*_load_pair(path, subset), n_samples, random_state)
+
+
+def load_fashion_mnist(path=None, subset="train", n_samples=None, random_state=None):
+    """Fashion-MNIST in the MNIST format; same arguments as :func:`load_mnist`.
+
+    Default directory: ``$BREGMAN_SOLVERS_DATA``, else :data:`FASHION_MNIST_SYSTEM_DIR`
+    (Debian's ``dataset-fashion-mnist``). There is no embedded Fashion-MNIST.
+    """
+    if path is None:
+        path = os.environ.get("BREGMAN_SOLVERS_DATA") or FASHION_MNIST_SYSTEM_DIR
+        if not os.path.isdir(path):
+            raise FileNotFoundError(
+                f"Fashion-MNIST not found in {path}: pass path=, set BREGMAN_SOLVERS_DATA, or install "
+                f"Debian's dataset-fashion-mnist package")
+    return _select(*_load_pair(path, subset), n_samples, random_state)
 
 
 def one_hot(labels, n_classes=None, dtype=np.float64):

@@ -41,6 +41,7 @@ def main(argv=None):
         t0 = time.time()
         if name == "LBN":
             solver = bs.ImplicitSGD(batch_size=100, inner_iterations=30, epochs=args.epochs, random_state=args.seed,
+                                    tau_theta=0.1, tau_x=0.1, tau=1.0,
                                     code_regulariser=CodeL1(2, args.alpha), track_energy=False)
         else:
             # the same l1 weight, on the code activations (SGD-BP has no auxiliary variables)

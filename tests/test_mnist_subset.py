@@ -41,6 +41,7 @@ def test_sparse_autoencoder_subset(mnist):
     acts = ["relu", bs.get_activation("soft_threshold", alpha=0.1), "relu", "identity"]
     ae = bs.LiftedNetwork([784, 128, 128, 128, 784], acts, dtype="float32", random_state=0)
     r = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=3, random_state=0, track_energy=False,
+                       tau_theta=0.1, tau_x=0.1, tau=1.0,
                        code_regulariser=CodeL1(2, 0.2), validation_data=(Xte, Xte)).fit(ae, Xtr[:500], Xtr[:500])
     h = r.history
     assert h["lifted_code_sparsity"][-1] > 0.7

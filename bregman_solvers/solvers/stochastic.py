@@ -38,11 +38,34 @@ class _BatchBuffers:
             dst[idx] = src
 
 
+#: Cap and sample size of ``tau_theta="auto"``.
+AUTO_TAU_THETA_CAP = 0.5
+AUTO_SAMPLE_ROWS = 2000
+
+
+def auto_theta_steps(network, X0, state):
+    """Per-layer ``min(0.5, 1 / L_theta_l)`` with ``L_theta_l = lambda_l (|X_{l-1}|_2^2 / m + 1)``.
+
+    The block bound of MATH.md on the mean energy, estimated on the first
+    :data:`AUTO_SAMPLE_ROWS` rows of the layer inputs (data and lifted state): the
+    step the paper uses on standardised data, made safe for data of any scale.
+    """
+    from ._base import spectral_norm_sq
+
+    m = min(AUTO_SAMPLE_ROWS, X0.shape[0])
+    inputs = [X0[:m]] + [h[:m] for h in state.hidden]
+    steps = np.empty(network.n_layers)
+    for l, x in enumerate(inputs):
+        est, _ = spectral_norm_sq(x, None, 20)
+        steps[l] = min(AUTO_TAU_THETA_CAP, 1.0 / (network.lambdas[l] * (1.05 * est / m + 1.0)))
+    return steps
+
+
 class ImplicitSGD(LiftedSolver):
     """Implicit stochastic gradient descent on the lifted energy: Algorithm 1 (eq. 24), "LBN".
 
     Every epoch the samples are shuffled (seeded) into batches. For batch B the
-    solver takes ``inner_iterations`` (K) proximal-gradient steps on
+    solver takes ``inner_iterations`` (K) proximal-gradient steps on::
 
         min_{theta, X_B}  E_B(theta, X_B) + |theta - theta^k|^2 / (2 tau),
 
@@ -57,12 +80,16 @@ class ImplicitSGD(LiftedSolver):
     inner_iterations : int, default 10
         K, the proximal-gradient steps per batch.
     epochs : int, default 10
-    tau : float or schedule, default 1.0
+    tau : float or schedule, default 10.0
         Weight of the proximity term (``inf`` switches it off).
-    tau_theta, tau_x : float or schedule, default 0.1
+    tau_theta, tau_x : float or schedule, default 0.5
         Inner step sizes (schedules are callables of the epoch, see
-        :mod:`bregman_solvers.schedules`). 0.1 and 0.1 with ``tau = 1`` learn well on
-        MNIST with relu layers of width 784 (MATH.md).
+        :mod:`bregman_solvers.schedules`). The defaults (with ``tau = 10``) reach 95.3%
+        test accuracy on MNIST after 2 epochs with relu layers of width 784, batch 100,
+        K = 10; MATH.md's 0.1 / 0.1 / 1 learn too but slower (93.9% after 5 epochs),
+        and ``tau_theta = 1`` diverges (docs/results.rst). ``tau_theta="auto"`` takes,
+        per layer and epoch, ``min(0.5, 1 / L_theta_l)`` (see :func:`auto_theta_steps`):
+        safe on unscaled data.
     splitting : {"phi", "smooth"}
         See :class:`ProximalGradient`.
     regulariser, code_regulariser
@@ -92,7 +119,7 @@ class ImplicitSGD(LiftedSolver):
     _fixed_inner = None
     _no_proximity = False
 
-    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=1.0, tau_theta=0.1, tau_x=0.1,
+    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=True, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False):
@@ -124,7 +151,8 @@ class ImplicitSGD(LiftedSolver):
             tau = None
         else:
             tau = as_schedule(self.tau, "tau")
-        return n_inner, tau, as_schedule(self.tau_theta, "tau_theta"), as_schedule(self.tau_x, "tau_x")
+        tau_theta = self.tau_theta if self.tau_theta == "auto" else as_schedule(self.tau_theta, "tau_theta")
+        return n_inner, tau, tau_theta, as_schedule(self.tau_x, "tau_x")
 
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X0, target)``.
@@ -157,8 +185,12 @@ class ImplicitSGD(LiftedSolver):
         L = network.n_layers
 
         def run_epoch(epoch, progress):
-            steps = (tau_theta(epoch), tau_x(epoch), None if tau is None else tau(epoch))
-            t_theta = np.full(L, steps[0])
+            if tau_theta == "auto":
+                t_theta = auto_theta_steps(network, X0, state)
+                steps = (t_theta, tau_x(epoch), None if tau is None else tau(epoch))
+            else:
+                steps = (tau_theta(epoch), tau_x(epoch), None if tau is None else tau(epoch))
+                t_theta = np.full(L, steps[0])
             t_x = np.full(L - 1, steps[1])
             batch_terms = []
             for idx in scheduler.epoch(epoch):
@@ -216,7 +248,7 @@ class StochasticProximalGradient(ImplicitSGD):
     _fixed_inner = 1
     _no_proximity = True
 
-    def __init__(self, batch_size=100, epochs=10, tau_theta=0.1, tau_x=0.1, splitting="phi", regulariser=None,
+    def __init__(self, batch_size=100, epochs=10, tau_theta=0.5, tau_x=0.5, splitting="phi", regulariser=None,
                  code_regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
                  track_energy=True, code_layer=None, early_stopping=False, patience=5, callback=None,
                  verbose=False):
@@ -246,7 +278,7 @@ class ModelAveraging(ImplicitSGD):
     Other parameters as :class:`ImplicitSGD`.
     """
 
-    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=1.0, tau_theta=0.1, tau_x=0.1,
+    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
                  drop_last=False, random_state=None, validation_data=None, track_energy=True, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False):
@@ -274,7 +306,7 @@ class ModelAveraging(ImplicitSGD):
         workers = [network.copy() for _ in range(n_jobs)]
 
         def process(worker, batches, steps, start):
-            t_theta, t_x = np.full(L, steps[0]), np.full(L - 1, steps[1])
+            t_theta, t_x = np.broadcast_to(steps[0], (L,)).copy(), np.full(L - 1, steps[1])
             buffers, engines, results = {}, {}, []
             for idx in batches:
                 worker.set_parameters(*start)
@@ -291,7 +323,8 @@ class ModelAveraging(ImplicitSGD):
             return results
 
         def run_epoch(epoch, progress):
-            steps = (tau_theta(epoch), tau_x(epoch), None if tau is None else tau(epoch))
+            theta_step = auto_theta_steps(network, X0, state) if tau_theta == "auto" else tau_theta(epoch)
+            steps = (theta_step, tau_x(epoch), None if tau is None else tau(epoch))
             start = network.get_parameters()
             batches = scheduler.epoch(epoch)
             chunks = [batches[j::n_jobs] for j in range(n_jobs)]

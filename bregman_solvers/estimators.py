@@ -1,0 +1,388 @@
+"""scikit-learn estimators over the lifted solvers and the back-propagation baselines.
+
+:class:`LiftedBregmanClassifier` (fit, predict, predict_proba, decision_function,
+score, partial_fit), :class:`SparseAutoencoder` and :class:`DenoisingAutoencoder`
+(fit, transform = the code, inverse_transform, predict = reconstruction, score).
+Hyper-parameters are constructor arguments and are never rewritten by ``fit``;
+the trained network is on ``network_`` and the fit history on ``history_``.
+"""
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .activations import get_activation
+from .network import LiftedNetwork
+from .regularisers import CodeL1
+from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
+                      ModelAveraging, ProximalGradient, StochasticProximalGradient)
+
+__all__ = ["LiftedBregmanClassifier", "SparseAutoencoder", "DenoisingAutoencoder", "SOLVERS"]
+
+#: Solver names accepted by the estimators.
+SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "isgd-bp", "gd-bp")
+_STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
+_LIFTED = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm")
+
+
+def _make_solver(est, code_regulariser=None):
+    """The solver object for an estimator's hyper-parameters."""
+    common_sto = dict(batch_size=est.batch_size, epochs=est.epochs, random_state=_seed(est.random_state),
+                      track_energy=False, verbose=est.verbose)
+    name = est.solver
+    if name == "isgd":
+        return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
+                           tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
+                           **common_sto)
+    if name == "spg":
+        return StochasticProximalGradient(tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
+                                          code_regulariser=code_regulariser, **common_sto)
+    if name == "averaging":
+        return ModelAveraging(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
+                              tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
+                              **common_sto)
+    if name == "sgd-bp":
+        return SGDBP(learning_rate=est.learning_rate, regulariser=est.regulariser,
+                     code_regulariser=code_regulariser, **common_sto)
+    if name == "isgd-bp":
+        return ImplicitSGDBP(inner_iterations=est.inner_iterations, tau=est.tau, learning_rate=est.learning_rate,
+                             regulariser=est.regulariser, code_regulariser=code_regulariser, **common_sto)
+    if name == "gd-bp":
+        return GradientDescentBP(learning_rate=est.learning_rate, epochs=est.epochs, regulariser=est.regulariser,
+                                 code_regulariser=code_regulariser, track_energy=False, verbose=est.verbose)
+    common_det = dict(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser)
+    if name in ("pg", "fista"):
+        return ProximalGradient(accelerated=name == "fista", **common_det)
+    if name == "bcd":
+        return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
+    if name == "admm":
+        if est.regulariser is not None:
+            raise ValueError("solver='admm' does not support a regulariser of the weights; use 'bcd' or 'pg'")
+        return ADMM(max_iter=est.epochs, code_regulariser=code_regulariser)
+    raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
+
+
+def _seed(random_state):
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}")
+
+
+def _check_common(est):
+    if est.solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {est.solver!r}")
+    if est.dtype not in ("float32", "float64", np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {est.dtype!r}")
+    for name in ("batch_size", "epochs", "inner_iterations"):
+        value = getattr(est, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return np.dtype(est.dtype)
+
+
+def _fit_network(est, network, X, target, code_regulariser=None, partial=False):
+    solver = _make_solver(est, code_regulariser)
+    if partial:
+        solver.epochs = 1
+        if hasattr(solver, "max_iter"):
+            solver.max_iter = 1
+    if est.solver in _LIFTED:
+        result = solver.fit(network, X, target)
+    else:
+        result = solver.fit(network, X, target)
+    return result.history
+
+
+class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
+    """A feed-forward classifier trained with the lifted Bregman framework.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (100,)
+    activation : str, default "relu"
+        Activation of the hidden layers (any of :func:`bregman_solvers.activations.available`
+        except softmax).
+    output : {"identity", "softmax"}, default "identity"
+        Identity output with the squared-error loss on one-hot labels (the paper's
+        choice), or softmax with the cross-entropy.
+    lambdas : float or sequence, default 1.0
+        Weights of the layers' penalties.
+    solver : str, default "isgd"
+        ``isgd`` (implicit SGD, Algorithm 1), ``spg`` (stochastic prox-gradient),
+        ``averaging`` (model averaging), ``pg`` / ``fista`` / ``bcd`` / ``admm``
+        (deterministic lifted solvers, ``epochs`` iterations), or the
+        back-propagation baselines ``sgd-bp``, ``isgd-bp``, ``gd-bp``.
+    batch_size, inner_iterations, epochs : int
+    tau, tau_theta, tau_x : float
+        Steps of the lifted stochastic solvers (see :class:`~bregman_solvers.ImplicitSGD`);
+        ``tau_theta="auto"`` (default) caps 0.5 by the layers' Lipschitz bounds, so that
+        unscaled data do not diverge.
+    learning_rate : float
+        Step of the back-propagation baselines.
+    regulariser : regulariser or None
+        On the weights (:mod:`bregman_solvers.regularisers`).
+    dtype : {"float64", "float32"}
+    n_threads : int or None
+        OpenMP threads of the kernels.
+    random_state : int, RandomState, Generator or None
+    warm_start : bool, default False
+        Continue from the previous fit's network.
+    verbose : bool
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    network_ : LiftedNetwork
+    history_ : dict
+    n_features_in_ : int
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
+                 solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
+                 tau_x=0.5, learning_rate=0.1, regulariser=None, dtype="float64", n_threads=None,
+                 random_state=None, warm_start=False, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output = output
+        self.lambdas = lambdas
+        self.solver = solver
+        self.batch_size = batch_size
+        self.inner_iterations = inner_iterations
+        self.epochs = epochs
+        self.tau = tau
+        self.tau_theta = tau_theta
+        self.tau_x = tau_x
+        self.learning_rate = learning_rate
+        self.regulariser = regulariser
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def _build(self, n_features, n_classes, dtype):
+        if self.output not in ("identity", "softmax"):
+            raise ValueError(f"output must be 'identity' or 'softmax', got {self.output!r}")
+        hidden = list(self.hidden_layer_sizes) if np.ndim(self.hidden_layer_sizes) else [self.hidden_layer_sizes]
+        if get_activation(self.activation).name == "softmax":
+            raise ValueError("activation of the hidden layers cannot be softmax")
+        widths = [n_features, *hidden, n_classes]
+        acts = [self.activation] * len(hidden) + [self.output]
+        return LiftedNetwork(widths, acts, self.lambdas, dtype=dtype, random_state=_seed(self.random_state),
+                             n_threads=self.n_threads)
+
+    def _targets(self, y_encoded, dtype):
+        return np.eye(len(self.classes_), dtype=dtype)[y_encoded]
+
+    def _fit(self, X, y, partial, classes=None):
+        dtype = _check_common(self)
+        first = not hasattr(self, "network_") or not (self.warm_start or partial)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        check_classification_targets(y)
+        if first:
+            if partial and classes is not None:
+                self._encoder = LabelEncoder().fit(classes)
+            else:
+                self._encoder = LabelEncoder().fit(y)
+            self.classes_ = self._encoder.classes_
+            if len(self.classes_) < 2 and not partial:
+                raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class: {self.classes_}")
+            self.network_ = self._build(X.shape[1], max(len(self.classes_), 2), dtype)
+            self.history_ = {}
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen before: {unseen}")
+        target = np.eye(self.network_.widths[-1], dtype=dtype)[self._encoder.transform(y)]
+        history = _fit_network(self, self.network_, X.astype(dtype, copy=False), target, partial=partial)
+        for key, values in history.items():
+            self.history_.setdefault(key, []).extend(values)
+        return self
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and class labels ``y``."""
+        return self._fit(X, y, partial=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call."""
+        if self.solver not in _STOCHASTIC:
+            raise ValueError(f"partial_fit needs a stochastic solver {_STOCHASTIC}, got {self.solver!r}")
+        if not hasattr(self, "network_") and classes is None:
+            raise ValueError("classes must be given on the first call to partial_fit")
+        return self._fit(X, y, partial=True, classes=classes)
+
+    def decision_function(self, X):
+        """The network's outputs, shape (n_samples, n_classes) (or (n_samples,) for 2 classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        out = self.network_.forward(X.astype(self.network_.dtype, copy=False))
+        if len(self.classes_) == 2:
+            return (out[:, 1] - out[:, 0]).astype(np.float64)
+        return out.astype(np.float64)
+
+    def predict_proba(self, X):
+        """Class probabilities: the softmax output, or the softmax of an identity output's scores."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        out = self.network_.forward(X.astype(self.network_.dtype, copy=False)).astype(np.float64)
+        if self.output == "softmax":
+            return out
+        out -= out.max(axis=1, keepdims=True)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def predict(self, X):
+        """Predicted class labels."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba[:, :len(self.classes_)], axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class SparseAutoencoder(TransformerMixin, BaseEstimator):
+    """A sparse autoencoder trained with the lifted Bregman framework (eq. 26).
+
+    Encoder ``hidden_layer_sizes[:code_layer]``, code layer with a soft-threshold
+    activation (and l1 on its auxiliary variable), decoder, identity output; the
+    target is the input itself.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (784, 784, 784)
+    code_layer : int, default 2
+        Which hidden layer (1-based) is the code.
+    activation : str, default "relu"
+        Activation of the other hidden layers.
+    code_threshold : float, default 0.1
+        ``alpha`` of the code's soft-threshold activation.
+    code_alpha : float, default 0.05
+        Weight of the l1 norm on the code.
+    solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
+    regulariser, dtype, n_threads, random_state, warm_start, verbose
+        As in :class:`LiftedBregmanClassifier`.
+
+    Attributes
+    ----------
+    network_ : LiftedNetwork
+    history_ : dict
+    n_features_in_ : int
+    """
+
+    _noise_std = 0.0
+
+    def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
+                 code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
+                 tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, dtype="float64",
+                 n_threads=None, random_state=None, warm_start=False, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.code_layer = code_layer
+        self.activation = activation
+        self.code_threshold = code_threshold
+        self.code_alpha = code_alpha
+        self.solver = solver
+        self.batch_size = batch_size
+        self.inner_iterations = inner_iterations
+        self.epochs = epochs
+        self.tau = tau
+        self.tau_theta = tau_theta
+        self.tau_x = tau_x
+        self.learning_rate = learning_rate
+        self.regulariser = regulariser
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def _build(self, n_features, dtype):
+        hidden = list(self.hidden_layer_sizes)
+        if not 1 <= self.code_layer <= len(hidden):
+            raise ValueError(f"code_layer must lie in 1..{len(hidden)}, got {self.code_layer}")
+        acts = [self.activation] * len(hidden) + ["identity"]
+        acts[self.code_layer - 1] = get_activation("soft_threshold", alpha=self.code_threshold)
+        return LiftedNetwork([n_features, *hidden, n_features], acts, dtype=dtype,
+                             random_state=_seed(self.random_state), n_threads=self.n_threads)
+
+    def _inputs(self, X, rng):
+        return X
+
+    def fit(self, X, y=None):
+        """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder)."""
+        dtype = _check_common(self)
+        first = not hasattr(self, "network_") or not self.warm_start
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first).astype(dtype, copy=False)
+        if first:
+            self.network_ = self._build(X.shape[1], dtype)
+            self.history_ = {}
+        noisy = self._inputs(X, np.random.default_rng(_seed(self.random_state)))
+        code = CodeL1(self.code_layer, self.code_alpha)
+        history = _fit_network(self, self.network_, noisy, X, code_regulariser=code)
+        for key, values in history.items():
+            self.history_.setdefault(key, []).extend(values)
+        return self
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self.network_.forward(X.astype(self.network_.dtype, copy=False), return_hidden=True)
+
+    def transform(self, X):
+        """The code (activations of the code layer), shape (n_samples, code width)."""
+        _, (_, xs) = self._forward(X)
+        return xs[self.code_layer - 1]
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space."""
+        check_is_fitted(self)
+        net = self.network_
+        x = np.asarray(X, dtype=net.dtype)
+        if x.ndim != 2 or x.shape[1] != net.widths[self.code_layer]:
+            raise ValueError(f"codes must have shape (n_samples, {net.widths[self.code_layer]}), got {x.shape}")
+        for l in range(self.code_layer, net.n_layers):
+            x = net.activations[l](x @ net.weights[l].T + net.biases[l])
+        return x
+
+    def predict(self, X):
+        """The reconstruction of ``X``."""
+        out, _ = self._forward(X)
+        return out
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error (higher is better)."""
+        X_checked = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return -float(np.mean((self.predict(X_checked) - X_checked) ** 2))
+
+
+class DenoisingAutoencoder(SparseAutoencoder):
+    """A sparse denoising autoencoder (eq. 27): trained to map noisy inputs to clean ones.
+
+    Gaussian noise of standard deviation ``noise_std`` is added to the training
+    inputs (seeded by ``random_state``); the target is the clean input. Other
+    parameters as :class:`SparseAutoencoder`.
+    """
+
+    def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
+                 code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
+                 tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, dtype="float64",
+                 n_threads=None, random_state=None, warm_start=False, verbose=False):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
+                         code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
+                         inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
+                         tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser, dtype=dtype,
+                         n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose)
+        self.noise_std = noise_std
+
+    def _inputs(self, X, rng):
+        if not (isinstance(self.noise_std, numbers.Real) and self.noise_std >= 0):
+            raise ValueError(f"noise_std must be a number >= 0, got {self.noise_std!r}")
+        return (X + rng.normal(0.0, self.noise_std, size=X.shape)).astype(X.dtype)

@@ -1,0 +1,106 @@
+"""scikit-learn estimators: the estimator checks, pipelines and grid search.
+
+All of scikit-learn's estimator checks run and pass. Two are skipped by scikit-learn
+itself when optional packages are absent: the pandas-input check (pandas is not a
+dependency of this project) and the array-API check (needs SCIPY_ARRAY_API=1 and an
+array library; the kernels are NumPy/Cython only).
+"""
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from bregman_solvers.estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
+
+SMALL = dict(epochs=3, batch_size=20, random_state=0)
+
+
+@parametrize_with_checks([
+    LiftedBregmanClassifier(hidden_layer_sizes=(8,), **SMALL),
+    LiftedBregmanClassifier(hidden_layer_sizes=(8,), solver="sgd-bp", output="softmax", **SMALL),
+    SparseAutoencoder(hidden_layer_sizes=(6, 4, 6), inner_iterations=3, **SMALL),
+    DenoisingAutoencoder(hidden_layer_sizes=(6, 4, 6), inner_iterations=3, **SMALL),
+])
+def test_sklearn_estimator_checks(estimator, check):
+    # every check passes; none is skipped or expected to fail
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 5)) * 4
+    y = rng.integers(0, 3, 300)
+    X = centres[y] + rng.standard_normal((300, 5))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)     # standardised, as users are advised to
+    labels = np.array(["a", "b", "c"])[y]
+    return X, labels
+
+
+@pytest.mark.parametrize("solver", ["isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "isgd-bp",
+                                    "gd-bp"])
+def test_classifier_learns_with_every_solver(blobs, solver):
+    X, y = blobs
+    epochs = 300 if solver in ("pg", "fista", "bcd", "admm", "gd-bp") else 10
+    clf = LiftedBregmanClassifier(hidden_layer_sizes=(16,), solver=solver, epochs=epochs, batch_size=50,
+                                  random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+    assert clf.decision_function(X).shape == (300, 3)
+
+
+def test_pipeline_and_grid_search(blobs):
+    X, y = blobs
+    pipe = make_pipeline(StandardScaler(), LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=5, random_state=0))
+    grid = GridSearchCV(pipe, {"liftedbregmanclassifier__tau_x": [0.05, 0.1]}, cv=2).fit(X, y)
+    assert grid.best_score_ > 0.8
+    assert grid.score(X, y) > 0.8
+
+
+def test_partial_fit_and_warm_start(blobs):
+    X, y = blobs
+    clf = LiftedBregmanClassifier(hidden_layer_sizes=(16,), batch_size=50, random_state=0)
+    for _ in range(5):
+        clf.partial_fit(X, y, classes=["a", "b", "c"])
+    assert len(clf.history_["epoch"]) == 5 and clf.score(X, y) > 0.85
+    with pytest.raises(ValueError, match="classes must be given"):
+        LiftedBregmanClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit needs a stochastic solver"):
+        LiftedBregmanClassifier(solver="bcd").partial_fit(X, y, classes=["a", "b", "c"])
+    warm = LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=2, warm_start=True, random_state=0).fit(X, y)
+    first = warm.network_.weights[0].copy()
+    warm.fit(X, y)
+    assert len(warm.history_["epoch"]) == 4 and not np.array_equal(first, warm.network_.weights[0])
+
+
+def test_autoencoders_transform_and_reconstruct():
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 12))
+    ae = SparseAutoencoder(hidden_layer_sizes=(16, 8, 16), epochs=5, batch_size=50, random_state=0).fit(X)
+    code = ae.transform(X)
+    assert code.shape == (200, 8)
+    assert ae.inverse_transform(code).shape == (200, 12)
+    np.testing.assert_allclose(ae.inverse_transform(code), ae.predict(X), rtol=1e-10, atol=1e-12)
+    assert ae.score(X) < 0
+    dae = DenoisingAutoencoder(hidden_layer_sizes=(16, 8, 16), noise_std=0.2, epochs=5, batch_size=50,
+                               random_state=0).fit(X)
+    assert dae.predict(X).shape == X.shape
+    with pytest.raises(ValueError, match="codes must have shape"):
+        ae.inverse_transform(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"solver": "newton"}, "solver must be one of"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"dtype": "float16"}, "dtype must be"),
+    ({"output": "tanh"}, "output must be 'identity' or 'softmax'"),
+    ({"activation": "softmax"}, "cannot be softmax"),
+])
+def test_invalid_hyper_parameters(blobs, params, match):
+    X, y = blobs
+    with pytest.raises(ValueError, match=match):
+        LiftedBregmanClassifier(**params).fit(X, y)
