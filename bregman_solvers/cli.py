@@ -1,0 +1,304 @@
+"""The command line: the paper's experiments with tables and plots.
+
+``bregman-solvers classify | autoencoder | denoise`` (also ``python -m bregman_solvers``).
+Defaults finish in a few minutes on 2 cores on the embedded MNIST subset; flags
+reproduce the paper's sizes. Every run writes its settings and results as JSON
+next to its tables and plots in ``--out``.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, one_hot, preprocess
+from .network import LiftedNetwork
+from .regularisers import CodeL1
+from .solvers import SGDBP, GradientDescentBP, ImplicitSGD, ImplicitSGDBP
+from .solvers._epochs import evaluate_network
+
+
+def _load(args):
+    """Training and test data, scaled to [0, 1] and centred by the training mean (returned too)."""
+    loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
+    Xtr, ytr = loader(args.data_dir, "train")
+    Xte, yte = loader(args.data_dir, "test")
+    n_train, n_test = min(args.n_train, Xtr.shape[0]), min(args.n_test, Xte.shape[0])
+    Xtr, ytr = Xtr[:n_train], ytr[:n_train]
+    Xte, yte = Xte[:n_test], yte[:n_test]
+    Xtr, Xte, mean = preprocess(Xtr, Xte, dtype=np.dtype(args.dtype).type)
+    return Xtr, ytr, Xte, yte, mean
+
+
+def _write_json(path, obj):
+    def default(o):
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, (np.floating, np.integer)):
+            return o.item()
+        raise TypeError(type(o).__name__)
+
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, default=default)
+
+
+def _markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_curves(path, curves, ylabel, title, logy=False):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, values in curves.items():
+        if values:
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_images(path, rows, labels, mean, n=8):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.2))
+    axes = np.atleast_2d(axes)
+    for r, (images, label) in enumerate(zip(rows, labels)):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(np.clip(images[c] + mean, 0, 1).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _settings(args, command):
+    out = {k: v for k, v in vars(args).items() if k != "func"}
+    out.update(command=command, version=__version__)
+    return out
+
+
+# ------------------------------------------------------------------ classify
+def classify(args):
+    """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
+    Xtr, ytr, Xte, yte, _ = _load(args)
+    Ytr, Yte = one_hot(ytr, 10, args.dtype), one_hot(yte, 10, args.dtype)
+    widths = [784, *args.hidden, 10]
+    acts = ["relu"] * len(args.hidden) + ["identity"]
+    models = {"lifted Bregman network (LBN)": ("bregman", "isgd"), "SGD-BP": (None, "sgdbp")}
+    if args.classical:
+        models = {"standard lifted network": ("classical", "isgd"), **models}
+    results, histories = {}, {}
+    for name, (penalty, kind) in models.items():
+        print(f"training {name} ...", flush=True)
+        net = LiftedNetwork(widths, acts, dtype=args.dtype, random_state=args.seed, n_threads=args.threads,
+                            penalty=penalty or "bregman")
+        common = dict(batch_size=args.batch_size, epochs=args.epochs, random_state=args.seed,
+                      validation_data=(Xte, Yte), verbose=not args.quiet)
+        if kind == "isgd":
+            # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
+            steps = dict(tau_theta=0.1, tau_x=0.1, tau=1.0) if penalty == "classical" else {}
+            solver = ImplicitSGD(inner_iterations=args.inner_iterations, **steps, **common)
+        else:
+            solver = SGDBP(**common)
+        t0 = time.time()
+        history = solver.fit(net, Xtr, Ytr).history
+        histories[name] = history
+        results[name] = {
+            "train_accuracy": history["train_accuracy"][-1],
+            "test_accuracy": history["val_accuracy"][-1],
+            "linear_activation_rates": net.linear_activation_rate(Xtr[:2000]).tolist(),
+            "seconds": time.time() - t0,
+        }
+    table1 = _markdown_table(["model", f"{args.dataset} train", f"{args.dataset} test"],
+                             [[m, f"{100 * r['train_accuracy']:.1f}%", f"{100 * r['test_accuracy']:.1f}%"]
+                              for m, r in results.items()])
+    table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(len(args.hidden))]],
+                             [[m, *[f"{100 * v:.1f}%" for v in r["linear_activation_rates"]]]
+                              for m, r in results.items()])
+    with open(os.path.join(args.out, "table1.md"), "w") as f:
+        f.write("Table 1: classification accuracy\n\n" + table1)
+    with open(os.path.join(args.out, "table2.md"), "w") as f:
+        f.write("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
+    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, "classify"),
+                                                        "table1": results, "history": histories})
+    _plot_curves(os.path.join(args.out, "accuracy.png"),
+                 {f"{m} (test)": h["val_accuracy"] for m, h in histories.items()}, "test accuracy",
+                 f"{args.dataset}: test accuracy per epoch")
+    _plot_curves(os.path.join(args.out, "energy.png"),
+                 {m: h["energy"] for m, h in histories.items() if h["energy"]}, "lifted energy",
+                 "lifted energy per epoch", logy=True)
+    print("\nTable 1: classification accuracy\n\n" + table1)
+    print("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
+    print(f"results, tables and plots in {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------ autoencoders
+def _ae_network(args):
+    from .activations import get_activation
+
+    acts = ["relu", get_activation("soft_threshold", alpha=args.threshold), "relu", "identity"]
+    return LiftedNetwork([784] * 5, acts, dtype=args.dtype, random_state=args.seed, n_threads=args.threads)
+
+
+def _ae_models(args, n_train, denoise):
+    code = CodeL1(2, args.alpha)
+    lifted = dict(inner_iterations=args.inner_iterations, tau_theta=0.1, tau_x=0.1, tau=1.0,
+                  code_regulariser=code, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet)
+    bp = dict(code_regulariser=code, epochs=args.epochs, verbose=not args.quiet, learning_rate=0.05)
+    models = {"LBN-S": ImplicitSGD(batch_size=args.batch_size, **lifted)}
+    if not denoise:
+        models["LBN-D"] = ImplicitSGD(batch_size=n_train, **lifted)
+        models["GD-BP"] = GradientDescentBP(**bp)
+    models["SGD-BP"] = SGDBP(batch_size=args.batch_size, random_state=args.seed, **bp)
+    if denoise:
+        models["ISGD-BP"] = ImplicitSGDBP(batch_size=args.batch_size, inner_iterations=args.inner_iterations,
+                                          random_state=args.seed, **bp)
+    return models
+
+
+def _autoencoder(args, denoise):
+    Xtr, _, Xte, _, mean = _load(args)
+    inputs_tr, inputs_te = Xtr, Xte
+    if denoise:
+        inputs_tr = add_gaussian_noise(Xtr, args.noise, random_state=args.seed)
+        inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1)
+    results, histories, recon = {}, {}, {}
+    for name, solver in _ae_models(args, Xtr.shape[0], denoise).items():
+        print(f"training {name} ...", flush=True)
+        net = _ae_network(args)
+        solver.validation_data = (inputs_te, Xte)
+        solver.code_layer = 2
+        t0 = time.time()
+        history = solver.fit(net, inputs_tr, Xtr).history
+        histories[name] = history
+        test = evaluate_network(net, inputs_te, Xte, code_layer=2)
+        results[name] = {"test_mse": test["mse"], "test_code_sparsity": test["code_sparsity"],
+                         "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
+        recon[name] = net.forward(inputs_te[:8])
+    rows = [[m, f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"] for m, r in results.items()]
+    table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(table)
+    command = "denoise" if denoise else "autoencoder"
+    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, command),
+                                                        "results": results, "history": histories})
+    _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
+                 "training objective (reconstruction loss)", "objective per epoch", logy=True)
+    _plot_curves(os.path.join(args.out, "sparsity.png"),
+                 {m: h["train_code_sparsity"] for m, h in histories.items()}, "code sparsity",
+                 "code sparsity per epoch")
+    head = [Xte[:8]] + ([inputs_te[:8]] if denoise else [])
+    labels = ["clean"] + (["noisy"] if denoise else [])
+    _plot_images(os.path.join(args.out, "reconstructions.png"), head + list(recon.values()),
+                 labels + list(recon), mean)
+    print("\n" + table)
+    print(f"results, tables and plots in {args.out}")
+    return 0
+
+
+def autoencoder(args):
+    """Sparse autoencoders (LBN-S, LBN-D, GD-BP, SGD-BP): Figure 3 curves and Figure 5 reconstructions."""
+    return _autoencoder(args, denoise=False)
+
+
+def denoise(args):
+    """Sparse denoising autoencoders (LBN, SGD-BP, ISGD-BP): curves and denoised images."""
+    return _autoencoder(args, denoise=True)
+
+
+# ------------------------------------------------------------------ parser
+def build_parser():
+    parser = argparse.ArgumentParser(prog="bregman-solvers", description="Lifted Bregman training: the paper's "
+                                     "experiments on MNIST-format data, with tables and plots.")
+    parser.add_argument("--version", action="version", version=f"bregman_solvers {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, n_train, epochs, out):
+        p.add_argument("--data-dir", default=None, help="directory with the IDX files (default: "
+                       "$BREGMAN_SOLVERS_DATA, else the embedded MNIST subset)")
+        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+        p.add_argument("--epochs", type=_positive, default=epochs)
+        p.add_argument("--n-train", type=_positive, default=n_train)
+        p.add_argument("--n-test", type=_positive, default=1000)
+        p.add_argument("--batch-size", type=_positive, default=100)
+        p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--threads", type=_positive, default=None, help="OpenMP threads (default: all)")
+        p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+        p.add_argument("--out", default=out, help="output directory")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)")
+    p.add_argument("--n-samples", type=_positive, default=10000)
+    p.add_argument("--n-features", type=_positive, default=784)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run_demo, out=None)
+    p = sub.add_parser("classify", help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
+    common(p, 5000, 5, "results/classify")
+    p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784])
+    p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
+    p.set_defaults(func=classify)
+    for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
+                              ("denoise", denoise, "sparse denoising autoencoders")):
+        p = sub.add_parser(name, help=help_)
+        common(p, 1000, 5, f"results/{name}")
+        p.add_argument("--alpha", type=float, default=0.05, help="l1 weight on the code")
+        p.add_argument("--threshold", type=float, default=0.1, help="soft-threshold of the code activation")
+        if name == "denoise":
+            p.add_argument("--noise", type=float, default=0.3, help="standard deviation of the Gaussian noise")
+        p.set_defaults(func=func)
+    return parser
+
+
+def _run_demo(args):
+    from ._demo import demo
+
+    return demo(args.n_samples, args.n_features, args.dtype, args.seed)
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        os.makedirs(args.out, exist_ok=True)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+        print(f"bregman-solvers {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
