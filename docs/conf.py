@@ -17,7 +17,15 @@ extensions = [
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-autodoc_default_options = {"members": True, "undoc-members": False}
+autodoc_default_options = {
+    "members": True,
+    "undoc-members": False,
+    # scikit-learn's generated metadata-routing setters carry cross-references into
+    # scikit-learn's own docs; they are not part of our API
+    "exclude-members": ",".join(f"set_{m}_request" for m in ("fit", "partial_fit", "score", "predict",
+                                                              "transform", "inverse_transform"))
+    + ",set_output",
+}
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 nitpicky = False
