@@ -27,7 +27,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--alpha", type=float, default=0.05, help="l1 weight on the code")
+    parser.add_argument("--alpha", type=float, default=0.2, help="l1 weight on the code")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

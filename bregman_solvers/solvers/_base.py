@@ -170,22 +170,20 @@ class StepEngine:
         reg = self.regulariser
         for l in range(net.n_layers) if layers is None else layers:
             gw, gb = ws.grad_w[l], ws.grad_b[l]
-            if anchor is not None:
-                # g += (theta - anchor) / tau_prox, without temporaries
-                for g, cur, ref in ((gw, net.weights[l], anchor[0][l]), (gb, net.biases[l], anchor[1][l])):
-                    g *= tau_prox
-                    g += cur
-                    g -= ref
-                    g *= 1.0 / tau_prox
-            gb *= tau_theta[l]
-            net.biases[l] -= gb
+            w, b = net.weights[l], net.biases[l]
+            threads = net._threads(w)
+            # one fused pass per array: theta <- theta - step (grad + (theta - anchor) / tau_prox)
+            b_ref = None if anchor is None else anchor[1][l]
+            _lifted.step_parameters(b, gb, tau_theta[l], b_ref, tau_prox or 0.0, 1)
             if isinstance(reg, BregmanIteration):
-                reg.step(net.weights[l], gw, tau_theta[l], self.bregman_state.v[l])
+                if anchor is not None:
+                    gw += (w - anchor[0][l]) / tau_prox
+                reg.step(w, gw, tau_theta[l], self.bregman_state.v[l])
                 continue
-            gw *= tau_theta[l]
-            net.weights[l] -= gw
+            w_ref = None if anchor is None else anchor[0][l].reshape(-1)
+            _lifted.step_parameters(w.reshape(-1), gw.reshape(-1), tau_theta[l], w_ref, tau_prox or 0.0, threads)
             if reg is not None:
-                reg.prox(net.weights[l], tau_theta[l], out=net.weights[l])
+                reg.prox(w, tau_theta[l], out=w)
 
     def regularisation(self):
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""

@@ -224,7 +224,8 @@ class ImplicitSGD(LiftedSolver):
         for k in range(n_inner):
             terms = engine.evaluate(t_x)
             energy = engine.total(terms)
-            if not np.isfinite(energy) or not all(np.isfinite(w).all() for w in engine.net.weights):
+            # a non-finite parameter shows up in the next energy (it feeds every pre-activation)
+            if not np.isfinite(energy):
                 for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
                     np.copyto(dst, src)
                 loop.diverged(steps)
@@ -233,6 +234,10 @@ class ImplicitSGD(LiftedSolver):
             engine.theta_gradients()
             engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
+        if not all(np.isfinite(w).all() for w in engine.net.weights + engine.net.biases):
+            for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
+                np.copyto(dst, src)
+            loop.diverged(steps)
         return first
 
 

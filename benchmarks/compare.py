@@ -1,0 +1,170 @@
+"""One implicit-SGD epoch of the library against the GEMM floor and a NumPy reference, side by side.
+
+For the classification configuration (784-784-784-784-10, relu, batch 100, K = 10) and
+the autoencoder configuration (five widths of 784, relu, batch 100, K = 30), in
+float32 and float64, it prints seconds per 1,000 samples of:
+
+* ``library``: :class:`bregman_solvers.ImplicitSGD` (metrics off), one epoch;
+* ``floor``: the same matrix products alone (3L - 1 GEMMs per inner iteration: L
+  pre-activations, L parameter gradients, L - 1 back terms), through the same BLAS on
+  preallocated buffers;
+* ``numpy``: :class:`NumpyImplicitSGD` below, the same algorithm in plain NumPy with
+  preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
+* ``sgd-bp``: the library's SGD-BP, one epoch;
+
+and the ratios library / floor and numpy / library.
+
+    python benchmarks/compare.py                     # 2,000 samples, all four cases
+    python benchmarks/compare.py --n-samples 5000 --dtypes float32
+"""
+import argparse
+import time
+
+import numpy as np
+
+import bregman_solvers as bs
+
+CONFIGS = {
+    "classification": ([784, 784, 784, 784, 10], 10),
+    "autoencoder": ([784, 784, 784, 784, 784], 30),
+}
+
+
+class NumpyImplicitSGD:
+    """Algorithm 1 for relu hidden layers and an identity output, in NumPy (the reference peer).
+
+    The same updates as the library (Remark 11 splitting, per-sample x steps, the
+    proximity term to theta^k), with every buffer allocated once.
+    """
+
+    def __init__(self, widths, batch, dtype, tau_theta=0.1, tau_x=0.1, tau=1.0):
+        self.widths, self.B, self.dt = widths, batch, np.dtype(dtype)
+        self.tt, self.tx, self.tau = tau_theta, tau_x, tau
+        L = len(widths) - 1
+        e = lambda *s: np.empty(s, self.dt)  # noqa: E731
+        self.Z = [e(batch, w) for w in widths[1:]]
+        self.R = [e(batch, w) for w in widths[1:]]
+        self.V = [e(batch, w) for w in widths[1:-1]]
+        self.T = [e(batch, w) for w in widths[:-1]]
+        self.gW = [e(widths[l + 1], widths[l]) for l in range(L)]
+        self.gb = [e(w) for w in widths[1:]]
+        self.W0 = [e(widths[l + 1], widths[l]) for l in range(L)]
+        self.b0 = [e(w) for w in widths[1:]]
+        self.x0, self.y = e(batch, widths[0]), e(batch, widths[-1])
+        self.H = [e(batch, w) for w in widths[1:-1]]
+
+    def epoch(self, net, X, Y, hidden, order):
+        W, b = net.weights, net.biases
+        L = len(W)
+        t = self.tx
+        for a in range(0, len(order) - self.B + 1, self.B):
+            idx = np.sort(order[a:a + self.B])
+            np.take(X, idx, axis=0, out=self.x0)
+            np.take(Y, idx, axis=0, out=self.y)
+            for h in range(L - 1):
+                np.take(hidden[h], idx, axis=0, out=self.H[h])
+            for l in range(L):
+                np.copyto(self.W0[l], W[l])
+                np.copyto(self.b0[l], b[l])
+            xs = [self.x0, *self.H, self.y]
+            for _ in range(self.K):
+                for l in range(L):
+                    np.matmul(xs[l], W[l].T, out=self.Z[l])
+                    self.Z[l] += b[l]
+                    if l < L - 1:
+                        np.maximum(self.Z[l], 0, out=self.R[l])
+                        np.multiply(self.Z[l], t, out=self.V[l])
+                        self.V[l] += xs[l + 1]
+                        self.V[l] *= 1.0 / (1.0 + t)
+                    else:
+                        np.copyto(self.R[l], self.Z[l])
+                    self.R[l] -= xs[l + 1]
+                for h in range(L - 1):
+                    tmp = self.T[h + 1]
+                    np.matmul(self.R[h + 1], W[h + 1], out=tmp)
+                    tmp *= -t / (1.0 + t)
+                    self.V[h] += tmp
+                for l in range(L):
+                    np.matmul(self.R[l].T, xs[l], out=self.gW[l])
+                    self.gW[l] *= 1.0 / self.B
+                    np.sum(self.R[l], axis=0, out=self.gb[l])
+                    self.gb[l] *= 1.0 / self.B
+                    for g, p, p0 in ((self.gW[l], W[l], self.W0[l]), (self.gb[l], b[l], self.b0[l])):
+                        g *= self.tau
+                        g += p
+                        g -= p0
+                        g *= self.tt / self.tau
+                        p -= g
+                for h in range(L - 1):
+                    np.maximum(self.V[h], 0, out=self.H[h])
+            for h in range(L - 1):
+                hidden[h][idx] = self.H[h]
+
+
+def gemm_floor(widths, batch, dtype, n_iter):
+    """Seconds of the 3L - 1 products of ``n_iter`` inner iterations, alone, on preallocated buffers."""
+    from bregman_solvers._kernels._lifted import gemm
+
+    rng = np.random.default_rng(0)
+    L = len(widths) - 1
+    W = [rng.standard_normal((widths[l + 1], widths[l])).astype(dtype) for l in range(L)]
+    X = [rng.standard_normal((batch, w)).astype(dtype) for w in widths]
+    Z = [np.empty((batch, w), dtype) for w in widths[1:]]
+    G = [np.empty_like(w) for w in W]
+    back = [np.empty((batch, w), dtype) for w in widths[:-1]]
+    t0 = time.perf_counter()
+    for _ in range(n_iter):
+        for l in range(L):
+            gemm(False, True, 1.0, X[l], W[l], 0.0, Z[l])      # Z = X W^T
+        for l in range(L):
+            gemm(True, False, 1.0, Z[l], X[l], 0.0, G[l])      # R^T X
+        for l in range(1, L):
+            gemm(False, False, 1.0, Z[l], W[l], 1.0, back[l])  # R W
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-samples", type=int, default=2000)
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    args = parser.parse_args(argv)
+    n, batch = args.n_samples, 100
+    rng = np.random.default_rng(0)
+    print(f"{n} samples, batch {batch}; seconds per 1,000 samples of one epoch")
+    print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
+          f"{'lib/floor':>10} {'numpy/lib':>10}")
+    for cfg in args.configs:
+        widths, K = CONFIGS[cfg]
+        for dtype in args.dtypes:
+            X = (rng.random((n, 784)) - 0.5).astype(dtype)
+            Y = X.copy() if cfg == "autoencoder" else np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
+            acts = ["relu"] * (len(widths) - 2) + ["identity"]
+            net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+            state = net.init_state(X)
+            # MATH.md's steps (safe on this random data; the cost does not depend on them)
+            solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
+                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0)
+            solver.fit(net, X[:200], Y[:200])                          # warm-up (workspaces, BLAS)
+            t0 = time.perf_counter()
+            solver.fit(net, X, Y, state=state)
+            t_lib = time.perf_counter() - t0
+            t_floor = gemm_floor(widths, batch, dtype, K * (n // batch))
+            ref = NumpyImplicitSGD(widths, batch, dtype)
+            ref.K = K
+            ref_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+            hidden = [h.copy() for h in ref_net.init_state(X).hidden]
+            t0 = time.perf_counter()
+            ref.epoch(ref_net, X, Y, hidden, np.arange(n))
+            t_np = time.perf_counter() - t0
+            bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+            t0 = time.perf_counter()
+            bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False).fit(bp_net, X, Y)
+            t_bp = time.perf_counter() - t0
+            per = 1000.0 / n
+            print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
+                  f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
