@@ -157,9 +157,13 @@ def classify(args):
 
 
 # ------------------------------------------------------------------ autoencoders
-def _ae_network(args):
+def _ae_network(args, undercomplete=False):
+    """784-784-784-784-784 with a soft-threshold code after layer 2; or, undercomplete, a relu code of width 64."""
     from .activations import get_activation
 
+    if undercomplete:
+        return LiftedNetwork([784, 784, 64, 784, 784], ["relu", "relu", "relu", "identity"], dtype=args.dtype,
+                             random_state=args.seed, n_threads=args.threads)
     acts = ["relu", get_activation("soft_threshold", alpha=args.threshold), "relu", "identity"]
     return LiftedNetwork([784] * 5, acts, dtype=args.dtype, random_state=args.seed, n_threads=args.threads)
 
@@ -177,6 +181,9 @@ def _ae_models(args, n_train, denoise):
     if denoise:
         models["ISGD-BP"] = ImplicitSGDBP(batch_size=args.batch_size, inner_iterations=args.inner_iterations,
                                           random_state=args.seed, **bp)
+        # the comparison of Section 6: an undercomplete (narrow code, no sparsity) autoencoder, LBN-trained
+        under = dict(lifted, code_regulariser=None)
+        models["undercomplete LBN"] = ImplicitSGD(batch_size=args.batch_size, **under)
     return models
 
 
@@ -189,7 +196,7 @@ def _autoencoder(args, denoise):
     results, histories, recon = {}, {}, {}
     for name, solver in _ae_models(args, Xtr.shape[0], denoise).items():
         print(f"training {name} ...", flush=True)
-        net = _ae_network(args)
+        net = _ae_network(args, undercomplete=name.startswith("undercomplete"))
         solver.validation_data = (inputs_te, Xte)
         solver.code_layer = 2
         t0 = time.time()
@@ -226,7 +233,7 @@ def autoencoder(args):
 
 
 def denoise(args):
-    """Sparse denoising autoencoders (LBN, SGD-BP, ISGD-BP): curves and denoised images."""
+    """Sparse denoising autoencoders (LBN, SGD-BP, ISGD-BP) and an undercomplete one: curves and denoised images."""
     return _autoencoder(args, denoise=True)
 
 
@@ -267,7 +274,7 @@ def build_parser():
                               ("denoise", denoise, "sparse denoising autoencoders")):
         p = sub.add_parser(name, help=help_)
         common(p, 1000, 5, f"results/{name}")
-        p.add_argument("--alpha", type=float, default=0.05, help="l1 weight on the code")
+        p.add_argument("--alpha", type=float, default=0.2, help="l1 weight on the code")
         p.add_argument("--threshold", type=float, default=0.1, help="soft-threshold of the code activation")
         if name == "denoise":
             p.add_argument("--noise", type=float, default=0.3, help="standard deviation of the Gaussian noise")

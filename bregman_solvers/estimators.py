@@ -59,9 +59,7 @@ def _make_solver(est, code_regulariser=None):
     if name == "bcd":
         return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
     if name == "admm":
-        if est.regulariser is not None:
-            raise ValueError("solver='admm' does not support a regulariser of the weights; use 'bcd' or 'pg'")
-        return ADMM(max_iter=est.epochs, code_regulariser=code_regulariser)
+        return ADMM(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
 
 

@@ -28,4 +28,5 @@ autodoc_default_options = {
 }
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+html_static_path = ["_static"]
 nitpicky = False

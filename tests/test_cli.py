@@ -35,7 +35,8 @@ def test_autoencoders(tmp_path, command):
     args = [command, *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2"]
     assert main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    expected = {"LBN-S", "SGD-BP", "ISGD-BP"} if command == "denoise" else {"LBN-S", "LBN-D", "GD-BP", "SGD-BP"}
+    expected = ({"LBN-S", "SGD-BP", "ISGD-BP", "undercomplete LBN"} if command == "denoise"
+                else {"LBN-S", "LBN-D", "GD-BP", "SGD-BP"})
     assert set(results["results"]) == expected
     for row in results["results"].values():
         assert row["test_mse"] > 0 and 0 <= row["test_code_sparsity"] <= 1

@@ -253,6 +253,14 @@ def test_variational_regularisers_in_deterministic_and_stochastic_solvers(data):
     assert np.linalg.matrix_rank(b.weights[1]) < 16
     c = net()
     bs.BlockCoordinateDescent(max_iter=5, regulariser=SquaredL2(0.1)).fit(c, X, Y)
+    d = net()
+    r = bs.ADMM(max_iter=10, regulariser=L1(0.05)).fit(d, X, Y)
+    assert np.mean(d.weights[0] == 0) > 0.1 and r.energy < r.history["energy"][0]
+    e = net()
+    r = bs.ADMM(max_iter=10, regulariser=SquaredL2(0.5)).fit(e, X, Y)
+    assert r.energy < r.history["energy"][0]
+    with pytest.raises(ValueError, match="ADMM does not support BregmanIteration"):
+        bs.ADMM(regulariser=BregmanIteration(L1(0.1))).fit(net(), X, Y)
 
 
 def test_code_l1_makes_the_code_sparse(data):

@@ -5,6 +5,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from .._kernels import _lifted
+from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
 from ._base import _check_positive_int
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import _check_step
@@ -49,17 +50,22 @@ class ADMM(BlockCoordinateDescent):
         As in :class:`BlockCoordinateDescent`.
 
     Only the Bregman penalty is supported (its Z-step is the scaled activation). A
-    code regulariser (:class:`~bregman_solvers.regularisers.CodeL1`) is supported; a
-    regulariser of the weights is not, because it would turn the least-squares
-    step into a lasso or nuclear-norm regression without a factorisation to reuse:
-    use :class:`BlockCoordinateDescent` or :class:`ProximalGradient` for those.
+    regulariser of the weights enters step 1: :class:`~bregman_solvers.regularisers.SquaredL2`
+    exactly, as ``N alpha / rho`` added to the weights' diagonal of the Gram matrix;
+    :class:`~bregman_solvers.regularisers.L1` and :class:`~bregman_solvers.regularisers.Nuclear`
+    by ``prox_iterations`` proximal-gradient steps on the least-squares objective
+    (step ``1 / lambda_max`` of its Hessian), warm-started from the unregularised
+    solution. :class:`~bregman_solvers.regularisers.BregmanIteration` is not supported
+    (use :class:`BlockCoordinateDescent`).
     """
 
     def __init__(self, rho=1.0, admm_iterations=5, eps=1e-3, inner_iterations=5, splitting="phi",
-                 code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False):
+                 regulariser=None, code_regulariser=None, prox_iterations=20, max_iter=100, tol=1e-6,
+                 callback=None, verbose=False):
         super().__init__(inner_iterations=inner_iterations, step_scale=1.0, splitting=splitting,
-                         code_regulariser=code_regulariser, max_iter=max_iter, tol=tol, callback=callback,
-                         verbose=verbose)
+                         regulariser=regulariser, code_regulariser=code_regulariser, max_iter=max_iter, tol=tol,
+                         callback=callback, verbose=verbose)
+        self.prox_iterations = prox_iterations
         self.rho = rho
         self.admm_iterations = admm_iterations
         self.eps = eps
@@ -72,6 +78,9 @@ class ADMM(BlockCoordinateDescent):
         if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real) or not self.eps > 0:
             raise ValueError(f"eps must be a positive number, got {self.eps!r}")
         self._n_admm = _check_positive_int(self.admm_iterations, "admm_iterations")
+        self._n_prox = _check_positive_int(self.prox_iterations, "prox_iterations")
+        if isinstance(self.regulariser, BregmanIteration):
+            raise ValueError("ADMM does not support BregmanIteration; use BlockCoordinateDescent")
         xs = engine.xs()
         self._split = []
         for l in range(net.n_layers):
@@ -92,14 +101,23 @@ class ADMM(BlockCoordinateDescent):
             reg = n * eps / rho
             gram = a.T @ a
             gram[np.diag_indices_from(gram)] += reg
+            reg_w = self.regulariser
+            if isinstance(reg_w, SquaredL2):
+                # alpha/2 |W|^2 is quadratic: exact, on the weights' rows only (not the bias)
+                idx = np.arange(gram.shape[0] - 1)
+                gram[idx, idx] += n * reg_w.alpha / rho
             factor = cho_factor(gram, lower=True, check_finite=False)
+            lipschitz = float(np.linalg.eigvalsh(gram)[-1]) if isinstance(reg_w, (L1, Nuclear)) else None
             theta_old = np.vstack([net.weights[l].T, net.biases[l][None, :]]).astype(np.float64)
             act = net.activations[l]
             t = net.lambdas[l] / rho
             pred = np.empty_like(z)
             w = np.empty_like(z)
             for _ in range(self._n_admm):
-                theta = cho_solve(factor, a.T @ (z + u).astype(np.float64) + reg * theta_old, check_finite=False)
+                rhs = a.T @ (z + u).astype(np.float64) + reg * theta_old
+                theta = cho_solve(factor, rhs, check_finite=False)
+                if lipschitz is not None:
+                    theta = self._prox_least_squares(gram, rhs, theta, lipschitz, n / rho)
                 np.matmul(a, theta, out=pred, casting="same_kind")       # W X_{l-1} + b
                 np.subtract(pred, u, out=w)
                 w += t * x_l                                             # V + t x_l
@@ -112,4 +130,17 @@ class ADMM(BlockCoordinateDescent):
                 u -= pred
             net.weights[l][...] = theta[:-1].T
             net.biases[l][...] = theta[-1]
+
+    def _prox_least_squares(self, gram, rhs, theta, lipschitz, scale):
+        """Minimise 0.5 theta^T G theta - rhs^T theta + scale R(W) by proximal gradient from ``theta``.
+
+        ``theta`` stacks W^T over the bias row; ``R`` acts on the weights only. The
+        objective is the least-squares step multiplied by N / rho.
+        """
+        step = 1.0 / lipschitz
+        for _ in range(self._n_prox):
+            theta = theta - step * (gram @ theta - rhs)
+            w = theta[:-1].T
+            theta[:-1] = self.regulariser.prox(np.ascontiguousarray(w), step * scale).T
+        return theta
 
