@@ -142,23 +142,6 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0):
             out[j] = s * out[j]
 
 
-def prox_rows(int kind, double param, double c, const floating[:, ::1] v, floating[:, ::1] out, int n_threads=1):
-    """out = prox_{c Psi}(v) row by row (``out`` may be ``v``; not for softmax in place)."""
-    if kind < IDENTITY or kind > SOFTMAX:
-        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
-    if not c > 0:
-        raise ValueError(f"c must be positive, got {c}")
-    if v.shape[0] != out.shape[0] or v.shape[1] != out.shape[1]:
-        raise ValueError("out must have the shape of v")
-    cdef Py_ssize_t i, n = v.shape[1]
-    cdef floating p = <floating>param
-    if kind == SOFTMAX and v.shape[0] > 0 and n > 0 and <const void*>&v[0, 0] == <const void*>&out[0, 0]:
-        v = v.copy()
-    with nogil:
-        for i in prange(v.shape[0], schedule="static", num_threads=n_threads):
-            _prox_row(kind, p, c, &v[i, 0], &out[i, 0], n)
-
-
 def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):
     """In place: ``delta_i <- J_sigma(z_i)^T delta_i`` for every sample (back-propagation, Algorithm 2).
 

@@ -26,7 +26,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .._kernels import _lifted
+from .._kernels import _activations, _lifted
 from ..network import LiftedNetwork, LiftedState
 from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
 
@@ -210,7 +210,7 @@ class StepEngine:
             if net.penalty == "mac_qp":
                 np.copyto(self.state.hidden[h], ws.v[h])
             else:
-                _lifted.prox_rows(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net._threads(ws.v[h]))
+                _activations.prox(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net._threads(ws.v[h]))
 
     # -- block Lipschitz constants (MATH.md)
     def theta_lipschitz(self, layers=None):

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from .._kernels import _lifted
+from .._kernels import _activations, _lifted
 from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
 from ._base import _check_positive_int
 from .block_coordinate import BlockCoordinateDescent
@@ -123,7 +123,7 @@ class ADMM(BlockCoordinateDescent):
                 w += t * x_l                                             # V + t x_l
                 # Z = w - t prox_{Psi/(1+t)}(w / (1+t))
                 np.multiply(w, 1.0 / (1.0 + t), out=z)
-                _lifted.prox_rows(act.kind, act.param, 1.0 / (1.0 + t), z, z, net._threads(z))
+                _activations.prox(act.kind, act.param, 1.0 / (1.0 + t), z, z, net._threads(z))
                 np.multiply(z, -t, out=z)
                 z += w
                 u += z
