@@ -15,10 +15,12 @@ ACTS = ["relu", "relu", "relu", "identity"]
 
 def _solver(name):
     common = dict(batch_size=100, epochs=1, random_state=0, track_energy=False)
+    # MATH.md's steps: safe on this random data (the cost does not depend on the steps)
+    steps = dict(tau_theta=0.1, tau_x=0.1)
     return {
-        "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, **common),
-        "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**common),
-        "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, **common),
+        "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, tau=1.0, **steps, **common),
+        "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**steps, **common),
+        "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, tau=1.0, **steps, **common),
         "SGDBP": lambda: bs.SGDBP(**common),
         "ImplicitSGDBP": lambda: bs.ImplicitSGDBP(inner_iterations=10, **common),
         "GradientDescentBP": lambda: bs.GradientDescentBP(epochs=1, track_energy=False),

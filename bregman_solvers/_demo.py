@@ -5,7 +5,6 @@ batch, checks Lemma 8 (grad_z B = sigma(z) - x) against a finite difference and
 the consistency property B(sigma(z), z) = 0, and times the fused loss+gradient
 kernel on 1 and on all threads.
 """
-import argparse
 import sys
 import time
 

@@ -25,7 +25,6 @@ __all__ = ["LiftedBregmanClassifier", "SparseAutoencoder", "DenoisingAutoencoder
 #: Solver names accepted by the estimators.
 SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "isgd-bp", "gd-bp")
 _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
-_LIFTED = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm")
 
 
 def _make_solver(est, code_regulariser=None):
@@ -91,11 +90,7 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False):
         solver.epochs = 1
         if hasattr(solver, "max_iter"):
             solver.max_iter = 1
-    if est.solver in _LIFTED:
-        result = solver.fit(network, X, target)
-    else:
-        result = solver.fit(network, X, target)
-    return result.history
+    return solver.fit(network, X, target).history
 
 
 class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
@@ -208,7 +203,12 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, partial=False)
 
     def partial_fit(self, X, y, classes=None):
-        """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call."""
+        """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call.
+
+        The parameters carry over between calls; the lifted solvers start the
+        auxiliary variables of the given samples from a forward pass each call
+        (they belong to the samples, which may differ from call to call).
+        """
         if self.solver not in _STOCHASTIC:
             raise ValueError(f"partial_fit needs a stochastic solver {_STOCHASTIC}, got {self.solver!r}")
         if not hasattr(self, "network_") and classes is None:

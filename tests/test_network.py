@@ -107,7 +107,6 @@ def interior_state(name, shapes, rng):
 @pytest.mark.parametrize("penalty", ["bregman", "classical", "mac_qp"])
 @pytest.mark.parametrize("name", ALL_ACTIVATIONS)
 def test_gradients_against_finite_differences(name, penalty, rng):
-    act_kw = oracles.PARAMS.get(name)
     from test_activation_kernels import make_activation
 
     act, p = make_activation(name)

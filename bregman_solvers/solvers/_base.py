@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .._kernels import _activations, _lifted
-from ..network import LiftedNetwork, LiftedState
+from ..network import LiftedNetwork
 from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
 
 SPLITTINGS = ("phi", "smooth")

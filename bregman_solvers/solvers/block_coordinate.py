@@ -1,5 +1,4 @@
 """Block coordinate descent on the lifted energy (eq. 35-37, 38)."""
-import numpy as np
 
 from ._base import LiftedSolver, StepEngine, Timer, _check_positive_int
 from .proximal_gradient import _check_step

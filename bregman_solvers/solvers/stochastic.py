@@ -4,14 +4,13 @@ All three keep the auxiliary variables of **all** samples (in the network's dtyp
 ``n_samples x sum of hidden widths``), initialised by a forward pass, and sweep
 over seeded mini-batches once per epoch.
 """
-import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
-from ._base import LiftedSolver, StepEngine, Timer, _check_positive_int
+from ._base import LiftedSolver, StepEngine, _check_positive_int
 from ._epochs import EpochLoop
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
@@ -87,7 +86,9 @@ class ImplicitSGD(LiftedSolver):
         :mod:`bregman_solvers.schedules`). The defaults (with ``tau = 10``) reach 95.3%
         test accuracy on MNIST after 2 epochs with relu layers of width 784, batch 100,
         K = 10; MATH.md's 0.1 / 0.1 / 1 learn too but slower (93.9% after 5 epochs),
-        and ``tau_theta = 1`` diverges (docs/results.rst). ``tau_theta="auto"`` takes,
+        and ``tau_theta = 1`` diverges (docs/results.rst). These defaults are tuned on
+        MNIST scaled to [0, 1] and centred; on other data (or unscaled features) they
+        can diverge: use ``tau_theta="auto"``, which takes,
         per layer and epoch, ``min(0.5, 1 / L_theta_l)`` (see :func:`auto_theta_steps`):
         safe on unscaled data.
     splitting : {"phi", "smooth"}
