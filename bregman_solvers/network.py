@@ -279,9 +279,22 @@ class LiftedNetwork:
         return xs[-1]
 
     def init_state(self, X0):
-        """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``."""
-        _, (_, xs) = self.forward(X0, return_hidden=True)
-        return LiftedState([np.ascontiguousarray(x) for x in xs[:-1]])
+        """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``.
+
+        Each hidden layer's pre-activation is computed into the array that becomes
+        its auxiliary variable and activated in place, and the output layer is
+        skipped: the peak memory is the auxiliary variables themselves.
+        """
+        prev = self.check_data(X0)
+        hidden = []
+        for l in range(self.n_layers - 1):
+            x = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
+            self._affine(l, prev, x)
+            _lifted.add_bias(x, self.biases[l], self._threads(x))
+            self.activations[l](x, out=x, n_threads=self.n_threads, check_finite=False)
+            hidden.append(x)
+            prev = x
+        return LiftedState(hidden)
 
     # ------------------------------------------------------------ the energy
     def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0):

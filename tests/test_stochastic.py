@@ -340,3 +340,24 @@ def test_soft_threshold_in_place_keeps_signs():
     v = np.array([[-2.0, -0.5, 0.5, 3.0]])
     soft_threshold(v, 1.0, out=v)
     np.testing.assert_array_equal(v, [[-1.0, 0.0, 0.0, 2.0]])
+
+
+def test_no_memory_growth_across_epochs_and_bounded_peak():
+    """tracemalloc sees NumPy's buffers: nothing accumulates from epoch to epoch."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 12))
+    Y = np.eye(4)[rng.integers(0, 4, 2000)]
+    network = bs.LiftedNetwork([12, 64, 64, 4], ["relu", "relu", "identity"], random_state=0)
+    held = []
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    state = network.init_state(X)
+    bs.ImplicitSGD(inner_iterations=2, batch_size=100, epochs=5, random_state=0, track_energy=False,
+                   callback=lambda r: held.append(tracemalloc.get_traced_memory()[0])).fit(network, X, Y, state=state)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert max(held) - min(held) < 64 * 1024          # a few history entries at most
+    aux = sum(h.nbytes for h in state.hidden)
+    assert peak < 2.0 * aux + 4 * 2**20               # auxiliary variables plus bounded workspaces
