@@ -393,10 +393,16 @@ class LiftedNetwork:
 
         For relu that is ``z > 0`` (Table 2 of the paper), on a forward pass of ``X``.
         """
-        _, (zs, _) = self.forward(X, return_hidden=True)
+        prev = self.check_data(X)
         rates = []
-        for act, z in zip(self.activations[:-1], zs[:-1]):
+        for l, act in enumerate(self.activations[:-1]):
+            # one layer at a time, activated in place: memory of one layer, not of the network
+            z = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
+            self._affine(l, prev, z)
+            _lifted.add_bias(z, self.biases[l], self._threads(z))
             rates.append(float(np.mean(_identity_region(act, z))))
+            act(z, out=z, n_threads=self.n_threads, check_finite=False)
+            prev = z
         return np.array(rates)
 
 
