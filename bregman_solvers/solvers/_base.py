@@ -21,7 +21,9 @@ and its workspace (no allocation per iteration):
   The classical and MAC-QP penalties always use the smooth splitting (MAC-QP
   has no prox: its auxiliary variables are unconstrained).
 """
+import functools
 import time
+from contextlib import contextmanager
 
 import numpy as np
 from scipy.optimize import OptimizeResult
@@ -266,7 +268,8 @@ class StepEngine:
 class LiftedSolver:
     """Base class: hyper-parameters in ``__init__``, ``fit`` returns a :class:`FitResult`."""
 
-    def __init__(self, max_iter=100, tol=1e-6, callback=None, verbose=False):
+    def __init__(self, max_iter=100, tol=1e-6, callback=None, verbose=False, n_threads=None):
+        self.n_threads = n_threads
         self.max_iter = max_iter
         self.tol = tol
         self.callback = callback
@@ -313,6 +316,43 @@ class LiftedSolver:
                 f"the lifted energy became non-finite ({what}); the step sizes are too large or an "
                 f"auxiliary variable left its activation's domain"
             )
+
+
+@contextmanager
+def thread_policy(solver, network):
+    """During a fit: the solver's ``n_threads`` for the OpenMP passes and for BLAS (threadpoolctl).
+
+    ``n_threads=None`` (the default) leaves both as they are: the network's own
+    ``n_threads`` for the passes, BLAS's default pool. A number limits both pools
+    to that many threads, so the two never oversubscribe the cores.
+    """
+    n = getattr(solver, "n_threads", None)
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    from .._validation import check_n_threads
+
+    n = check_n_threads(n)
+    old = network.n_threads
+    network.n_threads = n
+    try:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        network.n_threads = old
+
+
+def with_thread_policy(fit):
+    """Decorator: run a solver's ``fit`` under :func:`thread_policy`."""
+
+    @functools.wraps(fit)
+    def wrapper(self, network, *args, **kwargs):
+        with thread_policy(self, network):
+            return fit(self, network, *args, **kwargs)
+
+    return wrapper
 
 
 class Timer:

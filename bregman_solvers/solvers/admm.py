@@ -61,10 +61,10 @@ class ADMM(BlockCoordinateDescent):
 
     def __init__(self, rho=1.0, admm_iterations=5, eps=1e-3, inner_iterations=5, splitting="phi",
                  regulariser=None, code_regulariser=None, prox_iterations=20, max_iter=100, tol=1e-6,
-                 callback=None, verbose=False):
+                 callback=None, verbose=False, n_threads=None):
         super().__init__(inner_iterations=inner_iterations, step_scale=1.0, splitting=splitting,
                          regulariser=regulariser, code_regulariser=code_regulariser, max_iter=max_iter, tol=tol,
-                         callback=callback, verbose=verbose)
+                         callback=callback, verbose=verbose, n_threads=n_threads)
         self.prox_iterations = prox_iterations
         self.rho = rho
         self.admm_iterations = admm_iterations

@@ -13,7 +13,7 @@ import numpy as np
 from .._kernels import _activations, _lifted
 from ..regularisers import BregmanIteration
 from ..schedules import BatchScheduler, as_schedule
-from ._base import _check_positive_int, check_code_regulariser, check_regulariser
+from ._base import _check_positive_int, check_code_regulariser, check_regulariser, with_thread_policy
 from ._epochs import EpochLoop
 from .stochastic import _BatchBuffers
 
@@ -70,7 +70,8 @@ class _BPSolver:
     """Common hyper-parameters and the parameter update of the back-propagation baselines."""
 
     def __init__(self, learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                 early_stopping, patience, callback, verbose, code_regulariser=None):
+                 early_stopping, patience, callback, verbose, code_regulariser=None, n_threads=None):
+        self.n_threads = n_threads
         self.code_regulariser = code_regulariser
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -142,9 +143,9 @@ class SGDBP(_BPSolver):
 
     def __init__(self, batch_size=100, learning_rate=0.1, epochs=10, regulariser=None, code_regulariser=None,
                  shuffle=True, drop_last=False, random_state=None, validation_data=None, track_energy=True,
-                 code_layer=None, early_stopping=False, patience=5, callback=None, verbose=False):
+                 code_layer=None, early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                         early_stopping, patience, callback, verbose, code_regulariser)
+                         early_stopping, patience, callback, verbose, code_regulariser, n_threads)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -152,6 +153,7 @@ class SGDBP(_BPSolver):
 
     _inner = 1
 
+    @with_thread_policy
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X, target)``; returns a :class:`~bregman_solvers.FitResult`."""
         X, target = self._prepare(network, X, target)
@@ -202,15 +204,16 @@ class ImplicitSGDBP(SGDBP):
     def __init__(self, batch_size=100, inner_iterations=10, tau=1.0, learning_rate=0.1, epochs=10,
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
-                 callback=None, verbose=False):
+                 callback=None, verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, regulariser=regulariser,
                          code_regulariser=code_regulariser,
                          shuffle=shuffle, drop_last=drop_last, random_state=random_state,
                          validation_data=validation_data, track_energy=track_energy, code_layer=code_layer,
-                         early_stopping=early_stopping, patience=patience, callback=callback, verbose=verbose)
+                         early_stopping=early_stopping, patience=patience, callback=callback, verbose=verbose, n_threads=n_threads)
         self.inner_iterations = inner_iterations
         self.tau = tau
 
+    @with_thread_policy
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network``; see :meth:`SGDBP.fit`."""
         self._n_inner = _check_positive_int(self.inner_iterations, "inner_iterations")
@@ -246,11 +249,12 @@ class GradientDescentBP(_BPSolver):
 
     def __init__(self, learning_rate=0.1, epochs=100, chunk_size=1000, regulariser=None, code_regulariser=None,
                  validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
-                 callback=None, verbose=False):
+                 callback=None, verbose=False, n_threads=None):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
-                         early_stopping, patience, callback, verbose, code_regulariser)
+                         early_stopping, patience, callback, verbose, code_regulariser, n_threads)
         self.chunk_size = chunk_size
 
+    @with_thread_policy
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network``; see :meth:`SGDBP.fit`."""
         X, target = self._prepare(network, X, target)

@@ -1,6 +1,6 @@
 """Block coordinate descent on the lifted energy (eq. 35-37, 38)."""
 
-from ._base import LiftedSolver, StepEngine, Timer, _check_positive_int
+from ._base import LiftedSolver, StepEngine, Timer, _check_positive_int, with_thread_policy
 from .proximal_gradient import _check_step
 
 __all__ = ["BlockCoordinateDescent"]
@@ -74,8 +74,8 @@ class BlockCoordinateDescent(LiftedSolver):
     """
 
     def __init__(self, inner_iterations=5, step_scale=1.0, splitting="phi", regulariser=None,
-                 code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False):
-        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose)
+                 code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False, n_threads=None):
+        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose, n_threads=n_threads)
         self.regulariser = regulariser
         self.code_regulariser = code_regulariser
         self.inner_iterations = inner_iterations
@@ -85,6 +85,7 @@ class BlockCoordinateDescent(LiftedSolver):
     def _theta_block(self, engine):
         theta_block_sweep(engine, self.inner_iterations, self.step_scale)
 
+    @with_thread_policy
     def fit(self, network, X0, target, state=None):
         """Minimise the lifted energy; same arguments and result as :meth:`ProximalGradient.fit`."""
         max_iter, tol = self._validate_common()

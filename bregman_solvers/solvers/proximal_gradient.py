@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from ._base import LiftedSolver, StepEngine, Timer
+from ._base import LiftedSolver, StepEngine, Timer, with_thread_policy
 
 __all__ = ["ProximalGradient"]
 
@@ -49,6 +49,9 @@ class ProximalGradient(LiftedSolver):
     max_iter, tol, callback, verbose
         Iteration limit; stop when the relative energy change is below ``tol``;
         ``callback(result)`` after every iteration (return True to stop); printing.
+    n_threads : int or None
+        Threads of the OpenMP passes and of BLAS during the fit (both limited to
+        this number with threadpoolctl); None leaves the network's and BLAS's own.
 
     Examples
     --------
@@ -64,8 +67,8 @@ class ProximalGradient(LiftedSolver):
 
     def __init__(self, tau_theta="lipschitz", tau_x="lipschitz", step_scale=1.0, backtracking=True,
                  accelerated=False, splitting="phi", regulariser=None, code_regulariser=None, max_iter=100,
-                 tol=1e-6, callback=None, verbose=False):
-        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose)
+                 tol=1e-6, callback=None, verbose=False, n_threads=None):
+        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose, n_threads=n_threads)
         self.regulariser = regulariser
         self.code_regulariser = code_regulariser
         self.tau_theta = tau_theta
@@ -91,6 +94,7 @@ class ProximalGradient(LiftedSolver):
             tau_x = np.full(L - 1, _check_step(self.tau_x, "tau_x"))
         return tau_theta, tau_x
 
+    @with_thread_policy
     def fit(self, network, X0, target, state=None):
         """Minimise the lifted energy of ``network`` on ``(X0, target)``.
 

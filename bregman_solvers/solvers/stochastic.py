@@ -10,7 +10,7 @@ import numpy as np
 
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
-from ._base import LiftedSolver, StepEngine, _check_positive_int
+from ._base import LiftedSolver, StepEngine, _check_positive_int, with_thread_policy
 from ._epochs import EpochLoop
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
@@ -115,6 +115,9 @@ class ImplicitSGD(LiftedSolver):
         ``callback(result)`` after every epoch; return True to stop.
     verbose : bool
         A tqdm progress bar over the batches of each epoch.
+    n_threads : int or None
+        Threads of the OpenMP passes and of BLAS during the fit (both limited to
+        this number with threadpoolctl); None leaves the network's and BLAS's own.
     """
 
     _fixed_inner = None
@@ -123,8 +126,8 @@ class ImplicitSGD(LiftedSolver):
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=True, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False):
-        super().__init__(max_iter=1, tol=0.0, callback=callback, verbose=verbose)
+                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
+        super().__init__(max_iter=1, tol=0.0, callback=callback, verbose=verbose, n_threads=n_threads)
         self.batch_size = batch_size
         self.inner_iterations = inner_iterations
         self.epochs = epochs
@@ -155,6 +158,7 @@ class ImplicitSGD(LiftedSolver):
         tau_theta = self.tau_theta if self.tau_theta == "auto" else as_schedule(self.tau_theta, "tau_theta")
         return n_inner, tau, tau_theta, as_schedule(self.tau_x, "tau_x")
 
+    @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X0, target)``.
 
@@ -257,13 +261,13 @@ class StochasticProximalGradient(ImplicitSGD):
     def __init__(self, batch_size=100, epochs=10, tau_theta=0.5, tau_x=0.5, splitting="phi", regulariser=None,
                  code_regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
                  track_energy=True, code_layer=None, early_stopping=False, patience=5, callback=None,
-                 verbose=False):
+                 verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, inner_iterations=1, epochs=epochs, tau=np.inf, tau_theta=tau_theta,
                          tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
-                         callback=callback, verbose=verbose)
+                         callback=callback, verbose=verbose, n_threads=n_threads)
 
 
 class ModelAveraging(ImplicitSGD):
@@ -287,15 +291,16 @@ class ModelAveraging(ImplicitSGD):
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
                  drop_last=False, random_state=None, validation_data=None, track_energy=True, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False):
+                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
-                         callback=callback, verbose=verbose)
+                         callback=callback, verbose=verbose, n_threads=n_threads)
         self.n_jobs = n_jobs
 
+    @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
         """Train ``network``; arguments as :meth:`ImplicitSGD.fit`."""
         n_inner, tau, tau_theta, tau_x = self._validate(network)
