@@ -1,0 +1,71 @@
+"""Thread scaling: the fused kernels and one implicit-SGD epoch at 1, 2, 4, 8, 16 threads.
+
+Counts above the machine's cores are skipped. For each count the OpenMP kernels get
+that many threads and BLAS is limited to the same number (threadpoolctl), as the
+solvers' ``n_threads`` does. Prints milliseconds and the speed-up over 1 thread.
+
+    python benchmarks/scaling.py                  # all counts up to os.cpu_count()
+    python benchmarks/scaling.py --threads 1 2 4
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import bregman_solvers as bs
+from bregman_solvers import kernels
+
+
+def best(fn, repeat):
+    fn()
+    out = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out = min(out, time.perf_counter() - t0)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--n-samples", type=int, default=2000, help="samples of the implicit-SGD epoch")
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    counts = [t for t in args.threads if t <= cores]
+    rng = np.random.default_rng(0)
+    z = (2 * rng.standard_normal((10000, 784))).astype(args.dtype)
+    rows = {}
+    for name in ("relu", "soft_threshold", "tanh", "softmax"):
+        act = bs.get_activation(name)
+        x = act(z + 1)
+        g, loss = np.empty_like(z), np.empty(10000, args.dtype)
+        rows[f"bregman_loss_grad {name} (10000, 784)"] = [
+            best(lambda: kernels.bregman_loss_grad(act, x, z, g, loss, n_threads=t), args.repeat) for t in counts]
+    X = (rng.random((args.n_samples, 784)) - 0.5).astype(args.dtype)
+    Y = np.eye(10, dtype=args.dtype)[rng.integers(0, 10, args.n_samples)]
+    epoch = []
+    for t in counts:
+        net = bs.LiftedNetwork([784, 784, 784, 784, 10], ["relu"] * 3 + ["identity"], dtype=args.dtype,
+                               random_state=0)
+        solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, tau_theta=0.1,
+                                tau_x=0.1, tau=1.0, track_energy=False, n_threads=t)
+        with threadpool_limits(t, user_api="blas"):
+            solver.fit(net, X[:200], Y[:200])
+        t0 = time.perf_counter()
+        solver.fit(net, X, Y)
+        epoch.append(time.perf_counter() - t0)
+    rows[f"implicit-SGD epoch ({args.n_samples} samples, K=10)"] = epoch
+    print(f"{os.cpu_count()} cores, {args.dtype}; ms (speed-up over 1 thread)")
+    print(f"{'':48}" + "".join(f"{t:>16}" for t in counts))
+    for label, times in rows.items():
+        cells = "".join(f"{1e3 * v:9.1f} ({times[0] / v:4.2f}x)" for v in times)
+        print(f"{label:48}{cells}")
+
+
+if __name__ == "__main__":
+    main()
