@@ -187,6 +187,34 @@ class StepEngine:
             if reg is not None:
                 reg.prox(w, tau_theta[l], out=w)
 
+    def theta_step(self, tau_theta, anchor=None, tau_prox=None):
+        """Gradient and parameter step fused: ``W <- (1 - c) W + c W_anchor - tau (lambda/N) R^T X``.
+
+        The parameter gradient's GEMM writes straight into ``W`` (BLAS's ``beta``),
+        so the gradient is never stored and read back; ``c = tau / tau_prox`` is the
+        proximity weight (0 without an anchor). Equivalent to :meth:`theta_gradients`
+        followed by :meth:`apply_theta`, which Bregman iterations still use (they need
+        the gradient itself).
+        """
+        if isinstance(self.regulariser, BregmanIteration):
+            self.theta_gradients()
+            self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
+            return
+        net, ws, xs = self.net, self.ws, self.xs()
+        for l in range(net.n_layers):
+            scale = net.lambdas[l] / self.n
+            c = tau_theta[l] / tau_prox if anchor is not None else 0.0
+            w = net.weights[l]
+            _lifted.gemm(True, False, -tau_theta[l] * scale, ws.residual[l], xs[l], 1.0 - c, w)
+            if anchor is not None:
+                # W += c W_anchor (step_parameters computes theta - step * grad)
+                _lifted.step_parameters(w.reshape(-1), anchor[0][l].reshape(-1), -c, None, 0.0, net._threads(w))
+            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale)
+            _lifted.step_parameters(net.biases[l], ws.grad_b[l], tau_theta[l],
+                                    None if anchor is None else anchor[1][l], tau_prox or 0.0, 1)
+            if self.regulariser is not None:
+                self.regulariser.prox(w, tau_theta[l], out=w)
+
     def regularisation(self):
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
         value = 0.0

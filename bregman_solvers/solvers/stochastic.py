@@ -236,8 +236,7 @@ class ImplicitSGD(LiftedSolver):
                 loop.diverged(steps)
             if first is None:
                 first = energy
-            engine.theta_gradients()
-            engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
+            engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
         if not all(np.isfinite(w).all() for w in engine.net.weights + engine.net.biases):
             for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
