@@ -11,8 +11,10 @@ float32 and float64, it prints seconds per 1,000 samples of:
 * ``numpy``: :class:`NumpyImplicitSGD` below, the same algorithm in plain NumPy with
   preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
 * ``sgd-bp``: the library's SGD-BP, one epoch;
+* ``torch`` (when PyTorch is installed): :class:`TorchImplicitSGD`, the same algorithm with
+  PyTorch tensors on the CPU;
 
-and the ratios library / floor and numpy / library.
+and the ratios library / floor, numpy / library (and torch / library).
 
     python benchmarks/compare.py                     # 2,000 samples, all four cases
     python benchmarks/compare.py --n-samples 5000 --dtypes float32
@@ -101,6 +103,69 @@ class NumpyImplicitSGD:
                 hidden[h][idx] = self.H[h]
 
 
+class TorchImplicitSGD:
+    """The same algorithm with PyTorch tensors on the CPU (optional column; our own code, no autograd)."""
+
+    def __init__(self, widths, batch, dtype, tau_theta=0.1, tau_x=0.1, tau=1.0):
+        import torch
+
+        self.torch = torch
+        self.dt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        self.widths, self.B = widths, batch
+        self.tt, self.tx, self.tau = tau_theta, tau_x, tau
+        e = lambda *s: torch.empty(s, dtype=self.dt)  # noqa: E731
+        L = len(widths) - 1
+        self.Z = [e(batch, w) for w in widths[1:]]
+        self.R = [e(batch, w) for w in widths[1:]]
+        self.V = [e(batch, w) for w in widths[1:-1]]
+        self.T = [e(batch, w) for w in widths[:-1]]
+        self.gW = [e(widths[l + 1], widths[l]) for l in range(L)]
+        self.gb = [e(w) for w in widths[1:]]
+        self.H = [e(batch, w) for w in widths[1:-1]]
+
+    def epoch(self, net, X, Y, hidden, order):
+        torch = self.torch
+        W = [torch.from_numpy(w) for w in net.weights]
+        b = [torch.from_numpy(v) for v in net.biases]
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+        Ht = [torch.from_numpy(h) for h in hidden]
+        L, t = len(W), self.tx
+        for a in range(0, len(order) - self.B + 1, self.B):
+            idx = torch.from_numpy(np.sort(order[a:a + self.B]))
+            x0, y = Xt.index_select(0, idx), Yt.index_select(0, idx)
+            for h in range(L - 1):
+                torch.index_select(Ht[h], 0, idx, out=self.H[h])
+            W0 = [w.clone() for w in W]
+            b0 = [v.clone() for v in b]
+            xs = [x0, *self.H, y]
+            for _ in range(self.K):
+                for l in range(L):
+                    torch.matmul(xs[l], W[l].T, out=self.Z[l])
+                    self.Z[l] += b[l]
+                    if l < L - 1:
+                        torch.clamp_min(self.Z[l], 0, out=self.R[l])
+                        torch.mul(self.Z[l], t, out=self.V[l])
+                        self.V[l] += xs[l + 1]
+                        self.V[l] *= 1.0 / (1.0 + t)
+                    else:
+                        self.R[l].copy_(self.Z[l])
+                    self.R[l] -= xs[l + 1]
+                for h in range(L - 1):
+                    torch.matmul(self.R[h + 1], W[h + 1], out=self.T[h + 1])
+                    self.V[h].add_(self.T[h + 1], alpha=-t / (1.0 + t))
+                for l in range(L):
+                    torch.matmul(self.R[l].T, xs[l], out=self.gW[l])
+                    torch.sum(self.R[l], 0, out=self.gb[l])
+                    for g, p, p0 in ((self.gW[l], W[l], W0[l]), (self.gb[l], b[l], b0[l])):
+                        # p <- p - tt (g / B + (p - p0) / tau)
+                        p.mul_(1.0 - self.tt / self.tau).add_(p0, alpha=self.tt / self.tau)
+                        p.add_(g, alpha=-self.tt / self.B)
+                for h in range(L - 1):
+                    torch.clamp_min(self.V[h], 0, out=self.H[h])
+            for h in range(L - 1):
+                Ht[h].index_copy_(0, idx, self.H[h])
+
+
 def gemm_floor(widths, batch, dtype, n_iter):
     """Seconds of the 3L - 1 products of ``n_iter`` inner iterations, alone, on preallocated buffers."""
     from bregman_solvers._kernels._lifted import gemm
@@ -132,8 +197,14 @@ def main(argv=None):
     n, batch = args.n_samples, 100
     rng = np.random.default_rng(0)
     print(f"{n} samples, batch {batch}; seconds per 1,000 samples of one epoch")
+    try:
+        import torch  # noqa: F401
+
+        has_torch = True
+    except ImportError:
+        has_torch = False
     print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
-          f"{'lib/floor':>10} {'numpy/lib':>10}")
+          f"{'lib/floor':>10} {'numpy/lib':>10}" + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else ""))
     for cfg in args.configs:
         widths, K = CONFIGS[cfg]
         for dtype in args.dtypes:
@@ -162,8 +233,18 @@ def main(argv=None):
             bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False).fit(bp_net, X, Y)
             t_bp = time.perf_counter() - t0
             per = 1000.0 / n
+            extra = ""
+            if has_torch:
+                tref = TorchImplicitSGD(widths, batch, dtype)
+                tref.K = K
+                t_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+                t_hidden = [h.copy() for h in t_net.init_state(X).hidden]
+                t0 = time.perf_counter()
+                tref.epoch(t_net, X, Y, t_hidden, np.arange(n))
+                t_torch = time.perf_counter() - t0
+                extra = f" {t_torch * per:9.3f} {t_torch / t_lib:10.2f}"
             print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
-                  f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f}", flush=True)
+                  f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f}{extra}", flush=True)
 
 
 if __name__ == "__main__":
