@@ -36,8 +36,7 @@ def theta_block_sweep(engine, n_steps, step_scale):
     tau_theta = step_scale / engine.theta_lipschitz()
     for _ in range(n_steps):
         engine.evaluate()
-        engine.theta_gradients()
-        engine.apply_theta(tau_theta)
+        engine.theta_step(tau_theta)
 
 
 class BlockCoordinateDescent(LiftedSolver):

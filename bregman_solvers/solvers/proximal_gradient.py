@@ -145,8 +145,7 @@ class ProximalGradient(LiftedSolver):
                 else:
                     new_t = 1.0
                 engine.evaluate(tau_x)
-                engine.theta_gradients()
-                engine.apply_theta(tau_theta)
+                engine.theta_step(tau_theta)
                 engine.apply_x(tau_x)
                 new_terms = engine.evaluate()
                 new_energy = engine.total(new_terms)
