@@ -250,6 +250,12 @@ class LiftedNetwork:
         _lifted.gemm(False, True, 1.0, x_prev, self.weights[l], 0.0, out)
         return out
 
+    def _preactivation(self, l, x_prev, out):
+        """out = x_prev W_l^T + b_l (layer index l from 0): one GEMM, then the bias in a parallel pass."""
+        self._affine(l, x_prev, out)
+        _lifted.add_bias(out, self.biases[l], self._threads(out))
+        return out
+
     def forward(self, X, return_hidden=False):
         """Evaluate the network: ``x_l = sigma_l(W_l x_{l-1} + b_l)``.
 
@@ -268,8 +274,7 @@ class LiftedNetwork:
         zs, xs = [], [X]
         for l, act in enumerate(self.activations):
             z = np.empty((X.shape[0], self.widths[l + 1]), self.dtype)
-            self._affine(l, xs[-1], z)
-            _lifted.add_bias(z, self.biases[l], self._threads(z))
+            self._preactivation(l, xs[-1], z)
             x = np.empty_like(z)
             act(z, out=x, n_threads=self.n_threads, check_finite=False)
             zs.append(z)
@@ -289,8 +294,7 @@ class LiftedNetwork:
         hidden = []
         for l in range(self.n_layers - 1):
             x = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
-            self._affine(l, prev, x)
-            _lifted.add_bias(x, self.biases[l], self._threads(x))
+            self._preactivation(l, prev, x)
             self.activations[l](x, out=x, n_threads=self.n_threads, check_finite=False)
             hidden.append(x)
             prev = x
@@ -382,8 +386,7 @@ class LiftedNetwork:
         out, prev = [], X0
         for l, x in enumerate(state.hidden):
             z = np.empty_like(x)
-            self._affine(l, prev, z)
-            _lifted.add_bias(z, self.biases[l], self._threads(z))
+            self._preactivation(l, prev, z)
             out.append(float(np.mean(np.abs(x - self.activations[l](z, check_finite=False)))))
             prev = x
         return np.array(out)
@@ -398,8 +401,7 @@ class LiftedNetwork:
         for l, act in enumerate(self.activations[:-1]):
             # one layer at a time, activated in place: memory of one layer, not of the network
             z = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
-            self._affine(l, prev, z)
-            _lifted.add_bias(z, self.biases[l], self._threads(z))
+            self._preactivation(l, prev, z)
             rates.append(float(np.mean(_identity_region(act, z))))
             act(z, out=z, n_threads=self.n_threads, check_finite=False)
             prev = z

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from .._kernels import _activations, _lifted
+from .._kernels import _activations
 from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
 from ._base import _check_positive_int
 from .block_coordinate import BlockCoordinateDescent
@@ -85,8 +85,7 @@ class ADMM(BlockCoordinateDescent):
         self._split = []
         for l in range(net.n_layers):
             z = np.empty((engine.n, net.widths[l + 1]), net.dtype)
-            net._affine(l, xs[l], z)
-            _lifted.add_bias(z, net.biases[l], net._threads(z))
+            net._preactivation(l, xs[l], z)
             self._split.append((z, np.zeros_like(z)))
 
     def _theta_block(self, engine):

@@ -35,8 +35,7 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
     L = network.n_layers
     acts = [X]
     for l in range(L):
-        network._affine(l, acts[-1], ws.z[l])
-        _lifted.add_bias(ws.z[l], network.biases[l], network._threads(ws.z[l]))
+        network._preactivation(l, acts[-1], ws.z[l])
         if l < L - 1:
             act = network.activations[l]
             act(ws.z[l], out=ws.v[l], n_threads=network.n_threads, check_finite=False)
