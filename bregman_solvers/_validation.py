@@ -122,9 +122,13 @@ def check_positive(value, name, allow_zero=False):
     return value
 
 
-#: Below this many entries per thread an OpenMP region costs more than it saves
-#: (waking passive threads takes tens of microseconds).
-MIN_ENTRIES_PER_THREAD = 16384
+#: Below this many entries per thread an OpenMP region costs more than it saves.
+#: Waking passive threads (``OMP_WAIT_POLICY=PASSIVE``, see ``__init__``) took about
+#: 90 us per region on the 2-core development VM, and a fused layer pass costs about
+#: 0.7 ns per entry on one thread: the break-even is near 250,000 entries, so a pass
+#: of one batch of 100 samples x 784 features runs on one thread, the full
+#: parameter vector (1.8 million entries) and large activation arrays on several.
+MIN_ENTRIES_PER_THREAD = 131072
 
 
 def check_n_threads(n_threads, n_entries=None):

@@ -148,6 +148,8 @@ class LiftedNetwork:
         ``weights[l - 1]`` is ``W_l`` of shape (n_l, n_{l-1}).
     biases : list of ndarray
         ``biases[l - 1]`` is ``b_l`` of shape (n_l,).
+    parameter_vector : ndarray
+        All parameters in one flat array; ``weights`` and ``biases`` are views into it.
     """
 
     def __init__(self, widths, activations, lambdas=1.0, dtype=np.float64, random_state=None,
@@ -167,12 +169,72 @@ class LiftedNetwork:
         check_n_threads(n_threads)       # validated now, resolved per pass by its size
         self.n_threads = n_threads
         rng = np.random.default_rng(random_state)
-        self.weights, self.biases = [], []
-        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+        self._allocate_parameters()
+        for l, (fan_in, fan_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):
             limit = np.sqrt(6.0 / (fan_in + fan_out))
-            self.weights.append(rng.uniform(-limit, limit, size=(fan_out, fan_in)).astype(dtype))
-            self.biases.append(np.zeros(fan_out, dtype=dtype))
+            self._weights[l][...] = rng.uniform(-limit, limit, size=(fan_out, fan_in))
         self._workspaces = {}
+
+    # ------------------------------------------------------------- parameters
+    # All parameters live in ONE flat vector, layer after layer (W_l row-major, then
+    # b_l); ``weights`` and ``biases`` are views into it. Whole-parameter passes of
+    # the solvers (the proximity pull of eq. 24, the anchor copy, the finiteness
+    # check) are then one parallel pass each instead of one per array.
+    def _allocate_parameters(self):
+        sizes = [self.widths[l + 1] * (self.widths[l] + 1) for l in range(self.n_layers)]
+        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self._theta = np.zeros(int(self._bounds[-1]), dtype=self.dtype)
+        self._weights, self._biases = self.unflatten(self._theta)
+
+    def unflatten(self, theta):
+        """Views ``(weights, biases)`` into a flat vector laid out like :attr:`parameter_vector`."""
+        weights, biases = [], []
+        for l in range(self.n_layers):
+            n_out, n_in = self.widths[l + 1], self.widths[l]
+            start = self._bounds[l]
+            weights.append(theta[start:start + n_out * n_in].reshape(n_out, n_in))
+            biases.append(theta[start + n_out * n_in:self._bounds[l + 1]])
+        return weights, biases
+
+    @property
+    def parameter_vector(self):
+        """All parameters as one flat array (a view: writing to it changes the network).
+
+        Layer after layer, ``W_l`` (row-major) then ``b_l``; :meth:`unflatten` maps a
+        vector of this layout back to per-layer views.
+        """
+        return self._theta
+
+    @property
+    def layer_bounds(self):
+        """Offsets of the layers in :attr:`parameter_vector` (``n_layers + 1`` of them)."""
+        return self._bounds
+
+    @property
+    def weights(self):
+        """``weights[l - 1]`` is ``W_l`` of shape (n_l, n_{l-1}): views, writable in place.
+
+        To replace the parameters use :meth:`set_parameters` (or write into these
+        arrays): the list itself cannot be reassigned, so it always views the
+        network's parameter vector.
+        """
+        return self._weights
+
+    @property
+    def biases(self):
+        """``biases[l - 1]`` is ``b_l`` of shape (n_l,): views, writable in place."""
+        return self._biases
+
+    def __getstate__(self):
+        # views do not survive pickling: keep the flat vector and rebuild them
+        state = self.__dict__.copy()
+        del state["_weights"], state["_biases"]
+        state["_workspaces"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._weights, self._biases = self.unflatten(self._theta)
 
     # ------------------------------------------------------------------ basics
     def __repr__(self):
@@ -193,20 +255,24 @@ class LiftedNetwork:
             if np.shape(w) != shape_w or np.shape(b) != (self.widths[l + 1],):
                 raise ValueError(f"layer {l + 1}: expected W {shape_w} and b ({self.widths[l + 1]},), "
                                  f"got {np.shape(w)} and {np.shape(b)}")
-        self.weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
-        self.biases = [np.array(b, dtype=self.dtype) for b in biases]
+        for l, (w, b) in enumerate(zip(weights, biases)):
+            self._weights[l][...] = w
+            self._biases[l][...] = b
 
     def copy(self):
         """A deep copy of the network (parameters included)."""
         other = object.__new__(LiftedNetwork)
-        other.__dict__.update(self.__dict__)
-        other.weights, other.biases = self.get_parameters()
-        other._workspaces = {}
+        other.__setstate__({**self.__getstate__(), "_theta": self._theta.copy()})
         return other
 
     def _threads(self, array):
-        """OpenMP threads for a pass over ``array`` (the ``n_threads`` policy, by size)."""
-        return check_n_threads(self.n_threads, array.size)
+        """OpenMP threads for a pass over ``array``: ``n_threads`` at most, fewer for small passes.
+
+        An explicit ``n_threads`` is a cap here (the kernels API honours it exactly):
+        a pass too small to pay for waking threads runs on fewer (see
+        :data:`~bregman_solvers._validation.MIN_ENTRIES_PER_THREAD`).
+        """
+        return min(check_n_threads(self.n_threads), check_n_threads(None, array.size))
 
     def workspace(self, n_samples):
         """The reusable buffers for batches of ``n_samples`` (created on first use)."""
@@ -301,12 +367,18 @@ class LiftedNetwork:
         return LiftedState(hidden)
 
     # ------------------------------------------------------------ the energy
-    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0):
-        """Pre-activation, residual, penalties (and x-step argument) of layer l (from 0)."""
+    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True):
+        """Pre-activation, residual, penalty (and x-step argument) of layer l (from 0).
+
+        Returns the layer's energy term, or None with ``with_loss=False`` (the
+        penalties are then not computed at all).
+        """
         act = self.activations[l]
         self._affine(l, x_prev, ws.z[l])
         _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
-                           ws.residual[l], ws.loss[l], v, a_x, c_z, self._threads(ws.z[l]))
+                           ws.residual[l], ws.loss[l] if with_loss else None, v, a_x, c_z, self._threads(ws.z[l]))
+        if not with_loss:
+            return None
         return float(np.mean(ws.loss[l], dtype=np.float64)) * self.lambdas[l]
 
     def _chain(self, X0, target, state):

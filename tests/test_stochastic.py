@@ -83,21 +83,78 @@ def test_batch_problem_energy_decreases_over_inner_iterations(data):
     Xb, Yb = network.check_data(X[:50], Y[:50])
     state = network.init_state(Xb)
     engine = StepEngine(network, Xb, Yb, state)
-    anchor = engine.snapshot()[:2]
+    anchor = network.parameter_vector.copy()
     tau = 1.0
     t_theta = 0.5 / engine.theta_lipschitz()
     t_x = 0.5 / engine.x_lipschitz()
     values = []
     for _ in range(20):
         terms = engine.evaluate(t_x)
-        prox_term = sum(float(np.sum((p - a) ** 2)) for p, a in zip(network.weights + network.biases,
-                                                                     anchor[0] + anchor[1])) / (2 * tau)
+        prox_term = float(np.sum((network.parameter_vector - anchor) ** 2)) / (2 * tau)
         values.append(engine.total(terms) + prox_term)
         engine.theta_gradients()
         engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
         engine.apply_x(t_x)
     assert np.all(np.diff(values) <= 1e-12)
     assert values[-1] < values[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("regulariser", [None, L1(1e-2)])
+@pytest.mark.parametrize("with_anchor", [False, True])
+def test_fused_theta_step_equals_gradient_then_step(data, dtype, regulariser, with_anchor):
+    """theta_step (pull, GEMM with beta = 1, column sums into b) == theta_gradients + apply_theta."""
+    X, Y = data
+    fused, plain = net(dtype), net(dtype)
+    anchor = None
+    if with_anchor:
+        rng = np.random.default_rng(3)
+        anchor = (fused.parameter_vector + 0.1 * rng.standard_normal(fused.parameter_vector.size)).astype(dtype)
+    t_theta = np.array([0.3, 0.2, 0.1])           # per-layer steps: one pull pass, three segments
+    engines = []
+    for network in (fused, plain):
+        Xb, Yb = network.check_data(X[:40], Y[:40])
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=regulariser)
+        engine.evaluate()
+        engines.append(engine)
+    engines[0].theta_step(t_theta, anchor=anchor, tau_prox=2.0)
+    engines[1].theta_gradients()
+    engines[1].apply_theta(t_theta, anchor=anchor, tau_prox=2.0)
+    assert not np.array_equal(fused.parameter_vector, net(dtype).parameter_vector)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fused.parameter_vector, plain.parameter_vector, rtol=rtol, atol=rtol)
+
+
+def test_track_energy_false_records_no_training_data_metrics(data):
+    X, Y = data
+    h = bs.ImplicitSGD(inner_iterations=2, batch_size=100, epochs=2, random_state=0, track_energy=False,
+                       validation_data=(X[:50], Y[:50])).fit(net(), X, Y).history
+    assert len(h["batch_energy"]) == 2 and len(h["val_accuracy"]) == 2
+    for key in ("energy", "per_layer", "linear_rates", "consistency"):
+        assert h[key] == [], key
+    assert "train_loss" not in h
+
+
+def test_parameters_are_views_of_one_vector():
+    network = net()
+    theta = network.parameter_vector
+    assert theta.size == sum(w.size + b.size for w, b in zip(network.weights, network.biases))
+    for p in network.weights + network.biases:
+        assert np.shares_memory(p, theta)
+    network.weights[1][0, 0] = 42.0
+    assert 42.0 in theta
+    other = network.copy()
+    assert not np.shares_memory(other.parameter_vector, theta)
+    for p in other.weights + other.biases:
+        assert np.shares_memory(p, other.parameter_vector)
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(network))
+    np.testing.assert_array_equal(clone.parameter_vector, theta)
+    for p in clone.weights + clone.biases:
+        assert np.shares_memory(p, clone.parameter_vector)
+    with pytest.raises(AttributeError):
+        network.weights = []
 
 
 def test_resume_from_checkpoint_equals_uninterrupted_fit(data, tmp_path):

@@ -81,13 +81,15 @@ def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
 
 
 def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
-               const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss,
+               const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss=None,
                floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1):
     """One pass over the samples of a layer (see the module docstring).
 
     ``z`` holds ``X_prev W^T`` on entry and ``X_prev W^T + b`` on exit; ``residual``
-    receives the z-gradient of the penalty, ``loss`` each sample's penalty and, when
-    given, ``v`` the x-step argument ``a_x x + c_z z`` (MAC-QP: ``a_x x + c_z sigma(z)``).
+    receives the z-gradient of the penalty, ``loss`` (when given) each sample's
+    penalty and, when given, ``v`` the x-step argument ``a_x x + c_z z`` (MAC-QP:
+    ``a_x x + c_z sigma(z)``). Without ``loss`` the Bregman and classical penalties
+    skip their losses: an inner iteration that needs only the residuals.
     """
     cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
     if penalty < 0 or penalty > 2:
@@ -101,45 +103,72 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     for name, arr in (("x", x), ("residual", residual)):
         if arr.shape[0] != n_samples or arr.shape[1] != n:
             raise ValueError(f"{name} must have shape ({n_samples}, {n}), got ({arr.shape[0]}, {arr.shape[1]})")
-    if loss.shape[0] != n_samples:
+    cdef bint with_loss = loss is not None
+    if with_loss and loss.shape[0] != n_samples:
         raise ValueError(f"loss must have length {n_samples}, got {loss.shape[0]}")
     cdef bint with_v = v is not None
     if with_v and (v.shape[0] != n_samples or v.shape[1] != n):
         raise ValueError(f"v must have shape ({n_samples}, {n}), got ({v.shape[0]}, {v.shape[1]})")
+    if n == 0 or n_samples == 0:
+        return
     cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
     cdef int loss_kind = IDENTITY if penalty == 1 else kind
     cdef floating* work
     cdef floating* v_row
+    cdef double row_loss
     with nogil, parallel(num_threads=n_threads):
-        work = <floating*>malloc(n * sizeof(floating))
-        for i in prange(n_samples, schedule="static"):
-            for j in range(n):
-                z[i, j] = z[i, j] + b[j]
-            v_row = &v[i, 0] if with_v else <floating*>NULL
-            if penalty == 2:
-                loss[i] = <floating>_qp_row(kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], v_row, ax, cz, n)
-            else:
-                loss[i] = <floating>_loss_grad_row(loss_kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], work, n)
+        # the work row holds a row's per-entry losses; NULL (no loss wanted) skips them
+        work = <floating*>malloc(n * sizeof(floating)) if with_loss else <floating*>NULL
+        if with_loss and work == NULL:
+            # out of memory for the row: the losses by the scalar fallback
+            for i in prange(n_samples, schedule="static"):
+                for j in range(n):
+                    z[i, j] = z[i, j] + b[j]
+                loss[i] = <floating>_loss_grad_row(loss_kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], NULL, n)
                 if with_v:
                     for j in range(n):
-                        v_row[j] = ax * x[i, j] + cz * z[i, j]
+                        v[i, j] = ax * x[i, j] + cz * z[i, j]
+        else:
+            for i in prange(n_samples, schedule="static"):
+                v_row = &v[i, 0] if with_v else <floating*>NULL
+                if penalty == 2:
+                    for j in range(n):
+                        z[i, j] = z[i, j] + b[j]
+                    row_loss = _qp_row(kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], v_row, ax, cz, n)
+                else:
+                    row_loss = _layer_row(loss_kind, p, &x[i, 0], &z[i, 0], &b[0], &residual[i, 0],
+                                          v_row, ax, cz, work, n)
+                if with_loss:
+                    loss[i] = <floating>row_loss
         free(work)
 
 
-def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0):
-    """out[j] = scale * sum_i a[i, j], summing rows in order (independent of threads)."""
+def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint accumulate=False):
+    """``out[j] = scale * sum_i a[i, j]`` (``+=`` when ``accumulate``), rows summed in order.
+
+    The fixed order makes the result independent of the thread count. With
+    ``accumulate`` the bias step ``b -= step * grad_b`` needs no gradient buffer.
+    """
     if out.shape[0] != a.shape[1]:
         raise ValueError(f"out must have length {a.shape[1]}, got {out.shape[0]}")
     cdef Py_ssize_t i, j, n = a.shape[1]
     cdef floating s = <floating>scale
+    cdef floating* sums = <floating*>malloc(n * sizeof(floating)) if n > 0 else NULL
+    if n > 0 and sums == NULL:
+        raise MemoryError("column_sums: could not allocate a work row")
     with nogil:
         for j in range(n):
-            out[j] = 0
+            sums[j] = 0
         for i in range(a.shape[0]):
             for j in range(n):
-                out[j] = out[j] + a[i, j]
-        for j in range(n):
-            out[j] = s * out[j]
+                sums[j] = sums[j] + a[i, j]
+        if accumulate:
+            for j in range(n):
+                out[j] = out[j] + s * sums[j]
+        else:
+            for j in range(n):
+                out[j] = s * sums[j]
+        free(sums)
 
 
 def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):
@@ -201,3 +230,74 @@ def step_parameters(floating[::1] theta, const floating[::1] grad, double step,
         else:
             for i in prange(n, schedule="static", num_threads=n_threads):
                 theta[i] = theta[i] - a * grad[i]
+
+
+
+def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize_t[::1] bounds,
+                 const double[::1] c, int n_threads=1):
+    """In one pass: ``theta <- (1 - c_s) theta + c_s anchor`` on each segment s.
+
+    Segment ``s`` is ``theta[bounds[s]:bounds[s + 1]]`` (one layer's ``W`` and ``b``
+    in the network's flat parameter vector), so a step with per-layer sizes is still
+    one parallel pass over all parameters. This is the proximity part of implicit
+    SGD's parameter step (eq. 24); applied before the gradient GEMM accumulates into
+    ``theta`` with ``beta = 1``, it replaces BLAS's own scaling pass over ``theta``
+    for any other ``beta``.
+    """
+    cdef Py_ssize_t n = theta.shape[0], n_seg = c.shape[0]
+    cdef Py_ssize_t s, i, lo, hi, start, stop, t, n_t
+    if anchor.shape[0] != n:
+        raise ValueError(f"anchor must have length {n}, got {anchor.shape[0]}")
+    if bounds.shape[0] != n_seg + 1:
+        raise ValueError(f"bounds must have {n_seg + 1} entries (one more than c), got {bounds.shape[0]}")
+    for s in range(n_seg):
+        if not (0 <= bounds[s] <= bounds[s + 1] <= n):
+            raise ValueError("bounds must be non-decreasing and within theta")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    cdef floating keep, pull
+    # every thread takes one contiguous share of the whole vector (not of each segment),
+    # so there is one parallel region however many layers there are
+    n_t = n_threads
+    with nogil:
+        for t in prange(n_t, schedule="static", num_threads=n_threads):
+            start = n * t // n_t
+            stop = n * (t + 1) // n_t
+            for s in range(n_seg):
+                lo = bounds[s] if bounds[s] > start else start
+                hi = bounds[s + 1] if bounds[s + 1] < stop else stop
+                pull = <floating>c[s]
+                keep = 1 - pull
+                for i in range(lo, hi):
+                    theta[i] = keep * theta[i] + pull * anchor[i]
+
+
+def copy_finite(const floating[::1] src, floating[::1] dst, int n_threads=1):
+    """``dst[:] = src`` in one parallel pass; returns whether every entry is finite.
+
+    The snapshot of the parameters at the start of a batch (the anchor of eq. 24)
+    and the check that the previous step left them finite, in one read of ``src``.
+    """
+    cdef Py_ssize_t i, n = src.shape[0]
+    cdef Py_ssize_t bad = 0
+    if dst.shape[0] != n:
+        raise ValueError(f"dst must have length {n}, got {dst.shape[0]}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            dst[i] = src[i]
+            bad += not isfinite(src[i])
+    return bad == 0
+
+
+def all_finite(const floating[::1] a, int n_threads=1):
+    """Whether every entry of the flat array ``a`` is finite (one parallel pass)."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef Py_ssize_t bad = 0
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            bad += not isfinite(a[i])
+    return bad == 0

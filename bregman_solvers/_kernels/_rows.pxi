@@ -624,6 +624,94 @@ cdef double _loss_grad_row(int kind, floating p, const floating* x, const floati
     return _loss_grad_loop(<identity_tag*>NULL, p, x, z, grad, work, n)
 
 
+cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* z, const floating* b,
+                        floating* grad, floating* v, floating a_x, floating c_z, floating* work,
+                        Py_ssize_t n) noexcept nogil:
+    """One sample of a lifted layer in one sweep: ``z += b``, ``grad = sigma(z) - x``,
+    the per-entry losses into ``work`` (summed after) and, when ``v`` is not NULL,
+    ``v = a_x x + c_z z``.
+
+    The fused form of bias, :func:`_loss_grad_loop` and the x-step argument: each
+    entry is loaded once, so the layer pass costs one sweep over its arrays
+    instead of three (measured 2-3x faster at width 784). Generated per
+    activation like :func:`_loss_grad_loop`. With ``work`` NULL no loss is
+    computed (returns 0): the inner iterations that need only the residuals.
+    """
+    cdef int kind = _kind_of(tag)
+    cdef Py_ssize_t j
+    cdef floating s, zj, xj, loss
+    if work == NULL:
+        # no loss wanted: bias, residual and x-step argument only
+        if v != NULL:
+            for j in range(n):
+                zj = z[j] + b[j]
+                xj = x[j]
+                z[j] = zj
+                grad[j] = _sigma_elem(kind, p, zj) - xj
+                v[j] = a_x * xj + c_z * zj
+        else:
+            for j in range(n):
+                zj = z[j] + b[j]
+                z[j] = zj
+                grad[j] = _sigma_elem(kind, p, zj) - x[j]
+        return 0
+    if v != NULL:
+        for j in range(n):
+            zj = z[j] + b[j]
+            xj = x[j]
+            s = _sigma_elem(kind, p, zj)
+            z[j] = zj
+            grad[j] = s - xj
+            loss = _loss_elem(kind, p, xj, zj, s)
+            work[j] = INFINITY if _outside_domain(kind, xj) else loss
+            v[j] = a_x * xj + c_z * zj
+    else:
+        for j in range(n):
+            zj = z[j] + b[j]
+            xj = x[j]
+            s = _sigma_elem(kind, p, zj)
+            z[j] = zj
+            grad[j] = s - xj
+            loss = _loss_elem(kind, p, xj, zj, s)
+            work[j] = INFINITY if _outside_domain(kind, xj) else loss
+    return _row_sum(work, n)
+
+
+cdef double _layer_row(int kind, floating p, const floating* x, floating* z, const floating* b,
+                       floating* grad, floating* v, floating a_x, floating c_z, floating* work,
+                       Py_ssize_t n) noexcept nogil:
+    """:func:`_layer_loop` for any kind (softmax: bias, row loss and ``v`` in turn).
+
+    ``work`` NULL: no loss (returns 0), except for softmax, whose loss pass
+    computes the residual anyway.
+    """
+    cdef Py_ssize_t j
+    cdef double loss
+    if kind == SOFTMAX:
+        for j in range(n):
+            z[j] = z[j] + b[j]
+        loss = _loss_grad_row(kind, p, x, z, grad, NULL, n)
+        if v != NULL:
+            for j in range(n):
+                v[j] = a_x * x[j] + c_z * z[j]
+        return loss
+    if kind == RELU:
+        return _layer_loop(<relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == LEAKY_RELU:
+        return _layer_loop(<leaky_relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == SOFT_THRESHOLD:
+        return _layer_loop(<soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == NONNEG_SOFT_THRESHOLD:
+        return _layer_loop(<nonneg_soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == HARD_TANH:
+        return _layer_loop(<hard_tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == TANH:
+        return _layer_loop(<tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    if kind == SIGMOID:
+        return _layer_loop(<sigmoid_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+    return _layer_loop(<identity_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+
+
 cdef void _grad_row(int kind, floating p, const floating* x, const floating* z,
                     floating* grad, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t j

@@ -132,11 +132,13 @@ class StepEngine:
             return 1.0 / (1.0 + t), t / (1.0 + t), -tau * lam_next / (1.0 + t), t / (1.0 + t)
         return 1.0 - t, t, -tau * lam_next, t
 
-    def evaluate(self, tau_x=None, layers=None):
+    def evaluate(self, tau_x=None, layers=None, energy=True):
         """Passes over the layers at the current iterate: per-layer energy terms.
 
         With ``tau_x`` (one step per hidden layer) the x-step arguments ``V_h`` are
         prepared too (own term plus back term). ``layers`` restricts the passes.
+        With ``energy=False`` only residuals (and ``V_h``) are computed, no penalty,
+        and None is returned: the inner iterations that do not report an energy.
         """
         net, ws, xs = self.net, self.ws, self.xs()
         L = net.n_layers
@@ -145,15 +147,15 @@ class StepEngine:
         for l in layers:
             if tau_x is not None and l < L - 1 and tau_x[l] is not None:
                 a_x, c_z, _, _ = self.x_coefficients(l, tau_x[l])
-                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z)
+                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z, with_loss=energy) or 0.0
             else:
-                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws)
+                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, with_loss=energy) or 0.0
         if tau_x is not None:
             for h in range(L - 1):
                 if tau_x[h] is not None and (h + 1) in layers and h in layers:
                     _, _, back, _ = self.x_coefficients(h, tau_x[h])
                     _lifted.gemm(False, False, back, ws.residual[h + 1], net.weights[h + 1], 1.0, ws.v[h])
-        return terms
+        return terms if energy else None
 
     def theta_gradients(self, layers=None):
         net, ws, xs = self.net, self.ws, self.xs()
@@ -165,11 +167,15 @@ class StepEngine:
     def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
         """The theta step, in place; with ``anchor`` the proximity term ``|theta - anchor|^2 / (2 tau_prox)``.
 
+        ``anchor`` is a flat vector laid out like the network's ``parameter_vector``.
+
         The weights' step goes through the regulariser: a prox for variational
         regularisation, a linearised Bregman step for iterative regularisation.
         """
         net, ws = self.net, self.ws
         reg = self.regulariser
+        if anchor is not None:
+            anchor = net.unflatten(anchor)
         for l in range(net.n_layers) if layers is None else layers:
             gw, gb = ws.grad_w[l], ws.grad_b[l]
             w, b = net.weights[l], net.biases[l]
@@ -190,30 +196,31 @@ class StepEngine:
     def theta_step(self, tau_theta, anchor=None, tau_prox=None):
         """Gradient and parameter step fused: ``W <- (1 - c) W + c W_anchor - tau (lambda/N) R^T X``.
 
-        The parameter gradient's GEMM writes straight into ``W`` (BLAS's ``beta``),
-        so the gradient is never stored and read back; ``c = tau / tau_prox`` is the
-        proximity weight (0 without an anchor). Equivalent to :meth:`theta_gradients`
-        followed by :meth:`apply_theta`, which Bregman iterations still use (they need
-        the gradient itself).
+        ``anchor`` is a flat vector laid out like the network's ``parameter_vector``
+        and ``c = tau / tau_prox`` the weight of the proximity term (none without an
+        anchor). The pull towards the anchor is one parallel pass over all
+        parameters; the parameter gradient's GEMM then accumulates straight into
+        ``W`` (BLAS's ``beta = 1``, the only ``beta`` without a scaling pass of its
+        own) and the bias gradient's column sums straight into ``b``, so no
+        gradient is stored and read back. Equivalent to :meth:`theta_gradients`
+        followed by :meth:`apply_theta`, which Bregman iterations still use (they
+        need the gradient itself).
         """
         if isinstance(self.regulariser, BregmanIteration):
             self.theta_gradients()
             self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
             return
         net, ws, xs = self.net, self.ws, self.xs()
+        if anchor is not None:
+            theta = net.parameter_vector
+            _lifted.pull_towards(theta, anchor, net.layer_bounds, np.asarray(tau_theta, dtype=np.float64) / tau_prox,
+                                 net._threads(theta))
         for l in range(net.n_layers):
-            scale = net.lambdas[l] / self.n
-            c = tau_theta[l] / tau_prox if anchor is not None else 0.0
-            w = net.weights[l]
-            _lifted.gemm(True, False, -tau_theta[l] * scale, ws.residual[l], xs[l], 1.0 - c, w)
-            if anchor is not None:
-                # W += c W_anchor (step_parameters computes theta - step * grad)
-                _lifted.step_parameters(w.reshape(-1), anchor[0][l].reshape(-1), -c, None, 0.0, net._threads(w))
-            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale)
-            _lifted.step_parameters(net.biases[l], ws.grad_b[l], tau_theta[l],
-                                    None if anchor is None else anchor[1][l], tau_prox or 0.0, 1)
+            step = tau_theta[l] * net.lambdas[l] / self.n
+            _lifted.gemm(True, False, -step, ws.residual[l], xs[l], 1.0, net.weights[l])
+            _lifted.column_sums(ws.residual[l], net.biases[l], -step, True)
             if self.regulariser is not None:
-                self.regulariser.prox(w, tau_theta[l], out=w)
+                self.regulariser.prox(net.weights[l], tau_theta[l], out=net.weights[l])
 
     def regularisation(self):
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
@@ -264,13 +271,21 @@ class StepEngine:
 
     # -- backups for backtracking, extrapolation and the proximity anchor
     def theta_snapshot(self):
-        """theta^k copied into buffers allocated once per engine (no allocation per batch)."""
+        """theta^k as a flat vector, copied into a buffer allocated once per engine.
+
+        Returns ``(anchor, finite)``: the copy and whether every parameter was
+        finite (checked in the same pass).
+        """
+        theta = self.net.parameter_vector
         if getattr(self, "_anchor", None) is None:
-            self._anchor = ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases])
-        else:
-            for dst, src in zip(self._anchor[0] + self._anchor[1], self.net.weights + self.net.biases):
-                np.copyto(dst, src)
-        return self._anchor
+            self._anchor = np.empty_like(theta)
+        finite = _lifted.copy_finite(theta, self._anchor, self.net._threads(theta))
+        return self._anchor, finite
+
+    def iterate_finite(self):
+        """Whether every parameter and auxiliary variable is finite (one parallel pass each)."""
+        arrays = [self.net.parameter_vector] + [h.reshape(-1) for h in self.state.hidden]
+        return all(_lifted.all_finite(a, self.net._threads(a)) for a in arrays)
 
     def snapshot(self):
         return ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases],

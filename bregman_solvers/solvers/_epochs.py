@@ -113,26 +113,28 @@ class EpochLoop:
         history["epoch"].append(epoch + 1)
         history["seconds"].append(seconds)
         history["batch_energy"].append(batch_energy)
-        if getattr(solver, "track_energy", True):
-            if hasattr(solver, "tau_x"):
-                per_layer = batched_energy(net, self.X0, self.target, self.state)
-                history["energy"].append(float(per_layer.sum()))
-                history["per_layer"].append(per_layer)
-            train = evaluate_network(net, self.X0, self.target, self.code_layer)
-            for key, value in train.items():
-                history.setdefault(f"train_{key}", []).append(value)
         if self.validation is not None:
             val = evaluate_network(net, *self.validation, self.code_layer)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
+        if hasattr(solver, "tau_x") and self.code_layer is not None:
+            # the sparsity of the lifted code itself: a count over the state, no forward pass
+            code = self.state.hidden[self.code_layer - 1]
+            history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
+        if not getattr(solver, "track_energy", True):
+            return      # training alone: no forward pass over the training data
+        if hasattr(solver, "tau_x"):
+            per_layer = batched_energy(net, self.X0, self.target, self.state)
+            history["energy"].append(float(per_layer.sum()))
+            history["per_layer"].append(per_layer)
+        train = evaluate_network(net, self.X0, self.target, self.code_layer)
+        for key, value in train.items():
+            history.setdefault(f"train_{key}", []).append(value)
         m = min(METRIC_SAMPLES, self.X0.shape[0])
         history["linear_rates"].append(net.linear_activation_rate(self.X0[:m]))
         if hasattr(solver, "tau_x"):
             part = LiftedState([h[:m] for h in self.state.hidden])
             history["consistency"].append(net.consistency(self.X0[:m], part))
-            if self.code_layer is not None:
-                code = self.state.hidden[self.code_layer - 1]
-                history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
 
     def _monitor(self, history):
         for key in ("val_loss", "train_loss", "energy", "batch_energy"):

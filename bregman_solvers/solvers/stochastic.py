@@ -103,7 +103,12 @@ class ImplicitSGD(LiftedSolver):
         Evaluated every epoch: output loss, and accuracy (one-hot targets) or
         reconstruction MSE.
     track_energy : bool, default True
-        Record the full-data energy and training loss every epoch (one extra pass).
+        Record every epoch the full-data energy, the training loss and the
+        diagnostics linear-activation rates and consistency (on up to 2,000
+        samples): extra forward passes over the data. False records only the
+        epoch's batch energy, seconds, validation metrics and the lifted code's
+        sparsity (a count over the auxiliary variables), so that training alone
+        is timed.
     code_layer : int, optional
         Hidden layer whose sparsity is recorded (default: the code regulariser's).
     early_stopping : bool, default False
@@ -207,7 +212,9 @@ class ImplicitSGD(LiftedSolver):
                                                self.code_regulariser, loop.bregman_state)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
-                start = engine.theta_snapshot()     # theta^k: the anchor, and the fallback on divergence
+                start, finite = engine.theta_snapshot()  # theta^k: the anchor, and the fallback on divergence
+                if not finite:
+                    raise ValueError("the network's parameters are not finite")
                 first = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
                 batch_terms.append(first)
                 buf.scatter(idx, state)
@@ -220,29 +227,27 @@ class ImplicitSGD(LiftedSolver):
     def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps):
         """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
 
-        The proximity term to ``start`` is used when ``tau`` is not None. On a
-        non-finite energy the parameters are reset to ``start`` (the last finite
-        iterate) before the error is raised.
+        The proximity term to ``start`` is used when ``tau`` is not None. Only the
+        first pass computes the penalties (the energy reported for the batch); the
+        others compute just residuals. A divergence is caught by the energy (first
+        pass) or by the check of parameters and auxiliary variables after the K steps:
+        on a non-finite value the parameters are reset to ``start`` (the last finite
+        iterate), before the batch's variables are written back, and the error raised.
         """
-        first = None
+        theta = engine.net.parameter_vector
+        energy = engine.total(engine.evaluate(t_x))
+        if not np.isfinite(energy):
+            loop.diverged(steps)
         anchor = start if tau is not None else None
         for k in range(n_inner):
-            terms = engine.evaluate(t_x)
-            energy = engine.total(terms)
-            # a non-finite parameter shows up in the next energy (it feeds every pre-activation)
-            if not np.isfinite(energy):
-                for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
-                    np.copyto(dst, src)
-                loop.diverged(steps)
-            if first is None:
-                first = energy
+            if k > 0:
+                engine.evaluate(t_x, energy=False)
             engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
-        if not all(np.isfinite(w).all() for w in engine.net.weights + engine.net.biases):
-            for dst, src in zip(engine.net.weights + engine.net.biases, start[0] + start[1]):
-                np.copyto(dst, src)
+        if not engine.iterate_finite():
+            np.copyto(theta, start)
             loop.diverged(steps)
-        return first
+        return energy
 
 
 class StochasticProximalGradient(ImplicitSGD):
@@ -319,7 +324,7 @@ class ModelAveraging(ImplicitSGD):
             t_theta, t_x = np.broadcast_to(steps[0], (L,)).copy(), np.full(L - 1, steps[1])
             buffers, engines, results = {}, {}, []
             for idx in batches:
-                worker.set_parameters(*start)
+                np.copyto(worker.parameter_vector, start)
                 size = len(idx)
                 if size not in buffers:
                     buffers[size] = _BatchBuffers(worker, size)
@@ -329,13 +334,13 @@ class ModelAveraging(ImplicitSGD):
                 buf.gather(idx, X0, target, state)
                 energy = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
                 buf.scatter(idx, state)        # batches are disjoint: no two workers write one row
-                results.append(([w.copy() for w in worker.weights], [b.copy() for b in worker.biases], energy))
+                results.append((worker.parameter_vector.copy(), energy))
             return results
 
         def run_epoch(epoch, progress):
             theta_step = auto_theta_steps(network, X0, state) if tau_theta == "auto" else tau_theta(epoch)
             steps = (theta_step, tau_x(epoch), None if tau is None else tau(epoch))
-            start = network.get_parameters()
+            start = network.parameter_vector.copy()
             batches = scheduler.epoch(epoch)
             chunks = [batches[j::n_jobs] for j in range(n_jobs)]
             if n_jobs == 1:
@@ -348,16 +353,11 @@ class ModelAveraging(ImplicitSGD):
             for j, out in enumerate(outputs):
                 for k, res in enumerate(out):
                     ordered[j + k * n_jobs] = res
-            new_w = [np.zeros_like(w) for w in network.weights]
-            new_b = [np.zeros_like(b) for b in network.biases]
-            for ws_, bs_, _ in ordered:
-                for acc, w in zip(new_w, ws_):
-                    acc += w
-                for acc, b in zip(new_b, bs_):
-                    acc += b
-            n = len(ordered)
-            network.set_parameters([w / n for w in new_w], [b / n for b in new_b])
+            average = np.zeros_like(network.parameter_vector)
+            for theta, _ in ordered:
+                average += theta
+            np.divide(average, len(ordered), out=network.parameter_vector)
             progress.update(len(batches))
-            return float(np.mean([e for _, _, e in ordered]))
+            return float(np.mean([e for _, e in ordered]))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)

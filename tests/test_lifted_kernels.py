@@ -1,0 +1,202 @@
+"""The fused kernels of the lifted solvers (``_kernels._lifted``) against NumPy oracles.
+
+The solver-level tests exercise these kernels through the network; here each one is
+checked on its own: float32 and float64, shapes with one sample or one feature,
+every activation in the layer pass, and the argument checks that keep the
+``nogil`` code in bounds.
+"""
+import numpy as np
+import pytest
+
+from bregman_solvers._kernels import _lifted
+from bregman_solvers.activations import get_activation
+
+import oracles
+from conftest import ALL_ACTIVATIONS, DTYPES, tolerance
+
+SHAPES = [(1, 1), (1, 7), (7, 1), (33, 17), (100, 784)]
+
+
+def _data(shape, dtype, rng, name="relu"):
+    z = rng.standard_normal(shape).astype(dtype)
+    x = oracles.project_domain(name, rng.standard_normal(shape)).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    return z, x, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (1, 5, 3), (6, 1, 4), (17, 9, 1), (40, 33, 21)])
+def test_gemm_matches_numpy(dtype, trans_a, trans_b, m, n, k, rng):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    expected = 0.5 * (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b) + 2.0 * c
+    _lifted.gemm(trans_a, trans_b, 0.5, a, b, 2.0, c)
+    np.testing.assert_allclose(c, expected, rtol=tolerance(dtype) * 10, atol=tolerance(dtype) * 10 * k)
+
+
+def test_gemm_refuses_mismatched_shapes():
+    a, b = np.zeros((3, 4)), np.zeros((5, 2))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _lifted.gemm(False, False, 1.0, a, b, 0.0, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="c must have shape"):
+        _lifted.gemm(False, True, 1.0, np.zeros((3, 2)), b, 0.0, np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
+def test_bregman_layer_pass_matches_oracle(name, shape, dtype, rng):
+    """Penalty 0: z + b, residual sigma(z) - x, per-sample B(x, z), v = a_x x + c_z z; one pass."""
+    act = get_activation(name, **({"alpha": 0.3} if "threshold" in name else {}))
+    p = act.param
+    z0, x, b = _data(shape, dtype, rng, name)
+    zb = z0.astype(np.float64) + b
+    for with_loss in (True, False):
+        z = z0.copy()
+        residual, v = np.empty_like(z), np.empty_like(z)
+        loss = np.full(shape[0], -1.0, dtype) if with_loss else None
+        _lifted.layer_pass(0, act.kind, p, z, b, x, residual, loss, v, 0.7, 0.2, 2)
+        tol = tolerance(dtype)
+        np.testing.assert_allclose(z, zb, rtol=tol, atol=tol)
+        zk = z.astype(np.float64)            # the kernel's own (rounded) z + b
+        np.testing.assert_allclose(residual, oracles.bregman_grad(name, x, zk, p), rtol=tol * 10, atol=tol * 10)
+        np.testing.assert_allclose(v, 0.7 * x.astype(np.float64) + 0.2 * zk, rtol=tol, atol=tol)
+        if with_loss:
+            expected = oracles.bregman_loss(name, x, zk, p)
+            np.testing.assert_allclose(loss, expected, rtol=tol * 100, atol=tol * 100 * shape[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_classical_and_mac_qp_layer_passes_match_oracles(dtype, rng):
+    act = get_activation("relu")
+    z0, x, b = _data((9, 13), dtype, rng)
+    tol = tolerance(dtype)
+    # penalty 1: 0.5 |x - z|^2 with residual z - x
+    z, r, loss = z0.copy(), np.empty_like(z0), np.empty(9, dtype)
+    _lifted.layer_pass(1, act.kind, 0.0, z, b, x, r, loss)
+    zb = z.astype(np.float64)
+    np.testing.assert_allclose(r, zb - x, rtol=tol, atol=tol)
+    np.testing.assert_allclose(loss, 0.5 * ((x - zb) ** 2).sum(axis=1), rtol=tol * 10)
+    # penalty 2 (MAC-QP): 0.5 |x - sigma(z)|^2, residual sigma'(z) (sigma(z) - x), v uses sigma(z)
+    z, r, loss, v = z0.copy(), np.empty_like(z0), np.empty(9, dtype), np.empty_like(z0)
+    _lifted.layer_pass(2, act.kind, 0.0, z, b, x, r, loss, v, 0.5, 0.25)
+    s = np.maximum(z.astype(np.float64), 0)
+    np.testing.assert_allclose(r, (z > 0) * (s - x), rtol=tol, atol=tol)
+    np.testing.assert_allclose(loss, 0.5 * ((x - s) ** 2).sum(axis=1), rtol=tol * 10)
+    np.testing.assert_allclose(v, 0.5 * x + 0.25 * s, rtol=tol, atol=tol)
+
+
+def test_layer_pass_refuses_bad_arguments():
+    z, x, r = np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 4))
+    b, loss = np.zeros(4), np.zeros(3)
+    with pytest.raises(ValueError, match="penalty"):
+        _lifted.layer_pass(3, 1, 0.0, z, b, x, r, loss)
+    with pytest.raises(ValueError, match="kind"):
+        _lifted.layer_pass(0, 99, 0.0, z, b, x, r, loss)
+    with pytest.raises(ValueError, match="b must have length 4"):
+        _lifted.layer_pass(0, 1, 0.0, z, np.zeros(3), x, r, loss)
+    with pytest.raises(ValueError, match="x must have shape"):
+        _lifted.layer_pass(0, 1, 0.0, z, b, np.zeros((2, 4)), r, loss)
+    with pytest.raises(ValueError, match="loss must have length 3"):
+        _lifted.layer_pass(0, 1, 0.0, z, b, x, r, np.zeros(2))
+    with pytest.raises(ValueError, match="v must have shape"):
+        _lifted.layer_pass(0, 1, 0.0, z, b, x, r, loss, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="n_threads"):
+        _lifted.layer_pass(0, 1, 0.0, z, b, x, r, loss, n_threads=0)
+    with pytest.raises(ValueError):                       # non-contiguous: the buffer protocol refuses
+        _lifted.layer_pass(0, 1, 0.0, np.zeros((3, 8))[:, ::2], b, x, r, loss)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_column_sums_and_accumulate(shape, dtype, rng):
+    a = rng.standard_normal(shape).astype(dtype)
+    out = rng.standard_normal(shape[1]).astype(dtype)
+    start = out.copy()
+    tol = tolerance(dtype) * 10
+    _lifted.column_sums(a, out, -0.5, True)
+    np.testing.assert_allclose(out, start - 0.5 * a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * shape[0])
+    _lifted.column_sums(a, out, 2.0)
+    np.testing.assert_allclose(out, 2.0 * a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * shape[0])
+    with pytest.raises(ValueError, match="out must have length"):
+        _lifted.column_sums(a, np.zeros(shape[1] + 1, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2, 5])
+def test_pull_towards_segments(dtype, n_threads, rng):
+    """theta <- (1 - c_s) theta + c_s anchor per segment, in one pass for any thread count."""
+    bounds = np.array([0, 1, 1, 40, 1000, 1003], dtype=np.intp)   # includes an empty segment
+    c = np.array([0.5, 0.9, 0.1, 0.0, 1.0])
+    theta = rng.standard_normal(1003).astype(dtype)
+    anchor = rng.standard_normal(1003).astype(dtype)
+    weights = np.repeat(c, np.diff(bounds))
+    expected = (1 - weights) * theta.astype(np.float64) + weights * anchor
+    _lifted.pull_towards(theta, anchor, bounds, c, n_threads)
+    np.testing.assert_allclose(theta, expected, rtol=tolerance(dtype), atol=tolerance(dtype))
+
+
+def test_pull_towards_refuses_bad_segments():
+    theta, anchor = np.zeros(10), np.zeros(10)
+    with pytest.raises(ValueError, match="anchor must have length 10"):
+        _lifted.pull_towards(theta, np.zeros(9), np.array([0, 10], dtype=np.intp), np.array([0.1]))
+    with pytest.raises(ValueError, match="bounds must have 2 entries"):
+        _lifted.pull_towards(theta, anchor, np.array([0, 5, 10], dtype=np.intp), np.array([0.1]))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _lifted.pull_towards(theta, anchor, np.array([0, 11], dtype=np.intp), np.array([0.1]))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _lifted.pull_towards(theta, anchor, np.array([0, 6, 4], dtype=np.intp), np.array([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 17, 300_001])
+def test_copy_finite_and_all_finite(dtype, n, rng):
+    src = rng.standard_normal(n).astype(dtype)
+    dst = np.empty_like(src)
+    assert _lifted.copy_finite(src, dst, 2) and _lifted.all_finite(src, 2)
+    np.testing.assert_array_equal(dst, src)
+    for bad in (np.nan, np.inf, -np.inf):
+        src[n // 2] = bad
+        assert not _lifted.copy_finite(src, dst, 2)
+        assert not _lifted.all_finite(src, 1)
+        np.testing.assert_array_equal(dst, src)          # copied regardless
+    with pytest.raises(ValueError, match="dst must have length"):
+        _lifted.copy_finite(src, np.empty(n + 1, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_parameters_and_add_bias(dtype, rng):
+    tol = tolerance(dtype)
+    theta, grad, anchor = (rng.standard_normal(50).astype(dtype) for _ in range(3))
+    expected = theta - 0.1 * (grad + (theta.astype(np.float64) - anchor) / 2.0)
+    _lifted.step_parameters(theta, grad, 0.1, anchor, 2.0, 2)
+    np.testing.assert_allclose(theta, expected, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="tau must be positive"):
+        _lifted.step_parameters(theta, grad, 0.1, anchor, 0.0)
+    z = rng.standard_normal((7, 5)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    expected = z + b
+    _lifted.add_bias(z, b, 2)
+    np.testing.assert_allclose(z, expected, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "softmax", "identity"])
+def test_backprop_activation_is_the_jacobian_transpose(name, dtype, rng):
+    act = get_activation(name)
+    z = rng.standard_normal((6, 4)).astype(dtype)
+    d = rng.standard_normal((6, 4)).astype(dtype)
+    expected = np.empty((6, 4))
+    h = 1e-6
+    for i in range(6):                      # central differences of sigma, row by row (softmax couples a row)
+        jac = np.empty((4, 4))
+        for j in range(4):
+            e = np.zeros(4)
+            e[j] = h
+            jac[:, j] = (oracles.sigma(name, z[i] + e, act.param) - oracles.sigma(name, z[i] - e, act.param)) / (2 * h)
+        expected[i] = jac.T @ d[i]
+    out = d.copy()
+    _lifted.backprop_activation(act.kind, act.param, z, out, 2)
+    np.testing.assert_allclose(out, expected, rtol=1e-4 if dtype == np.float32 else 1e-6, atol=1e-4)
