@@ -1,4 +1,4 @@
-"""asv: one layer update, one proximal-gradient iteration, one BCD sweep, one ADMM sweep.
+"""asv: one layer update, one inner iteration of each solver, the whole-parameter passes.
 
 Widths 784 (a 784-784-784-784-10 relu network), batches of 100 and 1000 samples
 (MNIST-sized random data; the cost does not depend on the values), float32 and float64.
@@ -35,6 +35,34 @@ class LayerUpdate:
     def time_layer_pass(self, batch, dtype):
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5)
 
+    def time_layer_pass_residual_only(self, batch, dtype):
+        # the inner iterations after the first: no penalty computed
+        self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5, with_loss=False)
+
+
+class ParameterPasses:
+    """Whole-parameter passes of implicit SGD: the proximity pull and the checked anchor copy."""
+
+    params = (["float32", "float64"],)
+    param_names = ["dtype"]
+
+    def setup(self, dtype):
+        self.net, self.X, self.Y, self.state = _problem(100, dtype)
+        self.engine = StepEngine(self.net, self.X, self.Y, self.state)
+        self.anchor = self.engine.theta_snapshot()[0]
+        theta = self.net.parameter_vector
+        self.anchor += 1        # a pull towards a different point (the result stays finite and normal)
+        self.coef = np.full(self.net.n_layers, 1e-3)
+        self.threads = self.net._threads(theta)
+
+    def time_pull_towards(self, dtype):
+        from bregman_solvers._kernels import _lifted
+
+        _lifted.pull_towards(self.net.parameter_vector, self.anchor, self.net.layer_bounds, self.coef, self.threads)
+
+    def time_theta_snapshot(self, dtype):
+        self.engine.theta_snapshot()
+
 
 class SolverIterations:
     params = ([100, 1000], ["float32", "float64"])
@@ -47,6 +75,17 @@ class SolverIterations:
         self.tau_x = 0.1 / self.engine.x_lipschitz()
         self.admm = bs.ADMM(admm_iterations=1, inner_iterations=1)
         self.admm._start(self.engine)       # split and dual variables, as fit() does once
+        self.anchor = self.engine.theta_snapshot()[0].copy()
+        self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
+        self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
+
+    def time_implicit_sgd_inner_iteration(self, batch, dtype):
+        # Algorithm 1's inner step as ImplicitSGD runs it after the first: residuals
+        # only, the fused parameter step with the proximity pull, the x step
+        e = self.engine
+        e.evaluate(self.isgd_tau_x, energy=False)
+        e.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
+        e.apply_x(self.isgd_tau_x)
 
     def time_proximal_gradient_iteration(self, batch, dtype):
         e = self.engine

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from . import _validation
 from ._kernels._openmp import max_threads, openmp_enabled
 
 
@@ -21,7 +22,8 @@ def get_config():
     """Return the build and runtime configuration as a dict.
 
     Keys: ``version``, ``python``, ``numpy``, ``platform``, ``openmp`` (compiled
-    with OpenMP), ``openmp_threads`` (default thread count of the kernels) and
+    with OpenMP), ``openmp_threads`` (default thread count of the kernels),
+    ``omp_wait_policy``, ``min_entries_per_thread`` (see docs/performance.rst) and
     ``blas`` (the BLAS/OpenMP libraries threadpoolctl sees, each a dict with
     ``internal_api``, ``version``, ``num_threads``, ``filepath``).
     """
@@ -35,6 +37,7 @@ def get_config():
         "openmp": openmp_enabled(),
         "openmp_threads": max_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
         "blas": [
             {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
             for info in threadpool_info()
@@ -52,6 +55,7 @@ def show_config(file=None):
     print(f"  openmp          {'yes' if cfg['openmp'] else 'NO (serial build)'}", file=out)
     print(f"  openmp threads  {cfg['openmp_threads']}", file=out)
     print(f"  omp wait policy {cfg['omp_wait_policy']}", file=out)
+    print(f"  min entries per thread {cfg['min_entries_per_thread']} (smaller passes use fewer threads)", file=out)
     if not cfg["blas"]:
         print("  thread pools    none found (import numpy/scipy first)", file=out)
     for lib in cfg["blas"]:

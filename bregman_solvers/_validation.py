@@ -6,6 +6,7 @@ strings) is refused with a TypeError. Kernels assume what these helpers establis
 C-contiguous 2-D floating arrays of matching shapes with finite entries.
 """
 import numbers
+import os
 
 import numpy as np
 
@@ -122,13 +123,36 @@ def check_positive(value, name, allow_zero=False):
     return value
 
 
+DEFAULT_MIN_ENTRIES_PER_THREAD = 131072
+MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
+
+
+def min_entries_from_env(value):
+    """Parse the ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD`` setting (None: the default)."""
+    if value is None or value == "":
+        return DEFAULT_MIN_ENTRIES_PER_THREAD
+    try:
+        parsed = int(value)
+    except ValueError:
+        parsed = 0
+    if parsed < 1:
+        import warnings
+
+        warnings.warn(f"{MIN_ENTRIES_ENV}={value!r} is not a positive integer; using "
+                      f"{DEFAULT_MIN_ENTRIES_PER_THREAD}", RuntimeWarning, stacklevel=2)
+        return DEFAULT_MIN_ENTRIES_PER_THREAD
+    return parsed
+
+
 #: Below this many entries per thread an OpenMP region costs more than it saves.
 #: Waking passive threads (``OMP_WAIT_POLICY=PASSIVE``, see ``__init__``) took about
 #: 90 us per region on the 2-core development VM, and a fused layer pass costs about
 #: 0.7 ns per entry on one thread: the break-even is near 250,000 entries, so a pass
 #: of one batch of 100 samples x 784 features runs on one thread, the full
 #: parameter vector (1.8 million entries) and large activation arrays on several.
-MIN_ENTRIES_PER_THREAD = 131072
+#: Machines that wake threads faster (bare metal) may lower it through the
+#: environment variable ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD`` (read at import).
+MIN_ENTRIES_PER_THREAD = min_entries_from_env(os.environ.get(MIN_ENTRIES_ENV))
 
 
 def check_n_threads(n_threads, n_entries=None):
