@@ -238,10 +238,12 @@ class ImplicitSGD(LiftedSolver):
         energy = engine.total(engine.evaluate(t_x))
         if not np.isfinite(energy):
             loop.diverged(steps)
-        anchor = start if tau is not None else None
         for k in range(n_inner):
             if k > 0:
                 engine.evaluate(t_x, energy=False)
+            # the first step starts at theta^k itself, where the proximity term's gradient is 0:
+            # no pull towards the anchor is needed (one pass over all parameters saved per batch)
+            anchor = start if tau is not None and k > 0 else None
             engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
         if not engine.iterate_finite():
