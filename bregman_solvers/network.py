@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 
 from ._kernels import _lifted
+from . import _validation
+from ._kernels._openmp import max_threads
 from ._validation import check_input, check_n_threads
 from .activations import Activation, get_activation
 
@@ -170,6 +172,7 @@ class LiftedNetwork:
         self.n_threads = n_threads
         rng = np.random.default_rng(random_state)
         self._allocate_parameters()
+        self._thread_counts = {}
         for l, (fan_in, fan_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             self._weights[l][...] = rng.uniform(-limit, limit, size=(fan_out, fan_in))
@@ -228,12 +231,13 @@ class LiftedNetwork:
     def __getstate__(self):
         # views do not survive pickling: keep the flat vector and rebuild them
         state = self.__dict__.copy()
-        del state["_weights"], state["_biases"]
+        del state["_weights"], state["_biases"], state["_thread_counts"]
         state["_workspaces"] = {}
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._thread_counts = {}
         self._weights, self._biases = self.unflatten(self._theta)
 
     # ------------------------------------------------------------------ basics
@@ -272,7 +276,13 @@ class LiftedNetwork:
         a pass too small to pay for waking threads runs on fewer (see
         :data:`~bregman_solvers._validation.MIN_ENTRIES_PER_THREAD`).
         """
-        return min(check_n_threads(self.n_threads), check_n_threads(None, array.size))
+        # memoised: the solvers ask for every pass of every iteration
+        key = (self.n_threads, array.size, _validation.MIN_ENTRIES_PER_THREAD, max_threads())
+        threads = self._thread_counts.get(key)
+        if threads is None:
+            threads = min(check_n_threads(self.n_threads), check_n_threads(None, array.size))
+            self._thread_counts[key] = threads
+        return threads
 
     def workspace(self, n_samples):
         """The reusable buffers for batches of ``n_samples`` (created on first use)."""

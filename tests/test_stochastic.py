@@ -200,6 +200,37 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     assert all(np.isfinite(p).all() for p in params(linear))
 
 
+def test_anchor_pair_catches_a_diverged_last_step_and_falls_back():
+    """The anchor copy of the next batch is the divergence check of the previous batch's last step."""
+    from bregman_solvers.solvers.stochastic import _AnchorPair
+
+    network = net()
+    theta = network.parameter_vector
+    anchors = _AnchorPair(network)
+    first = anchors.start_batch()
+    np.testing.assert_array_equal(first, theta)
+    first_values = first.copy()
+    theta += 1.0                                   # one batch of steps
+    second = anchors.start_batch()
+    assert second is not None and not np.shares_memory(first, second)
+    np.testing.assert_array_equal(second, first_values + 1.0)
+    theta[7] = np.nan                              # the next batch's last step diverges
+    assert anchors.start_batch() is None
+    np.testing.assert_array_equal(theta, first_values + 1.0)     # back at that batch's theta^k
+    theta[3] = np.inf                              # and at the end of an epoch
+    assert not anchors.parameters_finite()
+    np.testing.assert_array_equal(theta, first_values + 1.0)
+    assert anchors.parameters_finite()
+
+
+def test_non_finite_initial_parameters_are_refused(data):
+    X, Y = data
+    network = net()
+    network.weights[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="parameters are not finite"):
+        bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=1, random_state=0).fit(network, X, Y)
+
+
 def test_model_averaging_does_not_depend_on_n_jobs(data):
     X, Y = data
     a, b = net(), net()

@@ -282,9 +282,11 @@ class StepEngine:
         finite = _lifted.copy_finite(theta, self._anchor, self.net._threads(theta))
         return self._anchor, finite
 
-    def iterate_finite(self):
-        """Whether every parameter and auxiliary variable is finite (one parallel pass each)."""
-        arrays = [self.net.parameter_vector] + [h.reshape(-1) for h in self.state.hidden]
+    def iterate_finite(self, parameters=True):
+        """Whether every auxiliary variable (and parameter) is finite (one parallel pass each)."""
+        arrays = [h.reshape(-1) for h in self.state.hidden]
+        if parameters:
+            arrays.append(self.net.parameter_vector)
         return all(_lifted.all_finite(a, self.net._threads(a)) for a in arrays)
 
     def snapshot(self):
