@@ -47,11 +47,12 @@ class ParameterPasses:
     param_names = ["dtype"]
 
     def setup(self, dtype):
+        from bregman_solvers.solvers.stochastic import _AnchorPair
+
         self.net, self.X, self.Y, self.state = _problem(100, dtype)
-        self.engine = StepEngine(self.net, self.X, self.Y, self.state)
-        self.anchor = self.engine.theta_snapshot()[0]
+        self.anchors = _AnchorPair(self.net)
         theta = self.net.parameter_vector
-        self.anchor += 1        # a pull towards a different point (the result stays finite and normal)
+        self.anchor = theta + 1  # a pull towards a different point (the result stays finite and normal)
         self.coef = np.full(self.net.n_layers, 1e-3)
         self.threads = self.net._threads(theta)
 
@@ -60,8 +61,9 @@ class ParameterPasses:
 
         _lifted.pull_towards(self.net.parameter_vector, self.anchor, self.net.layer_bounds, self.coef, self.threads)
 
-    def time_theta_snapshot(self, dtype):
-        self.engine.theta_snapshot()
+    def time_anchor_copy(self, dtype):
+        # theta^k copied at the start of a batch, finiteness checked in the same pass
+        self.anchors.start_batch()
 
 
 class SolverIterations:
@@ -75,7 +77,7 @@ class SolverIterations:
         self.tau_x = 0.1 / self.engine.x_lipschitz()
         self.admm = bs.ADMM(admm_iterations=1, inner_iterations=1)
         self.admm._start(self.engine)       # split and dual variables, as fit() does once
-        self.anchor = self.engine.theta_snapshot()[0].copy()
+        self.anchor = self.net.parameter_vector.copy()
         self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
         self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
 

@@ -147,9 +147,11 @@ class StepEngine:
         for l in layers:
             if tau_x is not None and l < L - 1 and tau_x[l] is not None:
                 a_x, c_z, _, _ = self.x_coefficients(l, tau_x[l])
-                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z, with_loss=energy) or 0.0
+                term = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z, with_loss=energy)
             else:
-                terms[l] = net._layer_pass(l, xs[l], xs[l + 1], ws, with_loss=energy) or 0.0
+                term = net._layer_pass(l, xs[l], xs[l + 1], ws, with_loss=energy)
+            if energy:
+                terms[l] = term
         if tau_x is not None:
             for h in range(L - 1):
                 if tau_x[h] is not None and (h + 1) in layers and h in layers:
@@ -269,19 +271,7 @@ class StepEngine:
             out[h] = net.lambdas[h + 1] * 1.05 * est + (net.lambdas[h] if self.splitting == "smooth" else 0.0)
         return out
 
-    # -- backups for backtracking, extrapolation and the proximity anchor
-    def theta_snapshot(self):
-        """theta^k as a flat vector, copied into a buffer allocated once per engine.
-
-        Returns ``(anchor, finite)``: the copy and whether every parameter was
-        finite (checked in the same pass).
-        """
-        theta = self.net.parameter_vector
-        if getattr(self, "_anchor", None) is None:
-            self._anchor = np.empty_like(theta)
-        finite = _lifted.copy_finite(theta, self._anchor, self.net._threads(theta))
-        return self._anchor, finite
-
+    # -- checks and backups for backtracking and extrapolation
     def iterate_finite(self, parameters=True):
         """Whether every auxiliary variable (and parameter) is finite (one parallel pass each)."""
         arrays = [h.reshape(-1) for h in self.state.hidden]
