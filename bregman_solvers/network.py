@@ -251,15 +251,29 @@ class LiftedNetwork:
         return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
 
     def set_parameters(self, weights, biases):
-        """Replace the parameters (shapes and dtype are checked; the arrays are copied)."""
+        """Replace the parameters, copying them into the parameter vector.
+
+        Shapes, real numeric dtypes and finiteness are checked for every array
+        before anything is written, so a refused call leaves the network unchanged.
+        """
         if len(weights) != self.n_layers or len(biases) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} weights and biases")
+        checked = []
         for l, (w, b) in enumerate(zip(weights, biases)):
             shape_w = (self.widths[l + 1], self.widths[l])
             if np.shape(w) != shape_w or np.shape(b) != (self.widths[l + 1],):
                 raise ValueError(f"layer {l + 1}: expected W {shape_w} and b ({self.widths[l + 1]},), "
                                  f"got {np.shape(w)} and {np.shape(b)}")
-        for l, (w, b) in enumerate(zip(weights, biases)):
+            pair = []
+            for name, a in ((f"weights[{l}]", w), (f"biases[{l}]", b)):
+                a = np.asarray(a)
+                if a.dtype.kind not in "biuf":
+                    raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+                if not np.isfinite(a).all():
+                    raise ValueError(f"{name} contains NaN or inf")
+                pair.append(a)
+            checked.append(pair)
+        for l, (w, b) in enumerate(checked):
             self._weights[l][...] = w
             self._biases[l][...] = b
 

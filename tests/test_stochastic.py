@@ -223,6 +223,23 @@ def test_anchor_pair_catches_a_diverged_last_step_and_falls_back():
     assert anchors.parameters_finite()
 
 
+def test_set_parameters_checks_everything_before_writing():
+    network = net()
+    before = network.parameter_vector.copy()
+    weights, biases = network.get_parameters()
+    bad = [w.copy() for w in weights]
+    bad[2][0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"weights\[2\] contains NaN or inf"):
+        network.set_parameters(bad, biases)
+    with pytest.raises(TypeError, match=r"biases\[0\] must be real"):
+        network.set_parameters(weights, [b.astype(complex) for b in biases[:1]] + biases[1:])
+    with pytest.raises(ValueError, match="layer 1: expected W"):
+        network.set_parameters([weights[0][:, :3]] + weights[1:], biases)
+    np.testing.assert_array_equal(network.parameter_vector, before)      # nothing written
+    network.set_parameters([2 * w for w in weights], biases)
+    np.testing.assert_array_equal(network.weights[1], 2 * weights[1])
+
+
 def test_non_finite_initial_parameters_are_refused(data):
     X, Y = data
     network = net()
