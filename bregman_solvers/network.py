@@ -335,9 +335,13 @@ class LiftedNetwork:
         return state
 
     # ----------------------------------------------------------- forward pass
-    def _affine(self, l, x_prev, out):
-        """out = x_prev W_l^T (bias not added), layer index l from 0."""
-        _lifted.gemm(False, True, 1.0, x_prev, self.weights[l], 0.0, out)
+    def _affine(self, l, x_prev, out, w_scale=1.0):
+        """out = w_scale x_prev W_l^T (bias not added), layer index l from 0.
+
+        ``w_scale`` is for a solver that keeps ``W_l / w_scale`` in the weights for a
+        while (see :class:`~bregman_solvers.solvers._base.StepEngine`): the GEMM's alpha.
+        """
+        _lifted.gemm(False, True, w_scale, x_prev, self.weights[l], 0.0, out)
         return out
 
     def _preactivation(self, l, x_prev, out):
@@ -391,14 +395,14 @@ class LiftedNetwork:
         return LiftedState(hidden)
 
     # ------------------------------------------------------------ the energy
-    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True):
+    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0):
         """Pre-activation, residual, penalty (and x-step argument) of layer l (from 0).
 
         Returns the layer's energy term, or None with ``with_loss=False`` (the
-        penalties are then not computed at all).
+        penalties are then not computed at all). ``w_scale`` as in :meth:`_affine`.
         """
         act = self.activations[l]
-        self._affine(l, x_prev, ws.z[l])
+        self._affine(l, x_prev, ws.z[l], w_scale)
         _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
                            ws.residual[l], ws.loss[l] if with_loss else None, v, a_x, c_z, self._threads(ws.z[l]))
         if not with_loss:

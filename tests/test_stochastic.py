@@ -118,6 +118,7 @@ def test_fused_theta_step_equals_gradient_then_step(data, dtype, regulariser, wi
         engine.evaluate()
         engines.append(engine)
     engines[0].theta_step(t_theta, anchor=anchor, tau_prox=2.0)
+    engines[0].normalise_weights()
     engines[1].theta_gradients()
     engines[1].apply_theta(t_theta, anchor=anchor, tau_prox=2.0)
     assert not np.array_equal(fused.parameter_vector, net(dtype).parameter_vector)
@@ -133,6 +134,34 @@ def test_track_energy_false_records_no_training_data_metrics(data):
     for key in ("energy", "per_layer", "linear_rates", "consistency"):
         assert h[key] == [], key
     assert "train_loss" not in h
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau_prox", [2.0, 0.35])        # c = 0.15 .. 0.86: the second renormalises mid-way
+def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
+    """K inner iterations with the weights kept as W / s (BLAS axpy) == the explicit pull, to rounding."""
+    X, Y = data
+    t_theta, t_x = np.array([0.3, 0.2, 0.1]), np.array([0.1, 0.1])
+    results = []
+    for scaled in (True, False):
+        network = net(dtype)
+        Xb, Yb = network.check_data(X[:40], Y[:40])
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+        engine.scaled_proximity = scaled
+        anchor = network.parameter_vector.copy()
+        energies = []
+        for k in range(8):
+            energies.append(engine.total(engine.evaluate(t_x)))
+            engine.theta_step(t_theta, anchor=anchor if k > 0 else None, tau_prox=tau_prox)
+            engine.apply_x(t_x)
+        if scaled:
+            assert engine.w_scale != [1.0, 1.0, 1.0]           # the scaled form was taken
+        engine.normalise_weights()
+        assert engine.w_scale == [1.0, 1.0, 1.0]
+        results.append((network.parameter_vector.copy(), np.array(energies), engine.state.hidden[0].copy()))
+    rtol = 1e-4 if dtype == np.float32 else 1e-11
+    for a, b in zip(results[0], results[1]):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
 
 
 def test_parameters_are_views_of_one_vector():

@@ -17,7 +17,8 @@ Penalties (``penalty`` code): 0 the Bregman loss ``B(x, z)`` with residual
 residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
 ``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
 """
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from libc.limits cimport INT_MAX
+from scipy.linalg.cython_blas cimport daxpy, dgemm, dscal, saxpy, sgemm, sscal
 
 import numpy as np
 
@@ -67,6 +68,44 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, con
         return
     with nogil:
         _gemm(trans_a, trans_b, m, n, k, alpha_, a_ptr, lda, b_ptr, ldb, beta_, &c[0, 0], n)
+
+
+def axpy(double alpha, const floating[::1] x, floating[::1] y):
+    """``y += alpha x`` for flat arrays, through BLAS (scipy's ``s/daxpy``).
+
+    BLAS runs this memory-bound pass on its own thread pool, which is awake
+    between the GEMMs of a solver iteration: measured 0.29 ms for the 1.85
+    million parameters of the 784-wide network inside an iteration, against
+    0.66 ms for an OpenMP pass, whose passive threads must be woken first.
+    """
+    cdef Py_ssize_t n = y.shape[0], start = 0
+    cdef int chunk, one = 1
+    if x.shape[0] != n:
+        raise ValueError(f"x must have length {n}, got {x.shape[0]}")
+    cdef floating a = <floating>alpha
+    with nogil:
+        while start < n:        # BLAS counts in int: long vectors go in pieces
+            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+            if floating is float:
+                saxpy(&chunk, &a, <float*>&x[start], &one, &y[start], &one)
+            else:
+                daxpy(&chunk, &a, <double*>&x[start], &one, &y[start], &one)
+            start += chunk
+
+
+def scal(double alpha, floating[::1] x):
+    """``x *= alpha`` for a flat array, through BLAS (scipy's ``s/dscal``; see :func:`axpy`)."""
+    cdef Py_ssize_t n = x.shape[0], start = 0
+    cdef int chunk, one = 1
+    cdef floating a = <floating>alpha
+    with nogil:
+        while start < n:
+            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+            if floating is float:
+                sscal(&chunk, &a, &x[start], &one)
+            else:
+                dscal(&chunk, &a, &x[start], &one)
+            start += chunk
 
 
 def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):

@@ -278,7 +278,6 @@ class ImplicitSGD(LiftedSolver):
         reset to ``start`` (the last finite iterate), before the batch's variables
         are written back, and the error raised.
         """
-        theta = engine.net.parameter_vector
         energy = engine.total(engine.evaluate(t_x))
         if not np.isfinite(energy):
             loop.diverged(steps)
@@ -290,8 +289,9 @@ class ImplicitSGD(LiftedSolver):
             anchor = start if tau is not None and k > 0 else None
             engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
+        engine.normalise_weights()       # the weights are explicit again between batches
         if not engine.iterate_finite(check_parameters):
-            np.copyto(theta, start)
+            engine.restore_parameters(start)
             loop.diverged(steps)
         return energy
 
