@@ -6,6 +6,7 @@ Widths 784 (a 784-784-784-784-10 relu network), batches of 100 and 1000 samples
 import numpy as np
 
 import bregman_solvers as bs
+from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers._base import StepEngine
 from bregman_solvers.solvers.block_coordinate import theta_block_sweep, x_block_sweep
 
@@ -41,29 +42,31 @@ class LayerUpdate:
 
 
 class ParameterPasses:
-    """Whole-parameter passes of implicit SGD: the proximity pull and the checked anchor copy."""
+    """Whole-parameter passes of implicit SGD: the proximity pull (explicit, and scaled by BLAS
+    axpy), the anchor copy and the finiteness check of a batch."""
 
     params = (["float32", "float64"],)
     param_names = ["dtype"]
 
     def setup(self, dtype):
-        from bregman_solvers.solvers.stochastic import _AnchorPair
-
         self.net, self.X, self.Y, self.state = _problem(100, dtype)
-        self.anchors = _AnchorPair(self.net)
         theta = self.net.parameter_vector
         self.anchor = theta + 1  # a pull towards a different point (the result stays finite and normal)
+        self.copy = np.empty_like(theta)
         self.coef = np.full(self.net.n_layers, 1e-3)
         self.threads = self.net._threads(theta)
 
     def time_pull_towards(self, dtype):
-        from bregman_solvers._kernels import _lifted
-
         _lifted.pull_towards(self.net.parameter_vector, self.anchor, self.net.layer_bounds, self.coef, self.threads)
 
+    def time_pull_axpy(self, dtype):
+        _lifted.axpy(1e-3, self.anchor, self.net.parameter_vector)
+
     def time_anchor_copy(self, dtype):
-        # theta^k copied at the start of a batch, finiteness checked in the same pass
-        self.anchors.start_batch()
+        _lifted.copy(self.net.parameter_vector, self.copy)
+
+    def time_finiteness_check(self, dtype):
+        _lifted.abs_sum(self.net.parameter_vector)
 
 
 class SolverIterations:

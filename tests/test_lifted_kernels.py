@@ -151,19 +151,30 @@ def test_pull_towards_refuses_bad_segments():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [1, 17, 300_001])
-def test_copy_finite_and_all_finite(dtype, n, rng):
-    src = rng.standard_normal(n).astype(dtype)
-    dst = np.empty_like(src)
-    assert _lifted.copy_finite(src, dst, 2) and _lifted.all_finite(src, 2)
-    np.testing.assert_array_equal(dst, src)
-    for bad in (np.nan, np.inf, -np.inf):
-        src[n // 2] = bad
-        assert not _lifted.copy_finite(src, dst, 2)
-        assert not _lifted.all_finite(src, 1)
-        np.testing.assert_array_equal(dst, src)          # copied regardless
-    with pytest.raises(ValueError, match="dst must have length"):
-        _lifted.copy_finite(src, np.empty(n + 1, dtype))
+@pytest.mark.parametrize("n", [0, 1, 17, 300_001])
+def test_blas_vector_kernels_and_finiteness_checks(dtype, n, rng):
+    """axpy, scal, copy, abs_sum (BLAS level 1) and all_finite (OpenMP) against NumPy."""
+    tol = tolerance(dtype)
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    expected = y + 0.25 * x.astype(np.float64)
+    _lifted.axpy(0.25, x, y)
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
+    _lifted.scal(-3.0, y)
+    np.testing.assert_allclose(y, -3.0 * expected, rtol=tol, atol=tol)
+    _lifted.copy(x, y)
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_allclose(_lifted.abs_sum(x), np.abs(x.astype(np.float64)).sum(), rtol=tol * 10)
+    assert _lifted.all_finite(x, 2)
+    if n:
+        for bad in (np.nan, np.inf, -np.inf):
+            x[n // 2] = bad
+            assert not _lifted.all_finite(x, 2) and not _lifted.all_finite(x, 1)
+            assert not np.isfinite(_lifted.abs_sum(x))
+    with pytest.raises(ValueError, match="x must have length"):
+        _lifted.axpy(1.0, np.zeros(n + 1, dtype), y)
+    with pytest.raises(ValueError, match="x must have length"):
+        _lifted.copy(np.zeros(n + 1, dtype), y)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

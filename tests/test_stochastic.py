@@ -229,44 +229,37 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     assert all(np.isfinite(p).all() for p in params(linear))
 
 
-def test_anchor_pair_catches_a_diverged_last_step_and_falls_back():
-    """The anchor copy of the next batch is the divergence check of the previous batch's last step."""
-    from bregman_solvers.solvers.stochastic import _AnchorPair
+def test_a_diverged_last_step_resets_to_the_batch_anchor(data):
+    """The check after the K steps catches non-finite parameters the energy did not see."""
+    from bregman_solvers.solvers._epochs import EpochLoop
+    from bregman_solvers.solvers.stochastic import ImplicitSGD
 
+    X, Y = data
     network = net()
-    theta = network.parameter_vector
-    anchors = _AnchorPair(network)
-    first = anchors.start_batch()
-    np.testing.assert_array_equal(first, theta)
-    first_values = first.copy()
-    theta += 1.0                                   # one batch of steps
-    second = anchors.start_batch()
-    assert second is not None and not np.shares_memory(first, second)
-    np.testing.assert_array_equal(second, first_values + 1.0)
-    theta[7] = np.nan                              # the next batch's last step diverges
-    assert anchors.start_batch() is None
-    np.testing.assert_array_equal(theta, first_values + 1.0)     # back at that batch's theta^k
-    theta[3] = np.inf                              # and at the end of an epoch
-    assert not anchors.parameters_finite()
-    np.testing.assert_array_equal(theta, first_values + 1.0)
-    assert anchors.parameters_finite()
+    Xb, Yb = network.check_data(X[:40], Y[:40])
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+    solver = ImplicitSGD()
+    loop = EpochLoop(solver, network, Xb, Yb, engine.state)
+    start = network.parameter_vector.copy()
 
+    class PoisonLastStep:                 # the last theta step writes an inf into a bias
+        def __init__(self, engine):
+            self.engine, self.calls = engine, 0
 
-def test_set_parameters_checks_everything_before_writing():
-    network = net()
-    before = network.parameter_vector.copy()
-    weights, biases = network.get_parameters()
-    bad = [w.copy() for w in weights]
-    bad[2][0, 0] = np.inf
-    with pytest.raises(ValueError, match=r"weights\[2\] contains NaN or inf"):
-        network.set_parameters(bad, biases)
-    with pytest.raises(TypeError, match=r"biases\[0\] must be real"):
-        network.set_parameters(weights, [b.astype(complex) for b in biases[:1]] + biases[1:])
-    with pytest.raises(ValueError, match="layer 1: expected W"):
-        network.set_parameters([weights[0][:, :3]] + weights[1:], biases)
-    np.testing.assert_array_equal(network.parameter_vector, before)      # nothing written
-    network.set_parameters([2 * w for w in weights], biases)
-    np.testing.assert_array_equal(network.weights[1], 2 * weights[1])
+        def __getattr__(self, name):
+            return getattr(self.engine, name)
+
+        def theta_step(self, *args, **kwargs):
+            self.engine.theta_step(*args, **kwargs)
+            self.calls += 1
+            if self.calls == 3:
+                network.biases[1][2] = np.inf
+
+    with pytest.raises(FloatingPointError, match="tau_theta=0.1"):
+        ImplicitSGD._inner_steps(PoisonLastStep(engine), 3, np.full(3, 0.1), np.full(2, 0.1), start, 1.0, loop,
+                                 (0.1, 0.1, 1.0))
+    np.testing.assert_array_equal(network.parameter_vector, start)
+    assert engine.w_scale == [1.0, 1.0, 1.0]
 
 
 def test_non_finite_initial_parameters_are_refused(data):

@@ -18,7 +18,7 @@ residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
 ``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
 """
 from libc.limits cimport INT_MAX
-from scipy.linalg.cython_blas cimport daxpy, dgemm, dscal, saxpy, sgemm, sscal
+from scipy.linalg.cython_blas cimport dasum, daxpy, dcopy, dgemm, dscal, sasum, saxpy, scopy, sgemm, sscal
 
 import numpy as np
 
@@ -106,6 +106,43 @@ def scal(double alpha, floating[::1] x):
             else:
                 dscal(&chunk, &a, &x[start], &one)
             start += chunk
+
+
+def copy(const floating[::1] x, floating[::1] y):
+    """``y[:] = x`` for flat arrays, through BLAS (scipy's ``s/dcopy``; see :func:`axpy`)."""
+    cdef Py_ssize_t n = y.shape[0], start = 0
+    cdef int chunk, one = 1
+    if x.shape[0] != n:
+        raise ValueError(f"x must have length {n}, got {x.shape[0]}")
+    with nogil:
+        while start < n:
+            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+            if floating is float:
+                scopy(&chunk, <float*>&x[start], &one, &y[start], &one)
+            else:
+                dcopy(&chunk, <double*>&x[start], &one, &y[start], &one)
+            start += chunk
+
+
+def abs_sum(const floating[::1] x):
+    """``sum |x_i|`` through BLAS (scipy's ``s/dasum``), as a float.
+
+    Non-finite when any entry is NaN or infinite, so it doubles as a one-read
+    finiteness check of a parameter vector on BLAS's threads (a finite float32
+    vector whose absolute sum exceeds 3.4e38 also reads as non-finite).
+    """
+    cdef Py_ssize_t n = x.shape[0], start = 0
+    cdef int chunk, one = 1
+    cdef double total = 0
+    with nogil:
+        while start < n:
+            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+            if floating is float:
+                total += sasum(&chunk, <float*>&x[start], &one)
+            else:
+                total += dasum(&chunk, <double*>&x[start], &one)
+            start += chunk
+    return total
 
 
 def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
@@ -309,25 +346,6 @@ def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize
                 keep = 1 - pull
                 for i in range(lo, hi):
                     theta[i] = keep * theta[i] + pull * anchor[i]
-
-
-def copy_finite(const floating[::1] src, floating[::1] dst, int n_threads=1):
-    """``dst[:] = src`` in one parallel pass; returns whether every entry is finite.
-
-    The snapshot of the parameters at the start of a batch (the anchor of eq. 24)
-    and the check that the previous step left them finite, in one read of ``src``.
-    """
-    cdef Py_ssize_t i, n = src.shape[0]
-    cdef Py_ssize_t bad = 0
-    if dst.shape[0] != n:
-        raise ValueError(f"dst must have length {n}, got {dst.shape[0]}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            dst[i] = src[i]
-            bad += not isfinite(src[i])
-    return bad == 0
 
 
 def all_finite(const floating[::1] a, int n_threads=1):

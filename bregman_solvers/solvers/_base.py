@@ -354,12 +354,16 @@ class StepEngine:
         return out
 
     # -- checks and backups for backtracking and extrapolation
-    def iterate_finite(self, parameters=True):
-        """Whether every auxiliary variable (and parameter) is finite (one parallel pass each)."""
-        arrays = [h.reshape(-1) for h in self.state.hidden]
-        if parameters:
-            arrays.append(self.net.parameter_vector)
-        return all(_lifted.all_finite(a, self.net._threads(a)) for a in arrays)
+    def iterate_finite(self):
+        """Whether every parameter and auxiliary variable is finite.
+
+        The parameters by one BLAS read (their absolute sum, see ``_lifted.abs_sum``),
+        the auxiliary variables of the batch by one pass each.
+        """
+        self.normalise_weights()
+        if not np.isfinite(_lifted.abs_sum(self.net.parameter_vector)):
+            return False
+        return all(_lifted.all_finite(h.reshape(-1), self.net._threads(h)) for h in self.state.hidden)
 
     def snapshot(self):
         self.normalise_weights()

@@ -38,41 +38,9 @@ class _BatchBuffers:
             dst[idx] = src
 
 
-class _AnchorPair:
-    """theta^k of the current batch and of the previous one, in two alternating buffers.
-
-    Starting a batch copies the parameters into the free buffer and checks, in the
-    same pass, that they are finite: that is the divergence check of the previous
-    batch's last step, and the previous batch's theta^k is still intact in the
-    other buffer to fall back to. No separate pass over the parameters is needed.
-    """
-
-    def __init__(self, network):
-        self.theta = network.parameter_vector
-        self.buffers = [np.empty_like(self.theta), np.empty_like(self.theta)]
-        self.current = None
-        self.threads = network._threads(self.theta)
-
-    def start_batch(self):
-        """The new anchor theta^k, or None when the parameters are not finite (then reset to the last anchor)."""
-        free = 0 if self.current is None else 1 - self.current
-        if _lifted.copy_finite(self.theta, self.buffers[free], self.threads):
-            self.current = free
-            return self.buffers[free]
-        self._reset()
-        return None
-
-    def parameters_finite(self):
-        """Check after the last batch of an epoch (reset to the last anchor when not finite)."""
-        if _lifted.all_finite(self.theta, self.threads):
-            return True
-        self._reset()
-        return False
-
-    def _reset(self):
-        if self.current is None:
-            raise ValueError("the network's parameters are not finite")
-        np.copyto(self.theta, self.buffers[self.current])
+def parameters_finite(network):
+    """Whether every parameter is finite: one read of the parameter vector by BLAS (see ``_lifted.abs_sum``)."""
+    return bool(np.isfinite(_lifted.abs_sum(network.parameter_vector)))
 
 
 #: Cap and sample size of ``tau_theta="auto"``.
@@ -230,7 +198,9 @@ class ImplicitSGD(LiftedSolver):
         loop = EpochLoop(self, network, X0, target, state, bregman_state)
         scheduler = BatchScheduler(X0.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
         buffers, engines = {}, {}
-        anchors = _AnchorPair(network)
+        if not parameters_finite(network):
+            raise ValueError("the network's parameters are not finite")
+        anchor = np.empty_like(network.parameter_vector)
         L = network.n_layers
 
         def run_epoch(epoch, progress):
@@ -251,32 +221,27 @@ class ImplicitSGD(LiftedSolver):
                                                self.code_regulariser, loop.bregman_state)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
-                start = anchors.start_batch()      # theta^k: the anchor, and the fallback on divergence
-                if start is None:                  # the previous batch's last step diverged
-                    loop.diverged(steps)
-                first = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps,
-                                          check_parameters=False)
+                # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake threads)
+                _lifted.copy(network.parameter_vector, anchor)
+                first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps)
                 batch_terms.append(first)
                 buf.scatter(idx, state)
                 progress.update(1)
-            if not anchors.parameters_finite():
-                loop.diverged(steps)
             return float(np.mean(batch_terms))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
     @staticmethod
-    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, check_parameters=True):
+    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps):
         """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
 
         The proximity term to ``start`` is used when ``tau`` is not None. Only the
         first pass computes the penalties (the energy reported for the batch); the
         others compute just residuals. A divergence is caught by the energy (first
-        pass) or by the check of the auxiliary variables (and, with
-        ``check_parameters``, the parameters; ImplicitSGD checks them when it copies
-        the next anchor) after the K steps: on a non-finite value the parameters are
-        reset to ``start`` (the last finite iterate), before the batch's variables
-        are written back, and the error raised.
+        pass) or by the check of the parameters and auxiliary variables after the K
+        steps: on a non-finite value the parameters are reset to ``start`` (the last
+        finite iterate), before the batch's variables are written back, and the
+        error raised.
         """
         energy = engine.total(engine.evaluate(t_x))
         if not np.isfinite(energy):
@@ -290,7 +255,7 @@ class ImplicitSGD(LiftedSolver):
             engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
             engine.apply_x(t_x)
         engine.normalise_weights()       # the weights are explicit again between batches
-        if not engine.iterate_finite(check_parameters):
+        if not engine.iterate_finite():
             engine.restore_parameters(start)
             loop.diverged(steps)
         return energy
