@@ -123,6 +123,8 @@ class StepEngine:
         # leaves the scale on the weights until normalise_weights()
         self.w_scale = [1.0] * network.n_layers
         self._anchor_views = []
+        self._bias_bounds = [np.array([0, n], dtype=np.intp) for n in network.widths[1:]]
+        self._coefficients = {}
 
     # -- chain of variables x_0 .. x_L
     def xs(self):
@@ -282,12 +284,10 @@ class StepEngine:
         weights, biases = self.net.unflatten(anchor)
         views = ([w.reshape(-1) for w in weights], biases)
         self._anchor_views = [(anchor, views)] + self._anchor_views[:1]
-        if not hasattr(self, "_bias_bounds"):
-            self._bias_bounds = [np.array([0, b.size], dtype=np.intp) for b in biases]
-            self._coefficients = {}
         return views
 
     def _coefficient(self, c):
+        """``c`` as the one-entry array the segment kernel takes (memoised: one per step size)."""
         array = self._coefficients.get(c)
         if array is None:
             array = self._coefficients[c] = np.array([c])
