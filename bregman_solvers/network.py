@@ -19,8 +19,8 @@ import numbers
 
 import numpy as np
 
-from ._kernels import _lifted
 from . import _validation
+from ._kernels import _lifted
 from ._kernels._openmp import max_threads
 from ._validation import check_input, check_n_threads
 from .activations import Activation, get_activation

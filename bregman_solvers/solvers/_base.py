@@ -122,9 +122,7 @@ class StepEngine:
         # W_l = w_scale[l] * network.weights[l]: the scaled proximity step (see theta_step)
         # leaves the scale on the weights until normalise_weights()
         self.w_scale = [1.0] * network.n_layers
-        self._anchor_views = []
-        self._bias_bounds = [np.array([0, n], dtype=np.intp) for n in network.widths[1:]]
-        self._coefficients = {}
+        self._anchor_views = (None, None)
 
     # -- chain of variables x_0 .. x_L
     def xs(self):
@@ -273,25 +271,18 @@ class StepEngine:
             self.w_scale[l] = scale
             # the biases explicitly (a few hundred entries): pull, then the gradient's column sums
             b = net.biases[l]
-            _lifted.pull_towards(b, anchor_b[l], self._bias_bounds[l], self._coefficient(c), 1)
+            _lifted.scal(1.0 - c, b)
+            _lifted.axpy(c, anchor_b[l], b)
             _lifted.column_sums(ws.residual[l], b, -step, True)
 
     def _views_of(self, anchor):
-        """Per-layer flat views (weights, biases) of an anchor vector, cached for the last two anchors."""
-        for cached, views in self._anchor_views:
-            if cached is anchor:
-                return views
-        weights, biases = self.net.unflatten(anchor)
-        views = ([w.reshape(-1) for w in weights], biases)
-        self._anchor_views = [(anchor, views)] + self._anchor_views[:1]
+        """Per-layer flat views (weights, biases) of an anchor vector, cached for the last anchor."""
+        cached, views = self._anchor_views
+        if cached is not anchor:
+            weights, biases = self.net.unflatten(anchor)
+            views = ([w.reshape(-1) for w in weights], biases)
+            self._anchor_views = (anchor, views)
         return views
-
-    def _coefficient(self, c):
-        """``c`` as the one-entry array the segment kernel takes (memoised: one per step size)."""
-        array = self._coefficients.get(c)
-        if array is None:
-            array = self._coefficients[c] = np.array([c])
-        return array
 
     def normalise_weights(self, layers=None):
         """Multiply the scales of the scaled proximity step back into the weights (BLAS ``scal``)."""
