@@ -7,7 +7,7 @@ import numpy as np
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
-from bregman_solvers.solvers._base import StepEngine
+from bregman_solvers.solvers._base import FeatureRowsEngine, StepEngine
 from bregman_solvers.solvers.block_coordinate import theta_block_sweep, x_block_sweep
 
 WIDTHS = [784, 784, 784, 784, 10]
@@ -22,6 +22,12 @@ def _problem(batch, dtype):
     return net, X, Y, net.init_state(X)
 
 
+def _transposed_engine(net, X, Y, state):
+    """A FeatureRowsEngine on transposed copies of the batch (the layout BATCH_LAYOUT="features" uses)."""
+    hidden = bs.LiftedState([h.T.copy() for h in state.hidden])
+    return FeatureRowsEngine(net, X.T.copy(), Y.T.copy(), hidden)
+
+
 class LayerUpdate:
     """The fused layer pass: Z = X W^T (GEMM), then bias, residual, loss and x-step argument."""
 
@@ -32,6 +38,7 @@ class LayerUpdate:
         self.net, self.X, self.Y, self.state = _problem(batch, dtype)
         self.ws = self.net.workspace(batch)
         self.x1 = self.state.hidden[0]
+        self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
 
     def time_layer_pass(self, batch, dtype):
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5)
@@ -39,6 +46,11 @@ class LayerUpdate:
     def time_layer_pass_residual_only(self, batch, dtype):
         # the inner iterations after the first: no penalty computed
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5, with_loss=False)
+
+    def time_layer_pass_features_residual_only(self, batch, dtype):
+        # the same with the batch stored transposed (FeatureRowsEngine): Z^T = W X^T, pass along feature rows
+        engine = self.features
+        engine._layer(1, engine.X0, engine.state.hidden[0], engine.ws.v[0], 0.5, 0.5, with_loss=False)
 
 
 class ParameterPasses:
@@ -83,11 +95,18 @@ class SolverIterations:
         self.anchor = self.net.parameter_vector.copy()
         self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
         self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
+        self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
 
     def time_implicit_sgd_inner_iteration(self, batch, dtype):
         # Algorithm 1's inner step as ImplicitSGD runs it after the first: residuals
         # only, the fused parameter step with the proximity pull, the x step
-        e = self.engine
+        self._inner_iteration(self.engine)
+
+    def time_implicit_sgd_inner_iteration_features(self, batch, dtype):
+        # the same with the batch stored transposed (FeatureRowsEngine)
+        self._inner_iteration(self.features)
+
+    def _inner_iteration(self, e):
         e.evaluate(self.isgd_tau_x, energy=False)
         e.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
         e.apply_x(self.isgd_tau_x)

@@ -7,7 +7,10 @@ float32 and float64, it prints seconds per 1,000 samples of:
 * ``library``: :class:`bregman_solvers.ImplicitSGD` (metrics off), one epoch;
 * ``floor``: the same matrix products alone (3L - 1 GEMMs per inner iteration: L
   pre-activations, L parameter gradients, L - 1 back terms), through the same BLAS on
-  preallocated buffers;
+  preallocated buffers, in the fastest operand layout: batch arrays with samples or
+  features as rows, weights stored ``(out, in)`` or transposed (:data:`LAYOUTS`; short
+  trial runs pick one, printed at the end of the row with the library's layout, see
+  ``BREGMAN_SOLVERS_BATCH_LAYOUT`` in docs/performance.rst);
 * ``numpy``: :class:`NumpyImplicitSGD` below, the same algorithm in plain NumPy with
   preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
 * ``sgd-bp``: the library's SGD-BP, one epoch;
@@ -30,6 +33,7 @@ import time
 import numpy as np
 
 import bregman_solvers as bs
+from bregman_solvers.solvers._base import use_features_as_rows
 
 CONFIGS = {
     "classification": ([784, 784, 784, 784, 10], 10),
@@ -171,32 +175,65 @@ class TorchImplicitSGD:
                 Ht[h].index_copy_(0, idx, self.H[h])
 
 
-def gemm_floor(widths, batch, dtype, n_iter, accumulate=False):
+#: Operand layouts the floor tries: batch arrays with samples or features as rows, weights
+#: stored (out, in) or transposed (in, out). The library keeps samples as rows and W as (out, in).
+LAYOUTS = [(rows, w) for rows in ("samples", "features") for w in ("W", "W^T")]
+
+
+def gemm_floor(widths, batch, dtype, n_iter, accumulate=False, layout=("samples", "W")):
     """Seconds of the 3L - 1 products of ``n_iter`` inner iterations, alone, on preallocated buffers.
 
     The parameter-gradient products ``R^T X`` are written into buffers (BLAS ``beta = 0``)
     or, with ``accumulate``, added to them (``beta = 1``, as the library adds them to the
     weights; OpenBLAS runs that without the zeroing pass ``beta = 0`` costs).
+    ``layout`` is one of :data:`LAYOUTS`: the same products with the operands stored
+    another way (a product's speed depends on it, and not alike for every dtype and
+    thread count).
     """
     from bregman_solvers._kernels._lifted import gemm
 
+    rows, w_layout = layout
+    fm, wt = rows == "features", w_layout == "W^T"
     rng = np.random.default_rng(0)
     L = len(widths) - 1
-    W = [rng.standard_normal((widths[l + 1], widths[l])).astype(dtype) for l in range(L)]
-    X = [rng.standard_normal((batch, w)).astype(dtype) for w in widths]
-    Z = [np.zeros((batch, w), dtype) for w in widths[1:]]
+
+    def batch_array(width):
+        shape = (width, batch) if fm else (batch, width)
+        return rng.standard_normal(shape).astype(dtype)
+
+    W = [rng.standard_normal((widths[l], widths[l + 1]) if wt else (widths[l + 1], widths[l])).astype(dtype)
+         for l in range(L)]
+    X = [batch_array(w) for w in widths]
+    Z = [batch_array(w) for w in widths[1:]]
     G = [np.zeros_like(w) for w in W]
-    back = [np.zeros((batch, w), dtype) for w in widths[:-1]]
+    back = [batch_array(w) for w in widths[:-1]]
     alpha, beta = (1e-6, 1.0) if accumulate else (1.0, 0.0)
+    # (trans_a, trans_b, a, b) of each product, in the chosen layout
+    if fm:       # Z^T = W X^T, G = R^T X (as R^T (X^T)^T), back^T = W^T R^T
+        forward = [(wt, False, W[l], X[l]) for l in range(L)]
+        gradient = [(False, True, X[l], Z[l]) if wt else (False, True, Z[l], X[l]) for l in range(L)]
+        backward = [(not wt, False, W[l], Z[l]) for l in range(1, L)]
+    else:        # Z = X W^T, G = R^T X, back = R W
+        forward = [(False, not wt, X[l], W[l]) for l in range(L)]
+        gradient = [(True, False, X[l], Z[l]) if wt else (True, False, Z[l], X[l]) for l in range(L)]
+        backward = [(False, wt, Z[l], W[l]) for l in range(1, L)]
     t0 = time.perf_counter()
     for _ in range(n_iter):
-        for l in range(L):
-            gemm(False, True, 1.0, X[l], W[l], 0.0, Z[l])          # Z = X W^T
-        for l in range(L):
-            gemm(True, False, alpha, Z[l], X[l], beta, G[l])       # R^T X
-        for l in range(1, L):
-            gemm(False, False, 1e-6, Z[l], W[l], 1.0, back[l])     # R W, accumulated
+        for l, (ta, tb, a, b) in enumerate(forward):
+            gemm(ta, tb, 1.0, a, b, 0.0, Z[l])
+        for l, (ta, tb, a, b) in enumerate(gradient):
+            gemm(ta, tb, alpha, a, b, beta, G[l])
+        for l, (ta, tb, a, b) in enumerate(backward, start=1):
+            gemm(ta, tb, 1e-6, a, b, 1.0, back[l])
     return time.perf_counter() - t0
+
+
+def fastest_layout(widths, batch, dtype, n_iter, accumulate=False):
+    """The layout of :data:`LAYOUTS` in which the floor's products run fastest here (short trial runs)."""
+    trial = max(10, n_iter // 10)
+    times = {layout: min(gemm_floor(widths, batch, dtype, trial, accumulate, layout) for _ in range(2))
+             for layout in LAYOUTS}
+    return min(times, key=times.get)
 
 
 def timed(run):
@@ -227,7 +264,7 @@ def main(argv=None):
         has_torch = False
     print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
           f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11}"
-          + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else ""))
+          + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
     for cfg in args.configs:
         widths, K = CONFIGS[cfg]
         for dtype in args.dtypes:
@@ -247,10 +284,12 @@ def main(argv=None):
             hidden = [h.copy() for h in ref_net.init_state(X).hidden]
             bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
             bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
+            layout = fastest_layout(widths, batch, dtype, n_iter)
+            layout_acc = fastest_layout(widths, batch, dtype, n_iter, accumulate=True)
             columns = {
                 "lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
-                "floor": lambda: gemm_floor(widths, batch, dtype, n_iter),
-                "floor_acc": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True),
+                "floor": lambda: gemm_floor(widths, batch, dtype, n_iter, layout=layout),
+                "floor_acc": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc),
                 "numpy": lambda: timed(lambda: ref.epoch(ref_net, X, Y, hidden, np.arange(n))),
                 "bp": lambda: timed(lambda: bp.fit(bp_net, X, Y)),
             }
@@ -267,12 +306,13 @@ def main(argv=None):
                     best[name] = min(best[name], run())
             t_lib, t_floor, t_floor_acc, t_np, t_bp = (best[k] for k in ("lib", "floor", "floor_acc", "numpy", "bp"))
             per = 1000.0 / n
+            lib_layout = "features" if use_features_as_rows(net) else "samples"
             extra = ""
             if has_torch:
                 extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
             print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
                   f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
-                  f"{t_lib / t_floor_acc:11.2f}{extra}", flush=True)
+                  f"{t_lib / t_floor_acc:11.2f}{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def get_config():
 
     Keys: ``version``, ``python``, ``numpy``, ``platform``, ``openmp`` (compiled
     with OpenMP), ``openmp_threads`` (default thread count of the kernels),
-    ``omp_wait_policy``, ``min_entries_per_thread`` (see docs/performance.rst) and
+    ``omp_wait_policy``, ``min_entries_per_thread``, ``batch_layout`` (see docs/performance.rst) and
     ``blas`` (the BLAS/OpenMP libraries threadpoolctl sees, each a dict with
     ``internal_api``, ``version``, ``num_threads``, ``filepath``).
     """
@@ -38,6 +38,7 @@ def get_config():
         "openmp_threads": max_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
+        "batch_layout": _validation.BATCH_LAYOUT,
         "blas": [
             {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
             for info in threadpool_info()
@@ -56,6 +57,7 @@ def show_config(file=None):
     print(f"  openmp threads  {cfg['openmp_threads']}", file=out)
     print(f"  omp wait policy {cfg['omp_wait_policy']}", file=out)
     print(f"  min entries per thread {cfg['min_entries_per_thread']} (smaller passes use fewer threads)", file=out)
+    print(f"  batch layout    {cfg['batch_layout']} (stochastic solvers' inner iterations)", file=out)
     if not cfg["blas"]:
         print("  thread pools    none found (import numpy/scipy first)", file=out)
     for lib in cfg["blas"]:

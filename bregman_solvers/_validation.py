@@ -155,6 +155,35 @@ def min_entries_from_env(value):
 MIN_ENTRIES_PER_THREAD = min_entries_from_env(os.environ.get(MIN_ENTRIES_ENV))
 
 
+BATCH_LAYOUTS = ("auto", "samples", "features")
+BATCH_LAYOUT_ENV = "BREGMAN_SOLVERS_BATCH_LAYOUT"
+
+
+def batch_layout_from_env(value):
+    """Parse the ``BREGMAN_SOLVERS_BATCH_LAYOUT`` setting (None or empty: ``"auto"``)."""
+    if value is None or value == "":
+        return "auto"
+    if value not in BATCH_LAYOUTS:
+        import warnings
+
+        warnings.warn(f"{BATCH_LAYOUT_ENV}={value!r} is not one of {BATCH_LAYOUTS}; using 'auto'",
+                      RuntimeWarning, stacklevel=2)
+        return "auto"
+    return value
+
+
+#: How the stochastic solvers store a batch's arrays during its inner iterations:
+#: ``"samples"`` as rows (the layout of the data and of ``LiftedState``),
+#: ``"features"`` as rows (transposed copies, gathered and scattered once per batch),
+#: or ``"auto"``: features as rows in float32, samples as rows in float64. The GEMMs of
+#: an inner iteration run at different speeds in the two layouts (OpenBLAS, 2 threads of
+#: the development VM: float32 about 9% faster with features as rows, float64 about 12%
+#: faster with samples as rows; see docs/performance.rst). Results agree to rounding.
+#: Set through the environment variable ``BREGMAN_SOLVERS_BATCH_LAYOUT`` (read at
+#: import) or by assigning this attribute.
+BATCH_LAYOUT = batch_layout_from_env(os.environ.get(BATCH_LAYOUT_ENV))
+
+
 def check_n_threads(n_threads, n_entries=None):
     """Resolve ``n_threads`` (None = all cores, -k = all but k-1) into a count >= 1.
 

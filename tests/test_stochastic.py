@@ -164,6 +164,114 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
 
 
+@pytest.fixture
+def batch_layout():
+    """Set ``BATCH_LAYOUT`` for one test, restored after."""
+    from bregman_solvers import _validation
+
+    saved = _validation.BATCH_LAYOUT
+
+    def set_layout(layout):
+        _validation.BATCH_LAYOUT = layout
+
+    yield set_layout
+    _validation.BATCH_LAYOUT = saved
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [
+    dict(acts=["relu", "tanh", "identity"]),
+    dict(acts=["leaky_relu", "sigmoid", "identity"], splitting="smooth"),
+    dict(acts=["relu", "relu", "identity"], penalty="classical"),
+    dict(acts=["relu", "hard_tanh", "identity"], penalty="mac_qp"),
+    dict(acts=["relu", "relu", "identity"], regulariser=L1(1e-3)),
+    dict(acts=["relu", "relu", "identity"], regulariser=BregmanIteration(L1(1e-3))),
+    dict(acts=["relu", "relu", "identity"], solver=bs.ModelAveraging, n_jobs=2),
+    dict(acts=["relu", "relu", "identity"], solver=bs.StochasticProximalGradient),
+])
+def test_batches_with_features_as_rows_train_as_with_samples_as_rows(data, dtype, case, batch_layout):
+    """The two batch layouts (and their engines) give the same fit, to rounding; a last batch of 7 too."""
+    X, Y = data[0][:57], data[1][:57]
+    case = dict(case)
+    acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
+    solver_class = case.pop("solver", bs.ImplicitSGD)
+    kwargs = dict(batch_size=10, epochs=2, random_state=0, tau_theta=0.1, tau_x=0.1, **case)
+    if solver_class is not bs.StochasticProximalGradient:
+        kwargs.update(inner_iterations=4, tau=2.0)
+    fits = []
+    for layout in ("samples", "features"):
+        batch_layout(layout)
+        network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
+        state = network.init_state(network.check_data(X))
+        history = solver_class(**kwargs).fit(network, X, Y, state=state).history
+        fits.append((network.parameter_vector.copy(), state.hidden[1].copy(), np.array(history["energy"])))
+    assert not np.array_equal(fits[0][0], net(dtype).parameter_vector)
+    rtol = 1e-4 if dtype == np.float32 else 1e-11
+    for a, b in zip(*fits):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_rows_engine_steps_equal_the_sample_rows_engine(data, dtype):
+    """Energy, x step, fused and two-stage theta steps of both engines on one batch, step by step."""
+    from bregman_solvers.solvers._base import FeatureRowsEngine
+
+    X, Y = data
+    t_theta, t_x = np.array([0.3, 0.2, 0.1]), np.array([0.1, 0.1])
+    runs = []
+    for transposed in (False, True):
+        network = net(dtype)
+        Xb, Yb = network.check_data(X[:40], Y[:40])
+        hidden = network.init_state(Xb).hidden
+        if transposed:
+            Xb, Yb, hidden = Xb.T.copy(), Yb.T.copy(), [h.T.copy() for h in hidden]
+        engine = (FeatureRowsEngine if transposed else StepEngine)(network, Xb, Yb, bs.LiftedState(hidden))
+        assert engine.n == 40
+        anchor = network.parameter_vector.copy()
+        energies = []
+        for k in range(4):
+            energies.append(engine.total(engine.evaluate(t_x)))
+            if k == 3:                                  # the two-stage step (Bregman iterations use it)
+                engine.theta_gradients()
+                engine.apply_theta(t_theta, anchor=anchor, tau_prox=2.0)
+            else:
+                engine.theta_step(t_theta, anchor=anchor if k > 0 else None, tau_prox=2.0)
+            engine.apply_x(t_x)
+        engine.normalise_weights()
+        runs.append((network.parameter_vector.copy(), np.array(energies),
+                     engine.state.hidden[0].T if transposed else engine.state.hidden[0]))
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+def test_batch_layout_policy(batch_layout):
+    from bregman_solvers.solvers._base import features_as_rows_possible, use_features_as_rows
+
+    f32, f64 = net(np.float32), net(np.float64)
+    softmax = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "softmax"], dtype=np.float32)
+    batch_layout("auto")
+    assert use_features_as_rows(f32) and not use_features_as_rows(f64)
+    assert not use_features_as_rows(softmax) and not features_as_rows_possible(softmax)
+    assert not use_features_as_rows(f32, CodeL1(layer=1, alpha=0.1))       # its value sums per sample
+    batch_layout("features")
+    assert use_features_as_rows(f64) and not use_features_as_rows(softmax)
+    batch_layout("samples")
+    assert not use_features_as_rows(f32)
+    batch_layout("columns")
+    with pytest.raises(ValueError, match="BATCH_LAYOUT must be one of"):
+        use_features_as_rows(f32)
+
+
+def test_batch_layout_from_the_environment():
+    from bregman_solvers._validation import batch_layout_from_env
+
+    assert batch_layout_from_env(None) == "auto" and batch_layout_from_env("") == "auto"
+    assert batch_layout_from_env("features") == "features"
+    with pytest.warns(RuntimeWarning, match="BREGMAN_SOLVERS_BATCH_LAYOUT='rows'"):
+        assert batch_layout_from_env("rows") == "auto"
+
+
 def test_parameters_are_views_of_one_vector():
     network = net()
     theta = network.parameter_vector

@@ -24,6 +24,8 @@ import numpy as np
 
 include "_rows.pxi"
 
+from cython.parallel cimport threadid
+
 PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
 
 
@@ -158,14 +160,18 @@ def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
 
 def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
                const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss=None,
-               floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1):
+               floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1, bint keep_z=True):
     """One pass over the samples of a layer (see the module docstring).
 
     ``z`` holds ``X_prev W^T`` on entry and ``X_prev W^T + b`` on exit; ``residual``
     receives the z-gradient of the penalty, ``loss`` (when given) each sample's
     penalty and, when given, ``v`` the x-step argument ``a_x x + c_z z`` (MAC-QP:
     ``a_x x + c_z sigma(z)``). Without ``loss`` the Bregman and classical penalties
-    skip their losses: an inner iteration that needs only the residuals.
+    skip their losses: an inner iteration that needs only the residuals. With
+    ``keep_z=False`` the Bregman and classical penalties leave ``z`` as it came
+    (without the bias; MAC-QP and softmax layers store it anyway): saves the
+    stores of one array, which right after the GEMM that wrote ``z`` on several
+    threads are a fifth to a third of the pass.
     """
     cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
     if penalty < 0 or penalty > 2:
@@ -213,7 +219,7 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
                     row_loss = _qp_row(kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], v_row, ax, cz, n)
                 else:
                     row_loss = _layer_row(loss_kind, p, &x[i, 0], &z[i, 0], &b[0], &residual[i, 0],
-                                          v_row, ax, cz, work, n)
+                                          v_row, ax, cz, work, keep_z, n)
                 if with_loss:
                     loss[i] = <floating>row_loss
         free(work)
@@ -245,6 +251,103 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, b
             for j in range(n):
                 out[j] = s * sums[j]
         free(sums)
+
+
+def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
+                        const floating[:, ::1] x, floating[:, ::1] residual, double[::1] loss=None,
+                        floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1,
+                        bint keep_z=True):
+    """:func:`layer_pass` for batch arrays stored with features as rows (``z`` is ``W X_prev^T``).
+
+    ``z``, ``x``, ``residual`` and ``v`` have shape ``(n_out, n_samples)``; ``b[j]`` is
+    added to row ``j``. ``loss`` (when given, length ``n_out``) receives each
+    feature's penalty summed over the samples, so a layer's mean penalty is
+    ``loss.sum() / n_samples``. The activation must act entrywise (not softmax,
+    whose prox couples a sample's features); the penalties and ``keep_z`` are
+    those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
+    """
+    cdef Py_ssize_t i, j, n_samples = z.shape[1], n_rows = z.shape[0]
+    if penalty < 0 or penalty > 2:
+        raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
+    if kind < IDENTITY or kind >= SOFTMAX:
+        raise ValueError(f"kind must be the code of an entrywise activation (not softmax), got {kind}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    if b.shape[0] != n_rows:
+        raise ValueError(f"b must have length {n_rows}, got {b.shape[0]}")
+    for name, arr in (("x", x), ("residual", residual)):
+        if arr.shape[0] != n_rows or arr.shape[1] != n_samples:
+            raise ValueError(f"{name} must have shape ({n_rows}, {n_samples}), got ({arr.shape[0]}, {arr.shape[1]})")
+    cdef bint with_loss = loss is not None
+    if with_loss and loss.shape[0] != n_rows:
+        raise ValueError(f"loss must have length {n_rows}, got {loss.shape[0]}")
+    cdef bint with_v = v is not None
+    if with_v and (v.shape[0] != n_rows or v.shape[1] != n_samples):
+        raise ValueError(f"v must have shape ({n_rows}, {n_samples}), got ({v.shape[0]}, {v.shape[1]})")
+    if n_rows == 0 or n_samples == 0:
+        if with_loss:
+            loss[:] = 0.0
+        return
+    cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
+    cdef int loss_kind = IDENTITY if penalty == 1 else kind
+    cdef floating* v_row
+    cdef floating* bias_row
+    cdef floating* work
+    cdef double row_loss
+    # per thread: a row's bias repeated (so the row kernels of layer_pass serve
+    # unchanged), then room for its per-entry losses
+    cdef Py_ssize_t stride = 2 * n_samples
+    cdef floating* scratch = <floating*>malloc(n_threads * stride * sizeof(floating))
+    if scratch == NULL:
+        raise MemoryError("layer_pass_features: could not allocate the rows of work space")
+    try:
+        with nogil, parallel(num_threads=n_threads):
+            bias_row = scratch + threadid() * stride
+            work = bias_row + n_samples if with_loss else <floating*>NULL
+            for j in prange(n_rows, schedule="static"):
+                for i in range(n_samples):
+                    bias_row[i] = b[j]
+                v_row = &v[j, 0] if with_v else <floating*>NULL
+                if penalty == 2:
+                    for i in range(n_samples):
+                        z[j, i] = z[j, i] + bias_row[i]
+                    row_loss = _qp_row(kind, p, &x[j, 0], &z[j, 0], &residual[j, 0], v_row, ax, cz, n_samples)
+                else:
+                    row_loss = _layer_row(loss_kind, p, &x[j, 0], &z[j, 0], bias_row, &residual[j, 0],
+                                          v_row, ax, cz, work, keep_z, n_samples)
+                if with_loss:
+                    loss[j] = row_loss
+    finally:
+        free(scratch)
+
+
+def row_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint accumulate=False):
+    """``out[j] = scale * sum_i a[j, i]`` (``+=`` when ``accumulate``): :func:`column_sums` of ``a.T``.
+
+    Each row is summed in eight interleaved partial sums (entries ``i = r mod 8``),
+    combined in a fixed order at the end: vectorisable, and independent of the
+    thread count like :func:`column_sums` (the two agree to rounding).
+    """
+    if out.shape[0] != a.shape[0]:
+        raise ValueError(f"out must have length {a.shape[0]}, got {out.shape[0]}")
+    cdef Py_ssize_t i, j, r, n = a.shape[1], n_blocks = a.shape[1] // 8
+    cdef floating s = <floating>scale
+    cdef floating total
+    cdef floating lanes[8]
+    with nogil:
+        for j in range(a.shape[0]):
+            for r in range(8):
+                lanes[r] = 0
+            for i in range(n_blocks):
+                for r in range(8):
+                    lanes[r] = lanes[r] + a[j, 8 * i + r]
+            total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+            for i in range(8 * n_blocks, n):
+                total = total + a[j, i]
+            if accumulate:
+                out[j] = out[j] + s * total
+            else:
+                out[j] = s * total
 
 
 def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):

@@ -626,7 +626,7 @@ cdef double _loss_grad_row(int kind, floating p, const floating* x, const floati
 
 cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* z, const floating* b,
                         floating* grad, floating* v, floating a_x, floating c_z, floating* work,
-                        Py_ssize_t n) noexcept nogil:
+                        bint keep_z, Py_ssize_t n) noexcept nogil:
     """One sample of a lifted layer in one sweep: ``z += b``, ``grad = sigma(z) - x``,
     the per-entry losses into ``work`` (summed after) and, when ``v`` is not NULL,
     ``v = a_x x + c_z z``.
@@ -636,6 +636,9 @@ cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* 
     instead of three (measured 2-3x faster at width 784). Generated per
     activation like :func:`_loss_grad_loop`. With ``work`` NULL no loss is
     computed (returns 0): the inner iterations that need only the residuals.
+    Without ``keep_z`` the biased ``z`` is not stored back: right after the GEMM
+    that wrote ``z`` on several threads, storing it costs a fifth to a third of
+    the pass (measured in situ), and the solvers' inner iterations never read it.
     """
     cdef int kind = _kind_of(tag)
     cdef Py_ssize_t j
@@ -646,13 +649,15 @@ cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* 
             for j in range(n):
                 zj = z[j] + b[j]
                 xj = x[j]
-                z[j] = zj
+                if keep_z:
+                    z[j] = zj
                 grad[j] = _sigma_elem(kind, p, zj) - xj
                 v[j] = a_x * xj + c_z * zj
         else:
             for j in range(n):
                 zj = z[j] + b[j]
-                z[j] = zj
+                if keep_z:
+                    z[j] = zj
                 grad[j] = _sigma_elem(kind, p, zj) - x[j]
         return 0
     if v != NULL:
@@ -660,7 +665,8 @@ cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* 
             zj = z[j] + b[j]
             xj = x[j]
             s = _sigma_elem(kind, p, zj)
-            z[j] = zj
+            if keep_z:
+                z[j] = zj
             grad[j] = s - xj
             loss = _loss_elem(kind, p, xj, zj, s)
             work[j] = INFINITY if _outside_domain(kind, xj) else loss
@@ -670,7 +676,8 @@ cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* 
             zj = z[j] + b[j]
             xj = x[j]
             s = _sigma_elem(kind, p, zj)
-            z[j] = zj
+            if keep_z:
+                z[j] = zj
             grad[j] = s - xj
             loss = _loss_elem(kind, p, xj, zj, s)
             work[j] = INFINITY if _outside_domain(kind, xj) else loss
@@ -679,11 +686,11 @@ cdef double _layer_loop(kind_tag* tag, floating p, const floating* x, floating* 
 
 cdef double _layer_row(int kind, floating p, const floating* x, floating* z, const floating* b,
                        floating* grad, floating* v, floating a_x, floating c_z, floating* work,
-                       Py_ssize_t n) noexcept nogil:
+                       bint keep_z, Py_ssize_t n) noexcept nogil:
     """:func:`_layer_loop` for any kind (softmax: bias, row loss and ``v`` in turn).
 
     ``work`` NULL: no loss (returns 0), except for softmax, whose loss pass
-    computes the residual anyway.
+    computes the residual anyway (and reads the biased ``z``, so it always keeps it).
     """
     cdef Py_ssize_t j
     cdef double loss
@@ -696,20 +703,20 @@ cdef double _layer_row(int kind, floating p, const floating* x, floating* z, con
                 v[j] = a_x * x[j] + c_z * z[j]
         return loss
     if kind == RELU:
-        return _layer_loop(<relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == LEAKY_RELU:
-        return _layer_loop(<leaky_relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<leaky_relu_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == SOFT_THRESHOLD:
-        return _layer_loop(<soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == NONNEG_SOFT_THRESHOLD:
-        return _layer_loop(<nonneg_soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<nonneg_soft_threshold_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == HARD_TANH:
-        return _layer_loop(<hard_tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<hard_tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == TANH:
-        return _layer_loop(<tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<tanh_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
     if kind == SIGMOID:
-        return _layer_loop(<sigmoid_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
-    return _layer_loop(<identity_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, n)
+        return _layer_loop(<sigmoid_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
+    return _layer_loop(<identity_tag*>NULL, p, x, z, b, grad, v, a_x, c_z, work, keep_z, n)
 
 
 cdef void _grad_row(int kind, floating p, const floating* x, const floating* z,

@@ -28,7 +28,9 @@ from contextlib import contextmanager
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .. import _validation
 from .._kernels import _activations, _lifted
+from .._kernels._activations import KIND_CODES
 from ..network import LiftedNetwork
 from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
 
@@ -114,8 +116,8 @@ class StepEngine:
         self.bregman_state = bregman_state
         self.net = network
         self.X0, self.target, self.state = X0, target, state
-        self.n = X0.shape[0]
-        self.ws = network.workspace(self.n)
+        self.n = X0.shape[self.sample_axis]
+        self.ws = self._workspace()
         self.splitting = splitting if network.penalty == "bregman" else "smooth"
         self._v_w = [None] * network.n_layers
         self._v_x = [None] * network.n_layers
@@ -123,6 +125,33 @@ class StepEngine:
         # leaves the scale on the weights until normalise_weights()
         self.w_scale = [1.0] * network.n_layers
         self._anchor_views = (None, None)
+
+    # -- the products and sums whose form depends on how the batch arrays are stored;
+    # here samples are rows: X_l of shape (n_samples, n_l), Z_l = X_{l-1} W_l^T
+    #: Axis of the batch arrays that runs over samples.
+    sample_axis = 0
+
+    def _workspace(self):
+        return self.net.workspace(self.n)
+
+    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True):
+        """Pre-activation, residual (and ``V``) of layer ``l``; its energy term, or None without loss."""
+        # the steps read the residual and V, never Z again: the pass need not store it
+        return self.net._layer_pass(l, x_prev, x_l, self.ws, v, a_x, c_z, with_loss=with_loss,
+                                    w_scale=self.w_scale[l], keep_z=False)
+
+    def _add_back_term(self, h, coefficient):
+        """``V_h += coefficient R_{h+1} W_{h+1}`` (the x-step's term from the layer above)."""
+        _lifted.gemm(False, False, coefficient * self.w_scale[h + 1], self.ws.residual[h + 1],
+                     self.net.weights[h + 1], 1.0, self.ws.v[h])
+
+    def _add_gradient(self, l, x_prev, alpha, out, beta):
+        """``out = alpha R_l^T X_{l-1} + beta out`` (the weights' gradient product)."""
+        _lifted.gemm(True, False, alpha, self.ws.residual[l], x_prev, beta, out)
+
+    def _bias_sums(self, l, out, scale, accumulate):
+        """``out (+)= scale sum_i R_l[i]`` (the biases' gradient)."""
+        _lifted.column_sums(self.ws.residual[l], out, scale, accumulate)
 
     # -- chain of variables x_0 .. x_L
     def xs(self):
@@ -151,26 +180,24 @@ class StepEngine:
         for l in layers:
             if tau_x is not None and l < L - 1 and tau_x[l] is not None:
                 a_x, c_z, _, _ = self.x_coefficients(l, tau_x[l])
-                term = net._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], a_x, c_z, with_loss=energy,
-                                       w_scale=self.w_scale[l])
+                term = self._layer(l, xs[l], xs[l + 1], ws.v[l], a_x, c_z, with_loss=energy)
             else:
-                term = net._layer_pass(l, xs[l], xs[l + 1], ws, with_loss=energy, w_scale=self.w_scale[l])
+                term = self._layer(l, xs[l], xs[l + 1], with_loss=energy)
             if energy:
                 terms[l] = term
         if tau_x is not None:
             for h in range(L - 1):
                 if tau_x[h] is not None and (h + 1) in layers and h in layers:
                     _, _, back, _ = self.x_coefficients(h, tau_x[h])
-                    _lifted.gemm(False, False, back * self.w_scale[h + 1], ws.residual[h + 1], net.weights[h + 1],
-                                 1.0, ws.v[h])
+                    self._add_back_term(h, back)
         return terms if energy else None
 
     def theta_gradients(self, layers=None):
         net, ws, xs = self.net, self.ws, self.xs()
         for l in range(net.n_layers) if layers is None else layers:
             scale = net.lambdas[l] / self.n
-            _lifted.gemm(True, False, scale, ws.residual[l], xs[l], 0.0, ws.grad_w[l])
-            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale)
+            self._add_gradient(l, xs[l], scale, ws.grad_w[l], 0.0)
+            self._bias_sums(l, ws.grad_b[l], scale, False)
 
     def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
         """The theta step, in place; with ``anchor`` the proximity term ``|theta - anchor|^2 / (2 tau_prox)``.
@@ -243,8 +270,8 @@ class StepEngine:
                                  net._threads(theta))
         for l in range(net.n_layers):
             step = tau_theta[l] * net.lambdas[l] / self.n
-            _lifted.gemm(True, False, -step, ws.residual[l], xs[l], 1.0, net.weights[l])
-            _lifted.column_sums(ws.residual[l], net.biases[l], -step, True)
+            self._add_gradient(l, xs[l], -step, net.weights[l], 1.0)
+            self._bias_sums(l, net.biases[l], -step, True)
             if self.regulariser is not None:
                 self.regulariser.prox(net.weights[l], tau_theta[l], out=net.weights[l])
 
@@ -267,13 +294,13 @@ class StepEngine:
             step = tau_theta[l] * net.lambdas[l] / self.n
             w = net.weights[l]
             _lifted.axpy(c / scale, anchor_w[l], w.reshape(-1))
-            _lifted.gemm(True, False, -step / scale, ws.residual[l], xs[l], 1.0, w)
+            self._add_gradient(l, xs[l], -step / scale, w, 1.0)
             self.w_scale[l] = scale
             # the biases explicitly (a few hundred entries): pull, then the gradient's column sums
             b = net.biases[l]
             _lifted.scal(1.0 - c, b)
             _lifted.axpy(c, anchor_b[l], b)
-            _lifted.column_sums(ws.residual[l], b, -step, True)
+            self._bias_sums(l, b, -step, True)
 
     def _views_of(self, anchor):
         """Per-layer flat views (weights, biases) of an anchor vector, cached for the last anchor."""
@@ -376,6 +403,77 @@ class StepEngine:
             np.copyto(dst, src)
         for dst, src in zip(snap[2], self.state.hidden):
             np.copyto(dst, src)
+
+
+class _FeatureRowsWorkspace:
+    """:class:`StepEngine` buffers for a batch stored with features as rows."""
+
+    def __init__(self, network, n_samples):
+        dt, widths = network.dtype, network.widths
+        self.z = [np.empty((w, n_samples), dt) for w in widths[1:]]
+        self.residual = [np.empty((w, n_samples), dt) for w in widths[1:]]
+        self.loss = [np.empty(w, np.float64) for w in widths[1:]]     # per feature, summed over samples
+        self.v = [np.empty((w, n_samples), dt) for w in widths[1:-1]]
+        self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
+        self.grad_b = [np.empty(w, dt) for w in widths[1:]]
+
+
+class FeatureRowsEngine(StepEngine):
+    """:class:`StepEngine` on a batch stored transposed: ``X_l`` of shape ``(n_l, n_samples)``.
+
+    The same steps, with every product in the transposed form: ``Z_l^T = W_l X_{l-1}^T``,
+    the gradient ``R_l^T X_{l-1}`` as ``R_l^T (X_{l-1}^T)^T``, the back term
+    ``V_h^T += W_{h+1}^T R_{h+1}^T``; the layer pass and the bias sums run along rows of
+    features (``_lifted.layer_pass_features``, ``_lifted.row_sums``). BLAS runs these
+    products at another speed than those of samples as rows (faster in float32 on the
+    development machine; see :data:`~bregman_solvers._validation.BATCH_LAYOUT`). The
+    stochastic solvers gather each batch into this layout and scatter it back.
+
+    Every activation must act entrywise (no softmax) and there is no code
+    regulariser (its value is a per-sample norm): see :func:`features_as_rows_possible`.
+    """
+
+    sample_axis = 1
+
+    def _workspace(self):
+        return _FeatureRowsWorkspace(self.net, self.n)
+
+    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True):
+        net, ws = self.net, self.ws
+        act = net.activations[l]
+        _lifted.gemm(False, False, self.w_scale[l], net.weights[l], x_prev, 0.0, ws.z[l])
+        loss = ws.loss[l] if with_loss else None
+        _lifted.layer_pass_features(net._penalty_code, act.kind, act.param, ws.z[l], net.biases[l], x_l,
+                                    ws.residual[l], loss, v, a_x, c_z, net._threads(ws.z[l]), False)
+        if not with_loss:
+            return None
+        return float(np.sum(loss)) / self.n * net.lambdas[l]
+
+    def _add_back_term(self, h, coefficient):
+        _lifted.gemm(True, False, coefficient * self.w_scale[h + 1], self.net.weights[h + 1],
+                     self.ws.residual[h + 1], 1.0, self.ws.v[h])
+
+    def _add_gradient(self, l, x_prev, alpha, out, beta):
+        _lifted.gemm(False, True, alpha, self.ws.residual[l], x_prev, beta, out)
+
+    def _bias_sums(self, l, out, scale, accumulate):
+        _lifted.row_sums(self.ws.residual[l], out, scale, accumulate)
+
+
+def features_as_rows_possible(network, code_regulariser=None):
+    """Whether :class:`FeatureRowsEngine` can run this problem: entrywise activations, no code regulariser."""
+    return code_regulariser is None and all(act.kind != KIND_CODES["softmax"] for act in network.activations)
+
+
+def use_features_as_rows(network, code_regulariser=None):
+    """The batch layout :data:`~bregman_solvers._validation.BATCH_LAYOUT` asks for, where it is possible."""
+    layout = _validation.BATCH_LAYOUT
+    if layout not in _validation.BATCH_LAYOUTS:
+        raise ValueError(f"bregman_solvers._validation.BATCH_LAYOUT must be one of {_validation.BATCH_LAYOUTS}, "
+                         f"got {layout!r}")
+    if layout == "samples" or not features_as_rows_possible(network, code_regulariser):
+        return False
+    return layout == "features" or network.dtype == np.float32
 
 
 class LiftedSolver:

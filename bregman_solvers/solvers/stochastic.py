@@ -11,31 +11,47 @@ import numpy as np
 from .._kernels import _lifted
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
-from ._base import LiftedSolver, StepEngine, _check_positive_int, with_thread_policy
+from ._base import (FeatureRowsEngine, LiftedSolver, StepEngine, _check_positive_int, use_features_as_rows,
+                    with_thread_policy)
 from ._epochs import EpochLoop
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
 
 class _BatchBuffers:
-    """Gathered copies of one batch (input, target, auxiliary variables), reused every batch."""
+    """Gathered copies of one batch (input, target, auxiliary variables), reused every batch.
 
-    def __init__(self, network, size):
+    With ``features_as_rows`` the copies are transposed, of shape ``(width, size)``
+    (the layout of :class:`~bregman_solvers.solvers._base.FeatureRowsEngine`): each
+    array is gathered into a staging array with samples as rows, then transposed
+    into place, and the auxiliary variables are scattered back through a transposed view.
+    """
+
+    def __init__(self, network, size, features_as_rows=False):
         dt = network.dtype
-        self.x0 = np.empty((size, network.widths[0]), dt)
-        self.target = np.empty((size, network.widths[-1]), dt)
-        self.hidden = [np.empty((size, w), dt) for w in network.widths[1:-1]]
+        self.features_as_rows = features_as_rows
+
+        def batch_array(width):
+            return np.empty((width, size) if features_as_rows else (size, width), dt)
+
+        self.x0 = batch_array(network.widths[0])
+        self.target = batch_array(network.widths[-1])
+        self.hidden = [batch_array(w) for w in network.widths[1:-1]]
         self.state = LiftedState(self.hidden)
+        self._staging = {w: np.empty((size, w), dt) for w in set(network.widths)} if features_as_rows else None
 
     def gather(self, idx, X0, target, state):
-        np.take(X0, idx, axis=0, out=self.x0)
-        np.take(target, idx, axis=0, out=self.target)
-        for dst, src in zip(self.hidden, state.hidden):
-            np.take(src, idx, axis=0, out=dst)
+        for dst, src in [(self.x0, X0), (self.target, target), *zip(self.hidden, state.hidden)]:
+            if self._staging is None:
+                np.take(src, idx, axis=0, out=dst)
+            else:
+                stage = self._staging[src.shape[1]]
+                np.take(src, idx, axis=0, out=stage)
+                np.copyto(dst, stage.T)
 
     def scatter(self, idx, state):
         for src, dst in zip(self.hidden, state.hidden):
-            dst[idx] = src
+            dst[idx] = src.T if self.features_as_rows else src
 
 
 def parameters_finite(network):
@@ -215,10 +231,7 @@ class ImplicitSGD(LiftedSolver):
             for idx in scheduler.epoch(epoch):
                 size = len(idx)
                 if size not in buffers:
-                    buffers[size] = _BatchBuffers(network, size)
-                    engines[size] = StepEngine(network, buffers[size].x0, buffers[size].target,
-                                               buffers[size].state, self.splitting, self.regulariser,
-                                               self.code_regulariser, loop.bregman_state)
+                    buffers[size], engines[size] = self._batch_engine(network, size, loop.bregman_state)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
                 # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake threads)
@@ -230,6 +243,15 @@ class ImplicitSGD(LiftedSolver):
             return float(np.mean(batch_terms))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
+
+    def _batch_engine(self, network, size, bregman_state=None):
+        """Buffers and step engine for batches of ``size`` samples, in the layout ``BATCH_LAYOUT`` asks for."""
+        features_as_rows = use_features_as_rows(network, self.code_regulariser)
+        buf = _BatchBuffers(network, size, features_as_rows)
+        engine_class = FeatureRowsEngine if features_as_rows else StepEngine
+        engine = engine_class(network, buf.x0, buf.target, buf.state, self.splitting, self.regulariser,
+                              self.code_regulariser, bregman_state)
+        return buf, engine
 
     @staticmethod
     def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps):
@@ -338,9 +360,7 @@ class ModelAveraging(ImplicitSGD):
                 np.copyto(worker.parameter_vector, start)
                 size = len(idx)
                 if size not in buffers:
-                    buffers[size] = _BatchBuffers(worker, size)
-                    engines[size] = StepEngine(worker, buffers[size].x0, buffers[size].target, buffers[size].state,
-                                               self.splitting, self.regulariser, self.code_regulariser)
+                    buffers[size], engines[size] = self._batch_engine(worker, size)
                 buf, engine = buffers[size], engines[size]
                 buf.gather(idx, X0, target, state)
                 energy = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
