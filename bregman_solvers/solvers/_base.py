@@ -258,7 +258,7 @@ class StepEngine:
             self.theta_gradients()
             self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
             return
-        net, ws, xs = self.net, self.ws, self.xs()
+        net, xs = self.net, self.xs()
         if (self.scaled_proximity and anchor is not None and self.regulariser is None
                 and all(0 < t / tau_prox < 1 for t in tau_theta)):
             self._scaled_proximity_step(tau_theta, anchor, tau_prox)
@@ -284,7 +284,7 @@ class StepEngine:
     MIN_W_SCALE = 1e-2
 
     def _scaled_proximity_step(self, tau_theta, anchor, tau_prox):
-        net, ws, xs = self.net, self.ws, self.xs()
+        net, xs = self.net, self.xs()
         anchor_w, anchor_b = self._views_of(anchor)
         for l in range(net.n_layers):
             c = tau_theta[l] / tau_prox
