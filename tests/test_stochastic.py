@@ -370,6 +370,77 @@ def test_a_diverged_last_step_resets_to_the_batch_anchor(data):
     assert engine.w_scale == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypatch):
+    """ImplicitSGD keeps the weights scaled between batches (two batch sizes share the scales):
+    the same fit as explicit steps, the weights explicit after it, one normalisation per epoch."""
+    from bregman_solvers._kernels import _lifted
+
+    X, Y = data[0][:57], data[1][:57]
+    fits = []
+    for scaled in (True, False):
+        monkeypatch.setattr(StepEngine, "scaled_proximity", scaled)
+        network = net(dtype)
+        weight_scalings = []
+        real_scal = _lifted.scal
+
+        def counting_scal(alpha, x, real_scal=real_scal, calls=weight_scalings, size=network.weights[0].size):
+            if x.size == size:
+                calls.append(alpha)
+            return real_scal(alpha, x)
+
+        monkeypatch.setattr(_lifted, "scal", counting_scal)
+        bs.ImplicitSGD(batch_size=10, inner_iterations=3, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
+                       random_state=0).fit(network, X, Y)
+        monkeypatch.setattr(_lifted, "scal", real_scal)
+        fits.append(network.parameter_vector.copy())
+        if scaled:       # 6 batches of 2 pulls per epoch: s = 0.95^12 > MIN_W_SCALE, normalised at epoch end only
+            assert len(weight_scalings) == 2 and 0.5 < weight_scalings[0] < 0.6
+        else:
+            assert weight_scalings == []
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fits[0], fits[1], rtol=rtol, atol=rtol)
+
+
+def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data):
+    from bregman_solvers.solvers._epochs import EpochLoop
+    from bregman_solvers.solvers.stochastic import ImplicitSGD
+
+    X, Y = data
+    network = net()
+    explicit = network.parameter_vector.copy()
+    Xb, Yb = network.check_data(X[:40], Y[:40])
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+    for w in network.weights:            # the weights held as W / 0.5, as between two batches
+        w /= 0.5
+    engine.w_scale[:] = [0.5, 0.5, 0.5]
+    start, start_scale = network.parameter_vector.copy(), [0.5, 0.5, 0.5]
+    loop = EpochLoop(ImplicitSGD(), network, Xb, Yb, engine.state)
+    real_step = engine.theta_step
+
+    def poisoned_step(*args, **kwargs):
+        real_step(*args, **kwargs)
+        network.biases[0][0] = np.nan
+
+    engine.theta_step = poisoned_step
+    with pytest.raises(FloatingPointError):
+        ImplicitSGD._inner_steps(engine, 2, np.full(3, 0.1), np.full(2, 0.1), start, 2.0, loop, (0.1, 0.1, 2.0),
+                                 start_scale, True)
+    np.testing.assert_allclose(network.parameter_vector, explicit, rtol=1e-15)
+    assert engine.w_scale == [1.0, 1.0, 1.0]
+
+
+def test_a_scaled_anchor_needs_the_scaled_step(data):
+    X, Y = data
+    network = net()
+    Xb, Yb = network.check_data(X[:40], Y[:40])
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=L1(1e-3))
+    engine.evaluate()
+    with pytest.raises(ValueError, match="scaled anchor"):
+        engine.theta_step(np.full(3, 0.1), anchor=network.parameter_vector.copy(), tau_prox=2.0,
+                          anchor_scale=[0.5, 1.0, 1.0])
+
+
 def test_non_finite_initial_parameters_are_refused(data):
     X, Y = data
     network = net()

@@ -102,11 +102,19 @@ def spectral_norm_sq(a, v=None, n_iter=30):
     return est, v
 
 
+def normalise_weights(network, w_scale, layers=None):
+    """``W_l <- w_scale[l] W_l`` (BLAS ``scal``) and ``w_scale[l] <- 1``: the weights explicit again."""
+    for l in range(network.n_layers) if layers is None else layers:
+        if w_scale[l] != 1.0:
+            _lifted.scal(w_scale[l], network.weights[l].reshape(-1))
+            w_scale[l] = 1.0
+
+
 class StepEngine:
     """Proximal-gradient steps on one lifted problem (see the module docstring)."""
 
     def __init__(self, network, X0, target, state, splitting="phi", regulariser=None, code_regulariser=None,
-                 bregman_state=None):
+                 bregman_state=None, w_scale=None):
         if splitting not in SPLITTINGS:
             raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
         self.regulariser = check_regulariser(regulariser)
@@ -122,8 +130,9 @@ class StepEngine:
         self._v_w = [None] * network.n_layers
         self._v_x = [None] * network.n_layers
         # W_l = w_scale[l] * network.weights[l]: the scaled proximity step (see theta_step)
-        # leaves the scale on the weights until normalise_weights()
-        self.w_scale = [1.0] * network.n_layers
+        # leaves the scale on the weights until normalise_weights(). Engines on one network
+        # (one per batch size) may share the list, so that a scale can outlive a batch.
+        self.w_scale = [1.0] * network.n_layers if w_scale is None else w_scale
         self._anchor_views = (None, None)
 
     # -- the products and sums whose form depends on how the batch arrays are stored;
@@ -229,7 +238,7 @@ class StepEngine:
             if reg is not None:
                 reg.prox(w, tau_theta[l], out=w)
 
-    def theta_step(self, tau_theta, anchor=None, tau_prox=None):
+    def theta_step(self, tau_theta, anchor=None, tau_prox=None, anchor_scale=None):
         """Gradient and parameter step fused: ``W <- (1 - c) W + c W_anchor - tau (lambda/N) R^T X``.
 
         ``anchor`` is a flat vector laid out like the network's ``parameter_vector``
@@ -250,19 +259,26 @@ class StepEngine:
           1.85 million parameters inside an iteration, against 0.66 ms for an
           OpenMP pass) and the GEMM, whose ``alpha`` carries the scale, as do the
           GEMMs of :meth:`evaluate`. :meth:`normalise_weights` multiplies the
-          scales back in (the solver does it at the end of every batch);
-        * otherwise explicitly, one parallel pass over all parameters.
+          scales back in. ``anchor_scale`` (per layer, default 1) says the anchor's
+          weights are scaled the same way: implicit SGD copies the anchor from
+          weights it has not normalised (the pull is then ``(c a / s') W_anchor``);
+        * otherwise explicitly, one parallel pass over all parameters (the anchor
+          must then be explicit).
         """
+        scaled_anchor = anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale)
         if isinstance(self.regulariser, BregmanIteration):
             self.normalise_weights()
             self.theta_gradients()
             self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
             return
         net, xs = self.net, self.xs()
-        if (self.scaled_proximity and anchor is not None and self.regulariser is None
-                and all(0 < t / tau_prox < 1 for t in tau_theta)):
-            self._scaled_proximity_step(tau_theta, anchor, tau_prox)
+        if self.regulariser is None and (anchor is None or self.scaled_step_applies(tau_theta, tau_prox)):
+            # without an anchor: the same step with c = 0 (leaves any scale on the weights)
+            self._scaled_proximity_step(tau_theta, anchor, tau_prox, anchor_scale)
             return
+        if scaled_anchor:
+            raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
+                             "regulariser and 0 < tau_theta / tau_prox < 1")
         self.normalise_weights()
         if anchor is not None:
             theta = net.parameter_vector
@@ -279,27 +295,33 @@ class StepEngine:
     #: the two agree to rounding, which the tests check).
     scaled_proximity = True
 
+    def scaled_step_applies(self, tau_theta, tau_prox):
+        """Whether :meth:`theta_step` with an anchor takes the scaled form for these steps."""
+        return (self.scaled_proximity and tau_prox is not None and self.regulariser is None
+                and all(0 < t / tau_prox < 1 for t in tau_theta))
+
     #: Below this scale the weights are normalised before the next scaled step
     #: (keeps ``W / s`` far from overflow whatever ``c`` and K are).
     MIN_W_SCALE = 1e-2
 
-    def _scaled_proximity_step(self, tau_theta, anchor, tau_prox):
+    def _scaled_proximity_step(self, tau_theta, anchor, tau_prox, anchor_scale=None):
         net, xs = self.net, self.xs()
-        anchor_w, anchor_b = self._views_of(anchor)
+        anchor_w, anchor_b = (None, None) if anchor is None else self._views_of(anchor)
         for l in range(net.n_layers):
-            c = tau_theta[l] / tau_prox
+            c = 0.0 if anchor is None else tau_theta[l] / tau_prox
             if self.w_scale[l] * (1.0 - c) < self.MIN_W_SCALE:
                 self.normalise_weights([l])
             scale = self.w_scale[l] * (1.0 - c)
             step = tau_theta[l] * net.lambdas[l] / self.n
-            w = net.weights[l]
-            _lifted.axpy(c / scale, anchor_w[l], w.reshape(-1))
+            w, b = net.weights[l], net.biases[l]
+            if anchor is not None:
+                a = 1.0 if anchor_scale is None else anchor_scale[l]
+                _lifted.axpy(c * a / scale, anchor_w[l], w.reshape(-1))
+                # the biases explicitly (a few hundred entries)
+                _lifted.scal(1.0 - c, b)
+                _lifted.axpy(c, anchor_b[l], b)
             self._add_gradient(l, xs[l], -step / scale, w, 1.0)
             self.w_scale[l] = scale
-            # the biases explicitly (a few hundred entries): pull, then the gradient's column sums
-            b = net.biases[l]
-            _lifted.scal(1.0 - c, b)
-            _lifted.axpy(c, anchor_b[l], b)
             self._bias_sums(l, b, -step, True)
 
     def _views_of(self, anchor):
@@ -313,15 +335,13 @@ class StepEngine:
 
     def normalise_weights(self, layers=None):
         """Multiply the scales of the scaled proximity step back into the weights (BLAS ``scal``)."""
-        for l in range(self.net.n_layers) if layers is None else layers:
-            if self.w_scale[l] != 1.0:
-                _lifted.scal(self.w_scale[l], self.net.weights[l].reshape(-1))
-                self.w_scale[l] = 1.0
+        normalise_weights(self.net, self.w_scale, layers)
 
-    def restore_parameters(self, theta):
-        """Overwrite the network's parameters with the flat vector ``theta`` (scales reset to 1)."""
+    def restore_parameters(self, theta, scale=None):
+        """Overwrite the network's parameters with the flat vector ``theta``, whose weights carry
+        the per-layer ``scale`` (default 1, explicit)."""
         np.copyto(self.net.parameter_vector, theta)
-        self.w_scale = [1.0] * self.net.n_layers
+        self.w_scale[:] = [1.0] * self.net.n_layers if scale is None else scale
 
     def regularisation(self):
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
@@ -376,9 +396,10 @@ class StepEngine:
         """Whether every parameter and auxiliary variable is finite.
 
         The parameters by one BLAS read (their absolute sum, see ``_lifted.abs_sum``),
-        the auxiliary variables of the batch by one pass each.
+        the auxiliary variables of the batch by one pass each. Weights held scaled
+        (``W / s`` with ``MIN_W_SCALE <= s <= 1``) are read as they are: finite
+        exactly when ``W`` is.
         """
-        self.normalise_weights()
         if not np.isfinite(_lifted.abs_sum(self.net.parameter_vector)):
             return False
         return all(_lifted.all_finite(h.reshape(-1), self.net._threads(h)) for h in self.state.hidden)

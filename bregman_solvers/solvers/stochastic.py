@@ -11,8 +11,8 @@ import numpy as np
 from .._kernels import _lifted
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
-from ._base import (FeatureRowsEngine, LiftedSolver, StepEngine, _check_positive_int, use_features_as_rows,
-                    with_thread_policy)
+from ._base import (FeatureRowsEngine, LiftedSolver, StepEngine, _check_positive_int, normalise_weights,
+                    use_features_as_rows, with_thread_policy)
 from ._epochs import EpochLoop
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
@@ -218,6 +218,9 @@ class ImplicitSGD(LiftedSolver):
             raise ValueError("the network's parameters are not finite")
         anchor = np.empty_like(network.parameter_vector)
         L = network.n_layers
+        # the weights' scales of the scaled proximity step, shared by the engines of all batch
+        # sizes: between batches the weights stay scaled, and the anchor is copied with them
+        w_scale, anchor_scale = [1.0] * L, [1.0] * L
 
         def run_epoch(epoch, progress):
             if tau_theta == "auto":
@@ -228,45 +231,58 @@ class ImplicitSGD(LiftedSolver):
                 t_theta = np.full(L, steps[0])
             t_x = np.full(L - 1, steps[1])
             batch_terms = []
-            for idx in scheduler.epoch(epoch):
-                size = len(idx)
-                if size not in buffers:
-                    buffers[size], engines[size] = self._batch_engine(network, size, loop.bregman_state)
-                buf, engine = buffers[size], engines[size]
-                buf.gather(idx, X0, target, state)
-                # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake threads)
-                _lifted.copy(network.parameter_vector, anchor)
-                first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps)
-                batch_terms.append(first)
-                buf.scatter(idx, state)
-                progress.update(1)
+            try:
+                for idx in scheduler.epoch(epoch):
+                    size = len(idx)
+                    if size not in buffers:
+                        buffers[size], engines[size] = self._batch_engine(network, size, loop.bregman_state, w_scale)
+                    buf, engine = buffers[size], engines[size]
+                    buf.gather(idx, X0, target, state)
+                    # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
+                    # threads), with the scales its weights carry
+                    _lifted.copy(network.parameter_vector, anchor)
+                    anchor_scale[:] = w_scale
+                    # keep the scales across batches when every step takes the scaled form: saves
+                    # the pass over the weights that multiplies them back in
+                    keep_scale = engine.scaled_step_applies(t_theta, steps[2])
+                    first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps,
+                                              anchor_scale, keep_scale)
+                    batch_terms.append(first)
+                    buf.scatter(idx, state)
+                    progress.update(1)
+            finally:
+                # explicit weights between epochs (metrics, callbacks) and after an error
+                normalise_weights(network, w_scale)
             return float(np.mean(batch_terms))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
-    def _batch_engine(self, network, size, bregman_state=None):
+    def _batch_engine(self, network, size, bregman_state=None, w_scale=None):
         """Buffers and step engine for batches of ``size`` samples, in the layout ``BATCH_LAYOUT`` asks for."""
         features_as_rows = use_features_as_rows(network, self.code_regulariser)
         buf = _BatchBuffers(network, size, features_as_rows)
         engine_class = FeatureRowsEngine if features_as_rows else StepEngine
         engine = engine_class(network, buf.x0, buf.target, buf.state, self.splitting, self.regulariser,
-                              self.code_regulariser, bregman_state)
+                              self.code_regulariser, bregman_state, w_scale)
         return buf, engine
 
     @staticmethod
-    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps):
+    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, start_scale=None, keep_scale=False):
         """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
 
-        The proximity term to ``start`` is used when ``tau`` is not None. Only the
-        first pass computes the penalties (the energy reported for the batch); the
-        others compute just residuals. A divergence is caught by the energy (first
-        pass) or by the check of the parameters and auxiliary variables after the K
-        steps: on a non-finite value the parameters are reset to ``start`` (the last
-        finite iterate), before the batch's variables are written back, and the
-        error raised.
+        The proximity term to ``start`` is used when ``tau`` is not None;
+        ``start_scale`` are the scales its weights carry (see
+        :meth:`~bregman_solvers.solvers._base.StepEngine.theta_step`). Only the first
+        pass computes the penalties (the energy reported for the batch); the others
+        compute just residuals. The weights are normalised after the K steps unless
+        ``keep_scale``. A divergence is caught by the energy (first pass) or by the
+        check of the parameters and auxiliary variables after the K steps: on a
+        non-finite value the parameters are reset to ``start`` (the last finite
+        iterate), before the batch's variables are written back, and the error raised.
         """
         energy = engine.total(engine.evaluate(t_x))
         if not np.isfinite(energy):
+            engine.normalise_weights()
             loop.diverged(steps)
         for k in range(n_inner):
             if k > 0:
@@ -274,11 +290,13 @@ class ImplicitSGD(LiftedSolver):
             # the first step starts at theta^k itself, where the proximity term's gradient is 0:
             # no pull towards the anchor is needed (one pass over all parameters saved per batch)
             anchor = start if tau is not None and k > 0 else None
-            engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
+            engine.theta_step(t_theta, anchor=anchor, tau_prox=tau, anchor_scale=start_scale)
             engine.apply_x(t_x)
-        engine.normalise_weights()       # the weights are explicit again between batches
+        if not keep_scale:
+            engine.normalise_weights()
         if not engine.iterate_finite():
-            engine.restore_parameters(start)
+            engine.restore_parameters(start, start_scale)
+            engine.normalise_weights()
             loop.diverged(steps)
         return energy
 
