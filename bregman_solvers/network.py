@@ -395,19 +395,21 @@ class LiftedNetwork:
         return LiftedState(hidden)
 
     # ------------------------------------------------------------ the energy
-    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True):
+    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True,
+                    prox_c=0.0):
         """Pre-activation, residual, penalty (and x-step argument) of layer l (from 0).
 
         Returns the layer's energy term, or None with ``with_loss=False`` (the
         penalties are then not computed at all). ``w_scale`` as in :meth:`_affine`;
-        ``keep_z=False``: ``ws.z[l]`` need not hold the pre-activation afterwards
+        ``keep_z=False``: ``ws.z[l]`` need not hold the pre-activation afterwards;
+        ``prox_c > 0``: first ``x_l <- prox_{prox_c Psi}(v)``, the previous x-step
         (see ``_lifted.layer_pass``).
         """
         act = self.activations[l]
         self._affine(l, x_prev, ws.z[l], w_scale)
         _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
                            ws.residual[l], ws.loss[l] if with_loss else None, v, a_x, c_z, self._threads(ws.z[l]),
-                           keep_z)
+                           keep_z, prox_c, x_l if prox_c > 0 else None)
         if not with_loss:
             return None
         return float(np.mean(ws.loss[l], dtype=np.float64)) * self.lambdas[l]

@@ -189,6 +189,53 @@ def test_layer_pass_features_refuses_bad_arguments():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("features_as_rows", [False, True])
+@pytest.mark.parametrize("penalty", [0, 1, 2])
+def test_layer_pass_takes_the_pending_x_step_as_prox_then_pass(penalty, features_as_rows, dtype, rng):
+    """x_out: x <- prox_{c Psi}(v) (MAC-QP: v) row by row, then the pass: the same numbers as the two calls."""
+    from bregman_solvers._kernels import _activations
+
+    kernel = _lifted.layer_pass_features if features_as_rows else _lifted.layer_pass
+    names = ENTRYWISE if features_as_rows else ALL_ACTIVATIONS
+    shape = (13, 7)
+    for name in names:
+        act = get_activation(name, **({"alpha": 0.3} if "threshold" in name else {}))
+        z0 = rng.standard_normal(shape).astype(dtype)
+        b = rng.standard_normal(shape[0] if features_as_rows else shape[1]).astype(dtype)
+        v0 = rng.standard_normal(shape).astype(dtype)
+        x0 = np.full(shape, 1.0 / shape[1], dtype)          # in every domain (softmax's simplex included)
+        loss_dtype = np.float64 if features_as_rows else dtype
+        outputs = []
+        for fused in (False, True):
+            x, z, r, v, loss = x0.copy(), z0.copy(), np.empty_like(z0), v0.copy(), np.empty(shape[0], loss_dtype)
+            if fused:
+                kernel(penalty, act.kind, act.param, z, b, x, r, loss, v, 0.3, 0.7, 2, False, 0.4, x)
+            else:
+                if penalty == 2:
+                    np.copyto(x, v0)
+                else:
+                    _activations.prox(act.kind, act.param, 0.4, v, x, 1)
+                kernel(penalty, act.kind, act.param, z, b, x, r, loss, v, 0.3, 0.7, 1, False)
+            outputs.append((x, z, r, v, loss))
+        assert not np.array_equal(outputs[1][0], x0)
+        for a, c in zip(*outputs):
+            np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("kernel", [_lifted.layer_pass, _lifted.layer_pass_features])
+def test_pending_x_step_arguments_are_checked(kernel):
+    z, x, r, v = np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3))
+    b = np.zeros(4 if kernel is _lifted.layer_pass_features else 3)
+    with pytest.raises(ValueError, match="x_out needs v"):
+        kernel(0, 1, 0.0, z, b, x, r, None, None, 0.5, 0.5, 1, True, 0.1, x)
+    with pytest.raises(ValueError, match="x_out must be x itself"):
+        kernel(0, 1, 0.0, z, b, x, r, None, v, 0.5, 0.5, 1, True, 0.1, x.copy())
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="prox_c must be a positive finite number"):
+            kernel(0, 1, 0.0, z, b, x, r, None, v, 0.5, 0.5, 1, True, bad, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(3, 8), (5, 16), (784, 100)])
 def test_row_sums_and_accumulate(shape, dtype, rng):
     a = rng.standard_normal(shape).astype(dtype)

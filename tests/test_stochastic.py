@@ -245,6 +245,46 @@ def test_feature_rows_engine_steps_equal_the_sample_rows_engine(data, dtype):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["samples", "features"])
+@pytest.mark.parametrize("acts,penalty", [(["relu", "tanh", "identity"], "bregman"),
+                                          (["leaky_relu", "sigmoid", "softmax"], "bregman"),
+                                          (["relu", "hard_tanh", "identity"], "mac_qp")])
+def test_deferred_x_steps_give_the_same_iterates(data, dtype, layout, acts, penalty, batch_layout, monkeypatch):
+    """Each x-step but the last taken inside the next iteration's layer passes: the same numbers."""
+    X, Y = data[0][:57], data[1][:57]
+    if acts[-1] == "softmax":
+        Y = np.eye(4)[np.argmax(Y, axis=1)] * 0.9 + 0.025          # in the open simplex
+    batch_layout(layout)
+    fits = []
+    for defer in (True, False):
+        monkeypatch.setattr(StepEngine, "x_step_deferrable", property(lambda self, defer=defer: defer))
+        network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
+        state = network.init_state(network.check_data(X))
+        bs.ImplicitSGD(batch_size=10, inner_iterations=4, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
+                       random_state=0).fit(network, X, Y, state=state)
+        fits.append((network.parameter_vector.copy(), *[h.copy() for h in state.hidden]))
+    for a, b in zip(*fits):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_pending_x_step_needs_all_layers_and_no_code_regulariser(data):
+    X, Y = data
+    network = net()
+    Xb, Yb = network.check_data(X[:40], Y[:40])
+    t_x = np.full(2, 0.1)
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb), code_regulariser=CodeL1(layer=1, alpha=0.1))
+    assert not engine.x_step_deferrable
+    engine.evaluate(t_x)
+    with pytest.raises(ValueError, match="pending x-step"):
+        engine.evaluate(t_x, pending_x=t_x)
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+    assert engine.x_step_deferrable
+    engine.evaluate(t_x)
+    with pytest.raises(ValueError, match="pending x-step"):
+        engine.evaluate(t_x, layers=[0, 1], pending_x=t_x)
+
+
 def test_batch_layout_policy(batch_layout):
     from bregman_solvers.solvers._base import features_as_rows_possible, use_features_as_rows
 

@@ -158,9 +158,35 @@ def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
                 z[i, j] = z[i, j] + b[j]
 
 
+cdef bint _check_x_out(const floating[:, ::1] x, floating[:, ::1] x_out, bint with_v, double prox_c) except -1:
+    """Whether a layer pass takes the x-step into ``x_out``; its arguments checked."""
+    if x_out is None:
+        return False
+    if not with_v:
+        raise ValueError("x_out needs v (the previous x-step argument)")
+    if (x_out.shape[0] != x.shape[0] or x_out.shape[1] != x.shape[1]
+            or (x.shape[0] * x.shape[1] > 0 and <const void*>&x_out[0, 0] != <const void*>&x[0, 0])):
+        raise ValueError("x_out must be x itself (the target the pass then reads)")
+    if not prox_c > 0 or not isfinite(prox_c):
+        raise ValueError(f"prox_c must be a positive finite number, got {prox_c}")
+    return True
+
+
+cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,
+                             Py_ssize_t n) noexcept nogil:
+    """One sample's x-step: ``x = prox_{c Psi}(v)``; MAC-QP, whose x is unconstrained: ``x = v``."""
+    cdef Py_ssize_t j
+    if penalty == 2:
+        for j in range(n):
+            x[j] = v[j]
+    else:
+        _prox_row(kind, p, c, v, x, n)
+
+
 def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
                const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss=None,
-               floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1, bint keep_z=True):
+               floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1, bint keep_z=True,
+               double prox_c=0.0, floating[:, ::1] x_out=None):
     """One pass over the samples of a layer (see the module docstring).
 
     ``z`` holds ``X_prev W^T`` on entry and ``X_prev W^T + b`` on exit; ``residual``
@@ -172,6 +198,11 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     (without the bias; MAC-QP and softmax layers store it anyway): saves the
     stores of one array, which right after the GEMM that wrote ``z`` on several
     threads are a fifth to a third of the pass.
+
+    With ``x_out`` (``x`` itself, writable) each sample's target is first updated
+    to ``prox_{prox_c Psi}(v)`` (MAC-QP: to ``v``), ``v`` holding the previous
+    x-step argument: the x-step of the previous iteration, taken while the row is
+    in cache, the same numbers as ``_activations.prox`` gives.
     """
     cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
     if penalty < 0 or penalty > 2:
@@ -191,6 +222,7 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     cdef bint with_v = v is not None
     if with_v and (v.shape[0] != n_samples or v.shape[1] != n):
         raise ValueError(f"v must have shape ({n_samples}, {n}), got ({v.shape[0]}, {v.shape[1]})")
+    cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n == 0 or n_samples == 0:
         return
     cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
@@ -204,6 +236,8 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
         if with_loss and work == NULL:
             # out of memory for the row: the losses by the scalar fallback
             for i in prange(n_samples, schedule="static"):
+                if with_prox:
+                    _x_step_row(penalty, kind, p, prox_c, &v[i, 0], &x_out[i, 0], n)
                 for j in range(n):
                     z[i, j] = z[i, j] + b[j]
                 loss[i] = <floating>_loss_grad_row(loss_kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], NULL, n)
@@ -213,6 +247,8 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
         else:
             for i in prange(n_samples, schedule="static"):
                 v_row = &v[i, 0] if with_v else <floating*>NULL
+                if with_prox:
+                    _x_step_row(penalty, kind, p, prox_c, v_row, &x_out[i, 0], n)
                 if penalty == 2:
                     for j in range(n):
                         z[i, j] = z[i, j] + b[j]
@@ -256,15 +292,15 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, b
 def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
                         const floating[:, ::1] x, floating[:, ::1] residual, double[::1] loss=None,
                         floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1,
-                        bint keep_z=True):
+                        bint keep_z=True, double prox_c=0.0, floating[:, ::1] x_out=None):
     """:func:`layer_pass` for batch arrays stored with features as rows (``z`` is ``W X_prev^T``).
 
     ``z``, ``x``, ``residual`` and ``v`` have shape ``(n_out, n_samples)``; ``b[j]`` is
     added to row ``j``. ``loss`` (when given, length ``n_out``) receives each
     feature's penalty summed over the samples, so a layer's mean penalty is
     ``loss.sum() / n_samples``. The activation must act entrywise (not softmax,
-    whose prox couples a sample's features); the penalties and ``keep_z`` are
-    those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
+    whose prox couples a sample's features); the penalties, ``keep_z`` and the
+    x-step of ``x_out`` are those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
     """
     cdef Py_ssize_t i, j, n_samples = z.shape[1], n_rows = z.shape[0]
     if penalty < 0 or penalty > 2:
@@ -284,6 +320,7 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
     cdef bint with_v = v is not None
     if with_v and (v.shape[0] != n_rows or v.shape[1] != n_samples):
         raise ValueError(f"v must have shape ({n_rows}, {n_samples}), got ({v.shape[0]}, {v.shape[1]})")
+    cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n_rows == 0 or n_samples == 0:
         if with_loss:
             loss[:] = 0.0
@@ -308,6 +345,8 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
                 for i in range(n_samples):
                     bias_row[i] = b[j]
                 v_row = &v[j, 0] if with_v else <floating*>NULL
+                if with_prox:
+                    _x_step_row(penalty, kind, p, prox_c, v_row, &x_out[j, 0], n_samples)
                 if penalty == 2:
                     for i in range(n_samples):
                         z[j, i] = z[j, i] + bias_row[i]

@@ -143,11 +143,14 @@ class StepEngine:
     def _workspace(self):
         return self.net.workspace(self.n)
 
-    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True):
-        """Pre-activation, residual (and ``V``) of layer ``l``; its energy term, or None without loss."""
+    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True, prox_c=0.0):
+        """Pre-activation, residual (and ``V``) of layer ``l``; its energy term, or None without loss.
+
+        ``prox_c > 0``: first the pending x-step ``x_l <- prox_{prox_c Psi}(V)``.
+        """
         # the steps read the residual and V, never Z again: the pass need not store it
         return self.net._layer_pass(l, x_prev, x_l, self.ws, v, a_x, c_z, with_loss=with_loss,
-                                    w_scale=self.w_scale[l], keep_z=False)
+                                    w_scale=self.w_scale[l], keep_z=False, prox_c=prox_c)
 
     def _add_back_term(self, h, coefficient):
         """``V_h += coefficient R_{h+1} W_{h+1}`` (the x-step's term from the layer above)."""
@@ -174,24 +177,33 @@ class StepEngine:
             return 1.0 / (1.0 + t), t / (1.0 + t), -tau * lam_next / (1.0 + t), t / (1.0 + t)
         return 1.0 - t, t, -tau * lam_next, t
 
-    def evaluate(self, tau_x=None, layers=None, energy=True):
+    def evaluate(self, tau_x=None, layers=None, energy=True, pending_x=None):
         """Passes over the layers at the current iterate: per-layer energy terms.
 
         With ``tau_x`` (one step per hidden layer) the x-step arguments ``V_h`` are
         prepared too (own term plus back term). ``layers`` restricts the passes.
         With ``energy=False`` only residuals (and ``V_h``) are computed, no penalty,
         and None is returned: the inner iterations that do not report an energy.
+
+        ``pending_x``: the steps of an x-step still to take (the ``tau_x`` of the
+        previous :meth:`evaluate`, whose ``V_h`` the buffers hold, in place of
+        :meth:`apply_x`). Each layer's pass then takes it first, on rows still in
+        cache: the iterate is the one :meth:`apply_x` would have given (no code
+        regulariser: see :attr:`x_step_deferrable`).
         """
         net, ws, xs = self.net, self.ws, self.xs()
         L = net.n_layers
+        if pending_x is not None and (layers is not None or self.code_regulariser is not None):
+            raise ValueError("a pending x-step needs all layers and no code regulariser")
         layers = range(L) if layers is None else layers
         terms = np.zeros(L)
         for l in layers:
+            prox_c = 0.0 if pending_x is None or l == L - 1 else self.x_coefficients(l, pending_x[l])[3]
             if tau_x is not None and l < L - 1 and tau_x[l] is not None:
                 a_x, c_z, _, _ = self.x_coefficients(l, tau_x[l])
-                term = self._layer(l, xs[l], xs[l + 1], ws.v[l], a_x, c_z, with_loss=energy)
+                term = self._layer(l, xs[l], xs[l + 1], ws.v[l], a_x, c_z, with_loss=energy, prox_c=prox_c)
             else:
-                term = self._layer(l, xs[l], xs[l + 1], with_loss=energy)
+                term = self._layer(l, xs[l], xs[l + 1], with_loss=energy, prox_c=prox_c)
             if energy:
                 terms[l] = term
         if tau_x is not None:
@@ -380,6 +392,12 @@ class StepEngine:
             out[l] = self.net.lambdas[l] * (1.05 * est + self.n) / self.n
         return out
 
+    @property
+    def x_step_deferrable(self):
+        """Whether :meth:`evaluate` can take a pending x-step (no code regulariser, whose
+        soft threshold comes before the prox)."""
+        return self.code_regulariser is None
+
     def x_lipschitz(self):
         """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting)."""
         self.normalise_weights()
@@ -459,13 +477,14 @@ class FeatureRowsEngine(StepEngine):
     def _workspace(self):
         return _FeatureRowsWorkspace(self.net, self.n)
 
-    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True):
+    def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True, prox_c=0.0):
         net, ws = self.net, self.ws
         act = net.activations[l]
         _lifted.gemm(False, False, self.w_scale[l], net.weights[l], x_prev, 0.0, ws.z[l])
         loss = ws.loss[l] if with_loss else None
         _lifted.layer_pass_features(net._penalty_code, act.kind, act.param, ws.z[l], net.biases[l], x_l,
-                                    ws.residual[l], loss, v, a_x, c_z, net._threads(ws.z[l]), False)
+                                    ws.residual[l], loss, v, a_x, c_z, net._threads(ws.z[l]), False,
+                                    prox_c, x_l if prox_c > 0 else None)
         if not with_loss:
             return None
         return float(np.sum(loss)) / self.n * net.lambdas[l]

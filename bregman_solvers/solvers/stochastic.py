@@ -284,14 +284,17 @@ class ImplicitSGD(LiftedSolver):
         if not np.isfinite(energy):
             engine.normalise_weights()
             loop.diverged(steps)
+        # each x-step but the last is taken by the next iteration's layer passes, on rows in cache
+        defer_x = engine.x_step_deferrable
         for k in range(n_inner):
             if k > 0:
-                engine.evaluate(t_x, energy=False)
+                engine.evaluate(t_x, energy=False, pending_x=t_x if defer_x else None)
             # the first step starts at theta^k itself, where the proximity term's gradient is 0:
             # no pull towards the anchor is needed (one pass over all parameters saved per batch)
             anchor = start if tau is not None and k > 0 else None
             engine.theta_step(t_theta, anchor=anchor, tau_prox=tau, anchor_scale=start_scale)
-            engine.apply_x(t_x)
+            if not defer_x or k == n_inner - 1:
+                engine.apply_x(t_x)
         if not keep_scale:
             engine.normalise_weights()
         if not engine.iterate_finite():
