@@ -96,6 +96,8 @@ class SolverIterations:
         self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
         self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
         self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
+        for engine in (self.engine, self.features):      # V of a first iteration: an x-step is pending
+            engine.evaluate(self.isgd_tau_x)
 
     def time_implicit_sgd_inner_iteration(self, batch, dtype):
         # Algorithm 1's inner step as ImplicitSGD runs it after the first: residuals
@@ -107,9 +109,9 @@ class SolverIterations:
         self._inner_iteration(self.features)
 
     def _inner_iteration(self, e):
-        e.evaluate(self.isgd_tau_x, energy=False)
+        # as ImplicitSGD runs it: the previous iteration's x-step taken inside the layer passes
+        e.evaluate(self.isgd_tau_x, energy=False, pending_x=self.isgd_tau_x)
         e.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
-        e.apply_x(self.isgd_tau_x)
 
     def time_proximal_gradient_iteration(self, batch, dtype):
         e = self.engine
