@@ -158,6 +158,35 @@ def add_bias(floating[:, ::1] z, const floating[::1] b, int n_threads=1):
                 z[i, j] = z[i, j] + b[j]
 
 
+cdef tuple _shape(const floating[:, ::1] a):
+    return (a.shape[0], a.shape[1])
+
+
+cdef int _check_layer_arguments(int penalty, int kind, int n_threads, bint entrywise_only, tuple shape,
+                                Py_ssize_t b_length, Py_ssize_t b_expected, list arrays, object loss_length,
+                                Py_ssize_t loss_expected) except -1:
+    """The checks of a layer pass, before its nogil loop: codes, thread count and every array's shape.
+
+    ``arrays`` lists ``(name, shape or None)`` of the arrays shaped like ``z``.
+    """
+    if penalty < 0 or penalty > 2:
+        raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
+    if entrywise_only and (kind < IDENTITY or kind >= SOFTMAX):
+        raise ValueError(f"kind must be the code of an entrywise activation (not softmax), got {kind}")
+    if kind < IDENTITY or kind > SOFTMAX:
+        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    if b_length != b_expected:
+        raise ValueError(f"b must have length {b_expected}, got {b_length}")
+    for name, other in arrays:
+        if other is not None and other != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {other}")
+    if loss_length is not None and loss_length != loss_expected:
+        raise ValueError(f"loss must have length {loss_expected}, got {loss_length}")
+    return 0
+
+
 cdef bint _check_x_out(const floating[:, ::1] x, floating[:, ::1] x_out, bint with_v, double prox_c) except -1:
     """Whether a layer pass takes the x-step into ``x_out``; its arguments checked."""
     if x_out is None:
@@ -205,23 +234,11 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     in cache, the same numbers as ``_activations.prox`` gives.
     """
     cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
-    if penalty < 0 or penalty > 2:
-        raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
-    if kind < IDENTITY or kind > SOFTMAX:
-        raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    if b.shape[0] != n:
-        raise ValueError(f"b must have length {n}, got {b.shape[0]}")
-    for name, arr in (("x", x), ("residual", residual)):
-        if arr.shape[0] != n_samples or arr.shape[1] != n:
-            raise ValueError(f"{name} must have shape ({n_samples}, {n}), got ({arr.shape[0]}, {arr.shape[1]})")
     cdef bint with_loss = loss is not None
-    if with_loss and loss.shape[0] != n_samples:
-        raise ValueError(f"loss must have length {n_samples}, got {loss.shape[0]}")
     cdef bint with_v = v is not None
-    if with_v and (v.shape[0] != n_samples or v.shape[1] != n):
-        raise ValueError(f"v must have shape ({n_samples}, {n}), got ({v.shape[0]}, {v.shape[1]})")
+    _check_layer_arguments(penalty, kind, n_threads, False, (n_samples, n), b.shape[0], n,
+                           [("x", _shape(x)), ("residual", _shape(residual)), ("v", _shape(v) if with_v else None)],
+                           loss.shape[0] if with_loss else None, n_samples)
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n == 0 or n_samples == 0:
         return
@@ -303,23 +320,11 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
     x-step of ``x_out`` are those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
     """
     cdef Py_ssize_t i, j, n_samples = z.shape[1], n_rows = z.shape[0]
-    if penalty < 0 or penalty > 2:
-        raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
-    if kind < IDENTITY or kind >= SOFTMAX:
-        raise ValueError(f"kind must be the code of an entrywise activation (not softmax), got {kind}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    if b.shape[0] != n_rows:
-        raise ValueError(f"b must have length {n_rows}, got {b.shape[0]}")
-    for name, arr in (("x", x), ("residual", residual)):
-        if arr.shape[0] != n_rows or arr.shape[1] != n_samples:
-            raise ValueError(f"{name} must have shape ({n_rows}, {n_samples}), got ({arr.shape[0]}, {arr.shape[1]})")
     cdef bint with_loss = loss is not None
-    if with_loss and loss.shape[0] != n_rows:
-        raise ValueError(f"loss must have length {n_rows}, got {loss.shape[0]}")
     cdef bint with_v = v is not None
-    if with_v and (v.shape[0] != n_rows or v.shape[1] != n_samples):
-        raise ValueError(f"v must have shape ({n_rows}, {n_samples}), got ({v.shape[0]}, {v.shape[1]})")
+    _check_layer_arguments(penalty, kind, n_threads, True, (n_rows, n_samples), b.shape[0], n_rows,
+                           [("x", _shape(x)), ("residual", _shape(residual)), ("v", _shape(v) if with_v else None)],
+                           loss.shape[0] if with_loss else None, n_rows)
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n_rows == 0 or n_samples == 0:
         if with_loss:
