@@ -31,7 +31,7 @@ from scipy.optimize import OptimizeResult
 from .. import _validation
 from .._kernels import _activations, _lifted
 from .._kernels._activations import KIND_CODES
-from ..network import LiftedNetwork
+from ..network import LiftedNetwork, _Workspace
 from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
 
 SPLITTINGS = ("phi", "smooth")
@@ -196,7 +196,7 @@ class StepEngine:
         if pending_x is not None and (layers is not None or self.code_regulariser is not None):
             raise ValueError("a pending x-step needs all layers and no code regulariser")
         layers = range(L) if layers is None else layers
-        terms = np.zeros(L)
+        terms = np.zeros(L) if energy else None
         for l in layers:
             prox_c = 0.0 if pending_x is None or l == L - 1 else self.x_coefficients(l, pending_x[l])[3]
             if tau_x is not None and l < L - 1 and tau_x[l] is not None:
@@ -211,7 +211,7 @@ class StepEngine:
                 if tau_x[h] is not None and (h + 1) in layers and h in layers:
                     _, _, back, _ = self.x_coefficients(h, tau_x[h])
                     self._add_back_term(h, back)
-        return terms if energy else None
+        return terms
 
     def theta_gradients(self, layers=None):
         net, ws, xs = self.net, self.ws, self.xs()
@@ -277,7 +277,6 @@ class StepEngine:
         * otherwise explicitly, one parallel pass over all parameters (the anchor
           must then be explicit).
         """
-        scaled_anchor = anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale)
         if isinstance(self.regulariser, BregmanIteration):
             self.normalise_weights()
             self.theta_gradients()
@@ -288,7 +287,7 @@ class StepEngine:
             # without an anchor: the same step with c = 0 (leaves any scale on the weights)
             self._scaled_proximity_step(tau_theta, anchor, tau_prox, anchor_scale)
             return
-        if scaled_anchor:
+        if anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale):
             raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
                              "regulariser and 0 < tau_theta / tau_prox < 1")
         self.normalise_weights()
@@ -444,19 +443,6 @@ class StepEngine:
             np.copyto(dst, src)
 
 
-class _FeatureRowsWorkspace:
-    """:class:`StepEngine` buffers for a batch stored with features as rows."""
-
-    def __init__(self, network, n_samples):
-        dt, widths = network.dtype, network.widths
-        self.z = [np.empty((w, n_samples), dt) for w in widths[1:]]
-        self.residual = [np.empty((w, n_samples), dt) for w in widths[1:]]
-        self.loss = [np.empty(w, np.float64) for w in widths[1:]]     # per feature, summed over samples
-        self.v = [np.empty((w, n_samples), dt) for w in widths[1:-1]]
-        self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
-        self.grad_b = [np.empty(w, dt) for w in widths[1:]]
-
-
 class FeatureRowsEngine(StepEngine):
     """:class:`StepEngine` on a batch stored transposed: ``X_l`` of shape ``(n_l, n_samples)``.
 
@@ -475,7 +461,7 @@ class FeatureRowsEngine(StepEngine):
     sample_axis = 1
 
     def _workspace(self):
-        return _FeatureRowsWorkspace(self.net, self.n)
+        return _Workspace(self.net, self.n, features_as_rows=True)
 
     def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True, prox_c=0.0):
         net, ws = self.net, self.ws
