@@ -89,7 +89,7 @@ def _extension(name):
     )
 
 
-KERNELS = ["_openmp", "_activations", "_lifted"]
+KERNELS = ["_openmp", "_activations", "_lifted", "_steps"]
 
 setup(
     ext_modules=cythonize(

@@ -155,9 +155,9 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
             engine.theta_step(t_theta, anchor=anchor if k > 0 else None, tau_prox=tau_prox)
             engine.apply_x(t_x)
         if scaled:
-            assert engine.w_scale != [1.0, 1.0, 1.0]           # the scaled form was taken
+            assert np.all(engine.w_scale != 1.0)                # the scaled form was taken
         engine.normalise_weights()
-        assert engine.w_scale == [1.0, 1.0, 1.0]
+        np.testing.assert_array_equal(engine.w_scale, 1.0)
         results.append((network.parameter_vector.copy(), np.array(energies), engine.state.hidden[0].copy()))
     rtol = 1e-4 if dtype == np.float32 else 1e-11
     for a, b in zip(results[0], results[1]):
@@ -377,8 +377,10 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     assert all(np.isfinite(p).all() for p in params(linear))
 
 
-def test_a_diverged_last_step_resets_to_the_batch_anchor(data):
-    """The check after the K steps catches non-finite parameters the energy did not see."""
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_diverged_last_step_resets_to_the_batch_anchor(data, compiled):
+    """The check after the K steps (the Python loop's or the compiled call's) catches non-finite
+    parameters the energy did not see."""
     from bregman_solvers.solvers._epochs import EpochLoop
     from bregman_solvers.solvers.stochastic import ImplicitSGD
 
@@ -386,6 +388,7 @@ def test_a_diverged_last_step_resets_to_the_batch_anchor(data):
     network = net()
     Xb, Yb = network.check_data(X[:40], Y[:40])
     engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+    engine.compiled_steps = compiled
     solver = ImplicitSGD()
     loop = EpochLoop(solver, network, Xb, Yb, engine.state)
     start = network.parameter_vector.copy()
@@ -403,11 +406,17 @@ def test_a_diverged_last_step_resets_to_the_batch_anchor(data):
             if self.calls == 3:
                 network.biases[1][2] = np.inf
 
+        def proximal_steps(self, *args, **kwargs):
+            self.engine.proximal_steps(*args, **kwargs)
+            self.calls = 3
+            network.biases[1][2] = np.inf
+
+    poisoned = PoisonLastStep(engine)
     with pytest.raises(FloatingPointError, match="tau_theta=0.1"):
-        ImplicitSGD._inner_steps(PoisonLastStep(engine), 3, np.full(3, 0.1), np.full(2, 0.1), start, 1.0, loop,
-                                 (0.1, 0.1, 1.0))
+        ImplicitSGD._inner_steps(poisoned, 3, np.full(3, 0.1), np.full(2, 0.1), start, 1.0, loop, (0.1, 0.1, 1.0))
+    assert poisoned.calls == 3
     np.testing.assert_array_equal(network.parameter_vector, start)
-    assert engine.w_scale == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(engine.w_scale, 1.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -442,7 +451,8 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
     np.testing.assert_allclose(fits[0], fits[1], rtol=rtol, atol=rtol)
 
 
-def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, compiled):
     from bregman_solvers.solvers._epochs import EpochLoop
     from bregman_solvers.solvers.stochastic import ImplicitSGD
 
@@ -456,18 +466,20 @@ def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data):
     engine.w_scale[:] = [0.5, 0.5, 0.5]
     start, start_scale = network.parameter_vector.copy(), [0.5, 0.5, 0.5]
     loop = EpochLoop(ImplicitSGD(), network, Xb, Yb, engine.state)
-    real_step = engine.theta_step
+    engine.compiled_steps = compiled
+    step_name = "proximal_steps" if compiled else "theta_step"
+    real_step = getattr(engine, step_name)
 
     def poisoned_step(*args, **kwargs):
         real_step(*args, **kwargs)
         network.biases[0][0] = np.nan
 
-    engine.theta_step = poisoned_step
+    setattr(engine, step_name, poisoned_step)
     with pytest.raises(FloatingPointError):
         ImplicitSGD._inner_steps(engine, 2, np.full(3, 0.1), np.full(2, 0.1), start, 2.0, loop, (0.1, 0.1, 2.0),
                                  start_scale, True)
     np.testing.assert_allclose(network.parameter_vector, explicit, rtol=1e-15)
-    assert engine.w_scale == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(engine.w_scale, 1.0)
 
 
 def test_a_scaled_anchor_needs_the_scaled_step(data):

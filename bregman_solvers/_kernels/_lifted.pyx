@@ -17,29 +17,14 @@ Penalties (``penalty`` code): 0 the Bregman loss ``B(x, z)`` with residual
 residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
 ``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
 """
-from libc.limits cimport INT_MAX
-from scipy.linalg.cython_blas cimport dasum, daxpy, dcopy, dgemm, dscal, sasum, saxpy, scopy, sgemm, sscal
+from scipy.linalg.cython_blas cimport dasum, dcopy, sasum, scopy
 
 import numpy as np
 
 include "_rows.pxi"
-
-from cython.parallel cimport threadid
+include "_passes.pxi"
 
 PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
-
-
-cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
-                const floating* a, int lda, const floating* b, int ldb, floating beta,
-                floating* c, int ldc) noexcept nogil:
-    """Row-major C (m x n) = alpha op(A) op(B) + beta C through column-major BLAS."""
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
-    # column-major: C^T (n x m) = alpha op(B)^T op(A)^T + beta C^T
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, const floating[:, ::1] b,
@@ -80,34 +65,19 @@ def axpy(double alpha, const floating[::1] x, floating[::1] y):
     million parameters of the 784-wide network inside an iteration, against
     0.66 ms for an OpenMP pass, whose passive threads must be woken first.
     """
-    cdef Py_ssize_t n = y.shape[0], start = 0
-    cdef int chunk, one = 1
+    cdef Py_ssize_t n = y.shape[0]
     if x.shape[0] != n:
         raise ValueError(f"x must have length {n}, got {x.shape[0]}")
-    cdef floating a = <floating>alpha
-    with nogil:
-        while start < n:        # BLAS counts in int: long vectors go in pieces
-            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
-            if floating is float:
-                saxpy(&chunk, &a, <float*>&x[start], &one, &y[start], &one)
-            else:
-                daxpy(&chunk, &a, <double*>&x[start], &one, &y[start], &one)
-            start += chunk
+    if n > 0:
+        with nogil:
+            _axpy(n, <floating>alpha, &x[0], &y[0])
 
 
 def scal(double alpha, floating[::1] x):
     """``x *= alpha`` for a flat array, through BLAS (scipy's ``s/dscal``; see :func:`axpy`)."""
-    cdef Py_ssize_t n = x.shape[0], start = 0
-    cdef int chunk, one = 1
-    cdef floating a = <floating>alpha
-    with nogil:
-        while start < n:
-            chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
-            if floating is float:
-                sscal(&chunk, &a, &x[start], &one)
-            else:
-                dscal(&chunk, &a, &x[start], &one)
-            start += chunk
+    if x.shape[0] > 0:
+        with nogil:
+            _scal(x.shape[0], <floating>alpha, &x[0])
 
 
 def copy(const floating[::1] x, floating[::1] y):
@@ -201,17 +171,6 @@ cdef bint _check_x_out(const floating[:, ::1] x, floating[:, ::1] x_out, bint wi
     return True
 
 
-cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,
-                             Py_ssize_t n) noexcept nogil:
-    """One sample's x-step: ``x = prox_{c Psi}(v)``; MAC-QP, whose x is unconstrained: ``x = v``."""
-    cdef Py_ssize_t j
-    if penalty == 2:
-        for j in range(n):
-            x[j] = v[j]
-    else:
-        _prox_row(kind, p, c, v, x, n)
-
-
 def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
                const floating[:, ::1] x, floating[:, ::1] residual, floating[::1] loss=None,
                floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1, bint keep_z=True,
@@ -233,7 +192,7 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     x-step argument: the x-step of the previous iteration, taken while the row is
     in cache, the same numbers as ``_activations.prox`` gives.
     """
-    cdef Py_ssize_t i, j, n = z.shape[1], n_samples = z.shape[0]
+    cdef Py_ssize_t n = z.shape[1], n_samples = z.shape[0]
     cdef bint with_loss = loss is not None
     cdef bint with_v = v is not None
     _check_layer_arguments(penalty, kind, n_threads, False, (n_samples, n), b.shape[0], n,
@@ -242,40 +201,11 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n == 0 or n_samples == 0:
         return
-    cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
-    cdef int loss_kind = IDENTITY if penalty == 1 else kind
-    cdef floating* work
-    cdef floating* v_row
-    cdef double row_loss
-    with nogil, parallel(num_threads=n_threads):
-        # the work row holds a row's per-entry losses; NULL (no loss wanted) skips them
-        work = <floating*>malloc(n * sizeof(floating)) if with_loss else <floating*>NULL
-        if with_loss and work == NULL:
-            # out of memory for the row: the losses by the scalar fallback
-            for i in prange(n_samples, schedule="static"):
-                if with_prox:
-                    _x_step_row(penalty, kind, p, prox_c, &v[i, 0], &x_out[i, 0], n)
-                for j in range(n):
-                    z[i, j] = z[i, j] + b[j]
-                loss[i] = <floating>_loss_grad_row(loss_kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], NULL, n)
-                if with_v:
-                    for j in range(n):
-                        v[i, j] = ax * x[i, j] + cz * z[i, j]
-        else:
-            for i in prange(n_samples, schedule="static"):
-                v_row = &v[i, 0] if with_v else <floating*>NULL
-                if with_prox:
-                    _x_step_row(penalty, kind, p, prox_c, v_row, &x_out[i, 0], n)
-                if penalty == 2:
-                    for j in range(n):
-                        z[i, j] = z[i, j] + b[j]
-                    row_loss = _qp_row(kind, p, &x[i, 0], &z[i, 0], &residual[i, 0], v_row, ax, cz, n)
-                else:
-                    row_loss = _layer_row(loss_kind, p, &x[i, 0], &z[i, 0], &b[0], &residual[i, 0],
-                                          v_row, ax, cz, work, keep_z, n)
-                if with_loss:
-                    loss[i] = <floating>row_loss
-        free(work)
+    with nogil:
+        _sample_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
+                          &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
+                          <floating>c_z, keep_z, prox_c, &x_out[0, 0] if with_prox else NULL, n_samples, n,
+                          n_threads)
 
 
 def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint accumulate=False):
@@ -286,23 +216,13 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, b
     """
     if out.shape[0] != a.shape[1]:
         raise ValueError(f"out must have length {a.shape[1]}, got {out.shape[0]}")
-    cdef Py_ssize_t i, j, n = a.shape[1]
-    cdef floating s = <floating>scale
+    cdef Py_ssize_t n = a.shape[1], n_rows = a.shape[0]
     cdef floating* sums = <floating*>malloc(n * sizeof(floating)) if n > 0 else NULL
     if n > 0 and sums == NULL:
         raise MemoryError("column_sums: could not allocate a work row")
     with nogil:
-        for j in range(n):
-            sums[j] = 0
-        for i in range(a.shape[0]):
-            for j in range(n):
-                sums[j] = sums[j] + a[i, j]
-        if accumulate:
-            for j in range(n):
-                out[j] = out[j] + s * sums[j]
-        else:
-            for j in range(n):
-                out[j] = s * sums[j]
+        if n > 0:
+            _column_sums(&a[0, 0] if n_rows > 0 else NULL, n_rows, n, &out[0], <floating>scale, accumulate, sums)
         free(sums)
 
 
@@ -319,7 +239,7 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
     whose prox couples a sample's features); the penalties, ``keep_z`` and the
     x-step of ``x_out`` are those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
     """
-    cdef Py_ssize_t i, j, n_samples = z.shape[1], n_rows = z.shape[0]
+    cdef Py_ssize_t n_samples = z.shape[1], n_rows = z.shape[0]
     cdef bint with_loss = loss is not None
     cdef bint with_v = v is not None
     _check_layer_arguments(penalty, kind, n_threads, True, (n_rows, n_samples), b.shape[0], n_rows,
@@ -330,38 +250,14 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
         if with_loss:
             loss[:] = 0.0
         return
-    cdef floating p = <floating>param, ax = <floating>a_x, cz = <floating>c_z
-    cdef int loss_kind = IDENTITY if penalty == 1 else kind
-    cdef floating* v_row
-    cdef floating* bias_row
-    cdef floating* work
-    cdef double row_loss
-    # per thread: a row's bias repeated (so the row kernels of layer_pass serve
-    # unchanged), then room for its per-entry losses
-    cdef Py_ssize_t stride = 2 * n_samples
-    cdef floating* scratch = <floating*>malloc(n_threads * stride * sizeof(floating))
+    cdef floating* scratch = <floating*>malloc(n_threads * 2 * n_samples * sizeof(floating))
     if scratch == NULL:
         raise MemoryError("layer_pass_features: could not allocate the rows of work space")
-    try:
-        with nogil, parallel(num_threads=n_threads):
-            bias_row = scratch + threadid() * stride
-            work = bias_row + n_samples if with_loss else <floating*>NULL
-            for j in prange(n_rows, schedule="static"):
-                for i in range(n_samples):
-                    bias_row[i] = b[j]
-                v_row = &v[j, 0] if with_v else <floating*>NULL
-                if with_prox:
-                    _x_step_row(penalty, kind, p, prox_c, v_row, &x_out[j, 0], n_samples)
-                if penalty == 2:
-                    for i in range(n_samples):
-                        z[j, i] = z[j, i] + bias_row[i]
-                    row_loss = _qp_row(kind, p, &x[j, 0], &z[j, 0], &residual[j, 0], v_row, ax, cz, n_samples)
-                else:
-                    row_loss = _layer_row(loss_kind, p, &x[j, 0], &z[j, 0], bias_row, &residual[j, 0],
-                                          v_row, ax, cz, work, keep_z, n_samples)
-                if with_loss:
-                    loss[j] = row_loss
-    finally:
+    with nogil:
+        _feature_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
+                           &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
+                           <floating>c_z, keep_z, prox_c, &x_out[0, 0] if with_prox else NULL, n_rows, n_samples,
+                           n_threads, scratch)
         free(scratch)
 
 
@@ -374,24 +270,10 @@ def row_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint
     """
     if out.shape[0] != a.shape[0]:
         raise ValueError(f"out must have length {a.shape[0]}, got {out.shape[0]}")
-    cdef Py_ssize_t i, j, r, n = a.shape[1], n_blocks = a.shape[1] // 8
-    cdef floating s = <floating>scale
-    cdef floating total
-    cdef floating lanes[8]
-    with nogil:
-        for j in range(a.shape[0]):
-            for r in range(8):
-                lanes[r] = 0
-            for i in range(n_blocks):
-                for r in range(8):
-                    lanes[r] = lanes[r] + a[j, 8 * i + r]
-            total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
-            for i in range(8 * n_blocks, n):
-                total = total + a[j, i]
-            if accumulate:
-                out[j] = out[j] + s * total
-            else:
-                out[j] = s * total
+    if a.shape[0] > 0:
+        with nogil:
+            _row_sums(&a[0, 0] if a.shape[1] > 0 else NULL, a.shape[0], a.shape[1], &out[0], <floating>scale,
+                      accumulate)
 
 
 def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .. import _validation
-from .._kernels import _activations, _lifted
+from .._kernels import _activations, _lifted, _steps
 from .._kernels._activations import KIND_CODES
 from ..network import LiftedNetwork, _Workspace
 from ..regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2, soft_threshold
@@ -132,8 +132,9 @@ class StepEngine:
         # W_l = w_scale[l] * network.weights[l]: the scaled proximity step (see theta_step)
         # leaves the scale on the weights until normalise_weights(). Engines on one network
         # (one per batch size) may share the list, so that a scale can outlive a batch.
-        self.w_scale = [1.0] * network.n_layers if w_scale is None else w_scale
+        self.w_scale = np.ones(network.n_layers) if w_scale is None else w_scale
         self._anchor_views = (None, None)
+        self._compiled = (None, None)
 
     # -- the products and sums whose form depends on how the batch arrays are stored;
     # here samples are rows: X_l of shape (n_samples, n_l), Z_l = X_{l-1} W_l^T
@@ -344,6 +345,52 @@ class StepEngine:
             self._anchor_views = (anchor, views)
         return views
 
+    #: Let :meth:`proximal_steps` run in one compiled call where it applies (False: the
+    #: Python loop of steps always; the two give the same iterates to the bit, which the tests check).
+    compiled_steps = True
+
+    def compiled_steps_apply(self, tau_theta, tau_prox):
+        """Whether :meth:`proximal_steps` can run: no regulariser, no code regulariser, and
+        every parameter step in the scaled form (or no proximity term)."""
+        return (self.compiled_steps and self.regulariser is None and self.x_step_deferrable
+                and (tau_prox is None or self.scaled_step_applies(tau_theta, tau_prox)))
+
+    def proximal_steps(self, n_steps, tau_theta, tau_x, anchor=None, tau_prox=None, anchor_scale=None):
+        """K proximal-gradient steps after a first :meth:`evaluate` with ``tau_x``, in one compiled call.
+
+        The same steps as the Python loop of implicit SGD: :meth:`theta_step`, then
+        ``K - 1`` times :meth:`evaluate` with the pending x-step and :meth:`theta_step`
+        with the pull towards ``anchor`` (none in the first step, which starts at it),
+        then :meth:`apply_x`, each call for call (see ``_kernels._steps``): the iterates
+        agree to the bit, and the loop's Python calls and argument checks are saved.
+        Needs :meth:`compiled_steps_apply`. ``anchor`` (None: no proximity term),
+        ``tau_prox`` and ``anchor_scale`` as in :meth:`theta_step`; the weights are
+        left scaled (see :attr:`w_scale`).
+        """
+        if not self.compiled_steps_apply(tau_theta, tau_prox):
+            raise ValueError("proximal_steps needs no regulariser, no code regulariser and the scaled step")
+        net = self.net
+        L = net.n_layers
+        step = np.array([tau_theta[l] * net.lambdas[l] / self.n for l in range(L)])
+        pull = np.zeros(L) if anchor is None else np.array([tau_theta[l] / tau_prox for l in range(L)])
+        coefficients = np.array([self.x_coefficients(h, tau_x[h]) for h in range(L - 1)], dtype=np.float64)
+        a_x, c_z, back, prox_c = np.ascontiguousarray(coefficients.reshape(L - 1, 4).T)
+        anchor_scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
+        self._compiled_steps().run(n_steps, anchor, anchor_scale, self.w_scale, step, pull, a_x, c_z, back,
+                                   prox_c, self.MIN_W_SCALE)
+
+    def _compiled_steps(self):
+        """The batch problem's arrays for ``_steps.ProximalSteps`` (made again when thread counts change)."""
+        net, ws = self.net, self.ws
+        threads = tuple(net._threads(z) for z in ws.z)
+        made_for, steps = self._compiled
+        if made_for != threads:
+            steps = _steps.ProximalSteps(net._penalty_code, self.sample_axis == 1, net.weights, net.biases,
+                                         self.xs(), ws.z, ws.residual, ws.v, [a.kind for a in net.activations],
+                                         [a.param for a in net.activations], threads, net.layer_bounds)
+            self._compiled = (threads, steps)
+        return steps
+
     def normalise_weights(self, layers=None):
         """Multiply the scales of the scaled proximity step back into the weights (BLAS ``scal``)."""
         normalise_weights(self.net, self.w_scale, layers)
@@ -352,7 +399,7 @@ class StepEngine:
         """Overwrite the network's parameters with the flat vector ``theta``, whose weights carry
         the per-layer ``scale`` (default 1, explicit)."""
         np.copyto(self.net.parameter_vector, theta)
-        self.w_scale[:] = [1.0] * self.net.n_layers if scale is None else scale
+        self.w_scale[:] = 1.0 if scale is None else scale
 
     def regularisation(self):
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""

@@ -220,7 +220,7 @@ class ImplicitSGD(LiftedSolver):
         L = network.n_layers
         # the weights' scales of the scaled proximity step, shared by the engines of all batch
         # sizes: between batches the weights stay scaled, and the anchor is copied with them
-        w_scale, anchor_scale = [1.0] * L, [1.0] * L
+        w_scale, anchor_scale = np.ones(L), np.ones(L)
 
         def run_epoch(epoch, progress):
             if tau_theta == "auto":
@@ -284,17 +284,20 @@ class ImplicitSGD(LiftedSolver):
         if not np.isfinite(energy):
             engine.normalise_weights()
             loop.diverged(steps)
-        # each x-step but the last is taken by the next iteration's layer passes, on rows in cache
-        defer_x = engine.x_step_deferrable
-        for k in range(n_inner):
-            if k > 0:
-                engine.evaluate(t_x, energy=False, pending_x=t_x if defer_x else None)
-            # the first step starts at theta^k itself, where the proximity term's gradient is 0:
-            # no pull towards the anchor is needed (one pass over all parameters saved per batch)
-            anchor = start if tau is not None and k > 0 else None
-            engine.theta_step(t_theta, anchor=anchor, tau_prox=tau, anchor_scale=start_scale)
-            if not defer_x or k == n_inner - 1:
-                engine.apply_x(t_x)
+        if engine.compiled_steps_apply(t_theta, tau):
+            engine.proximal_steps(n_inner, t_theta, t_x, start if tau is not None else None, tau, start_scale)
+        else:
+            # each x-step but the last is taken by the next iteration's layer passes, on rows in cache
+            defer_x = engine.x_step_deferrable
+            for k in range(n_inner):
+                if k > 0:
+                    engine.evaluate(t_x, energy=False, pending_x=t_x if defer_x else None)
+                # the first step starts at theta^k itself, where the proximity term's gradient is 0:
+                # no pull towards the anchor is needed (one pass over all parameters saved per batch)
+                anchor = start if tau is not None and k > 0 else None
+                engine.theta_step(t_theta, anchor=anchor, tau_prox=tau, anchor_scale=start_scale)
+                if not defer_x or k == n_inner - 1:
+                    engine.apply_x(t_x)
         if not keep_scale:
             engine.normalise_weights()
         if not engine.iterate_finite():

@@ -1,0 +1,202 @@
+# The loops of the lifted solvers on raw row-major arrays: BLAS products, BLAS
+# level-1 updates, the two layer passes (samples as rows, features as rows), the
+# bias sums and the x-step's prox. Shared by the modules that include this file:
+# ``_lifted.pyx`` checks its arguments and calls one of these per Python call;
+# ``_steps.pyx`` runs a whole batch's inner iterations on them. Everything here
+# is nogil and trusts its input (every size > 0 unless said otherwise). Include
+# ``_rows.pxi`` first.
+
+from libc.limits cimport INT_MAX
+from libc.string cimport memcpy
+from scipy.linalg.cython_blas cimport daxpy, dgemm, dscal, saxpy, sgemm, sscal
+from cython.parallel cimport threadid
+
+
+cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
+                const floating* a, int lda, const floating* b, int ldb, floating beta,
+                floating* c, int ldc) noexcept nogil:
+    """Row-major C (m x n) = alpha op(A) op(B) + beta C through column-major BLAS."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    # column-major: C^T (n x m) = alpha op(B)^T op(A)^T + beta C^T
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
+
+
+cdef inline void _product(bint trans_a, bint trans_b, floating alpha, const floating* a, Py_ssize_t a_rows,
+                          Py_ssize_t a_cols, const floating* b, Py_ssize_t b_rows, Py_ssize_t b_cols,
+                          floating beta, floating* c) noexcept nogil:
+    """``C = alpha op(A) op(B) + beta C`` for C-contiguous ``A`` (a_rows x a_cols), ``B`` and ``C``."""
+    cdef int m = <int>(a_cols if trans_a else a_rows)
+    cdef int k = <int>(a_rows if trans_a else a_cols)
+    cdef int n = <int>(b_rows if trans_b else b_cols)
+    _gemm(trans_a, trans_b, m, n, k, alpha, a, <int>a_cols, b, <int>b_cols, beta, c, n)
+
+
+cdef void _axpy(Py_ssize_t n, floating alpha, const floating* x, floating* y) noexcept nogil:
+    """``y += alpha x`` (BLAS; vectors longer than BLAS's int go in pieces)."""
+    cdef Py_ssize_t start = 0
+    cdef int chunk, one = 1
+    while start < n:
+        chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+        if floating is float:
+            saxpy(&chunk, &alpha, <float*>&x[start], &one, &y[start], &one)
+        else:
+            daxpy(&chunk, &alpha, <double*>&x[start], &one, &y[start], &one)
+        start += chunk
+
+
+cdef void _scal(Py_ssize_t n, floating alpha, floating* x) noexcept nogil:
+    """``x *= alpha`` (BLAS, in pieces like :func:`_axpy`)."""
+    cdef Py_ssize_t start = 0
+    cdef int chunk, one = 1
+    while start < n:
+        chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
+        if floating is float:
+            sscal(&chunk, &alpha, &x[start], &one)
+        else:
+            dscal(&chunk, &alpha, &x[start], &one)
+        start += chunk
+
+
+cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,
+                             Py_ssize_t n) noexcept nogil:
+    """One row's x-step: ``x = prox_{c Psi}(v)``; MAC-QP, whose x is unconstrained: ``x = v``."""
+    if penalty == 2:
+        memcpy(x, v, n * sizeof(floating))
+    else:
+        _prox_row(kind, p, c, v, x, n)
+
+
+cdef void _x_step_rows(int penalty, int kind, floating p, double c, const floating* v, floating* x,
+                       Py_ssize_t n_rows, Py_ssize_t n, int n_threads) noexcept nogil:
+    """:func:`_x_step_row` for every row, rows split over ``n_threads``."""
+    cdef Py_ssize_t i
+    for i in prange(n_rows, schedule="static", num_threads=n_threads):
+        _x_step_row(penalty, kind, p, c, v + i * n, x + i * n, n)
+
+
+cdef void _sample_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
+                            floating* residual, floating* loss, floating* v, floating a_x, floating c_z,
+                            bint keep_z, double prox_c, floating* x_out, Py_ssize_t n_samples, Py_ssize_t n,
+                            int n_threads) noexcept nogil:
+    """The loop of ``layer_pass``: arrays ``(n_samples, n)``; ``loss``, ``v``, ``x_out`` may be NULL."""
+    cdef Py_ssize_t i, j
+    cdef bint with_loss = loss != NULL
+    cdef int loss_kind = IDENTITY if penalty == 1 else kind
+    cdef floating* work
+    cdef floating* v_row
+    cdef floating* z_row
+    cdef double row_loss
+    with parallel(num_threads=n_threads):
+        # the work row holds a row's per-entry losses; NULL (no loss wanted) skips them
+        work = <floating*>malloc(n * sizeof(floating)) if with_loss else <floating*>NULL
+        if with_loss and work == NULL:
+            # out of memory for the row: the losses by the scalar fallback
+            for i in prange(n_samples, schedule="static"):
+                z_row = z + i * n
+                if x_out != NULL:
+                    _x_step_row(penalty, kind, p, prox_c, v + i * n, x_out + i * n, n)
+                for j in range(n):
+                    z_row[j] = z_row[j] + b[j]
+                loss[i] = <floating>_loss_grad_row(loss_kind, p, x + i * n, z_row, residual + i * n, NULL, n)
+                if v != NULL:
+                    for j in range(n):
+                        v[i * n + j] = a_x * x[i * n + j] + c_z * z_row[j]
+        else:
+            for i in prange(n_samples, schedule="static"):
+                z_row = z + i * n
+                v_row = v + i * n if v != NULL else <floating*>NULL
+                if x_out != NULL:
+                    _x_step_row(penalty, kind, p, prox_c, v_row, x_out + i * n, n)
+                if penalty == 2:
+                    for j in range(n):
+                        z_row[j] = z_row[j] + b[j]
+                    row_loss = _qp_row(kind, p, x + i * n, z_row, residual + i * n, v_row, a_x, c_z, n)
+                else:
+                    row_loss = _layer_row(loss_kind, p, x + i * n, z_row, b, residual + i * n,
+                                          v_row, a_x, c_z, work, keep_z, n)
+                if with_loss:
+                    loss[i] = <floating>row_loss
+        free(work)
+
+
+cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
+                             floating* residual, double* loss, floating* v, floating a_x, floating c_z,
+                             bint keep_z, double prox_c, floating* x_out, Py_ssize_t n_rows, Py_ssize_t n_samples,
+                             int n_threads, floating* scratch) noexcept nogil:
+    """The loop of ``layer_pass_features``: arrays ``(n_rows, n_samples)``, entrywise kinds only.
+
+    ``scratch`` holds ``2 n_samples`` entries per thread: a row's bias repeated (so
+    the row kernels of the samples layout serve unchanged), then its per-entry losses.
+    """
+    cdef Py_ssize_t i, j
+    cdef bint with_loss = loss != NULL
+    cdef int loss_kind = IDENTITY if penalty == 1 else kind
+    cdef floating* v_row
+    cdef floating* z_row
+    cdef floating* bias_row
+    cdef floating* work
+    cdef double row_loss
+    with parallel(num_threads=n_threads):
+        bias_row = scratch + threadid() * 2 * n_samples
+        work = bias_row + n_samples if with_loss else <floating*>NULL
+        for j in prange(n_rows, schedule="static"):
+            for i in range(n_samples):
+                bias_row[i] = b[j]
+            z_row = z + j * n_samples
+            v_row = v + j * n_samples if v != NULL else <floating*>NULL
+            if x_out != NULL:
+                _x_step_row(penalty, kind, p, prox_c, v_row, x_out + j * n_samples, n_samples)
+            if penalty == 2:
+                for i in range(n_samples):
+                    z_row[i] = z_row[i] + bias_row[i]
+                row_loss = _qp_row(kind, p, x + j * n_samples, z_row, residual + j * n_samples, v_row,
+                                   a_x, c_z, n_samples)
+            else:
+                row_loss = _layer_row(loss_kind, p, x + j * n_samples, z_row, bias_row, residual + j * n_samples,
+                                      v_row, a_x, c_z, work, keep_z, n_samples)
+            if with_loss:
+                loss[j] = row_loss
+
+
+cdef void _column_sums(const floating* a, Py_ssize_t n_rows, Py_ssize_t n, floating* out, floating scale,
+                       bint accumulate, floating* sums) noexcept nogil:
+    """``out (+)= scale * sum_i a[i, :]``, rows summed in order into ``sums`` (n entries)."""
+    cdef Py_ssize_t i, j
+    for j in range(n):
+        sums[j] = 0
+    for i in range(n_rows):
+        for j in range(n):
+            sums[j] = sums[j] + a[i * n + j]
+    if accumulate:
+        for j in range(n):
+            out[j] = out[j] + scale * sums[j]
+    else:
+        for j in range(n):
+            out[j] = scale * sums[j]
+
+
+cdef void _row_sums(const floating* a, Py_ssize_t n_rows, Py_ssize_t n, floating* out, floating scale,
+                    bint accumulate) noexcept nogil:
+    """``out[j] (+)= scale * sum_i a[j, i]``, each row in eight interleaved partial sums."""
+    cdef Py_ssize_t i, j, r, n_blocks = n // 8
+    cdef floating total
+    cdef floating lanes[8]
+    cdef const floating* row
+    for j in range(n_rows):
+        row = a + j * n
+        for r in range(8):
+            lanes[r] = 0
+        for i in range(n_blocks):
+            for r in range(8):
+                lanes[r] = lanes[r] + row[8 * i + r]
+        total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+        for i in range(8 * n_blocks, n):
+            total = total + row[i]
+        if accumulate:
+            out[j] = out[j] + scale * total
+        else:
+            out[j] = scale * total

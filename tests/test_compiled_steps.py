@@ -1,0 +1,297 @@
+"""The inner iterations of implicit SGD in one compiled call (``_kernels._steps.ProximalSteps``).
+
+Checked three ways: against a plain NumPy oracle of the K steps (explicit weights,
+float64), bitwise against the Python loop of ``StepEngine`` calls it replaces
+(every penalty, splitting, batch layout and stochastic solver), and for its
+argument checks.
+"""
+import numpy as np
+import oracles
+import pytest
+
+import bregman_solvers as bs
+from bregman_solvers._kernels import _steps
+from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1
+from bregman_solvers.solvers._base import FeatureRowsEngine, StepEngine
+
+WIDTHS = [12, 16, 9, 4]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((57, 12))
+    Y = np.eye(4)[rng.integers(0, 4, 57)]
+    return X, Y
+
+
+def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
+    """K proximal-gradient steps of implicit SGD in NumPy (float64, explicit weights, phi splitting).
+
+    Each step from one iterate: residuals ``R_l = sigma(Z_l) - X_l``, the x-step
+    arguments ``V_h`` (eq. 17 with Remark 11's splitting), the parameter step with
+    the proximity pull ``(tau_theta / tau) (theta - theta^k)`` (none in the first
+    step), then ``X_h = prox_{c Psi}(V_h)``.
+    """
+    names = [a.name for a in network.activations]
+    lam, n, L = network.lambdas, X0.shape[0], network.n_layers
+    W = [w.astype(np.float64) for w in network.weights]
+    b = [v.astype(np.float64) for v in network.biases]
+    anchor_w, anchor_b = [w.copy() for w in W], [v.copy() for v in b]
+    xs = [X0.astype(np.float64), *[h.astype(np.float64) for h in hidden], target.astype(np.float64)]
+    for k in range(K):
+        Z = [xs[l] @ W[l].T + b[l] for l in range(L)]
+        R = [oracles.sigma(names[l], Z[l]) - xs[l + 1] for l in range(L)]
+        V = []
+        for h in range(L - 1):
+            t = t_x[h] * lam[h]
+            V.append((xs[h + 1] + t * Z[h] - t_x[h] * lam[h + 1] * R[h + 1] @ W[h + 1]) / (1 + t))
+        for l in range(L):
+            c = t_theta[l] / tau if k > 0 else 0.0
+            step = t_theta[l] * lam[l] / n
+            W[l] = (1 - c) * W[l] + c * anchor_w[l] - step * R[l].T @ xs[l]
+            b[l] = (1 - c) * b[l] + c * anchor_b[l] - step * R[l].sum(axis=0)
+        for h in range(L - 1):
+            t = t_x[h] * lam[h]
+            xs[h + 1] = oracles.prox(names[h], V[h], t / (1 + t))
+    return W, b, xs[1:-1]
+
+
+def engine_for(network, X0, target, hidden, features_as_rows):
+    if features_as_rows:
+        return FeatureRowsEngine(network, X0.T.copy(), target.T.copy(), bs.LiftedState([h.T.copy() for h in hidden]))
+    return StepEngine(network, X0, target, bs.LiftedState([h.copy() for h in hidden]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("features_as_rows", [False, True])
+@pytest.mark.parametrize("acts", [["relu", "relu", "identity"], ["tanh", "relu", "sigmoid"]])
+@pytest.mark.parametrize("tau", [2.0, 0.25])           # c = 0.05 .. 0.8: the second renormalises mid-way
+def test_compiled_steps_against_numpy_oracle(data, dtype, features_as_rows, acts, tau):
+    X, Y = data
+    network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, lambdas=[1.0, 0.7, 1.3])
+    X0, target = network.check_data(X, Y * 0.8 + 0.1)
+    hidden = network.init_state(X0).hidden
+    t_theta, t_x, K = np.array([0.2, 0.15, 0.1]), np.array([0.3, 0.2]), 6
+    W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K)
+
+    engine = engine_for(network, X0, target, hidden, features_as_rows)
+    assert engine.compiled_steps_apply(t_theta, tau)
+    engine.evaluate(t_x)
+    engine.proximal_steps(K, t_theta, t_x, network.parameter_vector.copy(), tau)
+    assert np.all(engine.w_scale < 1.0)           # the weights are left scaled
+    engine.normalise_weights()
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    for l in range(network.n_layers):
+        np.testing.assert_allclose(network.weights[l], W[l], rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(network.biases[l], b[l], rtol=rtol, atol=rtol)
+    for h, x in enumerate(engine.state.hidden):
+        np.testing.assert_allclose(x.T if features_as_rows else x, xs[h], rtol=rtol, atol=rtol)
+
+
+def count_compiled_calls(monkeypatch):
+    calls = []
+    real = StepEngine.proximal_steps
+
+    def counting(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(StepEngine, "proximal_steps", counting)
+    return calls
+
+
+@pytest.fixture
+def batch_layout():
+    from bregman_solvers import _validation
+
+    saved = _validation.BATCH_LAYOUT
+
+    def set_layout(layout):
+        _validation.BATCH_LAYOUT = layout
+
+    yield set_layout
+    _validation.BATCH_LAYOUT = saved
+
+
+CASES = [
+    dict(acts=["relu", "tanh", "identity"]),
+    dict(acts=["leaky_relu", "sigmoid", "identity"], splitting="smooth"),
+    dict(acts=["soft_threshold", "hard_tanh", "identity"], penalty="classical"),
+    dict(acts=["relu", "hard_tanh", "identity"], penalty="mac_qp"),
+    dict(acts=["relu", "relu", "softmax"]),
+    dict(acts=["relu", "relu", "identity"], tau=0.3),                       # renormalised inside a batch
+    dict(acts=["relu", "relu", "identity"], solver=bs.StochasticProximalGradient),
+    dict(acts=["relu", "relu", "identity"], solver=bs.ModelAveraging, n_jobs=2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["samples", "features"])
+@pytest.mark.parametrize("case", CASES)
+def test_compiled_steps_give_the_python_loop_iterates(data, dtype, layout, case, batch_layout, monkeypatch):
+    """Whole fits (batches of 10 and a last batch of 7) with and without the compiled call: equal to the bit."""
+    X, Y = data
+    case = dict(case)
+    acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
+    solver_class = case.pop("solver", bs.ImplicitSGD)
+    if acts[-1] == "softmax":
+        Y = Y * 0.9 + 0.025                                   # in the open simplex
+    kwargs = dict(batch_size=10, epochs=2, random_state=0, tau_theta=0.1, tau_x=0.1, **case)
+    if solver_class is not bs.StochasticProximalGradient:
+        kwargs = dict(inner_iterations=4, tau=2.0, **kwargs) if "tau" not in kwargs else dict(inner_iterations=4,
+                                                                                               **kwargs)
+    batch_layout(layout)
+    fits = []
+    for compiled in (True, False):
+        monkeypatch.setattr(StepEngine, "compiled_steps", compiled)
+        calls = count_compiled_calls(monkeypatch)
+        network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
+        state = network.init_state(network.check_data(X))
+        history = solver_class(**kwargs).fit(network, X, Y, state=state).history
+        fits.append((network.parameter_vector.copy(), *[h.copy() for h in state.hidden],
+                     np.array(history["energy"])))
+        expected_engine = ("FeatureRowsEngine" if layout == "features" and acts[-1] != "softmax"
+                           else "StepEngine")
+        assert calls == ([expected_engine] * 12 if compiled else [])         # 6 batches, 2 epochs
+    assert not np.array_equal(fits[0][0], bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0,
+                                                           penalty=penalty).parameter_vector)
+    for a, b in zip(*fits):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs", [dict(regulariser=L1(1e-3)), dict(regulariser=BregmanIteration(L1(1e-3))),
+                                    dict(code_regulariser=CodeL1(layer=1, alpha=0.01)),
+                                    dict(tau=0.05)])                      # c = 2: the explicit pull
+def test_the_python_loop_serves_what_the_compiled_call_cannot(data, kwargs, monkeypatch):
+    X, Y = data
+    calls = count_compiled_calls(monkeypatch)
+    network = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0)
+    solver_kwargs = dict(batch_size=10, inner_iterations=3, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+                         tau=2.0)
+    solver_kwargs.update(kwargs)
+    bs.ImplicitSGD(**solver_kwargs).fit(network, X, Y)
+    assert calls == []
+    Xb, Yb = network.check_data(X[:10], Y[:10])
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=kwargs.get("regulariser"),
+                        code_regulariser=kwargs.get("code_regulariser"))
+    t_theta = np.full(3, 0.1)
+    assert not engine.compiled_steps_apply(t_theta, kwargs.get("tau", 2.0))
+    with pytest.raises(ValueError, match="proximal_steps needs"):
+        engine.proximal_steps(3, t_theta, np.full(2, 0.1), network.parameter_vector.copy(), kwargs.get("tau", 2.0))
+
+
+def test_one_sample_one_feature_and_a_single_layer():
+    """The smallest shapes: batch of 1, widths of 1, and one layer (no x-step)."""
+    for widths, acts in [([1, 1, 1], ["relu", "identity"]), ([3, 2], ["identity"])]:
+        for features_as_rows in (False, True):
+            network = bs.LiftedNetwork(widths, acts, random_state=0)
+            X0 = np.array([[0.5] * widths[0]])
+            target = np.array([[0.3] * widths[-1]])
+            hidden = network.init_state(X0).hidden
+            t_theta, t_x = np.full(len(acts), 0.2), np.full(len(acts) - 1, 0.3)
+            W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, 2.0, 3)
+            engine = engine_for(network, X0, target, hidden, features_as_rows)
+            engine.evaluate(t_x)
+            engine.proximal_steps(3, t_theta, t_x, network.parameter_vector.copy(), 2.0)
+            engine.normalise_weights()
+            for l in range(network.n_layers):
+                np.testing.assert_allclose(network.weights[l], W[l], rtol=1e-12)
+                np.testing.assert_allclose(network.biases[l], b[l], rtol=1e-12, atol=1e-15)
+            for h, x in enumerate(engine.state.hidden):
+                np.testing.assert_allclose(x.T if features_as_rows else x, xs[h], rtol=1e-12, atol=1e-15)
+
+
+def make_steps(dtype=np.float64, features_as_rows=False, n=5, **changes):
+    """A valid ``ProximalSteps`` argument set for a 4-3-2 relu/identity network, with ``changes``."""
+    network = bs.LiftedNetwork([4, 3, 2], ["relu", "identity"], dtype=dtype, random_state=0)
+    ws = bs.network._Workspace(network, n, features_as_rows)
+
+    def batch(width):
+        return np.zeros((width, n) if features_as_rows else (n, width), dtype)
+
+    args = dict(penalty=0, features_as_rows=features_as_rows, weights=network.weights, biases=network.biases,
+                xs=[batch(4), batch(3), batch(2)], z=ws.z, residual=ws.residual, v=ws.v, kinds=[1, 0],
+                params=[0.0, 0.0], threads=[1, 1], bounds=network.layer_bounds)
+    args.update(changes)
+    return network, args
+
+
+def run_args(network, **changes):
+    args = dict(n_steps=2, anchor=network.parameter_vector.copy(), anchor_scale=np.ones(2), w_scale=np.ones(2),
+                step=np.full(2, 0.01), pull=np.full(2, 0.1), a_x=np.full(1, 0.5), c_z=np.full(1, 0.5),
+                back=np.full(1, -0.1), prox_c=np.full(1, 0.5), min_scale=0.01)
+    args.update(changes)
+    return args
+
+
+def test_proximal_steps_runs_with_valid_arguments():
+    for features_as_rows in (False, True):
+        network, args = make_steps(features_as_rows=features_as_rows)
+        steps = _steps.ProximalSteps(**args)
+        w_scale = np.ones(2)
+        steps.run(**run_args(network, w_scale=w_scale))
+        np.testing.assert_allclose(w_scale, 0.9)        # one pulled step: s = 1 - c
+        steps.run(**run_args(network, anchor=None, w_scale=w_scale))
+        np.testing.assert_allclose(w_scale, 0.9)        # no proximity term: no pull, the scale stays
+
+
+@pytest.mark.parametrize("change,error,match", [
+    (dict(penalty=3), ValueError, "penalty"),
+    (dict(weights=[]), ValueError, "at least one layer"),
+    (dict(biases=None), TypeError, "biases"),
+    (dict(kinds=[1]), ValueError, "kinds must have 2 entries"),
+    (dict(kinds=[1, 9]), ValueError, r"kinds\[1\]"),
+    (dict(threads=[0, 1]), ValueError, r"threads\[0\]"),
+    (dict(params=[0.0, 0.0, 0.0]), ValueError, "params must have 2 entries"),
+    (dict(bounds=np.array([0, 15, 20])), ValueError, "bounds"),
+])
+def test_proximal_steps_refuses_bad_construction(change, error, match):
+    _, args = make_steps(**change)
+    with pytest.raises(error, match=match):
+        _steps.ProximalSteps(**args)
+
+
+def test_proximal_steps_refuses_bad_arrays():
+    network, args = make_steps()
+    bad = {
+        "xs": ([np.zeros((5, 4)), np.zeros((6, 3)), np.zeros((5, 2))], ValueError, r"xs\[1\] must have shape"),
+        "z": ([np.zeros((5, 3), np.float32), np.zeros((5, 2))], TypeError, r"z\[0\] must have dtype float64"),
+        "residual": ([np.zeros((3, 5)).T, np.zeros((5, 2))], ValueError, r"residual\[0\] must be C-contiguous"),
+        "v": ([[[0.0] * 3] * 5], TypeError, r"v\[0\] must be a numpy array"),
+    }
+    for name, (value, error, match) in bad.items():
+        with pytest.raises(error, match=match):
+            _steps.ProximalSteps(**{**args, name: value})
+    readonly = np.zeros((5, 3))
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        _steps.ProximalSteps(**{**args, "z": [readonly, np.zeros((5, 2))]})
+    with pytest.raises(ValueError, match="batch of at least one sample"):
+        _steps.ProximalSteps(**make_steps(n=0)[1])
+    with pytest.raises(ValueError, match="acting entrywise"):
+        _steps.ProximalSteps(**make_steps(features_as_rows=True, kinds=[1, 8])[1])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _steps.ProximalSteps(**{**args, "weights": [w.astype(np.float16) for w in network.weights]})
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(n_steps=0), "n_steps"),
+    (dict(step=np.full(3, 0.01)), "step must have length 2"),
+    (dict(prox_c=np.ones(2)), "prox_c must have length 1"),
+    (dict(w_scale=np.array([1.0, 0.0])), "w_scale and anchor_scale"),
+    (dict(anchor_scale=np.array([np.inf, 1.0])), "w_scale and anchor_scale"),
+    (dict(pull=np.array([0.1, 1.0])), "pull must lie in"),
+    (dict(prox_c=np.array([np.nan])), "prox_c must be positive"),
+    (dict(min_scale=0.0), "min_scale"),
+    (dict(anchor=np.zeros(5)), "anchor must have shape"),
+])
+def test_proximal_steps_refuses_bad_run_arguments(change, match):
+    network, args = make_steps()
+    steps = _steps.ProximalSteps(**args)
+    before = network.parameter_vector.copy()
+    with pytest.raises(ValueError, match=match):
+        steps.run(**run_args(network, **change))
+    np.testing.assert_array_equal(network.parameter_vector, before)       # nothing written
+    with pytest.raises(TypeError):
+        steps.run(**run_args(network, anchor=np.zeros(network.parameter_vector.size, np.float32)))
