@@ -93,6 +93,7 @@ class SolverIterations:
         self.admm = bs.ADMM(admm_iterations=1, inner_iterations=1)
         self.admm._start(self.engine)       # split and dual variables, as fit() does once
         self.anchor = self.net.parameter_vector.copy()
+        self.anchor_scale = np.ones(self.net.n_layers)
         self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
         self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
         self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
@@ -100,8 +101,9 @@ class SolverIterations:
             engine.evaluate(self.isgd_tau_x)
 
     def time_implicit_sgd_inner_iteration(self, batch, dtype):
-        # Algorithm 1's inner step as ImplicitSGD runs it after the first: residuals
-        # only, the fused parameter step with the proximity pull, the x step
+        # Algorithm 1's inner step after the first, as the Python loop of ImplicitSGD runs it
+        # (fits with a regulariser): residuals only, the fused parameter step with the
+        # proximity pull, the x step
         self._inner_iteration(self.engine)
 
     def time_implicit_sgd_inner_iteration_features(self, batch, dtype):
@@ -112,6 +114,18 @@ class SolverIterations:
         # as ImplicitSGD runs it: the previous iteration's x-step taken inside the layer passes
         e.evaluate(self.isgd_tau_x, energy=False, pending_x=self.isgd_tau_x)
         e.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
+
+    def time_implicit_sgd_batch_steps(self, batch, dtype):
+        # the K = 10 steps of one batch as ImplicitSGD runs them without a regulariser: the
+        # first evaluation (the batch energy), then one compiled call (_kernels._steps)
+        self._batch_steps(self.engine)
+
+    def time_implicit_sgd_batch_steps_features(self, batch, dtype):
+        self._batch_steps(self.features)
+
+    def _batch_steps(self, e):
+        e.total(e.evaluate(self.isgd_tau_x))
+        e.proximal_steps(10, self.isgd_tau_theta, self.isgd_tau_x, self.anchor, 1.0, self.anchor_scale)
 
     def time_proximal_gradient_iteration(self, batch, dtype):
         e = self.engine
