@@ -1,0 +1,105 @@
+"""Where the time of an implicit-SGD batch goes: the calls of one epoch, timed by wrapping them.
+
+The classification configuration of ``compare.py`` (784-784-784-784-10 relu, batch 100,
+K = 10, MATH.md's steps, ``track_energy=False``); per batch, in milliseconds: gathering
+the batch, copying the anchor theta^k, the first evaluation (energy and x-step
+arguments), the K steps (one compiled call, or the Python loop with ``--python-loop``),
+the finiteness check, writing the batch back, and the rest (Python between them).
+The best of ``--repeat`` epochs counts::
+
+    python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64] [--python-loop]
+"""
+import argparse
+import inspect
+import time
+
+import numpy as np
+
+import bregman_solvers as bs
+from bregman_solvers._kernels import _lifted
+from bregman_solvers.solvers import _base, stochastic
+
+WIDTHS = [784, 784, 784, 784, 10]
+BATCH, K = 100, 10
+
+
+def timed_calls(targets, totals):
+    """Wrap ``(owner, name, label)`` callables so that each call's seconds add to ``totals[label]``;
+    ``label`` may be a function of the call's keyword arguments. Returns what to restore."""
+    originals = []
+    for owner, name, label in targets:
+        static = inspect.getattr_static(owner, name)
+        real = getattr(owner, name)
+        originals.append((owner, name, static))
+
+        def wrapper(*args, real=real, label=label, **kwargs):
+            start = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                key = label(kwargs) if callable(label) else label
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+
+        setattr(owner, name, staticmethod(wrapper) if isinstance(static, staticmethod) else wrapper)
+    return originals
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-samples", type=int, default=2000)
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--python-loop", action="store_true", help="the K steps by the Python loop")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.n_samples < BATCH:
+        parser.error(f"--repeat must be >= 1 and --n-samples >= {BATCH}")
+    steps_label = "K steps (Python loop)" if args.python_loop else "K steps (compiled)"
+    totals = {}
+    originals = timed_calls([
+        (stochastic._BatchBuffers, "gather", "gather"),
+        (_lifted, "copy", "anchor copy"),
+        # the first evaluation of a batch reports the energy; the Python loop's others do not
+        (_base.StepEngine, "evaluate", lambda kwargs: "first evaluation" if kwargs.get("energy", True)
+         else "_loop evaluations"),
+        (stochastic.ImplicitSGD, "_inner_steps", "_all"),
+        (_base.StepEngine, "iterate_finite", "finiteness check"),
+        (stochastic._BatchBuffers, "scatter", "scatter"),
+    ], totals)
+    _base.StepEngine.compiled_steps = not args.python_loop
+    rng = np.random.default_rng(0)
+    n_batches = args.n_samples // BATCH
+    try:
+        for dtype in args.dtypes:
+            X = (rng.random((args.n_samples, 784)) - 0.5).astype(dtype)
+            Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, args.n_samples)]
+            net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
+            state = net.init_state(X)
+            solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=K, epochs=1, random_state=0,
+                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0)
+            solver.fit(net, X[:2 * BATCH], Y[:2 * BATCH])           # warm-up
+            best = None
+            for _ in range(args.repeat):
+                totals.clear()
+                start = time.perf_counter()
+                solver.fit(net, X, Y, state=state)
+                epoch = time.perf_counter() - start
+                if best is None or epoch < best[0]:
+                    best = (epoch, dict(totals))
+            epoch, parts = best
+            # _inner_steps = first evaluation + the K steps + the finiteness check
+            inner = parts.pop("_all")
+            parts.pop("_loop evaluations", None)
+            parts[steps_label] = inner - parts.get("first evaluation", 0.0) - parts.get("finiteness check", 0.0)
+            print(f"{dtype}: {epoch / n_batches * 1e3:.2f} ms per batch of {BATCH} (K = {K}), "
+                  f"best of {args.repeat} epochs of {args.n_samples} samples")
+            for label in ("gather", "anchor copy", "first evaluation", steps_label, "finiteness check", "scatter"):
+                print(f"  {label:24} {parts.get(label, 0.0) / n_batches * 1e3:8.3f} ms")
+            print(f"  {'rest (Python)':24} {(epoch - sum(parts.values())) / n_batches * 1e3:8.3f} ms")
+    finally:
+        for owner, name, real in originals:
+            setattr(owner, name, real)
+        _base.StepEngine.compiled_steps = True
+
+
+if __name__ == "__main__":
+    main()

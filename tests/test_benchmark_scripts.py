@@ -1,0 +1,34 @@
+"""Smoke test of the profiling script: it runs, reports every part, and puts back what it wrapped."""
+import importlib.util
+import inspect
+from pathlib import Path
+
+from bregman_solvers._kernels import _lifted
+from bregman_solvers.solvers import _base, stochastic
+
+
+def load(name):
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WRAPPED = [(stochastic._BatchBuffers, "gather"), (_lifted, "copy"), (_base.StepEngine, "evaluate"),
+           (stochastic.ImplicitSGD, "_inner_steps"), (_base.StepEngine, "iterate_finite"),
+           (stochastic._BatchBuffers, "scatter")]
+
+
+def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):
+    profile = load("profile_batch")
+    before = [inspect.getattr_static(owner, name) for owner, name in WRAPPED]
+    for loop in ([], ["--python-loop"]):
+        profile.main(["--n-samples", "200", "--repeat", "1", "--dtypes", "float32", *loop])
+        out = capsys.readouterr().out
+        for part in ("gather", "anchor copy", "first evaluation", "K steps", "finiteness check", "scatter",
+                     "rest (Python)"):
+            assert part in out
+        assert ("Python loop" in out) == bool(loop)
+    assert _base.StepEngine.compiled_steps is True
+    assert [inspect.getattr_static(owner, name) for owner, name in WRAPPED] == before
