@@ -15,6 +15,7 @@ import oracles
 from conftest import ALL_ACTIVATIONS, DTYPES, tolerance
 
 SHAPES = [(1, 1), (1, 7), (7, 1), (33, 17), (100, 784)]
+ENTRYWISE = [name for name in ALL_ACTIVATIONS if name != "softmax"]
 
 
 def _data(shape, dtype, rng, name="relu"):
@@ -88,6 +89,53 @@ def test_classical_and_mac_qp_layer_passes_match_oracles(dtype, rng):
     np.testing.assert_allclose(v, 0.5 * x + 0.25 * s, rtol=tol, atol=tol)
 
 
+def _dsigma(name, z, p):
+    """sigma'(z) in closed form, 0 at the kinks (the kernels' one-sided choice)."""
+    if name == "relu":
+        return (z > 0).astype(np.float64)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, p)
+    if name == "soft_threshold":
+        return (np.abs(z) > p).astype(np.float64)
+    if name == "nonneg_soft_threshold":
+        return (z > p).astype(np.float64)
+    if name == "hard_tanh":
+        return (np.abs(z) < 1).astype(np.float64)
+    if name == "tanh":
+        return 1 - np.tanh(z) ** 2
+    if name == "sigmoid":
+        s = oracles.sigma("sigmoid", z)
+        return s * (1 - s)
+    return np.ones_like(z)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mac_qp_layer_pass_of_every_activation_matches_oracles(dtype, shape, rng):
+    """MAC-QP (penalty 2): loss 0.5 |x - sigma(z)|^2, residual sigma'(z) (sigma(z) - x), v from sigma(z);
+    every variant of the row loop (with and without loss and v)."""
+    tol = tolerance(dtype)
+    for name in ENTRYWISE:
+        act = get_activation(name, **({"alpha": 0.3} if "threshold" in name else {}))
+        z0, x, b = _data(shape, dtype, rng, name)
+        for with_loss, with_v in ((True, True), (False, True), (True, False), (False, False)):
+            z, r, v = z0.copy(), np.empty_like(z0), np.full_like(z0, -7)
+            loss = np.empty(shape[0], dtype) if with_loss else None
+            _lifted.layer_pass(2, act.kind, act.param, z, b, x, r, loss, v if with_v else None, 0.5, 0.25, 2)
+            zb = z0.astype(np.float64) + b.astype(np.float64)
+            np.testing.assert_allclose(z, zb, rtol=tol, atol=tol)             # MAC-QP keeps z + b
+            s = oracles.sigma(name, z.astype(np.float64), act.param)
+            np.testing.assert_allclose(r, _dsigma(name, z.astype(np.float64), act.param) * (s - x),
+                                       rtol=tol * 10, atol=tol * 10, err_msg=name)
+            if with_loss:
+                np.testing.assert_allclose(loss, 0.5 * ((x - s) ** 2).sum(axis=1), rtol=tol * 10,
+                                           atol=tol * 10 * shape[1], err_msg=name)
+            if with_v:
+                np.testing.assert_allclose(v, 0.5 * x + 0.25 * s, rtol=tol * 10, atol=tol * 10, err_msg=name)
+            else:
+                assert np.all(v == -7)
+
+
 def test_layer_pass_refuses_bad_arguments():
     z, x, r = np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 4))
     b, loss = np.zeros(4), np.zeros(3)
@@ -107,9 +155,6 @@ def test_layer_pass_refuses_bad_arguments():
         _lifted.layer_pass(0, 1, 0.0, z, b, x, r, loss, n_threads=0)
     with pytest.raises(ValueError):                       # non-contiguous: the buffer protocol refuses
         _lifted.layer_pass(0, 1, 0.0, np.zeros((3, 8))[:, ::2], b, x, r, loss)
-
-
-ENTRYWISE = [name for name in ALL_ACTIVATIONS if name != "softmax"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -201,11 +201,17 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n == 0 or n_samples == 0:
         return
+    cdef floating* scratch = NULL
+    if with_loss:
+        scratch = <floating*>malloc(n_threads * n * sizeof(floating))
+        if scratch == NULL:
+            raise MemoryError("layer_pass: could not allocate the rows of work space")
     with nogil:
         _sample_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
                           &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
                           <floating>c_z, keep_z, prox_c, &x_out[0, 0] if with_prox else NULL, n_samples, n,
-                          n_threads)
+                          n_threads, scratch)
+        free(scratch)
 
 
 def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint accumulate=False):

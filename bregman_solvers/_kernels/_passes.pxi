@@ -81,8 +81,11 @@ cdef void _x_step_rows(int penalty, int kind, floating p, double c, const floati
 cdef void _sample_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
                             floating* residual, floating* loss, floating* v, floating a_x, floating c_z,
                             bint keep_z, double prox_c, floating* x_out, Py_ssize_t n_samples, Py_ssize_t n,
-                            int n_threads) noexcept nogil:
-    """The loop of ``layer_pass``: arrays ``(n_samples, n)``; ``loss``, ``v``, ``x_out`` may be NULL."""
+                            int n_threads, floating* scratch) noexcept nogil:
+    """The loop of ``layer_pass``: arrays ``(n_samples, n)``; ``loss``, ``v``, ``x_out`` may be NULL.
+
+    With ``loss``, ``scratch`` holds ``n`` entries per thread for a row's per-entry losses.
+    """
     cdef Py_ssize_t i, j
     cdef bint with_loss = loss != NULL
     cdef int loss_kind = IDENTITY if penalty == 1 else kind
@@ -92,35 +95,21 @@ cdef void _sample_rows_pass(int penalty, int kind, floating p, floating* z, cons
     cdef double row_loss
     with parallel(num_threads=n_threads):
         # the work row holds a row's per-entry losses; NULL (no loss wanted) skips them
-        work = <floating*>malloc(n * sizeof(floating)) if with_loss else <floating*>NULL
-        if with_loss and work == NULL:
-            # out of memory for the row: the losses by the scalar fallback
-            for i in prange(n_samples, schedule="static"):
-                z_row = z + i * n
-                if x_out != NULL:
-                    _x_step_row(penalty, kind, p, prox_c, v + i * n, x_out + i * n, n)
+        work = scratch + threadid() * n if with_loss else <floating*>NULL
+        for i in prange(n_samples, schedule="static"):
+            z_row = z + i * n
+            v_row = v + i * n if v != NULL else <floating*>NULL
+            if x_out != NULL:
+                _x_step_row(penalty, kind, p, prox_c, v_row, x_out + i * n, n)
+            if penalty == 2:
                 for j in range(n):
                     z_row[j] = z_row[j] + b[j]
-                loss[i] = <floating>_loss_grad_row(loss_kind, p, x + i * n, z_row, residual + i * n, NULL, n)
-                if v != NULL:
-                    for j in range(n):
-                        v[i * n + j] = a_x * x[i * n + j] + c_z * z_row[j]
-        else:
-            for i in prange(n_samples, schedule="static"):
-                z_row = z + i * n
-                v_row = v + i * n if v != NULL else <floating*>NULL
-                if x_out != NULL:
-                    _x_step_row(penalty, kind, p, prox_c, v_row, x_out + i * n, n)
-                if penalty == 2:
-                    for j in range(n):
-                        z_row[j] = z_row[j] + b[j]
-                    row_loss = _qp_row(kind, p, x + i * n, z_row, residual + i * n, v_row, a_x, c_z, n)
-                else:
-                    row_loss = _layer_row(loss_kind, p, x + i * n, z_row, b, residual + i * n,
-                                          v_row, a_x, c_z, work, keep_z, n)
-                if with_loss:
-                    loss[i] = <floating>row_loss
-        free(work)
+                row_loss = _qp_row(kind, p, x + i * n, z_row, residual + i * n, v_row, a_x, c_z, work, n)
+            else:
+                row_loss = _layer_row(loss_kind, p, x + i * n, z_row, b, residual + i * n,
+                                      v_row, a_x, c_z, work, keep_z, n)
+            if with_loss:
+                loss[i] = <floating>row_loss
 
 
 cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
@@ -154,7 +143,7 @@ cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, con
                 for i in range(n_samples):
                     z_row[i] = z_row[i] + bias_row[i]
                 row_loss = _qp_row(kind, p, x + j * n_samples, z_row, residual + j * n_samples, v_row,
-                                   a_x, c_z, n_samples)
+                                   a_x, c_z, work, n_samples)
             else:
                 row_loss = _layer_row(loss_kind, p, x + j * n_samples, z_row, bias_row, residual + j * n_samples,
                                       v_row, a_x, c_z, work, keep_z, n_samples)

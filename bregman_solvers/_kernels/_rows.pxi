@@ -788,9 +788,59 @@ cdef inline floating _dsigma_elem(int kind, floating p, floating z) noexcept nog
     return 1
 
 
+cdef inline floating _dsigma_given(int kind, floating p, floating z, floating s) noexcept nogil:
+    """:func:`_dsigma_elem` with ``s = sigma(z)`` already computed (tanh and sigmoid reuse it)."""
+    if kind == TANH:
+        return 1 - s * s
+    if kind == SIGMOID:
+        return s * (1 - s)
+    return _dsigma_elem(kind, p, z)
+
+
+cdef double _qp_loop(kind_tag* tag, floating p, const floating* x, const floating* z, floating* grad_z,
+                     floating* v, floating a_x, floating c_s, floating* work, Py_ssize_t n) noexcept nogil:
+    """MAC-QP's row for one elementwise activation (see :func:`_qp_row`), generated per activation
+    like :func:`_layer_loop` so that each variant is a straight loop gcc vectorises."""
+    cdef int kind = _kind_of(tag)
+    cdef Py_ssize_t j
+    cdef floating s, d
+    if work == NULL:
+        if v != NULL:
+            for j in range(n):
+                s = _sigma_elem(kind, p, z[j])
+                d = s - x[j]
+                v[j] = a_x * x[j] + c_s * s
+                grad_z[j] = _dsigma_given(kind, p, z[j], s) * d
+        else:
+            for j in range(n):
+                s = _sigma_elem(kind, p, z[j])
+                grad_z[j] = _dsigma_given(kind, p, z[j], s) * (s - x[j])
+        return 0
+    if v != NULL:
+        for j in range(n):
+            s = _sigma_elem(kind, p, z[j])
+            d = s - x[j]
+            work[j] = d * d / 2
+            v[j] = a_x * x[j] + c_s * s
+            grad_z[j] = _dsigma_given(kind, p, z[j], s) * d
+    else:
+        for j in range(n):
+            s = _sigma_elem(kind, p, z[j])
+            d = s - x[j]
+            work[j] = d * d / 2
+            grad_z[j] = _dsigma_given(kind, p, z[j], s) * d
+    return _row_sum(work, n)
+
+
 cdef double _qp_row(int kind, floating p, const floating* x, const floating* z, floating* grad_z,
-                    floating* v, floating a_x, floating c_s, Py_ssize_t n) noexcept nogil:
-    """0.5 |x - s|^2 with s = sigma(z); grad_z = J_sigma(z)^T (s - x); v = a_x x + c_s s (if v)."""
+                    floating* v, floating a_x, floating c_s, floating* work, Py_ssize_t n) noexcept nogil:
+    """MAC-QP's penalty ``0.5 |x - s|^2`` with ``s = sigma(z)``; ``grad_z = J_sigma(z)^T (s - x)``;
+    ``v = a_x x + c_s s`` (unless NULL).
+
+    The per-entry penalties go to ``work`` (rounded once, summed in double, as the
+    Bregman losses); ``work`` NULL: no penalty (returns 0), except for softmax,
+    whose row computes it anyway.
+    """
     cdef Py_ssize_t j
     cdef double acc = 0, dot = 0
     cdef floating s, d
@@ -807,6 +857,21 @@ cdef double _qp_row(int kind, floating p, const floating* x, const floating* z, 
                 v[j] = a_x * x[j] + c_s * s
             grad_z[j] = s * ((s - x[j]) - <floating>dot)
         return acc
+    if kind == RELU:
+        return _qp_loop(<relu_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == LEAKY_RELU:
+        return _qp_loop(<leaky_relu_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == SOFT_THRESHOLD:
+        return _qp_loop(<soft_threshold_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == NONNEG_SOFT_THRESHOLD:
+        return _qp_loop(<nonneg_soft_threshold_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == HARD_TANH:
+        return _qp_loop(<hard_tanh_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == TANH:
+        return _qp_loop(<tanh_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    if kind == SIGMOID:
+        return _qp_loop(<sigmoid_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
+    return _qp_loop(<identity_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
     for j in range(n):
         s = _sigma_elem(kind, p, z[j])
         d = s - x[j]

@@ -244,7 +244,7 @@ cdef void _layer(Layer* layer, int penalty, bint features_as_rows, Py_ssize_t n,
         _product(False, True, scale, x_prev, n, layer.n_in, w, layer.n_out, layer.n_in, 0, z)
         _sample_rows_pass(penalty, layer.kind, <floating>layer.param, z, <floating*>layer.b, x,
                           <floating*>layer.residual, NULL, <floating*>layer.v, <floating>a_x, <floating>c_z,
-                          False, prox_c, x_out, n, layer.n_out, layer.n_threads)
+                          False, prox_c, x_out, n, layer.n_out, layer.n_threads, NULL)
 
 
 cdef void _add_back_term(Layer* below, Layer* above, bint features_as_rows, Py_ssize_t n,
