@@ -23,6 +23,10 @@ cost 2-3% of an inner iteration, which this call saves.
 """
 import numpy as np
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 include "_rows.pxi"
 include "_passes.pxi"
 
@@ -163,7 +167,7 @@ cdef class ProximalSteps:
             raise ValueError(f"{name} must be C-contiguous and writable")
         if keep:
             self.arrays.append(a)
-        return <void*><size_t>a.ctypes.data
+        return cnp.PyArray_DATA(<cnp.ndarray>a)
 
     def run(self, int n_steps, anchor, double[::1] anchor_scale, double[::1] w_scale, double[::1] step,
             double[::1] pull, double[::1] a_x, double[::1] c_z, double[::1] back, double[::1] prox_c,
@@ -195,11 +199,16 @@ cdef class ProximalSteps:
         cdef int L = self.n_layers, l
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        for name, arr, expected in [("anchor_scale", anchor_scale, L), ("w_scale", w_scale, L), ("step", step, L),
-                                    ("pull", pull, L), ("a_x", a_x, L - 1), ("c_z", c_z, L - 1),
-                                    ("back", back, L - 1), ("prox_c", prox_c, L - 1)]:
-            if arr.shape[0] != expected:
-                raise ValueError(f"{name} must have length {expected}, got {arr.shape[0]}")
+        # lengths as C integers: coercing the memoryviews to Python objects would leave
+        # garbage for the cycle collector on every call
+        _check_length("anchor_scale", anchor_scale.shape[0], L)
+        _check_length("w_scale", w_scale.shape[0], L)
+        _check_length("step", step.shape[0], L)
+        _check_length("pull", pull.shape[0], L)
+        _check_length("a_x", a_x.shape[0], L - 1)
+        _check_length("c_z", c_z.shape[0], L - 1)
+        _check_length("back", back.shape[0], L - 1)
+        _check_length("prox_c", prox_c.shape[0], L - 1)
         for l in range(L):
             if not (0 < w_scale[l] < INFINITY) or not (0 < anchor_scale[l] < INFINITY):
                 raise ValueError("w_scale and anchor_scale must be positive and finite")
@@ -224,6 +233,12 @@ cdef class ProximalSteps:
                        n_steps, &anchor_scale[0], &w_scale[0], &step[0], &pull[0], &a_x[0] if L > 1 else NULL,
                        &c_z[0] if L > 1 else NULL, &back[0] if L > 1 else NULL, &prox_c[0] if L > 1 else NULL,
                        min_scale, <double*>self.scratch)
+
+
+cdef int _check_length(str name, Py_ssize_t length, Py_ssize_t expected) except -1:
+    if length != expected:
+        raise ValueError(f"{name} must have length {expected}, got {length}")
+    return 0
 
 
 cdef void _layer(Layer* layer, int penalty, bint features_as_rows, Py_ssize_t n, floating scale, double a_x,
