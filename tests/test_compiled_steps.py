@@ -101,19 +101,6 @@ def count_compiled_calls(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def batch_layout():
-    from bregman_solvers import _validation
-
-    saved = _validation.BATCH_LAYOUT
-
-    def set_layout(layout):
-        _validation.BATCH_LAYOUT = layout
-
-    yield set_layout
-    _validation.BATCH_LAYOUT = saved
-
-
 CASES = [
     dict(acts=["relu", "tanh", "identity"]),
     dict(acts=["leaky_relu", "sigmoid", "identity"], splitting="smooth"),

@@ -164,20 +164,6 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
 
 
-@pytest.fixture
-def batch_layout():
-    """Set ``BATCH_LAYOUT`` for one test, restored after."""
-    from bregman_solvers import _validation
-
-    saved = _validation.BATCH_LAYOUT
-
-    def set_layout(layout):
-        _validation.BATCH_LAYOUT = layout
-
-    yield set_layout
-    _validation.BATCH_LAYOUT = saved
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", [
     dict(acts=["relu", "tanh", "identity"]),

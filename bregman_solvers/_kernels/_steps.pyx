@@ -89,6 +89,9 @@ cdef class ProximalSteps:
                  list xs not None, list z not None, list residual not None, list v not None, kinds, params,
                  threads, bounds):
         cdef int L = len(weights), l
+        free(self.layers)           # __init__ called again: start afresh
+        free(self.scratch)
+        self.layers, self.scratch, self.n_layers = NULL, NULL, 0
         if L < 1:
             raise ValueError("weights must list at least one layer")
         if penalty < 0 or penalty > 2:
@@ -169,9 +172,9 @@ cdef class ProximalSteps:
             self.arrays.append(a)
         return cnp.PyArray_DATA(<cnp.ndarray>a)
 
-    def run(self, int n_steps, anchor, double[::1] anchor_scale, double[::1] w_scale, double[::1] step,
-            double[::1] pull, double[::1] a_x, double[::1] c_z, double[::1] back, double[::1] prox_c,
-            double min_scale):
+    def run(self, int n_steps, anchor, const double[::1] anchor_scale, double[::1] w_scale,
+            const double[::1] step, const double[::1] pull, const double[::1] a_x, const double[::1] c_z,
+            const double[::1] back, const double[::1] prox_c, double min_scale):
         """Take ``n_steps`` proximal-gradient steps from the current iterate, in place.
 
         The first evaluation of the layers (the one that reports the batch energy and
@@ -307,8 +310,9 @@ cdef void _parameter_step(Layer* layer, bint features_as_rows, Py_ssize_t n, flo
 
 
 cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, bint features_as_rows, Py_ssize_t n,
-                 int n_steps, double* anchor_scale, double* w_scale, double* step, double* pull, double* a_x,
-                 double* c_z, double* back, double* prox_c, double min_scale, floating* scratch) noexcept nogil:
+                 int n_steps, const double* anchor_scale, double* w_scale, const double* step, const double* pull,
+                 const double* a_x, const double* c_z, const double* back, const double* prox_c, double min_scale,
+                 floating* scratch) noexcept nogil:
     """The loop of :meth:`ProximalSteps.run`."""
     cdef int k, l
     for k in range(n_steps):
