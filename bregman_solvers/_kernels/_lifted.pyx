@@ -298,23 +298,29 @@ def backprop_activation(int kind, double param, const floating[:, ::1] z, floati
     cdef floating p = <floating>param
     cdef double dot
     cdef floating* s
-    if kind == IDENTITY:
+    if kind == IDENTITY or n == 0 or z.shape[0] == 0:
         return
-    with nogil, parallel(num_threads=n_threads):
-        s = <floating*>malloc(n * sizeof(floating)) if kind == SOFTMAX else <floating*>NULL
-        for i in prange(z.shape[0], schedule="static"):
-            if kind == SOFTMAX:
-                if s != NULL:
+    # softmax: one row of sigma(z) per thread, allocated before the loop (an allocation
+    # failure raises instead of leaving delta unchanged)
+    cdef floating* rows = NULL
+    if kind == SOFTMAX:
+        rows = <floating*>malloc(n_threads * n * sizeof(floating))
+        if rows == NULL:
+            raise MemoryError("backprop_activation: could not allocate the rows of work space")
+    with nogil:
+        with parallel(num_threads=n_threads):
+            s = rows + threadid() * n if kind == SOFTMAX else <floating*>NULL
+            for i in prange(z.shape[0], schedule="static"):
+                if kind == SOFTMAX:
                     _sigma_row(kind, p, &z[i, 0], s, n)
                     dot = 0
                     for j in range(n):
                         dot = dot + <double>s[j] * delta[i, j]
                     for j in range(n):
                         delta[i, j] = s[j] * (delta[i, j] - <floating>dot)
-            else:
-                for j in range(n):
-                    delta[i, j] = delta[i, j] * _dsigma_elem(kind, p, z[i, j])
-        free(s)
+                else:
+                    _backprop_row(kind, p, &z[i, 0], &delta[i, 0], n)
+        free(rows)
 
 
 def step_parameters(floating[::1] theta, const floating[::1] grad, double step,
