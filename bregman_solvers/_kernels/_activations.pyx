@@ -24,6 +24,8 @@ softmax.
 """
 include "_rows.pxi"
 
+from cython.parallel cimport threadid
+
 
 # ----------------------------------------------------------------------------
 # Python entry points: one prange over samples each.
@@ -55,6 +57,16 @@ def sigma(int kind, double param, const floating[:, ::1] z, floating[:, ::1] out
             _sigma_row(kind, p, &z[i, 0], &out[i, 0], n)
 
 
+cdef double* _work_rows(int n_threads, Py_ssize_t n, str kernel) except? NULL:
+    """One row of ``n`` doubles per thread (NULL when ``n`` is 0), allocated before a parallel loop."""
+    if n == 0:
+        return NULL
+    cdef double* rows = <double*>malloc(n_threads * n * sizeof(double))
+    if rows == NULL:
+        raise MemoryError(f"{kernel}: could not allocate the rows of work space")
+    return rows
+
+
 def phi(int kind, double param, const floating[:, ::1] x, floating[::1] out, int n_threads=1):
     """out[i] = Phi(x_i) (+inf outside the domain)."""
     _check_kind(kind)
@@ -62,9 +74,14 @@ def phi(int kind, double param, const floating[:, ::1] x, floating[::1] out, int
     _check_rows("x rows", (x.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
+    cdef double* rows = _work_rows(n_threads, n, "phi")
+    cdef double* work
     with nogil:
-        for i in prange(x.shape[0], schedule="static", num_threads=n_threads):
-            out[i] = <floating>_phi_row(kind, p, &x[i, 0], n)
+        with parallel(num_threads=n_threads):
+            work = rows + threadid() * n if rows != NULL else <double*>NULL
+            for i in prange(x.shape[0], schedule="static"):
+                out[i] = <floating>_phi_row(kind, p, &x[i, 0], work, n)
+        free(rows)
 
 
 def phi_conj(int kind, double param, const floating[:, ::1] z, floating[::1] out, int n_threads=1):
@@ -74,9 +91,14 @@ def phi_conj(int kind, double param, const floating[:, ::1] z, floating[::1] out
     _check_rows("z rows", (z.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = z.shape[1]
     cdef floating p = <floating>param
+    cdef double* rows = _work_rows(n_threads, n, "phi_conj")
+    cdef double* work
     with nogil:
-        for i in prange(z.shape[0], schedule="static", num_threads=n_threads):
-            out[i] = <floating>_phi_conj_row(kind, p, &z[i, 0], n)
+        with parallel(num_threads=n_threads):
+            work = rows + threadid() * n if rows != NULL else <double*>NULL
+            for i in prange(z.shape[0], schedule="static"):
+                out[i] = <floating>_phi_conj_row(kind, p, &z[i, 0], work, n)
+        free(rows)
 
 
 def prox(int kind, double param, double c, const floating[:, ::1] v, floating[:, ::1] out, int n_threads=1):
