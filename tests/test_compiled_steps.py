@@ -217,7 +217,9 @@ def test_proximal_steps_runs_with_valid_arguments():
         network, args = make_steps(features_as_rows=features_as_rows)
         steps = _steps.ProximalSteps(**args)
         w_scale = np.ones(2)
-        steps.run(**run_args(network, w_scale=w_scale))
+        anchor = network.parameter_vector.copy()
+        anchor.flags.writeable = False                  # the anchor is only read
+        steps.run(**run_args(network, w_scale=w_scale, anchor=anchor))
         np.testing.assert_allclose(w_scale, 0.9)        # one pulled step: s = 1 - c
         steps.run(**run_args(network, anchor=None, w_scale=w_scale))
         np.testing.assert_allclose(w_scale, 0.9)        # no proximity term: no pull, the scale stays
@@ -252,7 +254,7 @@ def test_proximal_steps_refuses_bad_arrays():
             _steps.ProximalSteps(**{**args, name: value})
     readonly = np.zeros((5, 3))
     readonly.flags.writeable = False
-    with pytest.raises(ValueError, match="writable"):
+    with pytest.raises(ValueError, match=r"z\[0\] must be writable"):
         _steps.ProximalSteps(**{**args, "z": [readonly, np.zeros((5, 2))]})
     with pytest.raises(ValueError, match="batch of at least one sample"):
         _steps.ProximalSteps(**make_steps(n=0)[1])
