@@ -284,3 +284,17 @@ def test_proximal_steps_refuses_bad_run_arguments(change, match):
     np.testing.assert_array_equal(network.parameter_vector, before)       # nothing written
     with pytest.raises(TypeError):
         steps.run(**run_args(network, anchor=np.zeros(network.parameter_vector.size, np.float32)))
+
+
+def test_a_shared_scale_array_must_be_float64_of_the_network_length(data):
+    X, Y = data
+    network = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0)
+    Xb, Yb = network.check_data(X[:10], Y[:10])
+    for bad in ([1.0, 1.0, 1.0], np.ones(3, np.float32), np.ones(2)):
+        with pytest.raises(TypeError, match="w_scale must be a float64 array of length 3"):
+            StepEngine(network, Xb, Yb, network.init_state(Xb), w_scale=bad)
+    shared = np.ones(3)
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb), w_scale=shared)
+    engine.evaluate(np.full(2, 0.1))
+    engine.proximal_steps(2, np.full(3, 0.1), np.full(2, 0.1), network.parameter_vector.copy(), 2.0)
+    assert engine.w_scale is shared and np.all(shared < 1.0)            # updated in place

@@ -131,8 +131,15 @@ class StepEngine:
         self._v_x = [None] * network.n_layers
         # W_l = w_scale[l] * network.weights[l]: the scaled proximity step (see theta_step)
         # leaves the scale on the weights until normalise_weights(). Engines on one network
-        # (one per batch size) may share the list, so that a scale can outlive a batch.
-        self.w_scale = np.ones(network.n_layers) if w_scale is None else w_scale
+        # (one per batch size) may share the array, so that a scale can outlive a batch; the
+        # compiled steps update it in place, hence float64 and nothing else.
+        if w_scale is None:
+            w_scale = np.ones(network.n_layers)
+        elif not (isinstance(w_scale, np.ndarray) and w_scale.dtype == np.float64
+                  and w_scale.shape == (network.n_layers,)):
+            raise TypeError(f"w_scale must be a float64 array of length {network.n_layers} (shared, updated in "
+                            f"place), got {w_scale!r}")
+        self.w_scale = w_scale
         self._anchor_views = (None, None)
         self._compiled = (None, None)
 
