@@ -4,7 +4,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import oracles
-from bregman_solvers import get_activation
+from bregman_solvers import get_activation, kernels
 from conftest import ALL_ACTIVATIONS, DTYPES, assert_close, tolerance
 
 SHAPES = [(1, 1), (1, 7), (7, 1), (33, 17), (1000, 784)]
@@ -184,3 +184,20 @@ def test_outside_domain_gives_infinite_phi_and_loss(name):
     assert act.bregman_loss_grad(x, z)[0][0] == np.inf
     # the gradient sigma(z) - x is still defined and finite
     assert np.isfinite(act.bregman_grad(x, z)).all()
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("c", [0.001, 0.05, 2.0])
+@pytest.mark.parametrize("scale", [0.1, 3.0, 30.0])
+def test_float32_smooth_prox_is_within_one_ulp_of_the_double_prox(name, c, scale):
+    """The float32 Newton solve stops at a looser tolerance (NEWTON_TOL_FLOAT): still within one
+    float32 ulp of the double prox rounded, and almost always equal to it (a tolerance of 1e-6
+    would be 893 ulps off for sigmoid)."""
+    v = (np.random.default_rng(3).standard_normal((200, 500)) * scale).astype(np.float32)
+    out32, out64 = np.empty_like(v), np.empty(v.shape)
+    kernels.prox(name, v, c, out32, n_threads=2)
+    kernels.prox(name, v.astype(np.float64), c, out64, n_threads=2)
+    rounded = out64.astype(np.float32)
+    ulps = np.abs(out32.view(np.int32).astype(np.int64) - rounded.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1
+    assert np.count_nonzero(ulps) <= v.size // 100

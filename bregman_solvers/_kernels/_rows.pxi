@@ -101,6 +101,12 @@ cdef enum:
 cdef int MAX_NEWTON = 200
 cdef double EPS64 = 2.220446049250313e-16
 cdef double LOG2 = 0.6931471805599453
+# Relative tolerances of the Newton solves of the smooth proxes: a few ulps of a double;
+# and for results rounded to float32, 1e-9: fewer steps (float32 prox over 100 x 784: tanh
+# 15.1 -> 14.2 ms, sigmoid 9.6 -> 7.0 ms), within one float32 ulp of the double prox on 16
+# million arguments (c from 0.001 to 10), equal on all but 0.02%; 1e-6 was 893 ulps off
+cdef double NEWTON_TOL_DOUBLE = 4.0 * EPS64
+cdef double NEWTON_TOL_FLOAT = 1e-9
 
 
 # ----------------------------------------------------------------------------
@@ -323,12 +329,15 @@ cdef inline double _link(int link, double y, double* slope) noexcept nogil:
     return s
 
 
-cdef double _solve_link(int link, double c, double v, double y, double lo, double hi) noexcept nogil:
+cdef double _solve_link(int link, double c, double v, double y, double lo, double hi,
+                        double tol) noexcept nogil:
     """Root in [lo, hi] of g(y) = (1 - c) s(y) + c y - v, starting from y.
 
     g is strictly increasing (g' >= min(1, c) > 0 on the relevant range), so the
     bracket [lo, hi] shrinks with every evaluation; a Newton step that leaves it
-    is replaced by bisection. Converges to a few ulps of y.
+    is replaced by bisection. Stops at a relative step (or bracket) of ``tol``:
+    :data:`NEWTON_TOL_DOUBLE` (a few ulps of y) or, for results rounded to float32,
+    :data:`NEWTON_TOL_FLOAT`.
     """
     cdef double s, slope, g, y_new
     cdef int it
@@ -346,7 +355,7 @@ cdef double _solve_link(int link, double c, double v, double y, double lo, doubl
         y_new = y - g / ((1.0 - c) * slope + c)
         if not (lo < y_new < hi):   # also rejects NaN
             y_new = 0.5 * (lo + hi)
-        if fabs(y_new - y) <= 4.0 * EPS64 * fabs(y_new) or hi - lo <= 4.0 * EPS64 * fabs(y_new):
+        if fabs(y_new - y) <= tol * fabs(y_new) or hi - lo <= tol * fabs(y_new):
             return y_new
         if y_new == y:
             return y
@@ -354,7 +363,7 @@ cdef double _solve_link(int link, double c, double v, double y, double lo, doubl
     return y
 
 
-cdef double _prox_tanh(double c, double v) noexcept nogil:
+cdef double _prox_tanh(double c, double v, double tol) noexcept nogil:
     # (1 - c) x + c artanh(x) = v, solved in y = artanh(x): (1 - c) tanh(y) + c y = v
     cdef double w = fabs(1.0 - c)
     cdef double lo = (v - w) / c, hi = (v + w) / c, y0
@@ -362,10 +371,10 @@ cdef double _prox_tanh(double c, double v) noexcept nogil:
         return copysign(1.0, v)
     y0 = atanh(v if fabs(v) < 0.999999 else copysign(0.999999, v))
     y0 = lo if y0 < lo else (hi if y0 > hi else y0)
-    return tanh(_solve_link(LINK_TANH, c, v, y0, lo, hi))
+    return tanh(_solve_link(LINK_TANH, c, v, y0, lo, hi, tol))
 
 
-cdef double _prox_sigmoid(double c, double v) noexcept nogil:
+cdef double _prox_sigmoid(double c, double v, double tol) noexcept nogil:
     # (1 - c) x + c logit(x) = v, solved in y = logit(x): (1 - c) sigmoid(y) + c y = v
     cdef double lo = (v - (1.0 - c if c < 1 else 0.0)) / c
     cdef double hi = (v - (1.0 - c if c > 1 else 0.0)) / c
@@ -375,7 +384,7 @@ cdef double _prox_sigmoid(double c, double v) noexcept nogil:
     x0 = 1e-12 if v < 1e-12 else (1.0 - 1e-12 if v > 1.0 - 1e-12 else v)
     y0 = log(x0) - log1p(-x0)
     y0 = lo if y0 < lo else (hi if y0 > hi else y0)
-    return _sigmoid(_solve_link(LINK_SIGMOID, c, v, y0, lo, hi))
+    return _sigmoid(_solve_link(LINK_SIGMOID, c, v, y0, lo, hi, tol))
 
 
 cdef inline double _softmax_log_entry(double c, double t, double y) noexcept nogil:
@@ -387,7 +396,7 @@ cdef inline double _softmax_log_entry(double c, double t, double y) noexcept nog
     if lo > hi:
         lo = hi
     y = lo if y < lo else (hi if y > hi else y)
-    return _solve_link(LINK_EXP, c, t, y, lo, hi)
+    return _solve_link(LINK_EXP, c, t, y, lo, hi, NEWTON_TOL_DOUBLE)
 
 
 cdef void _prox_softmax_row(double c, const floating* v, floating* out, Py_ssize_t n) noexcept nogil:
@@ -787,10 +796,10 @@ cdef void _prox_row(int kind, floating p, double c, const floating* v, floating*
             out[j] = _clip1(v[j])
     elif kind == TANH:
         for j in range(n):
-            out[j] = <floating>_prox_tanh(c, v[j])
+            out[j] = <floating>_prox_tanh(c, v[j], NEWTON_TOL_FLOAT if floating is float else NEWTON_TOL_DOUBLE)
     elif kind == SIGMOID:
         for j in range(n):
-            out[j] = <floating>_prox_sigmoid(c, v[j])
+            out[j] = <floating>_prox_sigmoid(c, v[j], NEWTON_TOL_FLOAT if floating is float else NEWTON_TOL_DOUBLE)
     else:
         for j in range(n):
             out[j] = v[j]
