@@ -282,32 +282,21 @@ def test_pending_x_step_arguments_are_checked(kernel):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(3, 8), (5, 16), (784, 100)])
-def test_row_sums_and_accumulate(shape, dtype, rng):
+@pytest.mark.parametrize("kernel,axis", [("row_sums", 1), ("column_sums", 0)])
+def test_row_and_column_sums_and_accumulate(kernel, axis, shape, dtype, rng):
+    """``out (+)= scale * a.sum(axis)``: row sums (eight partial sums) and column sums (rows in order)."""
+    sums = getattr(_lifted, kernel)
     a = rng.standard_normal(shape).astype(dtype)
-    out = rng.standard_normal(shape[0]).astype(dtype)
+    out = rng.standard_normal(shape[1 - axis]).astype(dtype)
     start = out.copy()
     tol = tolerance(dtype) * 10
-    _lifted.row_sums(a, out, -0.5, True)
-    np.testing.assert_allclose(out, start - 0.5 * a.astype(np.float64).sum(axis=1), rtol=tol, atol=tol * shape[1])
-    _lifted.row_sums(a, out, 2.0)
-    np.testing.assert_allclose(out, 2.0 * a.astype(np.float64).sum(axis=1), rtol=tol, atol=tol * shape[1])
+    sums(a, out, -0.5, True)
+    np.testing.assert_allclose(out, start - 0.5 * a.astype(np.float64).sum(axis=axis), rtol=tol,
+                               atol=tol * shape[axis])
+    sums(a, out, 2.0)
+    np.testing.assert_allclose(out, 2.0 * a.astype(np.float64).sum(axis=axis), rtol=tol, atol=tol * shape[axis])
     with pytest.raises(ValueError, match="out must have length"):
-        _lifted.row_sums(a, np.zeros(shape[0] + 1, dtype))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_column_sums_and_accumulate(shape, dtype, rng):
-    a = rng.standard_normal(shape).astype(dtype)
-    out = rng.standard_normal(shape[1]).astype(dtype)
-    start = out.copy()
-    tol = tolerance(dtype) * 10
-    _lifted.column_sums(a, out, -0.5, True)
-    np.testing.assert_allclose(out, start - 0.5 * a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * shape[0])
-    _lifted.column_sums(a, out, 2.0)
-    np.testing.assert_allclose(out, 2.0 * a.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * shape[0])
-    with pytest.raises(ValueError, match="out must have length"):
-        _lifted.column_sums(a, np.zeros(shape[1] + 1, dtype))
+        sums(a, np.zeros(shape[1 - axis] + 1, dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -57,16 +57,6 @@ def sigma(int kind, double param, const floating[:, ::1] z, floating[:, ::1] out
             _sigma_row(kind, p, &z[i, 0], &out[i, 0], n)
 
 
-cdef double* _work_rows(int n_threads, Py_ssize_t n, str kernel) except? NULL:
-    """One row of ``n`` doubles per thread (NULL when ``n`` is 0), allocated before a parallel loop."""
-    if n == 0:
-        return NULL
-    cdef double* rows = <double*>malloc(n_threads * n * sizeof(double))
-    if rows == NULL:
-        raise MemoryError(f"{kernel}: could not allocate the rows of work space")
-    return rows
-
-
 def phi(int kind, double param, const floating[:, ::1] x, floating[::1] out, int n_threads=1):
     """out[i] = Phi(x_i) (+inf outside the domain)."""
     _check_kind(kind)
@@ -74,7 +64,7 @@ def phi(int kind, double param, const floating[:, ::1] x, floating[::1] out, int
     _check_rows("x rows", (x.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
-    cdef double* rows = _work_rows(n_threads, n, "phi")
+    cdef double* rows = <double*>_work_space(n_threads * n * sizeof(double), "phi")
     cdef double* work
     with nogil:
         with parallel(num_threads=n_threads):
@@ -91,7 +81,7 @@ def phi_conj(int kind, double param, const floating[:, ::1] z, floating[::1] out
     _check_rows("z rows", (z.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = z.shape[1]
     cdef floating p = <floating>param
-    cdef double* rows = _work_rows(n_threads, n, "phi_conj")
+    cdef double* rows = <double*>_work_space(n_threads * n * sizeof(double), "phi_conj")
     cdef double* work
     with nogil:
         with parallel(num_threads=n_threads):

@@ -201,11 +201,9 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
     if n == 0 or n_samples == 0:
         return
-    cdef floating* scratch = NULL
-    if with_loss:
-        scratch = <floating*>malloc(n_threads * n * sizeof(floating))
-        if scratch == NULL:
-            raise MemoryError("layer_pass: could not allocate the rows of work space")
+    # one row of per-entry losses per thread
+    cdef floating* scratch = <floating*>_work_space(n_threads * n * sizeof(floating) if with_loss else 0,
+                                                    "layer_pass")
     with nogil:
         _sample_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
                           &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
@@ -223,9 +221,7 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, b
     if out.shape[0] != a.shape[1]:
         raise ValueError(f"out must have length {a.shape[1]}, got {out.shape[0]}")
     cdef Py_ssize_t n = a.shape[1], n_rows = a.shape[0]
-    cdef floating* sums = <floating*>malloc(n * sizeof(floating)) if n > 0 else NULL
-    if n > 0 and sums == NULL:
-        raise MemoryError("column_sums: could not allocate a work row")
+    cdef floating* sums = <floating*>_work_space(n * sizeof(floating), "column_sums")
     with nogil:
         if n > 0:
             _column_sums(&a[0, 0] if n_rows > 0 else NULL, n_rows, n, &out[0], <floating>scale, accumulate, sums)
@@ -256,9 +252,8 @@ def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z,
         if with_loss:
             loss[:] = 0.0
         return
-    cdef floating* scratch = <floating*>malloc(n_threads * 2 * n_samples * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError("layer_pass_features: could not allocate the rows of work space")
+    cdef floating* scratch = <floating*>_work_space(n_threads * 2 * n_samples * sizeof(floating),
+                                                    "layer_pass_features")
     with nogil:
         _feature_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
                            &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
@@ -302,11 +297,8 @@ def backprop_activation(int kind, double param, const floating[:, ::1] z, floati
         return
     # softmax: one row of sigma(z) per thread, allocated before the loop (an allocation
     # failure raises instead of leaving delta unchanged)
-    cdef floating* rows = NULL
-    if kind == SOFTMAX:
-        rows = <floating*>malloc(n_threads * n * sizeof(floating))
-        if rows == NULL:
-            raise MemoryError("backprop_activation: could not allocate the rows of work space")
+    cdef floating* rows = <floating*>_work_space(n_threads * n * sizeof(floating) if kind == SOFTMAX else 0,
+                                                 "backprop_activation")
     with nogil:
         with parallel(num_threads=n_threads):
             s = rows + threadid() * n if kind == SOFTMAX else <floating*>NULL

@@ -1,7 +1,8 @@
 # Row kernels of the proximal activations, shared by the Cython modules that
 # include this file (``_activations.pyx`` and ``_lifted.pyx``): per-element
 # formulas, per-row loops (one sample each), the safeguarded Newton solvers of the
-# smooth proxes. Everything here is nogil and trusts its input; the including
+# smooth proxes. Everything here is nogil and trusts its input (but for
+# ``_work_space``, which the kernels call before their loops); the including
 # module needs no cimports of its own for them.
 
 from cython cimport floating
@@ -16,6 +17,17 @@ cdef extern from "_openmp_helpers.h":
     double bs_sum_double(const double* a, Py_ssize_t n) noexcept nogil
     float bs_max_float(const float* a, Py_ssize_t n) noexcept nogil
     double bs_max_double(const double* a, Py_ssize_t n) noexcept nogil
+
+cdef void* _work_space(Py_ssize_t n_bytes, str kernel) except? NULL:
+    """``n_bytes`` of work space for ``kernel``'s loop (NULL for none), allocated before the
+    loop so that a failure raises MemoryError instead of changing what the loop computes."""
+    if n_bytes <= 0:
+        return NULL
+    cdef void* block = malloc(n_bytes)
+    if block == NULL:
+        raise MemoryError(f"{kernel}: could not allocate {n_bytes} bytes of work space")
+    return block
+
 
 # Activation kinds. The Python registry maps names to these codes.
 cdef enum:

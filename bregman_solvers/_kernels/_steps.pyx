@@ -114,9 +114,7 @@ cdef class ProximalSteps:
             raise ValueError("xs[0] must be a batch of at least one sample")
         self.n_parameters = int(bounds[L])
         self.arrays = []
-        self.layers = <Layer*>malloc(L * sizeof(Layer))
-        if self.layers == NULL:
-            raise MemoryError("ProximalSteps: could not allocate the layer table")
+        self.layers = <Layer*>_work_space(L * sizeof(Layer), "ProximalSteps")
         self.n_layers = L
         cdef Py_ssize_t widest = 1
         for l in range(L):
@@ -147,9 +145,7 @@ cdef class ProximalSteps:
         # work space: the bias sums' row (samples as rows) or each thread's two rows of
         # the feature-rows pass
         cdef Py_ssize_t entries = 2 * self.n_samples * max(int(t) for t in threads) if features_as_rows else widest
-        self.scratch = malloc(entries * (4 if self.single else 8))
-        if self.scratch == NULL:
-            raise MemoryError("ProximalSteps: could not allocate the work space")
+        self.scratch = _work_space(entries * (4 if self.single else 8), "ProximalSteps")
 
     def __dealloc__(self):
         free(self.layers)
