@@ -1,11 +1,11 @@
-"""``show_config``: what this build of bregman_solvers runs on."""
+"""``show_config``: what this build of bregman_solvers runs on, and its thread pools."""
 import os
 import platform
 import sys
 
 import numpy as np
 
-from . import _validation
+from . import _threads, _validation
 from ._kernels._openmp import max_threads, openmp_enabled
 
 
@@ -18,14 +18,56 @@ def _version():
         return "unknown"
 
 
+def _owner(filepath):
+    """Which package loaded a thread pool's library, from its path."""
+    path = (filepath or "").replace("\\", "/").lower()
+    for key, owner in (("/scipy", "SciPy"), ("/numpy", "NumPy"), ("/torch", "PyTorch"), ("/sklearn", "scikit-learn")):
+        if key in path:
+            return owner
+    return "the system"
+
+
+def _openmp_wait():
+    """How the OpenMP threads wait between parallel regions, and who set it."""
+    from . import OPENMP_LOADED_BEFORE
+
+    spin, policy = os.environ.get("GOMP_SPINCOUNT"), os.environ.get("OMP_WAIT_POLICY")
+    if OPENMP_LOADED_BEFORE:
+        return ("the runtime's default (another package loaded OpenMP before bregman_solvers: set "
+                "GOMP_SPINCOUNT=1000 in the environment, or import bregman_solvers first)")
+    if spin is not None:
+        return f"spin GOMP_SPINCOUNT={spin}, then sleep"
+    return f"OMP_WAIT_POLICY={policy}"
+
+
+def _pool(info):
+    """One thread pool of threadpoolctl's listing, with its role in a fit."""
+    api = info.get("user_api")
+    owner = _owner(info.get("filepath"))
+    if api == "blas":
+        role = ("the library's products (scipy.linalg.cython_blas), split into blocks over the fit's OpenMP threads"
+                if owner == "SciPy" else f"{owner}'s own products (not on the library's hot path)")
+        during_fit, set_by = 1, "bregman_solvers during a fit (threadpoolctl), else BLAS's default"
+    else:
+        role = "the library's kernels and product blocks" if openmp_enabled() else f"{owner}'s OpenMP code"
+        during_fit, set_by = "n_threads", "n_threads per call (default: the usable cores no other fit holds)"
+    return {"user_api": api, "internal_api": info.get("internal_api"), "version": info.get("version"),
+            "num_threads": info.get("num_threads"), "during_fit": during_fit, "set_by": set_by, "owner": owner,
+            "role": role, "filepath": info.get("filepath")}
+
+
 def get_config():
     """Return the build and runtime configuration as a dict.
 
     Keys: ``version``, ``python``, ``numpy``, ``platform``, ``openmp`` (compiled
-    with OpenMP), ``openmp_threads`` (default thread count of the kernels),
-    ``omp_wait_policy``, ``min_entries_per_thread``, ``batch_layout`` (see docs/performance.rst) and
-    ``blas`` (the BLAS/OpenMP libraries threadpoolctl sees, each a dict with
-    ``internal_api``, ``version``, ``num_threads``, ``filepath``).
+    with OpenMP), ``openmp_threads`` (OpenMP's default thread count), ``usable_cores``
+    (what ``n_threads=None`` takes when no other fit runs), ``product_blocks``
+    (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`), ``openmp_wait`` (how idle OpenMP
+    threads wait), ``omp_wait_policy``, ``min_entries_per_thread``, ``batch_layout`` (see
+    docs/performance.rst) and ``thread_pools``: one dict per thread pool threadpoolctl
+    sees (OpenMP runtimes and BLAS libraries) with ``user_api``, ``internal_api``,
+    ``version``, ``num_threads`` (now), ``during_fit`` (its size during a fit),
+    ``set_by``, ``owner`` (the package that loaded it), ``role`` and ``filepath``.
     """
     from threadpoolctl import threadpool_info
 
@@ -36,33 +78,42 @@ def get_config():
         "platform": platform.platform(),
         "openmp": openmp_enabled(),
         "openmp_threads": max_threads(),
+        "usable_cores": _threads.usable_cores(),
+        "product_blocks": _threads.PRODUCT_BLOCKS,
+        "openmp_wait": _openmp_wait(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
         "batch_layout": _validation.BATCH_LAYOUT,
-        "blas": [
-            {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
-            for info in threadpool_info()
-        ],
+        "thread_pools": [_pool(info) for info in threadpool_info()],
     }
 
 
 def show_config(file=None):
-    """Print the version, OpenMP status and thread count, and the BLAS libraries in use."""
+    """Print the version, the build, and one line per thread pool with its size and who sets it.
+
+    During a fit every BLAS library runs one thread and the library's own OpenMP
+    threads (``n_threads``) do all the work, products included (docs/performance.rst,
+    "Threads"). NumPy and SciPy usually each bring their own OpenBLAS: both are listed.
+    """
     cfg = get_config()
     out = file if file is not None else sys.stdout
     print(f"bregman_solvers {cfg['version']}", file=out)
     print(f"  python          {cfg['python']} ({cfg['platform']})", file=out)
     print(f"  numpy           {cfg['numpy']}", file=out)
-    print(f"  openmp          {'yes' if cfg['openmp'] else 'NO (serial build)'}", file=out)
-    print(f"  openmp threads  {cfg['openmp_threads']}", file=out)
-    print(f"  omp wait policy {cfg['omp_wait_policy']}", file=out)
+    print(f"  compiled with   {'OpenMP' if cfg['openmp'] else 'NO OpenMP (serial build: n_threads has no effect)'}",
+          file=out)
+    print(f"  usable cores    {cfg['usable_cores']} (a fit's n_threads=None takes those no other fit holds)",
+          file=out)
+    print(f"  product blocks  {cfg['product_blocks']} (large products split into at most this many; "
+          f"results do not depend on n_threads)", file=out)
+    print(f"  openmp waiting  {cfg['openmp_wait']}", file=out)
     print(f"  min entries per thread {cfg['min_entries_per_thread']} (smaller passes use fewer threads)", file=out)
     print(f"  batch layout    {cfg['batch_layout']} (stochastic solvers' inner iterations)", file=out)
-    if not cfg["blas"]:
-        print("  thread pools    none found (import numpy/scipy first)", file=out)
-    for lib in cfg["blas"]:
-        print(
-            f"  {lib['user_api']:<15} {lib['internal_api']} {lib['version']} "
-            f"threads={lib['num_threads']} ({lib['filepath']})",
-            file=out,
-        )
+    print("thread pools (threads now / during a fit; who sets them; what runs on them)", file=out)
+    if not cfg["thread_pools"]:
+        print("  none found", file=out)
+    for pool in cfg["thread_pools"]:
+        name = f"{pool['user_api']} {pool['internal_api']} {pool['version'] or ''}".strip()
+        print(f"  {name:<26} {pool['num_threads']} / {pool['during_fit']}  loaded by {pool['owner']}; "
+              f"set by {pool['set_by']}; runs {pool['role']}", file=out)
+        print(f"  {'':<26} {pool['filepath']}", file=out)

@@ -30,7 +30,7 @@ _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
 def _make_solver(est, code_regulariser=None):
     """The solver object for an estimator's hyper-parameters."""
     common_sto = dict(batch_size=est.batch_size, epochs=est.epochs, random_state=_seed(est.random_state),
-                      track_energy=False, verbose=est.verbose)
+                      track_energy=False, verbose=est.verbose, n_threads=est.n_threads)
     name = est.solver
     if name == "isgd":
         return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
@@ -51,14 +51,17 @@ def _make_solver(est, code_regulariser=None):
                              regulariser=est.regulariser, code_regulariser=code_regulariser, **common_sto)
     if name == "gd-bp":
         return GradientDescentBP(learning_rate=est.learning_rate, epochs=est.epochs, regulariser=est.regulariser,
-                                 code_regulariser=code_regulariser, track_energy=False, verbose=est.verbose)
-    common_det = dict(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser)
+                                 code_regulariser=code_regulariser, track_energy=False, verbose=est.verbose,
+                                 n_threads=est.n_threads)
+    common_det = dict(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+                      n_threads=est.n_threads)
     if name in ("pg", "fista"):
         return ProximalGradient(accelerated=name == "fista", **common_det)
     if name == "bcd":
         return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
     if name == "admm":
-        return ADMM(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser)
+        return ADMM(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+                    n_threads=est.n_threads)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
 
 
@@ -123,7 +126,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         On the weights (:mod:`bregman_solvers.regularisers`).
     dtype : {"float64", "float32"}
     n_threads : int or None
-        OpenMP threads of the kernels.
+        The most threads a fit uses, BLAS included (None: the usable cores that no
+        other fit of this process holds). The results do not depend on it.
     random_state : int, RandomState, Generator or None
     warm_start : bool, default False
         Continue from the previous fit's network.

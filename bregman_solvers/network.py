@@ -22,6 +22,8 @@ import numpy as np
 from . import _validation
 from ._kernels import _lifted
 from ._kernels._openmp import max_threads
+from . import _threads as thread_pools
+from ._threads import current_threads, owns_threads
 from ._validation import check_input, check_n_threads
 from .activations import Activation, get_activation
 
@@ -151,7 +153,9 @@ class LiftedNetwork:
         The lifted formulation: the Bregman loss (eq. 13), the classical lifted
         network (eq. 7) or MAC-QP (eq. 6). The baselines share all machinery.
     n_threads : int or None
-        OpenMP threads of the kernels (None: all cores).
+        The most threads the network's computations use, BLAS included (None: the
+        cores no other fit of this process holds; see :mod:`bregman_solvers._threads`).
+        A solver's own ``n_threads``, when given, overrides it during the solver's fit.
 
     Attributes
     ----------
@@ -300,12 +304,20 @@ class LiftedNetwork:
         :data:`~bregman_solvers._validation.MIN_ENTRIES_PER_THREAD`).
         """
         # memoised: the solvers ask for every pass of every iteration
-        key = (self.n_threads, array.size, _validation.MIN_ENTRIES_PER_THREAD, max_threads())
+        cap = current_threads()
+        key = (self.n_threads if cap is None else cap, array.size, _validation.MIN_ENTRIES_PER_THREAD, max_threads())
         threads = self._thread_counts.get(key)
         if threads is None:
-            threads = min(check_n_threads(self.n_threads), check_n_threads(None, array.size))
+            threads = min(check_n_threads(key[0]), check_n_threads(None, array.size))
             self._thread_counts[key] = threads
         return threads
+
+    @staticmethod
+    def _product_split():
+        """``(blocks, threads)`` of a matrix product (``_lifted.gemm``): the process's fixed block count
+        (:data:`~bregman_solvers._threads.PRODUCT_BLOCKS`) over the fit's threads (BLAS runs one thread
+        then), or over one thread outside a fit (BLAS's own threads)."""
+        return thread_pools.PRODUCT_BLOCKS, current_threads() or 1
 
     def workspace(self, n_samples):
         """The reusable buffers for batches of ``n_samples`` (created on first use)."""
@@ -350,7 +362,7 @@ class LiftedNetwork:
         ``w_scale`` is for a solver that keeps ``W_l / w_scale`` in the weights for a
         while (see :class:`~bregman_solvers.solvers._base.StepEngine`): the GEMM's alpha.
         """
-        _lifted.gemm(False, True, w_scale, x_prev, self.weights[l], 0.0, out)
+        _lifted.gemm(False, True, w_scale, x_prev, self.weights[l], 0.0, out, *self._product_split())
         return out
 
     def _preactivation(self, l, x_prev, out):
@@ -359,6 +371,7 @@ class LiftedNetwork:
         _lifted.add_bias(out, self.biases[l], self._threads(out))
         return out
 
+    @owns_threads
     def forward(self, X, return_hidden=False):
         """Evaluate the network: ``x_l = sigma_l(W_l x_{l-1} + b_l)``.
 
@@ -379,13 +392,14 @@ class LiftedNetwork:
             z = np.empty((X.shape[0], self.widths[l + 1]), self.dtype)
             self._preactivation(l, xs[-1], z)
             x = np.empty_like(z)
-            act(z, out=x, n_threads=self.n_threads, check_finite=False)
+            act(z, out=x, n_threads=self._threads(z), check_finite=False)
             zs.append(z)
             xs.append(x)
         if return_hidden:
             return xs[-1], (zs, xs[1:])
         return xs[-1]
 
+    @owns_threads
     def init_state(self, X0):
         """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``.
 
@@ -398,7 +412,7 @@ class LiftedNetwork:
         for l in range(self.n_layers - 1):
             x = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
             self._preactivation(l, prev, x)
-            self.activations[l](x, out=x, n_threads=self.n_threads, check_finite=False)
+            self.activations[l](x, out=x, n_threads=self._threads(x), check_finite=False)
             hidden.append(x)
             prev = x
         return LiftedState(hidden)
@@ -430,6 +444,7 @@ class LiftedNetwork:
         xs = self._chain(X0, target, state)
         return np.array([self._layer_pass(l, xs[l], xs[l + 1], ws) for l in range(self.n_layers)])
 
+    @owns_threads
     def energy(self, X0, target, state):
         """The lifted energy (eq. 13 / 25), mean over samples.
 
@@ -450,6 +465,7 @@ class LiftedNetwork:
         self.check_state(state, X0.shape[0])
         return EnergyTerms(self._all_passes(X0, target, state, self.workspace(X0.shape[0])))
 
+    @owns_threads
     def gradients(self, X0, target, state):
         """Gradients of the mean energy (MATH.md), no derivative of an activation involved.
 
@@ -480,19 +496,21 @@ class LiftedNetwork:
         grad_w, grad_b, grad_x = [], [], []
         for l in range(self.n_layers):
             gw = np.empty_like(self.weights[l])
-            _lifted.gemm(True, False, self.lambdas[l] / n, ws.residual[l], xs[l], 0.0, gw)
+            _lifted.gemm(True, False, self.lambdas[l] / n, ws.residual[l], xs[l], 0.0, gw, *self._product_split())
             gb = np.empty_like(self.biases[l])
             _lifted.column_sums(ws.residual[l], gb, self.lambdas[l] / n)
             grad_w.append(gw)
             grad_b.append(gb)
         for l in range(self.n_layers - 1):
             gx = own[l]
-            _lifted.gemm(False, False, self.lambdas[l + 1], ws.residual[l + 1], self.weights[l + 1], 1.0, gx)
+            _lifted.gemm(False, False, self.lambdas[l + 1], ws.residual[l + 1], self.weights[l + 1], 1.0, gx,
+                         *self._product_split())
             gx /= n
             grad_x.append(gx)
         return grad_w, grad_b, grad_x
 
     # --------------------------------------------------------------- metrics
+    @owns_threads
     def consistency(self, X0, state):
         """Mean ``|x_l - sigma_l(z_l)|`` per hidden layer (0 for a consistent lifted state)."""
         X0 = self.check_data(X0)
@@ -505,6 +523,7 @@ class LiftedNetwork:
             prev = x
         return np.array(out)
 
+    @owns_threads
     def linear_activation_rate(self, X):
         """Per hidden layer, the fraction of (sample, unit) pairs where sigma acts as the identity.
 
@@ -517,7 +536,7 @@ class LiftedNetwork:
             z = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
             self._preactivation(l, prev, z)
             rates.append(float(np.mean(_identity_region(act, z))))
-            act(z, out=z, n_threads=self.n_threads, check_finite=False)
+            act(z, out=z, n_threads=self._threads(z), check_finite=False)
             prev = z
         return np.array(rates)
 

@@ -3,16 +3,16 @@ import io
 import bregman_solvers as bs
 
 
-def test_show_config_reports_version_openmp_threads_and_blas():
+def test_show_config_reports_version_build_and_blas():
     buf = io.StringIO()
     bs.show_config(file=buf)
     text = buf.getvalue()
     assert text.startswith(f"bregman_solvers {bs.__version__}")
-    assert "openmp" in text and "openmp threads" in text
+    assert "compiled with" in text and "thread pools" in text
     cfg = bs.get_config()
     assert isinstance(cfg["openmp"], bool)
-    assert cfg["openmp_threads"] >= 1
-    assert any(lib["user_api"] == "blas" for lib in cfg["blas"])
+    assert cfg["openmp_threads"] >= 1 and cfg["usable_cores"] >= 1 and cfg["product_blocks"] >= 1
+    assert any(pool["user_api"] == "blas" for pool in cfg["thread_pools"])
 
 
 def test_effective_n_threads_policy():

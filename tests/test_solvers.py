@@ -195,27 +195,3 @@ def test_results_do_not_depend_on_the_openmp_thread_count(problem, monkeypatch):
         net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0, n_threads=n_threads)
         energies.append(bs.ProximalGradient(max_iter=20, tol=0).fit(net, X, Y).history["energy"])
     np.testing.assert_array_equal(energies[0], energies[1])
-
-
-def test_solver_n_threads_limits_blas_and_openmp_during_the_fit(problem, monkeypatch):
-    from threadpoolctl import threadpool_info
-
-    X, Y = problem
-    monkeypatch.setattr("bregman_solvers._validation.MIN_ENTRIES_PER_THREAD", 1)
-    seen = []
-
-    def callback(result):
-        seen.append(([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"],
-                     result.network.n_threads))
-        return True
-
-    network = relu_net()
-    bs.ProximalGradient(max_iter=3, callback=callback, n_threads=1).fit(network, X, Y)
-    assert seen and all(n == 1 for n in seen[0][0]) and seen[0][1] == 1
-    assert network.n_threads is None          # restored after the fit
-    a, b = relu_net(), relu_net()
-    ra = bs.ImplicitSGD(epochs=1, batch_size=50, tau_theta=0.1, tau_x=0.1, tau=1.0, random_state=0,
-                        n_threads=1).fit(a, X, Y)
-    rb = bs.ImplicitSGD(epochs=1, batch_size=50, tau_theta=0.1, tau_x=0.1, tau=1.0, random_state=0,
-                        n_threads=2).fit(b, X, Y)
-    np.testing.assert_allclose(ra.history["energy"], rb.history["energy"], rtol=1e-10)

@@ -72,7 +72,8 @@ def test_lifted_history_records_energy_consistency_and_rates(data):
 
 def test_deterministic_variant_is_one_batch(data):
     X, Y = data
-    result = bs.ImplicitSGD(batch_size=300, inner_iterations=5, epochs=2, random_state=0).fit(net(), X, Y)
+    result = bs.ImplicitSGD(batch_size=300, inner_iterations=5, epochs=2, random_state=0,
+                            track_energy=True).fit(net(), X, Y)
     assert result.history["energy"][-1] < result.history["energy"][0]
 
 
@@ -419,10 +420,11 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
         weight_scalings = []
         real_scal = _lifted.scal
 
-        def counting_scal(alpha, x, real_scal=real_scal, calls=weight_scalings, size=network.weights[0].size):
+        def counting_scal(alpha, x, *threads, real_scal=real_scal, calls=weight_scalings,
+                          size=network.weights[0].size):
             if x.size == size:
                 calls.append(alpha)
-            return real_scal(alpha, x)
+            return real_scal(alpha, x, *threads)
 
         monkeypatch.setattr(_lifted, "scal", counting_scal)
         bs.ImplicitSGD(batch_size=10, inner_iterations=3, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
@@ -613,7 +615,7 @@ def test_code_l1_makes_the_code_sparse(data):
     for alpha in (0.0, 1.0):
         ae = bs.LiftedNetwork([12, 16, 8, 16, 12], ["relu", "soft_threshold", "relu", "identity"], random_state=0)
         result = bs.ImplicitSGD(inner_iterations=5, batch_size=50, epochs=3, random_state=0,
-                                code_regulariser=CodeL1(2, alpha)).fit(ae, X, X)
+                                code_regulariser=CodeL1(2, alpha), track_energy=True).fit(ae, X, X)
         sparsity[alpha] = (result.history["lifted_code_sparsity"][-1], result.history["train_code_sparsity"][-1])
     assert sparsity[1.0][0] > 0.6 and sparsity[1.0][0] > sparsity[0.0][0] + 0.1
     assert sparsity[1.0][1] > sparsity[0.0][1]

@@ -27,13 +27,26 @@ include "_passes.pxi"
 PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
 
 
+cdef int _check_threads(int count, str name="n_threads") except -1:
+    if count < 1:
+        raise ValueError(f"{name} must be >= 1, got {count}")
+    return 0
+
+
 def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, const floating[:, ::1] b,
-         double beta, floating[:, ::1] c):
+         double beta, floating[:, ::1] c, int n_blocks=1, int n_threads=1):
     """``c = alpha op(a) op(b) + beta c`` for C-contiguous (row-major) arrays.
 
     ``op(a)`` is ``a.T`` when ``trans_a``. Shapes are checked; the product runs
-    without the GIL on the BLAS that scipy links (threaded as threadpoolctl says).
+    without the GIL on the BLAS that scipy links. With ``n_blocks > 1`` (and a
+    product large enough to pay for it) the rows or columns of ``c`` are split into
+    up to that many blocks, spread over ``n_threads`` OpenMP threads, each calling
+    BLAS on its blocks: meant for BLAS limited to one thread, as during a fit
+    (``bregman_solvers._threads``). The result depends on ``n_blocks``, never on
+    ``n_threads``.
     """
+    _check_threads(n_blocks, "n_blocks")
+    _check_threads(n_threads)
     cdef int m = a.shape[1] if trans_a else a.shape[0]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
     cdef int kb = b.shape[1] if trans_b else b.shape[0]
@@ -54,10 +67,10 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, con
         np.multiply(c, beta_, out=np.asarray(c))
         return
     with nogil:
-        _gemm(trans_a, trans_b, m, n, k, alpha_, a_ptr, lda, b_ptr, ldb, beta_, &c[0, 0], n)
+        _parallel_gemm(trans_a, trans_b, m, n, k, alpha_, a_ptr, lda, b_ptr, ldb, beta_, &c[0, 0], n, n_blocks, n_threads)
 
 
-def axpy(double alpha, const floating[::1] x, floating[::1] y):
+def axpy(double alpha, const floating[::1] x, floating[::1] y, int n_threads=1):
     """``y += alpha x`` for flat arrays, through BLAS (scipy's ``s/daxpy``).
 
     BLAS runs this memory-bound pass on its own thread pool, which is awake
@@ -66,18 +79,20 @@ def axpy(double alpha, const floating[::1] x, floating[::1] y):
     0.66 ms for an OpenMP pass, whose passive threads must be woken first.
     """
     cdef Py_ssize_t n = y.shape[0]
+    _check_threads(n_threads)
     if x.shape[0] != n:
         raise ValueError(f"x must have length {n}, got {x.shape[0]}")
     if n > 0:
         with nogil:
-            _axpy(n, <floating>alpha, &x[0], &y[0])
+            _parallel_axpy(n, <floating>alpha, &x[0], &y[0], n_threads)
 
 
-def scal(double alpha, floating[::1] x):
+def scal(double alpha, floating[::1] x, int n_threads=1):
     """``x *= alpha`` for a flat array, through BLAS (scipy's ``s/dscal``; see :func:`axpy`)."""
+    _check_threads(n_threads)
     if x.shape[0] > 0:
         with nogil:
-            _scal(x.shape[0], <floating>alpha, &x[0])
+            _parallel_scal(x.shape[0], <floating>alpha, &x[0], n_threads)
 
 
 def copy(const floating[::1] x, floating[::1] y):

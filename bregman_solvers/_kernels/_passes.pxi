@@ -25,14 +25,77 @@ cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
+cdef enum:
+    # Multiply-adds a block of a split product must get: below it, waking a thread
+    # costs more than it saves (a 100 x 10 x 784 output layer is one block, a
+    # 100 x 784 x 784 layer up to 29).
+    MIN_MACS_PER_THREAD = 1 << 21
+    # Entries a thread must get before a level-1 update (axpy, scal) is split.
+    MIN_ENTRIES_PER_BLAS1_THREAD = 1 << 16
+    # Blocks of a split product start at multiples of this many rows or columns (and
+    # split vectors at multiples of 16 x BLOCK_ALIGN entries), so every block but the
+    # last fills BLAS's register tiles and whole cache lines.
+    BLOCK_ALIGN = 16
+
+
+cdef void _gemm_block(bint trans_a, bint trans_b, bint split_rows, Py_ssize_t start, Py_ssize_t stop,
+                      int m, int n, int k, floating alpha, const floating* a, int lda, const floating* b, int ldb,
+                      floating beta, floating* c, int ldc) noexcept nogil:
+    """Rows (``split_rows``) or columns ``[start, stop)`` of the row-major product of :func:`_gemm`."""
+    if split_rows:        # rows of C are rows of op(A)
+        _gemm(trans_a, trans_b, <int>(stop - start), n, k, alpha, a + (start if trans_a else start * lda), lda,
+              b, ldb, beta, c + start * ldc, ldc)
+    else:                 # columns of C are columns of op(B)
+        _gemm(trans_a, trans_b, m, <int>(stop - start), k, alpha, a, lda, b + (start * ldb if trans_b else start),
+              ldb, beta, c + start, ldc)
+
+
+cdef void _parallel_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha, const floating* a,
+                         int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
+                         int n_blocks, int n_threads) noexcept nogil:
+    """:func:`_gemm` in up to ``n_blocks`` blocks of C, spread over up to ``n_threads`` OpenMP threads.
+
+    Each thread calls BLAS on its own rows (or columns) of C: with BLAS limited to
+    one thread (as every fit does, see ``bregman_solvers._threads``) the library's
+    OpenMP pool is the only one that runs. The longer side of C is split, in
+    aligned blocks, fewer for a small product. BLAS may round a block differently
+    from the whole product (its kernels' order depends on the sizes), so the
+    blocks depend on the shape and ``n_blocks`` alone, never on ``n_threads``: the
+    result is the same for every thread count.
+    """
+    cdef bint split_rows = m >= n
+    cdef Py_ssize_t extent = m if split_rows else n
+    cdef Py_ssize_t macs = <Py_ssize_t>m * n * k
+    cdef Py_ssize_t block, t, start, stop
+    if macs // MIN_MACS_PER_THREAD < n_blocks:
+        n_blocks = <int>(macs // MIN_MACS_PER_THREAD)
+    if extent // BLOCK_ALIGN < n_blocks:
+        n_blocks = <int>(extent // BLOCK_ALIGN)
+    if n_blocks <= 1:
+        _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    if n_threads > n_blocks:
+        n_threads = n_blocks
+    # aligned blocks of (nearly) equal size; the last one takes the remainder
+    block = (extent + n_blocks - 1) // n_blocks
+    block = (block + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
+    for t in prange(n_blocks, schedule="static", num_threads=n_threads if n_threads > 1 else 1):
+        start = t * block
+        stop = start + block if start + block < extent else extent
+        if start < stop:
+            _gemm_block(trans_a, trans_b, split_rows, start, stop, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
 cdef inline void _product(bint trans_a, bint trans_b, floating alpha, const floating* a, Py_ssize_t a_rows,
                           Py_ssize_t a_cols, const floating* b, Py_ssize_t b_rows, Py_ssize_t b_cols,
-                          floating beta, floating* c) noexcept nogil:
-    """``C = alpha op(A) op(B) + beta C`` for C-contiguous ``A`` (a_rows x a_cols), ``B`` and ``C``."""
+                          floating beta, floating* c, int n_blocks, int n_threads) noexcept nogil:
+    """``C = alpha op(A) op(B) + beta C`` for C-contiguous ``A`` (a_rows x a_cols), ``B`` and ``C``,
+    in up to ``n_blocks`` blocks over up to ``n_threads`` threads (:func:`_parallel_gemm`)."""
     cdef int m = <int>(a_cols if trans_a else a_rows)
     cdef int k = <int>(a_rows if trans_a else a_cols)
     cdef int n = <int>(b_rows if trans_b else b_cols)
-    _gemm(trans_a, trans_b, m, n, k, alpha, a, <int>a_cols, b, <int>b_cols, beta, c, n)
+    _parallel_gemm(trans_a, trans_b, m, n, k, alpha, a, <int>a_cols, b, <int>b_cols, beta, c, n, n_blocks,
+                   n_threads)
 
 
 cdef void _axpy(Py_ssize_t n, floating alpha, const floating* x, floating* y) noexcept nogil:
@@ -59,6 +122,44 @@ cdef void _scal(Py_ssize_t n, floating alpha, floating* x) noexcept nogil:
         else:
             dscal(&chunk, &alpha, &x[start], &one)
         start += chunk
+
+
+cdef Py_ssize_t _vector_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* block) noexcept nogil:
+    """How many aligned pieces a level-1 update of ``n`` entries is split into (``block``: their length)."""
+    cdef Py_ssize_t n_blocks = n_threads, align = 16 * BLOCK_ALIGN
+    if n // MIN_ENTRIES_PER_BLAS1_THREAD < n_blocks:
+        n_blocks = n // MIN_ENTRIES_PER_BLAS1_THREAD
+    if n_blocks < 1:
+        n_blocks = 1
+    block[0] = ((n + n_blocks - 1) // n_blocks + align - 1) // align * align
+    return n_blocks
+
+
+cdef void _parallel_axpy(Py_ssize_t n, floating alpha, const floating* x, floating* y,
+                         int n_threads) noexcept nogil:
+    """:func:`_axpy` in aligned pieces over up to ``n_threads`` threads (entrywise: same result)."""
+    cdef Py_ssize_t block, t, start
+    cdef Py_ssize_t n_blocks = _vector_blocks(n, n_threads, &block)
+    if n_blocks == 1:
+        _axpy(n, alpha, x, y)
+        return
+    for t in prange(n_blocks, schedule="static", num_threads=<int>n_blocks):
+        start = t * block
+        if start < n:
+            _axpy(block if start + block < n else n - start, alpha, x + start, y + start)
+
+
+cdef void _parallel_scal(Py_ssize_t n, floating alpha, floating* x, int n_threads) noexcept nogil:
+    """:func:`_scal` in aligned pieces over up to ``n_threads`` threads (entrywise: same result)."""
+    cdef Py_ssize_t block, t, start
+    cdef Py_ssize_t n_blocks = _vector_blocks(n, n_threads, &block)
+    if n_blocks == 1:
+        _scal(n, alpha, x)
+        return
+    for t in prange(n_blocks, schedule="static", num_threads=<int>n_blocks):
+        start = t * block
+        if start < n:
+            _scal(block if start + block < n else n - start, alpha, x + start)
 
 
 cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,

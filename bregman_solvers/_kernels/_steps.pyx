@@ -47,7 +47,9 @@ ctypedef struct Layer:
     Py_ssize_t n_in, n_out, w_offset, b_offset
     int kind
     double param
-    int n_threads
+    int n_threads           # OpenMP threads of the layer's pass
+    int product_blocks      # blocks its products are split into (fixed: the results do not depend on threads)
+    int product_threads     # OpenMP threads its products and parameter updates are spread over
 
 
 cdef class ProximalSteps:
@@ -69,6 +71,10 @@ cdef class ProximalSteps:
         Activation code and parameter, and OpenMP threads of the passes, per layer.
     bounds : ndarray of intp
         Offsets of the layers in the parameter vector (``n_layers + 1``).
+    product_blocks, product_threads : int, default 1
+        Blocks each matrix product is split into, and threads they and the parameter
+        updates are spread over (each thread calls BLAS on its blocks; BLAS itself
+        should then run one thread). See ``_passes.pxi``, ``_parallel_gemm``.
 
     The arrays must stay alive and in place while the object is used: it keeps
     references to them.
@@ -88,13 +94,16 @@ cdef class ProximalSteps:
 
     def __init__(self, int penalty, bint features_as_rows, list weights not None, list biases not None,
                  list xs not None, list z not None, list residual not None, list v not None, kinds, params,
-                 threads, bounds):
+                 threads, bounds, int product_blocks=1, int product_threads=1):
         cdef int L = len(weights), l
         free(self.layers)           # __init__ called again: start afresh
         free(self.scratch)
         self.layers, self.scratch, self.n_layers = NULL, NULL, 0
         if L < 1:
             raise ValueError("weights must list at least one layer")
+        if product_blocks < 1 or product_threads < 1:
+            raise ValueError(f"product_blocks and product_threads must be >= 1, got {product_blocks} and "
+                             f"{product_threads}")
         if penalty < 0 or penalty > 2:
             raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
         for name, seq, expected in [("biases", biases, L), ("xs", xs, L + 1), ("z", z, L), ("residual", residual, L),
@@ -141,6 +150,8 @@ cdef class ProximalSteps:
             self.layers[l].b_offset = int(bounds[l]) + n_out * n_in
             self.layers[l].kind, self.layers[l].param = kind, float(params[l])
             self.layers[l].n_threads = int(threads[l])
+            self.layers[l].product_blocks = product_blocks
+            self.layers[l].product_threads = product_threads
             widest = max(widest, n_out)
         # work space: the bias sums' row (samples as rows) or each thread's two rows of
         # the feature-rows pass
@@ -252,12 +263,14 @@ cdef void _layer(Layer* layer, int penalty, bint features_as_rows, Py_ssize_t n,
     cdef floating* z = <floating*>layer.z
     cdef floating* x_out = x if prox_c > 0 else NULL
     if features_as_rows:
-        _product(False, False, scale, w, layer.n_out, layer.n_in, x_prev, layer.n_in, n, 0, z)
+        _product(False, False, scale, w, layer.n_out, layer.n_in, x_prev, layer.n_in, n, 0, z,
+                 layer.product_blocks, layer.product_threads)
         _feature_rows_pass(penalty, layer.kind, <floating>layer.param, z, <floating*>layer.b, x,
                            <floating*>layer.residual, NULL, <floating*>layer.v, <floating>a_x, <floating>c_z,
                            False, prox_c, x_out, layer.n_out, n, layer.n_threads, scratch)
     else:
-        _product(False, True, scale, x_prev, n, layer.n_in, w, layer.n_out, layer.n_in, 0, z)
+        _product(False, True, scale, x_prev, n, layer.n_in, w, layer.n_out, layer.n_in, 0, z,
+                 layer.product_blocks, layer.product_threads)
         _sample_rows_pass(penalty, layer.kind, <floating>layer.param, z, <floating*>layer.b, x,
                           <floating*>layer.residual, NULL, <floating*>layer.v, <floating>a_x, <floating>c_z,
                           False, prox_c, x_out, n, layer.n_out, layer.n_threads, NULL)
@@ -268,10 +281,12 @@ cdef void _add_back_term(Layer* below, Layer* above, bint features_as_rows, Py_s
     """``V += coefficient R_above W_above`` into the ``V`` of the layer below (its target's x-step)."""
     if features_as_rows:
         _product(True, False, coefficient, <floating*>above.w, above.n_out, above.n_in,
-                 <floating*>above.residual, above.n_out, n, 1, <floating*>below.v)
+                 <floating*>above.residual, above.n_out, n, 1, <floating*>below.v, above.product_blocks,
+                 above.product_threads)
     else:
         _product(False, False, coefficient, <floating*>above.residual, n, above.n_out,
-                 <floating*>above.w, above.n_out, above.n_in, 1, <floating*>below.v)
+                 <floating*>above.w, above.n_out, above.n_in, 1, <floating*>below.v, above.product_blocks,
+                 above.product_threads)
 
 
 cdef void _parameter_step(Layer* layer, bint features_as_rows, Py_ssize_t n, floating* anchor, double* w_scale,
@@ -286,20 +301,21 @@ cdef void _parameter_step(Layer* layer, bint features_as_rows, Py_ssize_t n, flo
     if anchor == NULL:
         c = 0.0
     if w_scale[0] * (1.0 - c) < min_scale and w_scale[0] != 1.0:
-        _scal(n_w, <floating>w_scale[0], w)
+        _parallel_scal(n_w, <floating>w_scale[0], w, layer.product_threads)
         w_scale[0] = 1.0
     scale = w_scale[0] * (1.0 - c)
     if anchor != NULL:
-        _axpy(n_w, <floating>(c * anchor_scale / scale), anchor + layer.w_offset, w)
+        _parallel_axpy(n_w, <floating>(c * anchor_scale / scale), anchor + layer.w_offset, w,
+                       layer.product_threads)
         # the biases explicitly (a few hundred entries)
         _scal(layer.n_out, <floating>(1.0 - c), b)
         _axpy(layer.n_out, <floating>c, anchor + layer.b_offset, b)
     if features_as_rows:
         _product(False, True, <floating>(-step / scale), <floating*>layer.residual, layer.n_out, n,
-                 <floating*>layer.x_prev, layer.n_in, n, 1, w)
+                 <floating*>layer.x_prev, layer.n_in, n, 1, w, layer.product_blocks, layer.product_threads)
     else:
         _product(True, False, <floating>(-step / scale), <floating*>layer.residual, n, layer.n_out,
-                 <floating*>layer.x_prev, n, layer.n_in, 1, w)
+                 <floating*>layer.x_prev, n, layer.n_in, 1, w, layer.product_blocks, layer.product_threads)
     w_scale[0] = scale
     if features_as_rows:
         _row_sums(<floating*>layer.residual, layer.n_out, n, b, <floating>(-step), True)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .. import _validation
+from .._threads import fit_threads
 from .._kernels import _activations, _lifted, _steps
 from .._kernels._activations import KIND_CODES
 from ..network import LiftedNetwork, _Workspace
@@ -106,7 +107,7 @@ def normalise_weights(network, w_scale, layers=None):
     """``W_l <- w_scale[l] W_l`` (BLAS ``scal``) and ``w_scale[l] <- 1``: the weights explicit again."""
     for l in range(network.n_layers) if layers is None else layers:
         if w_scale[l] != 1.0:
-            _lifted.scal(w_scale[l], network.weights[l].reshape(-1))
+            _lifted.scal(w_scale[l], network.weights[l].reshape(-1), network._product_split()[1])
             w_scale[l] = 1.0
 
 
@@ -163,11 +164,11 @@ class StepEngine:
     def _add_back_term(self, h, coefficient):
         """``V_h += coefficient R_{h+1} W_{h+1}`` (the x-step's term from the layer above)."""
         _lifted.gemm(False, False, coefficient * self.w_scale[h + 1], self.ws.residual[h + 1],
-                     self.net.weights[h + 1], 1.0, self.ws.v[h])
+                     self.net.weights[h + 1], 1.0, self.ws.v[h], *self.net._product_split())
 
     def _add_gradient(self, l, x_prev, alpha, out, beta):
         """``out = alpha R_l^T X_{l-1} + beta out`` (the weights' gradient product)."""
-        _lifted.gemm(True, False, alpha, self.ws.residual[l], x_prev, beta, out)
+        _lifted.gemm(True, False, alpha, self.ws.residual[l], x_prev, beta, out, *self.net._product_split())
 
     def _bias_sums(self, l, out, scale, accumulate):
         """``out (+)= scale sum_i R_l[i]`` (the biases' gradient)."""
@@ -335,7 +336,7 @@ class StepEngine:
             w, b = net.weights[l], net.biases[l]
             if anchor is not None:
                 a = 1.0 if anchor_scale is None else anchor_scale[l]
-                _lifted.axpy(c * a / scale, anchor_w[l], w.reshape(-1))
+                _lifted.axpy(c * a / scale, anchor_w[l], w.reshape(-1), net._product_split()[1])
                 # the biases explicitly (a few hundred entries)
                 _lifted.scal(1.0 - c, b)
                 _lifted.axpy(c, anchor_b[l], b)
@@ -389,12 +390,13 @@ class StepEngine:
     def _compiled_steps(self):
         """The batch problem's arrays for ``_steps.ProximalSteps`` (made again when thread counts change)."""
         net, ws = self.net, self.ws
-        threads = tuple(net._threads(z) for z in ws.z)
+        threads = (tuple(net._threads(z) for z in ws.z), net._product_split())
         made_for, steps = self._compiled
         if made_for != threads:
             steps = _steps.ProximalSteps(net._penalty_code, self.sample_axis == 1, net.weights, net.biases,
                                          self.xs(), ws.z, ws.residual, ws.v, [a.kind for a in net.activations],
-                                         [a.param for a in net.activations], threads, net.layer_bounds)
+                                         [a.param for a in net.activations], threads[0], net.layer_bounds,
+                                         *threads[1])
             self._compiled = (threads, steps)
         return steps
 
@@ -520,7 +522,7 @@ class FeatureRowsEngine(StepEngine):
     def _layer(self, l, x_prev, x_l, v=None, a_x=0.0, c_z=0.0, with_loss=True, prox_c=0.0):
         net, ws = self.net, self.ws
         act = net.activations[l]
-        _lifted.gemm(False, False, self.w_scale[l], net.weights[l], x_prev, 0.0, ws.z[l])
+        _lifted.gemm(False, False, self.w_scale[l], net.weights[l], x_prev, 0.0, ws.z[l], *net._product_split())
         loss = ws.loss[l] if with_loss else None
         _lifted.layer_pass_features(net._penalty_code, act.kind, act.param, ws.z[l], net.biases[l], x_l,
                                     ws.residual[l], loss, v, a_x, c_z, net._threads(ws.z[l]), False,
@@ -531,10 +533,10 @@ class FeatureRowsEngine(StepEngine):
 
     def _add_back_term(self, h, coefficient):
         _lifted.gemm(True, False, coefficient * self.w_scale[h + 1], self.net.weights[h + 1],
-                     self.ws.residual[h + 1], 1.0, self.ws.v[h])
+                     self.ws.residual[h + 1], 1.0, self.ws.v[h], *self.net._product_split())
 
     def _add_gradient(self, l, x_prev, alpha, out, beta):
-        _lifted.gemm(False, True, alpha, self.ws.residual[l], x_prev, beta, out)
+        _lifted.gemm(False, True, alpha, self.ws.residual[l], x_prev, beta, out, *self.net._product_split())
 
     def _bias_sums(self, l, out, scale, accumulate):
         _lifted.row_sums(self.ws.residual[l], out, scale, accumulate)
@@ -611,28 +613,16 @@ class LiftedSolver:
 
 @contextmanager
 def thread_policy(solver, network):
-    """During a fit: the solver's ``n_threads`` for the OpenMP passes and for BLAS (threadpoolctl).
+    """During a fit: the library's thread pool (:func:`bregman_solvers._threads.fit_threads`).
 
-    ``n_threads=None`` (the default) leaves both as they are: the network's own
-    ``n_threads`` for the passes, BLAS's default pool. A number limits both pools
-    to that many threads, so the two never oversubscribe the cores.
+    The solver's ``n_threads``, else the network's, caps every thread of the fit:
+    the OpenMP passes, the products split over them, and BLAS, held at one thread.
     """
     n = getattr(solver, "n_threads", None)
     if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    from .._validation import check_n_threads
-
-    n = check_n_threads(n)
-    old = network.n_threads
-    network.n_threads = n
-    try:
-        with threadpool_limits(limits=n, user_api="blas"):
-            yield
-    finally:
-        network.n_threads = old
+        n = getattr(network, "n_threads", None)   # not a network: the fit itself refuses it
+    with fit_threads(n) as threads:
+        yield threads
 
 
 def with_thread_policy(fit):

@@ -37,7 +37,7 @@ def evaluate_network(network, X, target, code_layer=None):
     for a in range(0, n, CHUNK):
         xb, yb = X[a:a + CHUNK], target[a:a + CHUNK]
         out, (zs, xs) = network.forward(xb, return_hidden=True)
-        loss += float(last.bregman_loss(yb, zs[-1], n_threads=network.n_threads).sum())
+        loss += float(last.bregman_loss(yb, zs[-1], n_threads=network._threads(yb)).sum())
         if one_hot:
             correct += float(np.sum(out.argmax(axis=1) == yb.argmax(axis=1)))
         sq += float(np.sum((out.astype(np.float64) - yb) ** 2))

@@ -38,7 +38,7 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
         network._preactivation(l, acts[-1], ws.z[l])
         if l < L - 1:
             act = network.activations[l]
-            act(ws.z[l], out=ws.v[l], n_threads=network.n_threads, check_finite=False)
+            act(ws.z[l], out=ws.v[l], n_threads=network._threads(ws.z[l]), check_finite=False)
             acts.append(ws.v[l])
     last = network.activations[-1]
     # delta_L = sigma_L(z_L) - y and the per-sample loss, in one pass
@@ -52,11 +52,11 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
     ws.residual[L - 1] *= factor
     for l in range(L - 1, -1, -1):
         delta = ws.residual[l]
-        _lifted.gemm(True, False, 1.0, delta, acts[l], 0.0, ws.grad_w[l])
+        _lifted.gemm(True, False, 1.0, delta, acts[l], 0.0, ws.grad_w[l], *network._product_split())
         _lifted.column_sums(delta, ws.grad_b[l], 1.0)
         if l > 0:
             prev = ws.residual[l - 1]
-            _lifted.gemm(False, False, 1.0, delta, network.weights[l], 0.0, prev)
+            _lifted.gemm(False, False, 1.0, delta, network.weights[l], 0.0, prev, *network._product_split())
             if code is not None and code.layer == l:
                 # d/dx of alpha |x|_1 (mean over samples, scaled like the loss)
                 prev += (code.alpha * factor / network.lambdas[-1]) * np.sign(acts[l])
@@ -141,7 +141,7 @@ class SGDBP(_BPSolver):
     """
 
     def __init__(self, batch_size=100, learning_rate=0.1, epochs=10, regulariser=None, code_regulariser=None,
-                 shuffle=True, drop_last=False, random_state=None, validation_data=None, track_energy=True,
+                 shuffle=True, drop_last=False, random_state=None, validation_data=None, track_energy=False,
                  code_layer=None, early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
                          early_stopping, patience, callback, verbose, code_regulariser, n_threads)
@@ -202,7 +202,7 @@ class ImplicitSGDBP(SGDBP):
 
     def __init__(self, batch_size=100, inner_iterations=10, tau=1.0, learning_rate=0.1, epochs=10,
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
-                 validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
+                 validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, learning_rate=learning_rate, epochs=epochs, regulariser=regulariser,
                          code_regulariser=code_regulariser,
@@ -247,7 +247,7 @@ class GradientDescentBP(_BPSolver):
     """
 
     def __init__(self, learning_rate=0.1, epochs=100, chunk_size=1000, regulariser=None, code_regulariser=None,
-                 validation_data=None, track_energy=True, code_layer=None, early_stopping=False, patience=5,
+                 validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None):
         super().__init__(learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
                          early_stopping, patience, callback, verbose, code_regulariser, n_threads)

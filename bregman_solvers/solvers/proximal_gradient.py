@@ -50,8 +50,9 @@ class ProximalGradient(LiftedSolver):
         Iteration limit; stop when the relative energy change is below ``tol``;
         ``callback(result)`` after every iteration (return True to stop); printing.
     n_threads : int or None
-        Threads of the OpenMP passes and of BLAS during the fit (both limited to
-        this number with threadpoolctl); None leaves the network's and BLAS's own.
+        The most threads the fit uses, BLAS included (None: the network's
+        ``n_threads``, else the usable cores no other fit of this process holds);
+        see :class:`~bregman_solvers.ImplicitSGD` and docs/performance.rst, "Threads".
 
     Examples
     --------

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._kernels import _lifted
+from .._threads import current_threads, worker_threads
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
 from ._base import (FeatureRowsEngine, LiftedSolver, StepEngine, _check_positive_int, normalise_weights,
@@ -124,13 +125,16 @@ class ImplicitSGD(LiftedSolver):
     validation_data : (X, target), optional
         Evaluated every epoch: output loss, and accuracy (one-hot targets) or
         reconstruction MSE.
-    track_energy : bool, default True
-        Record every epoch the full-data energy, the training loss and the
-        diagnostics linear-activation rates and consistency (on up to 2,000
-        samples): extra forward passes over the data. False records only the
-        epoch's batch energy, seconds, validation metrics and the lifted code's
-        sparsity (a count over the auxiliary variables), so that training alone
-        is timed.
+    track_energy : bool, default False
+        Also record every epoch the full-data energy (``history["energy"]``), the
+        training loss and accuracy, and the diagnostics linear-activation rates and
+        consistency (on up to 2,000 samples): one forward pass over the training data
+        per epoch, about 15% of an epoch of the classification network. By default an
+        epoch records only what costs nothing: the running energy of its batches
+        (``history["batch_energy"]``: the mean over the epoch's batches of each batch's
+        energy before its steps), seconds, validation metrics (with
+        ``validation_data``) and the lifted code's sparsity (a count over the
+        auxiliary variables).
     code_layer : int, optional
         Hidden layer whose sparsity is recorded (default: the code regulariser's).
     early_stopping : bool, default False
@@ -143,8 +147,11 @@ class ImplicitSGD(LiftedSolver):
     verbose : bool
         A tqdm progress bar over the batches of each epoch.
     n_threads : int or None
-        Threads of the OpenMP passes and of BLAS during the fit (both limited to
-        this number with threadpoolctl); None leaves the network's and BLAS's own.
+        The most threads the fit uses, BLAS included (None: the network's
+        ``n_threads``, and if that is None too the usable cores that no other fit of
+        this process holds). During the fit BLAS runs one thread and the library
+        splits the products over its own threads (docs/performance.rst, "Threads");
+        the results do not depend on this number.
     """
 
     _fixed_inner = None
@@ -152,7 +159,7 @@ class ImplicitSGD(LiftedSolver):
 
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
-                 random_state=None, validation_data=None, track_energy=True, code_layer=None,
+                 random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
         super().__init__(max_iter=1, tol=0.0, callback=callback, verbose=verbose, n_threads=n_threads)
         self.batch_size = batch_size
@@ -321,7 +328,7 @@ class StochasticProximalGradient(ImplicitSGD):
 
     def __init__(self, batch_size=100, epochs=10, tau_theta=0.5, tau_x=0.5, splitting="phi", regulariser=None,
                  code_regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
-                 track_energy=True, code_layer=None, early_stopping=False, patience=5, callback=None,
+                 track_energy=False, code_layer=None, early_stopping=False, patience=5, callback=None,
                  verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, inner_iterations=1, epochs=epochs, tau=np.inf, tau_theta=tau_theta,
                          tau_x=tau_x, splitting=splitting, regulariser=regulariser,
@@ -351,7 +358,7 @@ class ModelAveraging(ImplicitSGD):
 
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
-                 drop_last=False, random_state=None, validation_data=None, track_energy=True, code_layer=None,
+                 drop_last=False, random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
@@ -377,7 +384,16 @@ class ModelAveraging(ImplicitSGD):
         L = network.n_layers
         workers = [network.copy() for _ in range(n_jobs)]
 
+        # the workers share the fit's threads (each gets its part, at least one)
+        share = max(1, current_threads() // n_jobs)
+
         def process(worker, batches, steps, start):
+            if n_jobs > 1:
+                with worker_threads(share):
+                    return process_batches(worker, batches, steps, start)
+            return process_batches(worker, batches, steps, start)
+
+        def process_batches(worker, batches, steps, start):
             t_theta, t_x = np.broadcast_to(steps[0], (L,)).copy(), np.full(L - 1, steps[1])
             buffers, engines, results = {}, {}, []
             for idx in batches:

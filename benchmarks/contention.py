@@ -1,0 +1,141 @@
+"""One implicit-SGD epoch on a quiet machine and beside a CPU-bound competitor, side by side.
+
+The classify configuration (784-784-784-784-10, relu, batch 100, K = 10) on MNIST images
+(the embedded subset, scaled and centred), float32, the library's defaults (no
+environment variables, no ``n_threads``). For each column it times one epoch quiet,
+then with a competitor process running, ``--repeat`` times each (median), and prints
+seconds and the ratio busy / quiet. On ``c`` cores a fair share with one competitor is
+``c / (c - 1)`` (2x on 2 cores).
+
+Columns: ``library`` (:class:`bregman_solvers.ImplicitSGD`, defaults), ``library
+n_threads=1``, and ``torch`` (``TorchImplicitSGD`` of ``compare.py``, the same
+algorithm with PyTorch tensors) when PyTorch imports.
+
+Competitors (``--competitor``):
+
+* ``busy``: a pure-Python busy loop (one core, never sleeps);
+* ``blas``: another process multiplying 784 x 784 matrices with NumPy's default BLAS
+  threads in a loop (a training process next door).
+
+    python benchmarks/contention.py                       # busy competitor, median of 3
+    python benchmarks/contention.py --competitor blas --repeat 5
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import bregman_solvers as bs
+from bregman_solvers.datasets import load_mnist, one_hot, preprocess
+
+WIDTHS = [784, 784, 784, 784, 10]
+
+COMPETITORS = {
+    "busy": "while True: pass",
+    "blas": ("import numpy as np\n"
+             "a = np.random.default_rng(0).standard_normal((784, 784))\n"
+             "b = np.random.default_rng(1).standard_normal((100, 784))\n"
+             "while True:\n    b = np.tanh(b @ a * 0.03)\n"),
+}
+
+
+class Competitor:
+    """A CPU-bound process, started on entry and killed on exit."""
+
+    def __init__(self, kind):
+        self.code = COMPETITORS[kind]
+
+    def __enter__(self):
+        self.process = subprocess.Popen([sys.executable, "-c", self.code])
+        time.sleep(0.5)       # let it reach its loop
+        if self.process.poll() is not None:
+            raise RuntimeError("the competitor process exited early")
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def _torch_epoch(X, Y, dtype):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compare import TorchImplicitSGD
+
+    import torch  # noqa: F401 - raises ImportError when absent
+
+    ref = TorchImplicitSGD(WIDTHS, 100, dtype)
+    ref.K = 10
+    net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
+    hidden = [h.copy() for h in net.init_state(X).hidden]
+    order = np.arange(len(X))
+    return lambda: ref.epoch(net, X, Y, hidden, order)
+
+
+def _library_epoch(X, Y, dtype, **solver_args):
+    def run():
+        net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
+        bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, **solver_args).fit(net, X, Y)
+    return run
+
+
+def timed(run):
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-samples", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3, help="epochs per column and condition (median)")
+    parser.add_argument("--competitor", choices=sorted(COMPETITORS), default="busy")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.n_samples < 100:
+        parser.error("--repeat must be >= 1 and --n-samples >= 100")
+    images, labels = load_mnist()
+    n = min(args.n_samples, len(images))
+    X, _ = preprocess(images[:n])
+    X = X.astype(args.dtype)
+    Y = one_hot(labels[:n], 10, args.dtype)
+    columns = {"library": _library_epoch(X, Y, args.dtype),
+               "library n_threads=1": _library_epoch(X, Y, args.dtype, n_threads=1)}
+    if not args.no_torch:
+        try:
+            columns["torch"] = _torch_epoch(X, Y, args.dtype)
+        except ImportError:
+            print("(PyTorch does not import: no torch column)")
+    for run in columns.values():
+        run()                                  # warm-up: workspaces, thread pools, caches
+    times = {name: {"quiet": [], "busy": []} for name in columns}
+    for condition in ("quiet", "busy"):
+        if condition == "busy":
+            competitor = Competitor(args.competitor).__enter__()
+        try:
+            # the repeats go round the columns, so a slow spell hits every column alike
+            for _ in range(args.repeat):
+                for name, run in columns.items():
+                    times[name][condition].append(timed(run))
+        finally:
+            if condition == "busy":
+                competitor.__exit__(None, None, None)
+    cores = os.cpu_count() or 1
+    print(f"{cores} cores; {n} MNIST images, {args.dtype}, classify config, batch 100, K = 10; "
+          f"competitor: {args.competitor}; median of {args.repeat} epochs, seconds")
+    print(f"{'column':22} {'quiet':>8} {'busy':>8} {'busy/quiet':>11}")
+    medians = {name: {c: float(np.median(v)) for c, v in t.items()} for name, t in times.items()}
+    for name, m in medians.items():
+        print(f"{name:22} {m['quiet']:8.3f} {m['busy']:8.3f} {m['busy'] / m['quiet']:11.2f}")
+    if "torch" in medians:
+        lib, torch = medians["library"], medians["torch"]
+        print(f"torch / library: quiet {torch['quiet'] / lib['quiet']:.2f}, busy {torch['busy'] / lib['busy']:.2f}")
+    return medians
+
+
+if __name__ == "__main__":
+    main()
