@@ -144,3 +144,34 @@ class SolverIterations:
         self.admm._theta_block(self.engine)
         x_block_sweep(self.engine, [1], 1, 1.0)
         x_block_sweep(self.engine, [0, 2], 1, 1.0)
+
+
+class SplitProducts:
+    """The products of a batch of 100 as a fit runs them: BLAS at one thread, the product split into
+    blocks over the library's OpenMP threads (``_lifted.gemm(..., n_blocks, n_threads)``), against
+    one BLAS call on BLAS's own threads (what the library did before, and the floor of compare.py)."""
+
+    params = (["forward", "gradient", "back"], [1, 2], ["float32", "float64"])
+    param_names = ["product", "threads", "dtype"]
+
+    def setup(self, product, threads, dtype):
+        from threadpoolctl import ThreadpoolController
+
+        from bregman_solvers import _threads
+
+        rng = np.random.default_rng(0)
+        x, r = (rng.standard_normal((100, 784)).astype(dtype) for _ in range(2))
+        w = rng.standard_normal((784, 784)).astype(dtype)
+        self.args = {"forward": (False, True, 1.0, x, w, 0.0, np.empty((100, 784), dtype)),
+                     "gradient": (True, False, 1e-3, r, x, 1.0, w.copy()),
+                     "back": (False, False, 1e-3, r, w, 1.0, np.empty((100, 784), dtype))}[product]
+        self.blocks = _threads.PRODUCT_BLOCKS
+        self.controller = ThreadpoolController()
+
+    def time_split_blas_one_thread(self, product, threads, dtype):
+        with self.controller.limit(limits=1, user_api="blas"):
+            _lifted.gemm(*self.args, self.blocks, threads)
+
+    def time_blas_own_threads(self, product, threads, dtype):
+        with self.controller.limit(limits=threads, user_api="blas"):
+            _lifted.gemm(*self.args)

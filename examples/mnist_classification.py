@@ -45,7 +45,7 @@ def main(argv=None):
               f"test acc {h['val_accuracy'][-1]:.4f}  test loss {h['val_loss'][-1]:.4f}", flush=True)
 
     common = dict(batch_size=100, epochs=args.epochs, random_state=args.seed, validation_data=(Xte, Yte),
-                  callback=report)
+                  callback=report, track_energy=True)
     if args.solver == "isgd":
         steps = {k: v for k, v in (("tau_theta", args.tau_theta), ("tau_x", args.tau_x), ("tau", args.tau))
                  if v is not None}

@@ -303,3 +303,23 @@ def _threads_owner(path):
     from bregman_solvers._config import _owner
 
     return _owner(path)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["samples", "features"])
+def test_fused_regions_of_the_compiled_steps_match_the_separate_calls(dtype, layout, batch_layout, monkeypatch):
+    """The compiled steps run a split product with its pass (and the pull, product and bias sums of
+    a layer's units) in one parallel region; the Python loop makes one call for each: same fit."""
+    from bregman_solvers.solvers._base import StepEngine
+
+    monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 3)
+    batch_layout(layout)
+    X, Y = classify_data(dtype=dtype)
+    thetas = []
+    for compiled in (True, False):
+        monkeypatch.setattr(StepEngine, "compiled_steps", compiled)
+        net = wide_net(dtype)
+        bs.ImplicitSGD(batch_size=100, inner_iterations=3, epochs=2, tau_theta=0.1, tau_x=0.1, tau=1.0,
+                       random_state=0, n_threads=2).fit(net, X, Y)
+        thetas.append(net.parameter_vector.copy())
+    np.testing.assert_array_equal(thetas[0], thetas[1])

@@ -18,6 +18,7 @@ residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
 ``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
 """
 from scipy.linalg.cython_blas cimport dasum, dcopy, sasum, scopy
+from libc.limits cimport INT_MAX
 
 import numpy as np
 
@@ -71,12 +72,11 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, ::1] a, con
 
 
 def axpy(double alpha, const floating[::1] x, floating[::1] y, int n_threads=1):
-    """``y += alpha x`` for flat arrays, through BLAS (scipy's ``s/daxpy``).
+    """``y += alpha x`` for flat arrays, split over up to ``n_threads`` OpenMP threads.
 
-    BLAS runs this memory-bound pass on its own thread pool, which is awake
-    between the GEMMs of a solver iteration: measured 0.29 ms for the 1.85
-    million parameters of the 784-wide network inside an iteration, against
-    0.66 ms for an OpenMP pass, whose passive threads must be woken first.
+    A plain vectorised loop, not BLAS: every entry is rounded the same way whatever
+    the split (see ``_passes.pxi``, ``_axpy``), so the result does not depend on
+    ``n_threads``. Pieces under 65,536 entries a thread are not split.
     """
     cdef Py_ssize_t n = y.shape[0]
     _check_threads(n_threads)
@@ -88,7 +88,7 @@ def axpy(double alpha, const floating[::1] x, floating[::1] y, int n_threads=1):
 
 
 def scal(double alpha, floating[::1] x, int n_threads=1):
-    """``x *= alpha`` for a flat array, through BLAS (scipy's ``s/dscal``; see :func:`axpy`)."""
+    """``x *= alpha`` for a flat array, split over up to ``n_threads`` threads (see :func:`axpy`)."""
     _check_threads(n_threads)
     if x.shape[0] > 0:
         with nogil:
@@ -96,7 +96,7 @@ def scal(double alpha, floating[::1] x, int n_threads=1):
 
 
 def copy(const floating[::1] x, floating[::1] y):
-    """``y[:] = x`` for flat arrays, through BLAS (scipy's ``s/dcopy``; see :func:`axpy`)."""
+    """``y[:] = x`` for flat arrays, through BLAS (scipy's ``s/dcopy``)."""
     cdef Py_ssize_t n = y.shape[0], start = 0
     cdef int chunk, one = 1
     if x.shape[0] != n:

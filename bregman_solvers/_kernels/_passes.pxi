@@ -6,9 +6,8 @@
 # is nogil and trusts its input (every size > 0 unless said otherwise). Include
 # ``_rows.pxi`` first.
 
-from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport daxpy, dgemm, dscal, saxpy, sgemm, sscal
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 from cython.parallel cimport threadid
 
 
@@ -50,6 +49,25 @@ cdef void _gemm_block(bint trans_a, bint trans_b, bint split_rows, Py_ssize_t st
               ldb, beta, c + start, ldc)
 
 
+cdef Py_ssize_t _gemm_blocks(int m, int n, int k, int n_blocks, bint* split_rows, Py_ssize_t* block) noexcept nogil:
+    """How :func:`_parallel_gemm` splits C (m x n): the number of blocks (1: not split), whether
+    they are rows (else columns) and their length. Depends on the shape and ``n_blocks`` alone."""
+    cdef Py_ssize_t extent, macs = <Py_ssize_t>m * n * k
+    cdef Py_ssize_t count = n_blocks
+    split_rows[0] = m >= n
+    extent = m if split_rows[0] else n
+    if macs // MIN_MACS_PER_THREAD < count:
+        count = macs // MIN_MACS_PER_THREAD
+    if extent // BLOCK_ALIGN < count:
+        count = extent // BLOCK_ALIGN
+    if count <= 1:
+        block[0] = extent
+        return 1
+    # aligned blocks of (nearly) equal size; the last one takes the remainder
+    block[0] = ((extent + count - 1) // count + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
+    return (extent + block[0] - 1) // block[0]
+
+
 cdef void _parallel_gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha, const floating* a,
                          int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
                          int n_blocks, int n_threads) noexcept nogil:
@@ -58,32 +76,24 @@ cdef void _parallel_gemm(bint trans_a, bint trans_b, int m, int n, int k, floati
     Each thread calls BLAS on its own rows (or columns) of C: with BLAS limited to
     one thread (as every fit does, see ``bregman_solvers._threads``) the library's
     OpenMP pool is the only one that runs. The longer side of C is split, in
-    aligned blocks, fewer for a small product. BLAS may round a block differently
-    from the whole product (its kernels' order depends on the sizes), so the
-    blocks depend on the shape and ``n_blocks`` alone, never on ``n_threads``: the
-    result is the same for every thread count.
+    aligned blocks, fewer for a small product (:func:`_gemm_blocks`). BLAS may round
+    a block differently from the whole product (its kernels' order depends on the
+    sizes), so the blocks depend on the shape and ``n_blocks`` alone, never on
+    ``n_threads``: the result is the same for every thread count.
     """
-    cdef bint split_rows = m >= n
-    cdef Py_ssize_t extent = m if split_rows else n
-    cdef Py_ssize_t macs = <Py_ssize_t>m * n * k
+    cdef bint split_rows
     cdef Py_ssize_t block, t, start, stop
-    if macs // MIN_MACS_PER_THREAD < n_blocks:
-        n_blocks = <int>(macs // MIN_MACS_PER_THREAD)
-    if extent // BLOCK_ALIGN < n_blocks:
-        n_blocks = <int>(extent // BLOCK_ALIGN)
-    if n_blocks <= 1:
+    cdef Py_ssize_t count = _gemm_blocks(m, n, k, n_blocks, &split_rows, &block)
+    cdef Py_ssize_t extent = m if split_rows else n
+    if count == 1:
         _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
-    if n_threads > n_blocks:
-        n_threads = n_blocks
-    # aligned blocks of (nearly) equal size; the last one takes the remainder
-    block = (extent + n_blocks - 1) // n_blocks
-    block = (block + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
-    for t in prange(n_blocks, schedule="static", num_threads=n_threads if n_threads > 1 else 1):
+    if n_threads > count:
+        n_threads = <int>count
+    for t in prange(count, schedule="static", num_threads=n_threads if n_threads > 1 else 1):
         start = t * block
         stop = start + block if start + block < extent else extent
-        if start < stop:
-            _gemm_block(trans_a, trans_b, split_rows, start, stop, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        _gemm_block(trans_a, trans_b, split_rows, start, stop, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
 cdef inline void _product(bint trans_a, bint trans_b, floating alpha, const floating* a, Py_ssize_t a_rows,
@@ -99,29 +109,23 @@ cdef inline void _product(bint trans_a, bint trans_b, floating alpha, const floa
 
 
 cdef void _axpy(Py_ssize_t n, floating alpha, const floating* x, floating* y) noexcept nogil:
-    """``y += alpha x`` (BLAS; vectors longer than BLAS's int go in pieces)."""
-    cdef Py_ssize_t start = 0
-    cdef int chunk, one = 1
-    while start < n:
-        chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
-        if floating is float:
-            saxpy(&chunk, &alpha, <float*>&x[start], &one, &y[start], &one)
-        else:
-            daxpy(&chunk, &alpha, <double*>&x[start], &one, &y[start], &one)
-        start += chunk
+    """``y += alpha x`` in one loop that the compiler vectorises.
+
+    Not BLAS: its kernels round the tail of a vector (past the last full SIMD block)
+    differently from the body, so the pieces of a split vector would not match the
+    whole; here every entry is rounded the same way wherever a piece starts. The pass
+    is memory-bound: the same speed as BLAS's.
+    """
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + alpha * x[i]
 
 
 cdef void _scal(Py_ssize_t n, floating alpha, floating* x) noexcept nogil:
-    """``x *= alpha`` (BLAS, in pieces like :func:`_axpy`)."""
-    cdef Py_ssize_t start = 0
-    cdef int chunk, one = 1
-    while start < n:
-        chunk = <int>(n - start if n - start < INT_MAX else INT_MAX)
-        if floating is float:
-            sscal(&chunk, &alpha, &x[start], &one)
-        else:
-            dscal(&chunk, &alpha, &x[start], &one)
-        start += chunk
+    """``x *= alpha`` (one vectorised loop, for the reason of :func:`_axpy`)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        x[i] = alpha * x[i]
 
 
 cdef Py_ssize_t _vector_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* block) noexcept nogil:
@@ -179,6 +183,22 @@ cdef void _x_step_rows(int penalty, int kind, floating p, double c, const floati
         _x_step_row(penalty, kind, p, c, v + i * n, x + i * n, n)
 
 
+cdef inline double _sample_pass_row(int penalty, int kind, floating p, floating* z_row, const floating* b,
+                                    const floating* x_row, floating* residual_row, floating* v_row, floating a_x,
+                                    floating c_z, bint keep_z, double prox_c, floating* x_out_row, floating* work,
+                                    Py_ssize_t n) noexcept nogil:
+    """One sample's row of :func:`_sample_rows_pass` (``v_row``, ``x_out_row``, ``work`` may be NULL)."""
+    cdef Py_ssize_t j
+    if x_out_row != NULL:
+        _x_step_row(penalty, kind, p, prox_c, v_row, x_out_row, n)
+    if penalty == 2:
+        for j in range(n):
+            z_row[j] = z_row[j] + b[j]
+        return _qp_row(kind, p, x_row, z_row, residual_row, v_row, a_x, c_z, work, n)
+    return _layer_row(IDENTITY if penalty == 1 else kind, p, x_row, z_row, b, residual_row, v_row, a_x, c_z,
+                      work, keep_z, n)
+
+
 cdef void _sample_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
                             floating* residual, floating* loss, floating* v, floating a_x, floating c_z,
                             bint keep_z, double prox_c, floating* x_out, Py_ssize_t n_samples, Py_ssize_t n,
@@ -187,30 +207,32 @@ cdef void _sample_rows_pass(int penalty, int kind, floating p, floating* z, cons
 
     With ``loss``, ``scratch`` holds ``n`` entries per thread for a row's per-entry losses.
     """
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef bint with_loss = loss != NULL
-    cdef int loss_kind = IDENTITY if penalty == 1 else kind
     cdef floating* work
-    cdef floating* v_row
-    cdef floating* z_row
     cdef double row_loss
     with parallel(num_threads=n_threads):
         # the work row holds a row's per-entry losses; NULL (no loss wanted) skips them
         work = scratch + threadid() * n if with_loss else <floating*>NULL
         for i in prange(n_samples, schedule="static"):
-            z_row = z + i * n
-            v_row = v + i * n if v != NULL else <floating*>NULL
-            if x_out != NULL:
-                _x_step_row(penalty, kind, p, prox_c, v_row, x_out + i * n, n)
-            if penalty == 2:
-                for j in range(n):
-                    z_row[j] = z_row[j] + b[j]
-                row_loss = _qp_row(kind, p, x + i * n, z_row, residual + i * n, v_row, a_x, c_z, work, n)
-            else:
-                row_loss = _layer_row(loss_kind, p, x + i * n, z_row, b, residual + i * n,
-                                      v_row, a_x, c_z, work, keep_z, n)
+            row_loss = _sample_pass_row(penalty, kind, p, z + i * n, b, x + i * n, residual + i * n,
+                                        v + i * n if v != NULL else <floating*>NULL, a_x, c_z, keep_z, prox_c,
+                                        x_out + i * n if x_out != NULL else <floating*>NULL, work, n)
             if with_loss:
                 loss[i] = <floating>row_loss
+
+
+cdef inline double _feature_pass_row(int penalty, int kind, floating p, floating* z_row, floating bias,
+                                     const floating* x_row, floating* residual_row, floating* v_row, floating a_x,
+                                     floating c_z, bint keep_z, double prox_c, floating* x_out_row,
+                                     floating* bias_row, floating* work, Py_ssize_t n_samples) noexcept nogil:
+    """One feature's row of :func:`_feature_rows_pass`: its bias repeated into ``bias_row``
+    (``n_samples`` entries), so the row kernels of the samples layout serve unchanged."""
+    cdef Py_ssize_t i
+    for i in range(n_samples):
+        bias_row[i] = bias
+    return _sample_pass_row(penalty, kind, p, z_row, bias_row, x_row, residual_row, v_row, a_x, c_z, keep_z,
+                            prox_c, x_out_row, work, n_samples)
 
 
 cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
@@ -219,14 +241,11 @@ cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, con
                              int n_threads, floating* scratch) noexcept nogil:
     """The loop of ``layer_pass_features``: arrays ``(n_rows, n_samples)``, entrywise kinds only.
 
-    ``scratch`` holds ``2 n_samples`` entries per thread: a row's bias repeated (so
-    the row kernels of the samples layout serve unchanged), then its per-entry losses.
+    ``scratch`` holds ``2 n_samples`` entries per thread: a row's bias repeated, then its
+    per-entry losses.
     """
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t j
     cdef bint with_loss = loss != NULL
-    cdef int loss_kind = IDENTITY if penalty == 1 else kind
-    cdef floating* v_row
-    cdef floating* z_row
     cdef floating* bias_row
     cdef floating* work
     cdef double row_loss
@@ -234,20 +253,11 @@ cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, con
         bias_row = scratch + threadid() * 2 * n_samples
         work = bias_row + n_samples if with_loss else <floating*>NULL
         for j in prange(n_rows, schedule="static"):
-            for i in range(n_samples):
-                bias_row[i] = b[j]
-            z_row = z + j * n_samples
-            v_row = v + j * n_samples if v != NULL else <floating*>NULL
-            if x_out != NULL:
-                _x_step_row(penalty, kind, p, prox_c, v_row, x_out + j * n_samples, n_samples)
-            if penalty == 2:
-                for i in range(n_samples):
-                    z_row[i] = z_row[i] + bias_row[i]
-                row_loss = _qp_row(kind, p, x + j * n_samples, z_row, residual + j * n_samples, v_row,
-                                   a_x, c_z, work, n_samples)
-            else:
-                row_loss = _layer_row(loss_kind, p, x + j * n_samples, z_row, bias_row, residual + j * n_samples,
-                                      v_row, a_x, c_z, work, keep_z, n_samples)
+            row_loss = _feature_pass_row(penalty, kind, p, z + j * n_samples, b[j], x + j * n_samples,
+                                         residual + j * n_samples,
+                                         v + j * n_samples if v != NULL else <floating*>NULL, a_x, c_z, keep_z,
+                                         prox_c, x_out + j * n_samples if x_out != NULL else <floating*>NULL,
+                                         bias_row, work, n_samples)
             if with_loss:
                 loss[j] = row_loss
 
@@ -255,12 +265,19 @@ cdef void _feature_rows_pass(int penalty, int kind, floating p, floating* z, con
 cdef void _column_sums(const floating* a, Py_ssize_t n_rows, Py_ssize_t n, floating* out, floating scale,
                        bint accumulate, floating* sums) noexcept nogil:
     """``out (+)= scale * sum_i a[i, :]``, rows summed in order into ``sums`` (n entries)."""
+    _column_sums_strided(a, n_rows, n, n, out, scale, accumulate, sums)
+
+
+cdef void _column_sums_strided(const floating* a, Py_ssize_t n_rows, Py_ssize_t n, Py_ssize_t lda, floating* out,
+                               floating scale, bint accumulate, floating* sums) noexcept nogil:
+    """:func:`_column_sums` of the first ``n`` columns of rows ``lda`` apart (a block of columns:
+    each column is summed in the same order, so blocks give the whole's sums)."""
     cdef Py_ssize_t i, j
     for j in range(n):
         sums[j] = 0
     for i in range(n_rows):
         for j in range(n):
-            sums[j] = sums[j] + a[i * n + j]
+            sums[j] = sums[j] + a[i * lda + j]
     if accumulate:
         for j in range(n):
             out[j] = out[j] + scale * sums[j]
