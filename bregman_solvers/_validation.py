@@ -175,12 +175,12 @@ def batch_layout_from_env(value):
 #: How the stochastic solvers store a batch's arrays during its inner iterations:
 #: ``"samples"`` as rows (the layout of the data and of ``LiftedState``),
 #: ``"features"`` as rows (transposed copies, gathered and scattered once per batch),
-#: or ``"auto"``: features as rows in float32, samples as rows in float64. The GEMMs of
-#: an inner iteration run at different speeds in the two layouts (OpenBLAS, 2 threads of
-#: the development VM: float32 about 9% faster with features as rows, float64 about 12%
-#: faster with samples as rows; see docs/performance.rst). Results agree to rounding.
-#: Set through the environment variable ``BREGMAN_SOLVERS_BATCH_LAYOUT`` (read at
-#: import) or by assigning this attribute.
+#: or ``"auto"``, now samples as rows in both dtypes: with the products split over the
+#: library's threads and BLAS at one thread, that layout ran fastest on the 2-core
+#: development VM (float32 features-as-rows had been faster under BLAS's own threads;
+#: see docs/performance.rst, "Threads"). Results agree to rounding. Set through the
+#: environment variable ``BREGMAN_SOLVERS_BATCH_LAYOUT`` (read at import) or by
+#: assigning this attribute.
 BATCH_LAYOUT = batch_layout_from_env(os.environ.get(BATCH_LAYOUT_ENV))
 
 

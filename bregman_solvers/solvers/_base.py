@@ -553,9 +553,9 @@ def use_features_as_rows(network, code_regulariser=None):
     if layout not in _validation.BATCH_LAYOUTS:
         raise ValueError(f"bregman_solvers._validation.BATCH_LAYOUT must be one of {_validation.BATCH_LAYOUTS}, "
                          f"got {layout!r}")
-    if layout == "samples" or not features_as_rows_possible(network, code_regulariser):
-        return False
-    return layout == "features" or network.dtype == np.float32
+    # "auto" is samples as rows: with the products split over the library's threads (BLAS at
+    # one thread) that layout ran fastest in both dtypes (docs/performance.rst, "Threads")
+    return layout == "features" and features_as_rows_possible(network, code_regulariser)
 
 
 class LiftedSolver:
