@@ -1,8 +1,10 @@
 """Thread scaling: the fused kernels and one implicit-SGD epoch at 1, 2, 4, 8, 16 threads.
 
 Counts above the machine's cores are skipped. For each count the OpenMP kernels get
-that many threads and BLAS is limited to the same number (threadpoolctl), as the
-solvers' ``n_threads`` does. Prints milliseconds and the speed-up over 1 thread.
+that many threads; the epoch runs with the solver's ``n_threads`` (BLAS at one thread,
+the products split over that many OpenMP threads, see docs/performance.rst, "Threads").
+Set ``BREGMAN_SOLVERS_PRODUCT_BLOCKS`` to the largest count to split products into enough
+blocks. Prints milliseconds and the speed-up over 1 thread.
 
     python benchmarks/scaling.py                  # all counts up to os.cpu_count()
     python benchmarks/scaling.py --threads 1 2 4

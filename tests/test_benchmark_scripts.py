@@ -32,3 +32,21 @@ def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):
         assert ("Python loop" in out) == bool(loop)
     assert _base.StepEngine.compiled_steps is True
     assert [inspect.getattr_static(owner, name) for owner, name in WRAPPED] == before
+
+
+def test_contention_script_times_both_conditions_and_stops_its_competitor(capsys, monkeypatch):
+    contention = load("contention")
+    started = []
+    real_enter = contention.Competitor.__enter__
+
+    def remember(self):
+        started.append(self)
+        return real_enter(self)
+
+    monkeypatch.setattr(contention.Competitor, "__enter__", remember)
+    medians = contention.main(["--n-samples", "100", "--repeat", "1", "--no-torch"])
+    out = capsys.readouterr().out
+    assert "busy/quiet" in out and "library n_threads=1" in out
+    assert set(medians) == {"library", "library n_threads=1"}
+    assert all(m["quiet"] > 0 and m["busy"] > 0 for m in medians.values())
+    assert len(started) == 1 and started[0].process.poll() is not None     # the competitor is gone
