@@ -32,6 +32,9 @@ import numpy as np
 import bregman_solvers as bs
 from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import TorchImplicitSGD, timed  # noqa: E402 - the sibling script, whatever the working directory
+
 WIDTHS = [784, 784, 784, 784, 10]
 
 COMPETITORS = {
@@ -62,9 +65,6 @@ class Competitor:
 
 
 def _torch_epoch(X, Y, dtype):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from compare import TorchImplicitSGD
-
     import torch  # noqa: F401 - raises ImportError when absent
 
     ref = TorchImplicitSGD(WIDTHS, 100, dtype)
@@ -80,12 +80,6 @@ def _library_epoch(X, Y, dtype, **solver_args):
         net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
         bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, **solver_args).fit(net, X, Y)
     return run
-
-
-def timed(run):
-    t0 = time.perf_counter()
-    run()
-    return time.perf_counter() - t0
 
 
 def main(argv=None):
