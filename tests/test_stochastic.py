@@ -708,3 +708,22 @@ def test_no_memory_growth_across_epochs_and_bounded_peak():
     assert max(held) - min(held) < 64 * 1024          # a few history entries at most
     aux = sum(h.nbytes for h in state.hidden)
     assert peak < 2.0 * aux + 4 * 2**20               # auxiliary variables plus bounded workspaces
+
+
+def test_isgd_bp_follows_its_tau_schedule(data, monkeypatch):
+    """ISGD-BP's proximity weight tau is a schedule of the epoch (it was read at epoch 0 for every batch)."""
+    from bregman_solvers.schedules import StepDecay
+    from bregman_solvers.solvers import backprop
+
+    X, Y = data
+    seen = []
+    real_step = backprop.ImplicitSGDBP._step
+
+    def spy(self, network, grad_w, grad_b, rate, loop, anchor=None, tau=None):
+        seen.append(tau)
+        return real_step(self, network, grad_w, grad_b, rate, loop, anchor, tau)
+
+    monkeypatch.setattr(backprop.ImplicitSGDBP, "_step", spy)
+    bs.ImplicitSGDBP(batch_size=300, inner_iterations=2, epochs=3, tau=StepDecay(2.0, factor=0.5, every=1),
+                     learning_rate=0.01, random_state=0).fit(net(), X, Y)
+    assert seen == [2.0, 2.0, 1.0, 1.0, 0.5, 0.5]

@@ -150,8 +150,6 @@ class SGDBP(_BPSolver):
         self.drop_last = drop_last
         self.random_state = random_state
 
-    _inner = 1
-
     @with_thread_policy
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X, target)``; returns a :class:`~bregman_solvers.FitResult`."""
@@ -172,13 +170,13 @@ class SGDBP(_BPSolver):
                 buf = buffers[size]
                 np.take(X, idx, axis=0, out=buf.x0)
                 np.take(target, idx, axis=0, out=buf.target)
-                losses.append(self._batch(network, buf, rate, loop) / size)
+                losses.append(self._batch(network, buf, rate, loop, epoch) / size)
                 progress.update(1)
             return float(np.mean(losses))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
-    def _batch(self, network, buf, rate, loop):
+    def _batch(self, network, buf, rate, loop, epoch):
         ws = network.workspace(buf.x0.shape[0])
         loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
         self._step(network, ws.grad_w, ws.grad_b, rate, loop)
@@ -219,10 +217,10 @@ class ImplicitSGDBP(SGDBP):
         self._tau = as_schedule(self.tau, "tau")
         return super().fit(network, X, target, initial_epoch, bregman_state)
 
-    def _batch(self, network, buf, rate, loop):
+    def _batch(self, network, buf, rate, loop, epoch):
         ws = network.workspace(buf.x0.shape[0])
         anchor = network.get_parameters()
-        tau = self._tau(0)
+        tau = self._tau(epoch)
         first = None
         for _ in range(self._n_inner):
             loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
