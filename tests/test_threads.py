@@ -323,3 +323,18 @@ def test_fused_regions_of_the_compiled_steps_match_the_separate_calls(dtype, lay
                        random_state=0, n_threads=2).fit(net, X, Y)
         thetas.append(net.parameter_vector.copy())
     np.testing.assert_array_equal(thetas[0], thetas[1])
+
+
+def _fit_threads_in_a_worker():
+    from bregman_solvers import _threads as worker_threads_module
+
+    with worker_threads_module.fit_threads(None) as n:
+        return n
+
+
+def test_fits_in_worker_processes_share_the_cores():
+    """joblib's process workers get OMP_NUM_THREADS = their share of the cores; a fit's default follows it."""
+    joblib = pytest.importorskip("joblib")
+    n_jobs = 2
+    counts = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_fit_threads_in_a_worker)() for _ in range(n_jobs))
+    assert sum(counts) <= max(n_jobs, _threads.usable_cores())
