@@ -175,9 +175,6 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         return LiftedNetwork(widths, acts, self.lambdas, dtype=dtype, random_state=_seed(self.random_state),
                              n_threads=self.n_threads)
 
-    def _targets(self, y_encoded, dtype):
-        return np.eye(len(self.classes_), dtype=dtype)[y_encoded]
-
     def _fit(self, X, y, partial, classes=None):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
@@ -279,8 +276,6 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     history_ : dict
     n_features_in_ : int
     """
-
-    _noise_std = 0.0
 
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,

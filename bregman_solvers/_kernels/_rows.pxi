@@ -959,11 +959,3 @@ cdef double _qp_row(int kind, floating p, const floating* x, const floating* z, 
     if kind == SIGMOID:
         return _qp_loop(<sigmoid_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
     return _qp_loop(<identity_tag*>NULL, p, x, z, grad_z, v, a_x, c_s, work, n)
-    for j in range(n):
-        s = _sigma_elem(kind, p, z[j])
-        d = s - x[j]
-        acc += 0.5 * <double>d * d
-        if v != NULL:
-            v[j] = a_x * x[j] + c_s * s
-        grad_z[j] = _dsigma_elem(kind, p, z[j]) * d
-    return acc
