@@ -26,9 +26,15 @@ def _load(args):
     loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
     Xtr, ytr = loader(args.data_dir, "train")
     Xte, yte = loader(args.data_dir, "test")
-    n_train, n_test = min(args.n_train, Xtr.shape[0]), min(args.n_test, Xte.shape[0])
-    Xtr, ytr = Xtr[:n_train], ytr[:n_train]
-    Xte, yte = Xte[:n_test], yte[:n_test]
+    for option, asked, available in (("--n-train", args.n_train, Xtr.shape[0]), ("--n-test", args.n_test,
+                                                                                  Xte.shape[0])):
+        if asked > available:
+            source = args.data_dir or os.environ.get("BREGMAN_SOLVERS_DATA") or (
+                "the embedded subset (pass --data-dir for the full IDX files)" if args.dataset == "mnist"
+                else "the files found without --data-dir")
+            raise ValueError(f"{option} {asked} is more than the {available} images in {source}")
+    Xtr, ytr = Xtr[:args.n_train], ytr[:args.n_train]
+    Xte, yte = Xte[:args.n_test], yte[:args.n_test]
     Xtr, Xte, mean = preprocess(Xtr, Xte, dtype=np.dtype(args.dtype).type)
     return Xtr, ytr, Xte, yte, mean
 
@@ -302,7 +308,12 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.out is not None:
-        os.makedirs(args.out, exist_ok=True)
+        try:
+            os.makedirs(args.out, exist_ok=True)
+        except OSError as exc:       # e.g. --out names an existing file
+            print(f"bregman-solvers {args.command}: error: --out {args.out!r} cannot be a results directory: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, FloatingPointError) as exc:

@@ -53,3 +53,15 @@ def test_demo_and_errors(tmp_path, capsys):
         main(["classify", "--epochs", "0"])
     with pytest.raises(SystemExit):
         main(["unknown"])
+
+
+def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys):
+    assert main(["classify", "--n-train", "100000", "--n-test", "100", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--n-train 100000 is more than the 5000 images" in err and "--data-dir" in err
+    assert not (tmp_path / "results.json").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert main(["classify", *TINY, "--out", str(afile)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert afile.read_text() == "keep me"
