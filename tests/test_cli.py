@@ -55,7 +55,8 @@ def test_demo_and_errors(tmp_path, capsys):
         main(["unknown"])
 
 
-def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys):
+def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BREGMAN_SOLVERS_DATA", raising=False)         # the embedded subset
     assert main(["classify", "--n-train", "100000", "--n-test", "100", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--n-train 100000 is more than the 5000 images" in err and "--data-dir" in err
