@@ -235,7 +235,7 @@ def test_model_averaging_workers_share_the_fit_threads(monkeypatch):
     np.testing.assert_array_equal(thetas[0], thetas[1])
 
 
-def test_estimators_pass_n_threads_to_the_fit():
+def test_estimators_pass_n_threads_to_the_fit(monkeypatch):
     pytest.importorskip("sklearn")
     from bregman_solvers.estimators import LiftedBregmanClassifier
 
@@ -249,14 +249,8 @@ def test_estimators_pass_n_threads_to_the_fit():
         seen.append(n_threads)
         return real(n_threads)
 
-    import bregman_solvers.solvers._base as base
-
-    original = base.fit_threads
-    base.fit_threads = spy
-    try:
-        clf.fit(X, Y.argmax(1))
-    finally:
-        base.fit_threads = original
+    monkeypatch.setattr("bregman_solvers.solvers._base.fit_threads", spy)
+    clf.fit(X, Y.argmax(1))
     assert seen and set(seen) == {1}
 
 

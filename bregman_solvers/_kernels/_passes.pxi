@@ -141,29 +141,23 @@ cdef Py_ssize_t _vector_blocks(Py_ssize_t n, int n_threads, Py_ssize_t* block) n
 
 cdef void _parallel_axpy(Py_ssize_t n, floating alpha, const floating* x, floating* y,
                          int n_threads) noexcept nogil:
-    """:func:`_axpy` in aligned pieces over up to ``n_threads`` threads (entrywise: same result)."""
-    cdef Py_ssize_t block, t, start
+    """:func:`_axpy` in aligned pieces over up to ``n_threads`` threads (entrywise: same result);
+    ``x`` NULL: :func:`_scal` of ``y`` instead."""
+    cdef Py_ssize_t block, t, start, length
     cdef Py_ssize_t n_blocks = _vector_blocks(n, n_threads, &block)
-    if n_blocks == 1:
-        _axpy(n, alpha, x, y)
-        return
     for t in prange(n_blocks, schedule="static", num_threads=<int>n_blocks):
         start = t * block
         if start < n:
-            _axpy(block if start + block < n else n - start, alpha, x + start, y + start)
+            length = block if start + block < n else n - start
+            if x != NULL:
+                _axpy(length, alpha, x + start, y + start)
+            else:
+                _scal(length, alpha, y + start)
 
 
 cdef void _parallel_scal(Py_ssize_t n, floating alpha, floating* x, int n_threads) noexcept nogil:
-    """:func:`_scal` in aligned pieces over up to ``n_threads`` threads (entrywise: same result)."""
-    cdef Py_ssize_t block, t, start
-    cdef Py_ssize_t n_blocks = _vector_blocks(n, n_threads, &block)
-    if n_blocks == 1:
-        _scal(n, alpha, x)
-        return
-    for t in prange(n_blocks, schedule="static", num_threads=<int>n_blocks):
-        start = t * block
-        if start < n:
-            _scal(block if start + block < n else n - start, alpha, x + start)
+    """:func:`_scal` in aligned pieces over up to ``n_threads`` threads."""
+    _parallel_axpy(n, alpha, NULL, x, n_threads)
 
 
 cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,

@@ -390,14 +390,15 @@ class StepEngine:
     def _compiled_steps(self):
         """The batch problem's arrays for ``_steps.ProximalSteps`` (made again when thread counts change)."""
         net, ws = self.net, self.ws
-        threads = (tuple(net._threads(z) for z in ws.z), net._product_split())
+        pass_threads = tuple(net._threads(z) for z in ws.z)
+        product_blocks, product_threads = net._product_split()
         made_for, steps = self._compiled
-        if made_for != threads:
+        if made_for != (pass_threads, product_blocks, product_threads):
             steps = _steps.ProximalSteps(net._penalty_code, self.sample_axis == 1, net.weights, net.biases,
                                          self.xs(), ws.z, ws.residual, ws.v, [a.kind for a in net.activations],
-                                         [a.param for a in net.activations], threads[0], net.layer_bounds,
-                                         *threads[1])
-            self._compiled = (threads, steps)
+                                         [a.param for a in net.activations], pass_threads, net.layer_bounds,
+                                         product_blocks, product_threads)
+            self._compiled = ((pass_threads, product_blocks, product_threads), steps)
         return steps
 
     def normalise_weights(self, layers=None):

@@ -388,12 +388,6 @@ class ModelAveraging(ImplicitSGD):
         share = max(1, current_threads() // n_jobs)
 
         def process(worker, batches, steps, start):
-            if n_jobs > 1:
-                with worker_threads(share):
-                    return process_batches(worker, batches, steps, start)
-            return process_batches(worker, batches, steps, start)
-
-        def process_batches(worker, batches, steps, start):
             t_theta, t_x = np.broadcast_to(steps[0], (L,)).copy(), np.full(L - 1, steps[1])
             buffers, engines, results = {}, {}, []
             for idx in batches:
@@ -417,8 +411,12 @@ class ModelAveraging(ImplicitSGD):
             if n_jobs == 1:
                 outputs = [process(workers[0], chunks[0], steps, start)]
             else:
+                def in_worker_thread(j):
+                    with worker_threads(share):
+                        return process(workers[j], chunks[j], steps, start)
+
                 with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                    outputs = list(pool.map(lambda j: process(workers[j], chunks[j], steps, start), range(n_jobs)))
+                    outputs = list(pool.map(in_worker_thread, range(n_jobs)))
             # re-interleave to batch order, then average in that fixed order
             ordered = [None] * len(batches)
             for j, out in enumerate(outputs):
