@@ -5,6 +5,7 @@ serially: everything still works, ``bregman_solvers.show_config()`` reports
 ``openmp: False`` and a warning is printed here.
 """
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,32 @@ class BuildExtWithOpenMP(build_ext):
         super().build_extensions()
 
 
+KERNEL_DIR = os.path.join("bregman_solvers", "_kernels")
+
+
+def render_templates():
+    """Render the Tempita templates (``*.tp``) of the kernels with the activation table.
+
+    ``_rows.pxd.tp`` becomes ``_rows.pxd``: the activation codes, tags and dispatch
+    generated from ``activation_table.ACTIVATIONS`` (read without importing the package,
+    which is not built yet). A file is rewritten only when its text changes, so an
+    unchanged table recompiles nothing.
+    """
+    from Cython import Tempita
+
+    table = runpy.run_path(os.path.join(KERNEL_DIR, "activation_table.py"))
+    for name in sorted(os.listdir(KERNEL_DIR)):
+        if not name.endswith(".tp"):
+            continue
+        source = os.path.join(KERNEL_DIR, name)
+        with open(source) as f:
+            text = Tempita.sub(f.read(), ACTIVATIONS=table["ACTIVATIONS"])
+        target = source[:-3]
+        if not os.path.exists(target) or open(target).read() != text:
+            with open(target, "w") as f:
+                f.write(text)
+
+
 def _extension(name):
     base = os.path.join("bregman_solvers", "_kernels")
     extra = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math",
@@ -90,6 +117,8 @@ def _extension(name):
 
 
 KERNELS = ["_openmp", "_activations", "_lifted", "_steps"]
+
+render_templates()
 
 setup(
     ext_modules=cythonize(

@@ -7,7 +7,7 @@ import numpy as np
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
-from bregman_solvers.solvers._base import FeatureRowsEngine, StepEngine
+from bregman_solvers.solvers._engine import StepEngine
 from bregman_solvers.solvers.block_coordinate import theta_block_sweep, x_block_sweep
 
 WIDTHS = [784, 784, 784, 784, 10]
@@ -22,12 +22,6 @@ def _problem(batch, dtype):
     return net, X, Y, net.init_state(X)
 
 
-def _transposed_engine(net, X, Y, state):
-    """A FeatureRowsEngine on transposed copies of the batch (the layout BATCH_LAYOUT="features" uses)."""
-    hidden = bs.LiftedState([h.T.copy() for h in state.hidden])
-    return FeatureRowsEngine(net, X.T.copy(), Y.T.copy(), hidden)
-
-
 class LayerUpdate:
     """The fused layer pass: Z = X W^T (GEMM), then bias, residual, loss and x-step argument."""
 
@@ -38,7 +32,6 @@ class LayerUpdate:
         self.net, self.X, self.Y, self.state = _problem(batch, dtype)
         self.ws = self.net.workspace(batch)
         self.x1 = self.state.hidden[0]
-        self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
 
     def time_layer_pass(self, batch, dtype):
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5)
@@ -46,11 +39,6 @@ class LayerUpdate:
     def time_layer_pass_residual_only(self, batch, dtype):
         # the inner iterations after the first: no penalty computed
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5, with_loss=False)
-
-    def time_layer_pass_features_residual_only(self, batch, dtype):
-        # the same with the batch stored transposed (FeatureRowsEngine): Z^T = W X^T, pass along feature rows
-        engine = self.features
-        engine._layer(1, engine.X0, engine.state.hidden[0], engine.ws.v[0], 0.5, 0.5, with_loss=False)
 
 
 class ParameterPasses:
@@ -96,19 +84,12 @@ class SolverIterations:
         self.anchor_scale = np.ones(self.net.n_layers)
         self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
         self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
-        self.features = _transposed_engine(self.net, self.X, self.Y, self.state)
-        for engine in (self.engine, self.features):      # V of a first iteration: an x-step is pending
-            engine.evaluate(self.isgd_tau_x)
+        self.engine.evaluate(self.isgd_tau_x)           # V of a first iteration: an x-step is pending
 
     def time_implicit_sgd_inner_iteration(self, batch, dtype):
-        # Algorithm 1's inner step after the first, as the Python loop of ImplicitSGD runs it
-        # (fits with a regulariser): residuals only, the fused parameter step with the
-        # proximity pull, the x step
+        # Algorithm 1's inner step after the first, one call at a time: residuals only (with
+        # the pending x-step), then the scaled parameter step with the proximity pull
         self._inner_iteration(self.engine)
-
-    def time_implicit_sgd_inner_iteration_features(self, batch, dtype):
-        # the same with the batch stored transposed (FeatureRowsEngine)
-        self._inner_iteration(self.features)
 
     def _inner_iteration(self, e):
         # as ImplicitSGD runs it: the previous iteration's x-step taken inside the layer passes
@@ -119,9 +100,6 @@ class SolverIterations:
         # the K = 10 steps of one batch as ImplicitSGD runs them without a regulariser: the
         # first evaluation (the batch energy), then one compiled call (_kernels._steps)
         self._batch_steps(self.engine)
-
-    def time_implicit_sgd_batch_steps_features(self, batch, dtype):
-        self._batch_steps(self.features)
 
     def _batch_steps(self, e):
         e.total(e.evaluate(self.isgd_tau_x))

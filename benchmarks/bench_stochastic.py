@@ -50,26 +50,3 @@ class OneEpoch:
 
     def peakmem_epoch(self, name, dtype):
         self.time_epoch(name, dtype)
-
-
-class ImplicitSGDBatchLayout:
-    """One implicit-SGD epoch with each batch layout (``bregman_solvers._validation.BATCH_LAYOUT``)."""
-
-    params = (["samples", "features"], ["float32", "float64"])
-    param_names = ["layout", "dtype"]
-    timeout = 300
-
-    def setup(self, layout, dtype):
-        from bregman_solvers import _validation
-
-        self._saved = _validation.BATCH_LAYOUT
-        _validation.BATCH_LAYOUT = layout
-        OneEpoch.setup(self, "ImplicitSGD", dtype)
-
-    def teardown(self, layout, dtype):
-        from bregman_solvers import _validation
-
-        _validation.BATCH_LAYOUT = self._saved
-
-    def time_epoch(self, layout, dtype):
-        self.solver.fit(self.net, self.X, self.Y, state=self.state)

@@ -9,8 +9,8 @@ float32 and float64, it prints seconds per 1,000 samples of:
   pre-activations, L parameter gradients, L - 1 back terms), through the same BLAS on
   preallocated buffers, in the fastest operand layout: batch arrays with samples or
   features as rows, weights stored ``(out, in)`` or transposed (:data:`LAYOUTS`; short
-  trial runs pick one, printed at the end of the row with the library's layout, see
-  ``BREGMAN_SOLVERS_BATCH_LAYOUT`` in docs/performance.rst);
+  trial runs pick one, printed at the end of the row after the library's, which is
+  always samples as rows);
 * ``numpy``: :class:`NumpyImplicitSGD` below, the same algorithm in plain NumPy with
   preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
 * ``sgd-bp``: the library's SGD-BP, one epoch;
@@ -33,7 +33,6 @@ import time
 import numpy as np
 
 import bregman_solvers as bs
-from bregman_solvers.solvers._base import use_features_as_rows
 
 CONFIGS = {
     "classification": ([784, 784, 784, 784, 10], 10),
@@ -306,7 +305,7 @@ def main(argv=None):
                     best[name] = min(best[name], run())
             t_lib, t_floor, t_floor_acc, t_np, t_bp = (best[k] for k in ("lib", "floor", "floor_acc", "numpy", "bp"))
             per = 1000.0 / n
-            lib_layout = "features" if use_features_as_rows(net) else "samples"
+            lib_layout = "samples"
             extra = ""
             if has_torch:
                 extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"

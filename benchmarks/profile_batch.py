@@ -3,11 +3,11 @@
 The classification configuration of ``compare.py`` (784-784-784-784-10 relu, batch 100,
 K = 10, MATH.md's steps, ``track_energy=False``); per batch, in milliseconds: gathering
 the batch, copying the anchor theta^k, the first evaluation (energy and x-step
-arguments), the K steps (one compiled call, or the Python loop with ``--python-loop``),
+arguments), the K steps (one compiled call),
 the finiteness check, writing the batch back, and the rest (Python between them).
 The best of ``--repeat`` epochs counts::
 
-    python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64] [--python-loop]
+    python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64]
 """
 import argparse
 import inspect
@@ -17,7 +17,7 @@ import numpy as np
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
-from bregman_solvers.solvers import _base, stochastic
+from bregman_solvers.solvers import _engine, stochastic
 
 WIDTHS = [784, 784, 784, 784, 10]
 BATCH, K = 100, 10
@@ -49,23 +49,20 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--python-loop", action="store_true", help="the K steps by the Python loop")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.n_samples < BATCH:
         parser.error(f"--repeat must be >= 1 and --n-samples >= {BATCH}")
-    steps_label = "K steps (Python loop)" if args.python_loop else "K steps (compiled)"
+    steps_label = "K steps"
     totals = {}
     originals = timed_calls([
         (stochastic._BatchBuffers, "gather", "gather"),
         (_lifted, "copy", "anchor copy"),
-        # the first evaluation of a batch reports the energy; the Python loop's others do not
-        (_base.StepEngine, "evaluate", lambda kwargs: "first evaluation" if kwargs.get("energy", True)
-         else "_loop evaluations"),
+        # the first evaluation of a batch reports the energy
+        (_engine.StepEngine, "evaluate", "first evaluation"),
         (stochastic.ImplicitSGD, "_inner_steps", "_all"),
-        (_base.StepEngine, "iterate_finite", "finiteness check"),
+        (_engine.StepEngine, "iterate_finite", "finiteness check"),
         (stochastic._BatchBuffers, "scatter", "scatter"),
     ], totals)
-    _base.StepEngine.compiled_steps = not args.python_loop
     rng = np.random.default_rng(0)
     n_batches = args.n_samples // BATCH
     try:
@@ -88,7 +85,6 @@ def main(argv=None):
             epoch, parts = best
             # _inner_steps = first evaluation + the K steps + the finiteness check
             inner = parts.pop("_all")
-            parts.pop("_loop evaluations", None)
             parts[steps_label] = inner - parts.get("first evaluation", 0.0) - parts.get("finiteness check", 0.0)
             print(f"{dtype}: {epoch / n_batches * 1e3:.2f} ms per batch of {BATCH} (K = {K}), "
                   f"best of {args.repeat} epochs of {args.n_samples} samples")
@@ -98,7 +94,6 @@ def main(argv=None):
     finally:
         for owner, name, real in originals:
             setattr(owner, name, real)
-        _base.StepEngine.compiled_steps = True
 
 
 if __name__ == "__main__":

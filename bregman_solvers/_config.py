@@ -63,7 +63,7 @@ def get_config():
     with OpenMP), ``openmp_threads`` (OpenMP's default thread count), ``usable_cores``
     (what ``n_threads=None`` takes when no other fit runs), ``product_blocks``
     (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`), ``openmp_wait`` (how idle OpenMP
-    threads wait), ``omp_wait_policy``, ``min_entries_per_thread``, ``batch_layout`` (see
+    threads wait), ``omp_wait_policy``, ``min_entries_per_thread`` (see
     docs/performance.rst) and ``thread_pools``: one dict per thread pool threadpoolctl
     sees (OpenMP runtimes and BLAS libraries) with ``user_api``, ``internal_api``,
     ``version``, ``num_threads`` (now), ``during_fit`` (its size during a fit),
@@ -83,7 +83,6 @@ def get_config():
         "openmp_wait": _openmp_wait(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
-        "batch_layout": _validation.BATCH_LAYOUT,
         "thread_pools": [_pool(info) for info in threadpool_info()],
     }
 
@@ -108,7 +107,6 @@ def show_config(file=None):
           f"results do not depend on n_threads)", file=out)
     print(f"  openmp waiting  {cfg['openmp_wait']}", file=out)
     print(f"  min entries per thread {cfg['min_entries_per_thread']} (smaller passes use fewer threads)", file=out)
-    print(f"  batch layout    {cfg['batch_layout']} (stochastic solvers' inner iterations)", file=out)
     print("thread pools (threads now / during a fit; who sets them; what runs on them)", file=out)
     if not cfg["thread_pools"]:
         print("  none found", file=out)

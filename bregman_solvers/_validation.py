@@ -15,8 +15,10 @@ from ._kernels._openmp import effective_n_threads
 __all__ = [
     "as_float_dtype",
     "check_input",
+    "check_integer",
     "check_out",
     "check_positive",
+    "check_real",
     "check_n_threads",
 ]
 
@@ -123,6 +125,51 @@ def check_positive(value, name, allow_zero=False):
     return value
 
 
+def check_integer(value, name, minimum=1):
+    """An integer (not a bool) ``>= minimum``, returned as int."""
+    wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {wanted}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
+
+
+def check_real(value, name, minimum=0.0, strict=True, maximum=None, accept=()):
+    """A finite real number (not a bool) above ``minimum`` (``>=`` unless ``strict``) and at
+    most ``maximum``, returned as float; the strings in ``accept`` are returned as they are."""
+    if isinstance(value, str) and value in accept:
+        return value
+    bound = f"{'>' if strict else '>='} {minimum:g}" + ("" if maximum is None else f" and <= {maximum:g}")
+    also = "".join(f" or {a!r}" for a in accept)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number {bound}{also}, got {value!r}")
+    value = float(value)
+    if (not np.isfinite(value) or value < minimum or (strict and value == minimum)
+            or (maximum is not None and value > maximum)):
+        raise ValueError(f"{name} must be a finite number {bound}{also}, got {value!r}")
+    return value
+
+
+def check_regulariser(regulariser):
+    """A weight regulariser of :mod:`bregman_solvers.regularisers`, or None."""
+    from .regularisers import L1, BregmanIteration, Nuclear, SquaredL2
+
+    if regulariser is None or isinstance(regulariser, (L1, SquaredL2, Nuclear, BregmanIteration)):
+        return regulariser
+    raise TypeError(f"regulariser must be L1, SquaredL2, Nuclear, BregmanIteration or None, "
+                    f"got {type(regulariser).__name__}")
+
+
+def check_code_regulariser(code_regulariser, network):
+    """A :class:`~bregman_solvers.regularisers.CodeL1` that fits ``network``."""
+    from .regularisers import CodeL1
+
+    if not isinstance(code_regulariser, CodeL1):
+        raise TypeError(f"code_regulariser must be a CodeL1 or None, got {type(code_regulariser).__name__}")
+    return code_regulariser.check(network)
+
+
 DEFAULT_MIN_ENTRIES_PER_THREAD = 131072
 MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
 
@@ -144,44 +191,15 @@ def min_entries_from_env(value):
     return parsed
 
 
-#: Below this many entries per thread an OpenMP region costs more than it saves.
-#: Waking passive threads (``OMP_WAIT_POLICY=PASSIVE``, see ``__init__``) took about
-#: 90 us per region on the 2-core development VM, and a fused layer pass costs about
-#: 0.7 ns per entry on one thread: the break-even is near 250,000 entries, so a pass
-#: of one batch of 100 samples x 784 features runs on one thread, the full
-#: parameter vector (1.8 million entries) and large activation arrays on several.
+#: Below this many entries per thread an OpenMP region costs more than it saves:
+#: waking passive threads costs tens to hundreds of microseconds on a virtual machine,
+#: a fused layer pass under a nanosecond per entry (the measurements are in
+#: docs/performance.rst, "Threads"). So a pass of one batch of 100 samples x 784
+#: features runs on one thread, the full parameter vector (1.8 million entries) and
+#: large activation arrays on several.
 #: Machines that wake threads faster (bare metal) may lower it through the
 #: environment variable ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD`` (read at import).
 MIN_ENTRIES_PER_THREAD = min_entries_from_env(os.environ.get(MIN_ENTRIES_ENV))
-
-
-BATCH_LAYOUTS = ("auto", "samples", "features")
-BATCH_LAYOUT_ENV = "BREGMAN_SOLVERS_BATCH_LAYOUT"
-
-
-def batch_layout_from_env(value):
-    """Parse the ``BREGMAN_SOLVERS_BATCH_LAYOUT`` setting (None or empty: ``"auto"``)."""
-    if value is None or value == "":
-        return "auto"
-    if value not in BATCH_LAYOUTS:
-        import warnings
-
-        warnings.warn(f"{BATCH_LAYOUT_ENV}={value!r} is not one of {BATCH_LAYOUTS}; using 'auto'",
-                      RuntimeWarning, stacklevel=2)
-        return "auto"
-    return value
-
-
-#: How the stochastic solvers store a batch's arrays during its inner iterations:
-#: ``"samples"`` as rows (the layout of the data and of ``LiftedState``),
-#: ``"features"`` as rows (transposed copies, gathered and scattered once per batch),
-#: or ``"auto"``, now samples as rows in both dtypes: with the products split over the
-#: library's threads and BLAS at one thread, that layout ran fastest on the 2-core
-#: development VM (float32 features-as-rows had been faster under BLAS's own threads;
-#: see docs/performance.rst, "Threads"). Results agree to rounding. Set through the
-#: environment variable ``BREGMAN_SOLVERS_BATCH_LAYOUT`` (read at import) or by
-#: assigning this attribute.
-BATCH_LAYOUT = batch_layout_from_env(os.environ.get(BATCH_LAYOUT_ENV))
 
 
 def check_n_threads(n_threads, n_entries=None):

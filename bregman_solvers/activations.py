@@ -30,37 +30,37 @@ array([0.625])
 import numpy as np
 
 from ._kernels import _activations as _k
+from ._kernels.activation_table import ACTIVATIONS
 from ._validation import check_input, check_n_threads, check_out, check_positive
 
 __all__ = ["Activation", "available", "get_activation"]
 
-# name -> (parameter name or None, default value, description of sigma)
-_SPECS = {
-    "identity": (None, 0.0, "z"),
-    "relu": (None, 0.0, "max(z, 0)"),
-    "leaky_relu": ("a", 0.01, "z if z >= 0 else a z, 0 < a <= 1"),
-    "soft_threshold": ("alpha", 0.1, "sign(z) max(|z| - alpha, 0), alpha >= 0"),
-    "nonneg_soft_threshold": ("alpha", 0.1, "max(z - alpha, 0), alpha >= 0"),
-    "hard_tanh": (None, 0.0, "clip(z, -1, 1)"),
-    "tanh": (None, 0.0, "tanh(z)"),
-    "sigmoid": (None, 0.0, "1 / (1 + exp(-z))"),
-    "softmax": (None, 0.0, "softmax(z) per sample"),
-}
+# The activations and their parameters come from the kernels' table (one row each)
+_ROWS = {row.name: row for row in ACTIVATIONS}
 
 # The set where sigma is the identity map (its derivative is 1 and the unit
 # "passes z through"): used for the linear-activation rate of Table 2.
-_SEPARABLE = frozenset(_SPECS) - {"softmax"}
+_SEPARABLE = frozenset(name for name, row in _ROWS.items() if row.entrywise)
 
 
 def available():
     """Names accepted by :func:`get_activation`, in a stable order."""
-    return list(_SPECS)
+    return list(_ROWS)
 
 
-def _check_param(name, param_name, value):
-    value = check_positive(value, param_name, allow_zero=True)
-    if name == "leaky_relu" and not 0 < value <= 1:
-        raise ValueError(f"leaky_relu parameter a must lie in (0, 1], got {value}")
+def _interval(row):
+    low = ("(" if row.low_open else "[") + f"{row.low:g}"
+    high = "inf)" if row.high is None else f"{row.high:g}" + (")" if row.high_open else "]")
+    return f"{low}, {high}"
+
+
+def _check_param(row, value):
+    """The activation's parameter as a float, checked against its interval in the table."""
+    value = check_positive(value, row.param, allow_zero=True)
+    too_low = value < row.low or (row.low_open and value == row.low)
+    too_high = row.high is not None and (value > row.high or (row.high_open and value == row.high))
+    if too_low or too_high:
+        raise ValueError(f"{row.name} parameter {row.param} must lie in {_interval(row)}, got {value}")
     return value
 
 
@@ -75,8 +75,9 @@ class Activation:
     name : str
         One of :func:`available`.
     **params
-        ``a`` for ``leaky_relu`` (default 0.01, in (0, 1]); ``alpha`` for
-        ``soft_threshold`` and ``nonneg_soft_threshold`` (default 0.1, >= 0).
+        The activation's one parameter where it has one, by name (``a`` of
+        ``leaky_relu``, ``alpha`` of the soft thresholds and of ``elu``, ...), with its
+        default and range from the table in docs/activations.rst.
 
     Attributes
     ----------
@@ -90,9 +91,10 @@ class Activation:
     __slots__ = ("_name", "_param_name", "_param", "_kind")
 
     def __init__(self, name, **params):
-        if not isinstance(name, str) or name not in _SPECS:
+        if not isinstance(name, str) or name not in _ROWS:
             raise ValueError(f"unknown activation {name!r}; available: {', '.join(available())}")
-        param_name, default, _ = _SPECS[name]
+        row = _ROWS[name]
+        param_name, default = row.param, row.default
         allowed = set() if param_name is None else {param_name}
         unknown = set(params) - allowed
         if unknown:
@@ -101,7 +103,7 @@ class Activation:
         value = params.get(param_name, default) if param_name else 0.0
         self._name = name
         self._param_name = param_name
-        self._param = _check_param(name, param_name, value) if param_name else 0.0
+        self._param = _check_param(row, value) if param_name else 0.0
         self._kind = _k.KIND_CODES[name]
 
     # -- metadata ---------------------------------------------------------
@@ -120,7 +122,7 @@ class Activation:
 
     @property
     def param(self):
-        """The kernels' real parameter (``a`` or ``alpha``; 0 when there is none)."""
+        """The kernels' real parameter (0 when there is none)."""
         return self._param
 
     @property
@@ -305,10 +307,8 @@ def get_activation(name, **params):
     Parameters
     ----------
     name : str or Activation
-        One of :func:`available`: ``identity``, ``relu``, ``leaky_relu`` (parameter
-        ``a`` in (0, 1]), ``soft_threshold`` and ``nonneg_soft_threshold``
-        (parameter ``alpha >= 0``), ``hard_tanh``, ``tanh``, ``sigmoid``,
-        ``softmax``. An :class:`Activation` is returned as it is.
+        One of :func:`available` (docs/activations.rst lists each with its
+        parameter and range). An :class:`Activation` is returned as it is.
     **params
         The activation's parameter.
 

@@ -63,11 +63,11 @@ def _resolve_kind(kind, param):
 
 
 def _param_kwargs(name, param):
-    from .activations import _SPECS
+    from .activations import _ROWS
 
-    if name not in _SPECS:
-        raise ValueError(f"unknown activation {name!r}; available: {', '.join(_SPECS)}")
-    param_name = _SPECS[name][0]
+    if name not in _ROWS:
+        raise ValueError(f"unknown activation {name!r}; available: {', '.join(_ROWS)}")
+    param_name = _ROWS[name].param
     if param_name is None or param is None:
         return {}
     return {param_name: param}

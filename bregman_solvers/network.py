@@ -75,25 +75,17 @@ class EnergyTerms:
 
 
 class _Workspace:
-    """Buffers for one batch size: allocated once and reused by every iteration.
+    """Buffers for one batch size (samples as rows): allocated once and reused by every
+    iteration. ``loss`` holds each sample's penalty, one array per layer."""
 
-    With ``features_as_rows`` the batch arrays are transposed, ``(width, n_samples)``,
-    and ``loss`` holds each feature's penalty summed over the samples, in float64
-    (the layout of ``solvers._base.FeatureRowsEngine``); otherwise each sample's penalty.
-    """
-
-    def __init__(self, network, n_samples, features_as_rows=False):
+    def __init__(self, network, n_samples):
         dt = network.dtype
         widths = network.widths
         self.n_samples = n_samples
-
-        def batch_array(width):
-            return np.empty((width, n_samples) if features_as_rows else (n_samples, width), dt)
-
-        self.z = [batch_array(w) for w in widths[1:]]
-        self.residual = [batch_array(w) for w in widths[1:]]
-        self.loss = [np.empty(w, np.float64) if features_as_rows else np.empty(n_samples, dt) for w in widths[1:]]
-        self.v = [batch_array(w) for w in widths[1:-1]]
+        self.z = [np.empty((n_samples, w), dt) for w in widths[1:]]
+        self.residual = [np.empty((n_samples, w), dt) for w in widths[1:]]
+        self.loss = [np.empty(n_samples, dt) for w in widths[1:]]
+        self.v = [np.empty((n_samples, w), dt) for w in widths[1:-1]]
         self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
         self.grad_b = [np.empty(w, dt) for w in widths[1:]]
 
@@ -360,7 +352,7 @@ class LiftedNetwork:
         """out = w_scale x_prev W_l^T (bias not added), layer index l from 0.
 
         ``w_scale`` is for a solver that keeps ``W_l / w_scale`` in the weights for a
-        while (see :class:`~bregman_solvers.solvers._base.StepEngine`): the GEMM's alpha.
+        while (see :class:`~bregman_solvers.solvers._engine.StepEngine`): the GEMM's alpha.
         """
         _lifted.gemm(False, True, w_scale, x_prev, self.weights[l], 0.0, out, *self._product_split())
         return out

@@ -21,6 +21,7 @@ ALL_ACTIVATIONS = [
     "tanh",
     "sigmoid",
     "softmax",
+    "elu",
 ]
 DTYPES = [np.float32, np.float64]
 
@@ -51,17 +52,3 @@ def assert_close(actual, desired, rtol, atol):
             f"actual {actual.ravel()[i]!r}, desired {desired.ravel()[i]!r}, error {err.ravel()[i]:.3g} "
             f"> bound {np.broadcast_to(bound, bad.shape).ravel()[i]:.3g}"
         )
-
-
-@pytest.fixture
-def batch_layout():
-    """Set ``BATCH_LAYOUT`` for one test, restored after."""
-    from bregman_solvers import _validation
-
-    saved = _validation.BATCH_LAYOUT
-
-    def set_layout(layout):
-        _validation.BATCH_LAYOUT = layout
-
-    yield set_layout
-    _validation.BATCH_LAYOUT = saved

@@ -11,7 +11,7 @@ from scipy.special import expit, logsumexp, softmax
 
 LD = np.longdouble
 
-PARAMS = {"leaky_relu": 0.2, "soft_threshold": 0.3, "nonneg_soft_threshold": 0.3}
+PARAMS = {"leaky_relu": 0.2, "soft_threshold": 0.3, "nonneg_soft_threshold": 0.3, "elu": 0.7}
 
 
 def _f(a):
@@ -38,6 +38,8 @@ def sigma(name, z, p=None):
         return expit(z)
     if name == "softmax":
         return softmax(z, axis=-1)
+    if name == "elu":
+        return np.where(z >= 0, z, p * np.expm1(np.minimum(z, 0)))
     raise KeyError(name)
 
 
@@ -74,6 +76,11 @@ def phi_elementwise(name, x, p=None):
         inside = (x >= 0) & (x <= 1)
         xc = np.clip(x, 0, 1)
         return np.where(inside, _xlogx(xc) + _xlogx(1 - xc), inf)
+    if name == "elu":
+        # (x + a) log(1 + x / a) - x on [-a, 0), as a (1 + u) log(1 + u) - x with u = x / a
+        a = LD(p)
+        u = np.clip(x / a, -1, 0)
+        return np.where(x >= 0, half, np.where(x >= -a, a * _xlogx(1 + u) - x, inf))
     raise KeyError(name)
 
 
@@ -109,6 +116,8 @@ def phi_conj(name, z, p=None):
         e = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
     elif name == "softmax":
         return logsumexp(_f(z), axis=-1).astype(LD)
+    elif name == "elu":
+        e = np.where(z >= 0, z * z / 2, LD(p) * (np.expm1(np.minimum(z, 0)) - np.minimum(z, 0)))
     else:
         raise KeyError(name)
     return e.sum(axis=-1)
@@ -165,6 +174,11 @@ def prox(name, v, c, p=None):
         return link(y)
     if name == "softmax":
         return _prox_softmax(v, c)
+    if name == "elu":
+        # v < 0: (1 - c) p expm1(y) + c y = v for y = log(1 + x / p) <= 0, then x = p expm1(y)
+        big = np.abs(v) / c + abs(1 - c) * p / c + 1
+        y = _bisect(lambda y: (1 - c) * p * np.expm1(y) + c * y - np.minimum(v, 0), -big, np.zeros_like(v))
+        return np.where(v >= 0, v, p * np.expm1(y))
     raise KeyError(name)
 
 
@@ -223,4 +237,6 @@ def project_domain(name, x):
         return expit(x)
     if name == "softmax":
         return softmax(x, axis=-1)
+    if name == "elu":
+        return np.maximum(x, -PARAMS["elu"])
     return x

@@ -1,9 +1,9 @@
-"""The inner iterations of implicit SGD in one compiled call (``_kernels._steps.ProximalSteps``).
+"""The compiled batch step (``_kernels._steps.ProximalSteps``) behind every ``StepEngine``.
 
-Checked three ways: against a plain NumPy oracle of the K steps (explicit weights,
-float64), bitwise against the Python loop of ``StepEngine`` calls it replaces
-(every penalty, splitting, batch layout and stochastic solver), and for its
-argument checks.
+Checked three ways: the K steps of implicit SGD against a plain NumPy oracle (explicit
+weights, float64); the fused K steps against the same steps taken one call at a time
+(``evaluate``, ``theta_step``, ``apply_x``: what the regularised fits run), to the bit;
+and the argument checks of every method.
 """
 import numpy as np
 import oracles
@@ -12,7 +12,7 @@ import pytest
 import bregman_solvers as bs
 from bregman_solvers._kernels import _steps
 from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1
-from bregman_solvers.solvers._base import FeatureRowsEngine, StepEngine
+from bregman_solvers.solvers._engine import StepEngine
 
 WIDTHS = [12, 16, 9, 4]
 
@@ -34,6 +34,7 @@ def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
     step), then ``X_h = prox_{c Psi}(V_h)``.
     """
     names = [a.name for a in network.activations]
+    params = [a.param for a in network.activations]
     lam, n, L = network.lambdas, X0.shape[0], network.n_layers
     W = [w.astype(np.float64) for w in network.weights]
     b = [v.astype(np.float64) for v in network.biases]
@@ -41,7 +42,7 @@ def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
     xs = [X0.astype(np.float64), *[h.astype(np.float64) for h in hidden], target.astype(np.float64)]
     for k in range(K):
         Z = [xs[l] @ W[l].T + b[l] for l in range(L)]
-        R = [oracles.sigma(names[l], Z[l]) - xs[l + 1] for l in range(L)]
+        R = [oracles.sigma(names[l], Z[l], params[l]) - xs[l + 1] for l in range(L)]
         V = []
         for h in range(L - 1):
             t = t_x[h] * lam[h]
@@ -53,21 +54,18 @@ def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
             b[l] = (1 - c) * b[l] + c * anchor_b[l] - step * R[l].sum(axis=0)
         for h in range(L - 1):
             t = t_x[h] * lam[h]
-            xs[h + 1] = oracles.prox(names[h], V[h], t / (1 + t))
+            xs[h + 1] = oracles.prox(names[h], V[h], t / (1 + t), params[h])
     return W, b, xs[1:-1]
 
 
-def engine_for(network, X0, target, hidden, features_as_rows):
-    if features_as_rows:
-        return FeatureRowsEngine(network, X0.T.copy(), target.T.copy(), bs.LiftedState([h.T.copy() for h in hidden]))
+def engine_for(network, X0, target, hidden):
     return StepEngine(network, X0, target, bs.LiftedState([h.copy() for h in hidden]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("features_as_rows", [False, True])
-@pytest.mark.parametrize("acts", [["relu", "relu", "identity"], ["tanh", "relu", "sigmoid"]])
+@pytest.mark.parametrize("acts", [["relu", "relu", "identity"], ["tanh", "relu", "sigmoid"], ["elu", "relu", "identity"]])
 @pytest.mark.parametrize("tau", [2.0, 0.25])           # c = 0.05 .. 0.8: the second renormalises mid-way
-def test_compiled_steps_against_numpy_oracle(data, dtype, features_as_rows, acts, tau):
+def test_compiled_steps_against_numpy_oracle(data, dtype, acts, tau):
     X, Y = data
     network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, lambdas=[1.0, 0.7, 1.3])
     X0, target = network.check_data(X, Y * 0.8 + 0.1)
@@ -75,8 +73,8 @@ def test_compiled_steps_against_numpy_oracle(data, dtype, features_as_rows, acts
     t_theta, t_x, K = np.array([0.2, 0.15, 0.1]), np.array([0.3, 0.2]), 6
     W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K)
 
-    engine = engine_for(network, X0, target, hidden, features_as_rows)
-    assert engine.compiled_steps_apply(t_theta, tau)
+    engine = engine_for(network, X0, target, hidden)
+    assert engine.fused_steps_apply(t_theta, tau)
     engine.evaluate(t_x)
     engine.proximal_steps(K, t_theta, t_x, network.parameter_vector.copy(), tau)
     assert np.all(engine.w_scale < 1.0)           # the weights are left scaled
@@ -86,7 +84,7 @@ def test_compiled_steps_against_numpy_oracle(data, dtype, features_as_rows, acts
         np.testing.assert_allclose(network.weights[l], W[l], rtol=rtol, atol=rtol)
         np.testing.assert_allclose(network.biases[l], b[l], rtol=rtol, atol=rtol)
     for h, x in enumerate(engine.state.hidden):
-        np.testing.assert_allclose(x.T if features_as_rows else x, xs[h], rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(x, xs[h], rtol=rtol, atol=rtol)
 
 
 def count_compiled_calls(monkeypatch):
@@ -106,44 +104,43 @@ CASES = [
     dict(acts=["leaky_relu", "sigmoid", "identity"], splitting="smooth"),
     dict(acts=["soft_threshold", "hard_tanh", "identity"], penalty="classical"),
     dict(acts=["relu", "hard_tanh", "identity"], penalty="mac_qp"),
-    dict(acts=["relu", "relu", "softmax"]),
+    dict(acts=["elu", "relu", "softmax"]),
     dict(acts=["relu", "relu", "identity"], tau=0.3),                       # renormalised inside a batch
-    dict(acts=["relu", "relu", "identity"], solver=bs.StochasticProximalGradient),
-    dict(acts=["relu", "relu", "identity"], solver=bs.ModelAveraging, n_jobs=2),
+    dict(acts=["relu", "relu", "identity"], tau=None),                      # no proximity term
 ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", ["samples", "features"])
 @pytest.mark.parametrize("case", CASES)
-def test_compiled_steps_give_the_python_loop_iterates(data, dtype, layout, case, batch_layout, monkeypatch):
-    """Whole fits (batches of 10 and a last batch of 7) with and without the compiled call: equal to the bit."""
+def test_fused_steps_equal_the_steps_one_call_at_a_time(data, dtype, case):
+    """``proximal_steps`` (one compiled call) against ``evaluate`` with the pending x-step,
+    ``theta_step`` and ``apply_x`` called in turn: the same kernels, wired the same way."""
     X, Y = data
     case = dict(case)
     acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
-    solver_class = case.pop("solver", bs.ImplicitSGD)
+    tau = case.pop("tau", 2.0)
     if acts[-1] == "softmax":
         Y = Y * 0.9 + 0.025                                   # in the open simplex
-    kwargs = dict(batch_size=10, epochs=2, random_state=0, tau_theta=0.1, tau_x=0.1, **case)
-    if solver_class is not bs.StochasticProximalGradient:
-        kwargs = dict(inner_iterations=4, tau=2.0, **kwargs) if "tau" not in kwargs else dict(inner_iterations=4,
-                                                                                               **kwargs)
-    batch_layout(layout)
-    fits = []
-    for compiled in (True, False):
-        monkeypatch.setattr(StepEngine, "compiled_steps", compiled)
-        calls = count_compiled_calls(monkeypatch)
+    t_theta, t_x, K = np.array([0.1, 0.12, 0.08]), np.array([0.1, 0.15]), 4
+    results = []
+    for fused in (True, False):
         network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
-        state = network.init_state(network.check_data(X))
-        history = solver_class(**kwargs).fit(network, X, Y, state=state).history
-        fits.append((network.parameter_vector.copy(), *[h.copy() for h in state.hidden],
-                     np.array(history["energy"])))
-        expected_engine = ("FeatureRowsEngine" if layout == "features" and acts[-1] != "softmax"
-                           else "StepEngine")
-        assert calls == ([expected_engine] * 12 if compiled else [])         # 6 batches, 2 epochs
-    assert not np.array_equal(fits[0][0], bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0,
-                                                           penalty=penalty).parameter_vector)
-    for a, b in zip(*fits):
+        X0, target = network.check_data(X[:10], Y[:10])
+        engine = StepEngine(network, X0, target, network.init_state(X0), **case)
+        anchor = network.parameter_vector.copy()
+        energy = engine.total(engine.evaluate(t_x))
+        if fused:
+            engine.proximal_steps(K, t_theta, t_x, None if tau is None else anchor, tau)
+        else:
+            for k in range(K):
+                if k > 0:
+                    engine.evaluate(t_x, energy=False, pending_x=t_x)
+                engine.theta_step(t_theta, anchor=anchor if tau is not None and k > 0 else None, tau_prox=tau)
+            engine.apply_x(t_x)
+        engine.normalise_weights()
+        results.append((energy, network.parameter_vector.copy(), *[h.copy() for h in engine.state.hidden]))
+    assert not np.array_equal(results[0][1], anchor)
+    for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
 
@@ -163,7 +160,7 @@ def test_the_python_loop_serves_what_the_compiled_call_cannot(data, kwargs, monk
     engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=kwargs.get("regulariser"),
                         code_regulariser=kwargs.get("code_regulariser"))
     t_theta = np.full(3, 0.1)
-    assert not engine.compiled_steps_apply(t_theta, kwargs.get("tau", 2.0))
+    assert not engine.fused_steps_apply(t_theta, kwargs.get("tau", 2.0))
     with pytest.raises(ValueError, match="proximal_steps needs"):
         engine.proximal_steps(3, t_theta, np.full(2, 0.1), network.parameter_vector.copy(), kwargs.get("tau", 2.0))
 
@@ -171,35 +168,34 @@ def test_the_python_loop_serves_what_the_compiled_call_cannot(data, kwargs, monk
 def test_one_sample_one_feature_and_a_single_layer():
     """The smallest shapes: batch of 1, widths of 1, and one layer (no x-step)."""
     for widths, acts in [([1, 1, 1], ["relu", "identity"]), ([3, 2], ["identity"])]:
-        for features_as_rows in (False, True):
-            network = bs.LiftedNetwork(widths, acts, random_state=0)
-            X0 = np.array([[0.5] * widths[0]])
-            target = np.array([[0.3] * widths[-1]])
-            hidden = network.init_state(X0).hidden
-            t_theta, t_x = np.full(len(acts), 0.2), np.full(len(acts) - 1, 0.3)
-            W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, 2.0, 3)
-            engine = engine_for(network, X0, target, hidden, features_as_rows)
-            engine.evaluate(t_x)
-            engine.proximal_steps(3, t_theta, t_x, network.parameter_vector.copy(), 2.0)
-            engine.normalise_weights()
-            for l in range(network.n_layers):
-                np.testing.assert_allclose(network.weights[l], W[l], rtol=1e-12)
-                np.testing.assert_allclose(network.biases[l], b[l], rtol=1e-12, atol=1e-15)
-            for h, x in enumerate(engine.state.hidden):
-                np.testing.assert_allclose(x.T if features_as_rows else x, xs[h], rtol=1e-12, atol=1e-15)
+        network = bs.LiftedNetwork(widths, acts, random_state=0)
+        X0 = np.array([[0.5] * widths[0]])
+        target = np.array([[0.3] * widths[-1]])
+        hidden = network.init_state(X0).hidden
+        t_theta, t_x = np.full(len(acts), 0.2), np.full(len(acts) - 1, 0.3)
+        W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, 2.0, 3)
+        engine = engine_for(network, X0, target, hidden)
+        engine.evaluate(t_x)
+        engine.proximal_steps(3, t_theta, t_x, network.parameter_vector.copy(), 2.0)
+        engine.normalise_weights()
+        for l in range(network.n_layers):
+            np.testing.assert_allclose(network.weights[l], W[l], rtol=1e-12)
+            np.testing.assert_allclose(network.biases[l], b[l], rtol=1e-12, atol=1e-15)
+        for h, x in enumerate(engine.state.hidden):
+            np.testing.assert_allclose(x, xs[h], rtol=1e-12, atol=1e-15)
 
 
-def make_steps(dtype=np.float64, features_as_rows=False, n=5, **changes):
+def make_steps(dtype=np.float64, n=5, **changes):
     """A valid ``ProximalSteps`` argument set for a 4-3-2 relu/identity network, with ``changes``."""
     network = bs.LiftedNetwork([4, 3, 2], ["relu", "identity"], dtype=dtype, random_state=0)
-    ws = bs.network._Workspace(network, n, features_as_rows)
+    ws = bs.network._Workspace(network, n)
 
     def batch(width):
-        return np.zeros((width, n) if features_as_rows else (n, width), dtype)
+        return np.zeros((n, width), dtype)
 
-    args = dict(penalty=0, features_as_rows=features_as_rows, weights=network.weights, biases=network.biases,
-                xs=[batch(4), batch(3), batch(2)], z=ws.z, residual=ws.residual, v=ws.v, kinds=[1, 0],
-                params=[0.0, 0.0], threads=[1, 1], bounds=network.layer_bounds)
+    args = dict(penalty=0, weights=network.weights, biases=network.biases,
+                xs=[batch(4), batch(3), batch(2)], z=ws.z, residual=ws.residual, loss=ws.loss, v=ws.v,
+                kinds=[1, 0], params=[0.0, 0.0], threads=[1, 1], bounds=network.layer_bounds)
     args.update(changes)
     return network, args
 
@@ -213,16 +209,59 @@ def run_args(network, **changes):
 
 
 def test_proximal_steps_runs_with_valid_arguments():
-    for features_as_rows in (False, True):
-        network, args = make_steps(features_as_rows=features_as_rows)
-        steps = _steps.ProximalSteps(**args)
-        w_scale = np.ones(2)
-        anchor = network.parameter_vector.copy()
-        anchor.flags.writeable = False                  # the anchor is only read
-        steps.run(**run_args(network, w_scale=w_scale, anchor=anchor))
-        np.testing.assert_allclose(w_scale, 0.9)        # one pulled step: s = 1 - c
-        steps.run(**run_args(network, anchor=None, w_scale=w_scale))
-        np.testing.assert_allclose(w_scale, 0.9)        # no proximity term: no pull, the scale stays
+    network, args = make_steps()
+    for name in ("xs",):                                # the data and the target are only read
+        args[name][0].flags.writeable = False
+        args[name][-1].flags.writeable = False
+    steps = _steps.ProximalSteps(**args)
+    w_scale = np.ones(2)
+    anchor = network.parameter_vector.copy()
+    anchor.flags.writeable = False                      # the anchor is only read
+    steps.run(**run_args(network, w_scale=w_scale, anchor=anchor))
+    np.testing.assert_allclose(w_scale, 0.9)            # one pulled step: s = 1 - c
+    steps.run(**run_args(network, anchor=None, w_scale=w_scale))
+    np.testing.assert_allclose(w_scale, 0.9)            # no proximity term: no pull, the scale stays
+
+
+def evaluate_args(**changes):
+    args = dict(w_scale=np.ones(2), a_x=np.full(1, 0.5), c_z=np.full(1, 0.5), back=np.full(1, -0.1),
+                prox_c=np.full(1, 0.5), with_v=np.ones(1, np.int8), layers=np.ones(2, np.int8), with_loss=True,
+                pending=False)
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(w_scale=np.ones(3)), "w_scale must have length 2"),
+    (dict(w_scale=np.array([1.0, -1.0])), "w_scale must be positive"),
+    (dict(a_x=np.ones(2)), "a_x must have length 1"),
+    (dict(with_v=np.ones(2, np.int8)), "with_v must have length 1"),
+    (dict(layers=np.ones(1, np.int8)), "layers must have length 2"),
+    (dict(pending=True, layers=np.array([1, 0], np.int8)), "pending x-step needs every layer"),
+    (dict(pending=True, with_v=np.zeros(1, np.int8)), "pending x-step needs every layer"),
+    (dict(pending=True, prox_c=np.zeros(1)), "prox_c must be positive"),
+])
+def test_evaluate_refuses_bad_arguments(change, match):
+    network, args = make_steps()
+    steps = _steps.ProximalSteps(**args)
+    with pytest.raises(ValueError, match=match):
+        steps.evaluate(**evaluate_args(**change))
+
+
+def test_parameter_step_refuses_bad_arguments():
+    network, args = make_steps()
+    steps = _steps.ProximalSteps(**args)
+    base = dict(anchor=network.parameter_vector.copy(), anchor_scale=np.ones(2), w_scale=np.ones(2),
+                step=np.full(2, 0.01), pull=np.full(2, 0.1), min_scale=0.01)
+    before = network.parameter_vector.copy()
+    for change, match in [(dict(step=np.ones(3)), "step must have length 2"),
+                          (dict(pull=np.array([0.1, 1.5])), "pull must lie in"),
+                          (dict(min_scale=2.0), "min_scale"), (dict(anchor=np.zeros(3)), "anchor must have shape")]:
+        with pytest.raises(ValueError, match=match):
+            steps.parameter_step(**{**base, **change})
+    np.testing.assert_array_equal(network.parameter_vector, before)
+    steps.parameter_step(**base)
+    assert not np.array_equal(network.parameter_vector, before) or np.all(before == 0)
 
 
 @pytest.mark.parametrize("change,error,match", [
@@ -230,7 +269,7 @@ def test_proximal_steps_runs_with_valid_arguments():
     (dict(weights=[]), ValueError, "at least one layer"),
     (dict(biases=None), TypeError, "biases"),
     (dict(kinds=[1]), ValueError, "kinds must have 2 entries"),
-    (dict(kinds=[1, 9]), ValueError, r"kinds\[1\]"),
+    (dict(kinds=[1, 99]), ValueError, r"kinds\[1\]"),
     (dict(threads=[0, 1]), ValueError, r"threads\[0\]"),
     (dict(params=[0.0, 0.0, 0.0]), ValueError, "params must have 2 entries"),
     (dict(bounds=np.array([0, 15, 20])), ValueError, "bounds"),
@@ -258,8 +297,6 @@ def test_proximal_steps_refuses_bad_arrays():
         _steps.ProximalSteps(**{**args, "z": [readonly, np.zeros((5, 2))]})
     with pytest.raises(ValueError, match="batch of at least one sample"):
         _steps.ProximalSteps(**make_steps(n=0)[1])
-    with pytest.raises(ValueError, match="acting entrywise"):
-        _steps.ProximalSteps(**make_steps(features_as_rows=True, kinds=[1, 8])[1])
     with pytest.raises(TypeError, match="float32 or float64"):
         _steps.ProximalSteps(**{**args, "weights": [w.astype(np.float16) for w in network.weights]})
 
@@ -268,8 +305,8 @@ def test_proximal_steps_refuses_bad_arrays():
     (dict(n_steps=0), "n_steps"),
     (dict(step=np.full(3, 0.01)), "step must have length 2"),
     (dict(prox_c=np.ones(2)), "prox_c must have length 1"),
-    (dict(w_scale=np.array([1.0, 0.0])), "w_scale and anchor_scale"),
-    (dict(anchor_scale=np.array([np.inf, 1.0])), "w_scale and anchor_scale"),
+    (dict(w_scale=np.array([1.0, 0.0])), "w_scale must be positive"),
+    (dict(anchor_scale=np.array([np.inf, 1.0])), "anchor_scale must be positive"),
     (dict(pull=np.array([0.1, 1.0])), "pull must lie in"),
     (dict(prox_c=np.array([np.nan])), "prox_c must be positive"),
     (dict(min_scale=0.0), "min_scale"),

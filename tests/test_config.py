@@ -39,15 +39,6 @@ def test_min_entries_per_thread_setting():
     assert bs.get_config()["min_entries_per_thread"] == v.MIN_ENTRIES_PER_THREAD
 
 
-def test_batch_layout_is_reported():
-    from bregman_solvers import _validation as v
-
-    assert bs.get_config()["batch_layout"] == v.BATCH_LAYOUT in v.BATCH_LAYOUTS
-    buf = io.StringIO()
-    bs.show_config(file=buf)
-    assert f"batch layout    {v.BATCH_LAYOUT}" in buf.getvalue()
-
-
 def test_network_threads_are_capped_by_size_and_by_n_threads(monkeypatch):
     import numpy as np
 

@@ -106,6 +106,8 @@ def _dsigma(name, z, p):
     if name == "sigmoid":
         s = oracles.sigma("sigmoid", z)
         return s * (1 - s)
+    if name == "elu":
+        return np.where(z > 0, 1.0, p * np.exp(np.minimum(z, 0)))
     return np.ones_like(z)
 
 
@@ -158,46 +160,13 @@ def test_layer_pass_refuses_bad_arguments():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("penalty", [0, 1, 2])
-def test_layer_pass_features_is_the_layer_pass_of_the_transpose(penalty, shape, dtype, rng):
-    """Features as rows: every array transposed, b added along rows, losses summed per feature."""
-    for name in ENTRYWISE:
-        act = get_activation(name, **({"alpha": 0.3} if "threshold" in name else {}))
-        z0, x, b = _data(shape, dtype, rng, name)
-        for with_loss, with_v in ((True, True), (False, True), (True, False), (False, False)):
-            z, r, v = z0.copy(), np.empty_like(z0), np.empty_like(z0)
-            loss = np.empty(shape[0], dtype) if with_loss else None
-            _lifted.layer_pass(penalty, act.kind, act.param, z, b, x, r, loss, v if with_v else None, 0.7, 0.2)
-            zt, rt, vt = np.ascontiguousarray(z0.T), np.empty(shape[::-1], dtype), np.full(shape[::-1], -7, dtype)
-            loss_t = np.empty(shape[1]) if with_loss else None
-            _lifted.layer_pass_features(penalty, act.kind, act.param, zt, b, np.ascontiguousarray(x.T), rt,
-                                        loss_t, vt if with_v else None, 0.7, 0.2, 2)
-            # entry for entry the same arithmetic: equal, not merely close
-            np.testing.assert_array_equal(zt, z.T)
-            np.testing.assert_array_equal(rt, r.T)
-            if with_v:
-                np.testing.assert_array_equal(vt, v.T)
-            else:
-                assert np.all(vt == -7)
-            if with_loss:
-                tol = tolerance(dtype) * 100
-                expected = loss.astype(np.float64).sum()
-                if np.isfinite(expected):
-                    np.testing.assert_allclose(loss_t.sum(), expected, rtol=tol, atol=tol * z0.size)
-                else:
-                    assert loss_t.sum() == expected
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layer_pass", [_lifted.layer_pass, _lifted.layer_pass_features])
-def test_layer_pass_without_keep_z_leaves_z_and_computes_the_same(layer_pass, dtype, rng):
+def test_layer_pass_without_keep_z_leaves_z_and_computes_the_same(dtype, rng):
+    layer_pass = _lifted.layer_pass
     act = get_activation("tanh")
     z0, x, b = _data((9, 9), dtype, rng, "tanh")
     results = []
     for keep_z in (True, False):
-        loss_dtype = np.float64 if layer_pass is _lifted.layer_pass_features else dtype
-        z, r, v, loss = z0.copy(), np.empty_like(z0), np.empty_like(z0), np.empty(9, loss_dtype)
+        z, r, v, loss = z0.copy(), np.empty_like(z0), np.empty_like(z0), np.empty(9, dtype)
         layer_pass(0, act.kind, act.param, z, b, x, r, loss, v, 0.5, 0.5, 1, keep_z)
         results.append((z, r, v, loss))
     assert not np.array_equal(results[0][0], z0)          # kept: z + b
@@ -206,50 +175,22 @@ def test_layer_pass_without_keep_z_leaves_z_and_computes_the_same(layer_pass, dt
         np.testing.assert_array_equal(kept, not_kept)
 
 
-def test_layer_pass_features_refuses_bad_arguments():
-    z, x, r = np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3))
-    b, loss = np.zeros(4), np.zeros(4)
-    with pytest.raises(ValueError, match="penalty"):
-        _lifted.layer_pass_features(3, 1, 0.0, z, b, x, r, loss)
-    with pytest.raises(ValueError, match="not softmax"):
-        _lifted.layer_pass_features(0, get_activation("softmax").kind, 0.0, z, b, x, r, loss)
-    with pytest.raises(ValueError, match="kind"):
-        _lifted.layer_pass_features(0, -1, 0.0, z, b, x, r, loss)
-    with pytest.raises(ValueError, match="b must have length 4"):
-        _lifted.layer_pass_features(0, 1, 0.0, z, np.zeros(3), x, r, loss)
-    with pytest.raises(ValueError, match="x must have shape"):
-        _lifted.layer_pass_features(0, 1, 0.0, z, b, np.zeros((3, 4)), r, loss)
-    with pytest.raises(ValueError, match="loss must have length 4"):
-        _lifted.layer_pass_features(0, 1, 0.0, z, b, x, r, np.zeros(3))
-    with pytest.raises(ValueError, match="v must have shape"):
-        _lifted.layer_pass_features(0, 1, 0.0, z, b, x, r, loss, np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="n_threads"):
-        _lifted.layer_pass_features(0, 1, 0.0, z, b, x, r, loss, n_threads=0)
-    with pytest.raises(ValueError, match="dtype mismatch"):  # the loss sums are float64 whatever the dtype
-        _lifted.layer_pass_features(0, 1, 0.0, z, b, x, r, np.zeros(4, np.float32))
-    empty = np.zeros((4, 0))
-    loss[:] = 5.0
-    _lifted.layer_pass_features(0, 1, 0.0, empty, b, empty, empty.copy(), loss)
-    assert np.all(loss == 0.0)                             # no samples: every feature's sum is 0
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("features_as_rows", [False, True])
 @pytest.mark.parametrize("penalty", [0, 1, 2])
-def test_layer_pass_takes_the_pending_x_step_as_prox_then_pass(penalty, features_as_rows, dtype, rng):
+def test_layer_pass_takes_the_pending_x_step_as_prox_then_pass(penalty, dtype, rng):
     """x_out: x <- prox_{c Psi}(v) (MAC-QP: v) row by row, then the pass: the same numbers as the two calls."""
     from bregman_solvers._kernels import _activations
 
-    kernel = _lifted.layer_pass_features if features_as_rows else _lifted.layer_pass
-    names = ENTRYWISE if features_as_rows else ALL_ACTIVATIONS
+    kernel = _lifted.layer_pass
+    names = ALL_ACTIVATIONS
     shape = (13, 7)
     for name in names:
         act = get_activation(name, **({"alpha": 0.3} if "threshold" in name else {}))
         z0 = rng.standard_normal(shape).astype(dtype)
-        b = rng.standard_normal(shape[0] if features_as_rows else shape[1]).astype(dtype)
+        b = rng.standard_normal(shape[1]).astype(dtype)
         v0 = rng.standard_normal(shape).astype(dtype)
         x0 = np.full(shape, 1.0 / shape[1], dtype)          # in every domain (softmax's simplex included)
-        loss_dtype = np.float64 if features_as_rows else dtype
+        loss_dtype = dtype
         outputs = []
         for fused in (False, True):
             x, z, r, v, loss = x0.copy(), z0.copy(), np.empty_like(z0), v0.copy(), np.empty(shape[0], loss_dtype)
@@ -267,10 +208,10 @@ def test_layer_pass_takes_the_pending_x_step_as_prox_then_pass(penalty, features
             np.testing.assert_array_equal(a, c)
 
 
-@pytest.mark.parametrize("kernel", [_lifted.layer_pass, _lifted.layer_pass_features])
-def test_pending_x_step_arguments_are_checked(kernel):
+def test_pending_x_step_arguments_are_checked():
+    kernel = _lifted.layer_pass
     z, x, r, v = np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3)), np.zeros((4, 3))
-    b = np.zeros(4 if kernel is _lifted.layer_pass_features else 3)
+    b = np.zeros(3)
     with pytest.raises(ValueError, match="x_out needs v"):
         kernel(0, 1, 0.0, z, b, x, r, None, None, 0.5, 0.5, 1, True, 0.1, x)
     with pytest.raises(ValueError, match="x_out must be x itself"):
@@ -282,10 +223,9 @@ def test_pending_x_step_arguments_are_checked(kernel):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(3, 8), (5, 16), (784, 100)])
-@pytest.mark.parametrize("kernel,axis", [("row_sums", 1), ("column_sums", 0)])
-def test_row_and_column_sums_and_accumulate(kernel, axis, shape, dtype, rng):
-    """``out (+)= scale * a.sum(axis)``: row sums (eight partial sums) and column sums (rows in order)."""
-    sums = getattr(_lifted, kernel)
+def test_column_sums_and_accumulate(shape, dtype, rng):
+    """``out (+)= scale * a.sum(axis=0)``, rows summed in order."""
+    sums, axis = _lifted.column_sums, 0
     a = rng.standard_normal(shape).astype(dtype)
     out = rng.standard_normal(shape[1 - axis]).astype(dtype)
     start = out.copy()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import bregman_solvers as bs
-from bregman_solvers.solvers._base import StepEngine
+from bregman_solvers.solvers._engine import StepEngine
 
 WIDTHS = [20, 30, 30, 5]
 
@@ -25,7 +25,7 @@ def stop_below(threshold):
     return lambda result: result.history["energy"][-1] <= threshold
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "elu"])
 @pytest.mark.parametrize("splitting", ["phi", "smooth"])
 def test_proximal_gradient_with_lipschitz_steps_decreases_monotonically(problem, activation, splitting):
     X, Y = problem
@@ -165,7 +165,7 @@ def test_solvers_refuse_bad_input(problem):
         bs.ProximalGradient().fit("net", X, Y)
     with pytest.raises(ValueError, match="max_iter must be a positive integer"):
         bs.ProximalGradient(max_iter=0).fit(relu_net(), X, Y)
-    with pytest.raises(ValueError, match="tau_theta must be 'lipschitz' or a finite positive number"):
+    with pytest.raises(ValueError, match="tau_theta must be a finite number > 0 or 'lipschitz'"):
         bs.ProximalGradient(tau_theta=-1.0).fit(relu_net(), X, Y)
     with pytest.raises(ValueError, match="splitting must be one of"):
         bs.ProximalGradient(splitting="both").fit(relu_net(), X, Y)

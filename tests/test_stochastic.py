@@ -5,7 +5,7 @@ import pytest
 import bregman_solvers as bs
 from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1, Nuclear, SquaredL2
 from bregman_solvers.schedules import BatchScheduler, Constant, Cosine, InverseTime, StepDecay
-from bregman_solvers.solvers._base import StepEngine
+from bregman_solvers.solvers._engine import StepEngine
 from bregman_solvers.solvers.backprop import backprop_gradients
 
 WIDTHS = [12, 16, 16, 4]
@@ -147,8 +147,7 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
     for scaled in (True, False):
         network = net(dtype)
         Xb, Yb = network.check_data(X[:40], Y[:40])
-        engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
-        engine.scaled_proximity = scaled
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), scaled=scaled)
         anchor = network.parameter_vector.copy()
         energies = []
         for k in range(8):
@@ -166,83 +165,15 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", [
-    dict(acts=["relu", "tanh", "identity"]),
-    dict(acts=["leaky_relu", "sigmoid", "identity"], splitting="smooth"),
-    dict(acts=["relu", "relu", "identity"], penalty="classical"),
-    dict(acts=["relu", "hard_tanh", "identity"], penalty="mac_qp"),
-    dict(acts=["relu", "relu", "identity"], regulariser=L1(1e-3)),
-    dict(acts=["relu", "relu", "identity"], regulariser=BregmanIteration(L1(1e-3))),
-    dict(acts=["relu", "relu", "identity"], solver=bs.ModelAveraging, n_jobs=2),
-    dict(acts=["relu", "relu", "identity"], solver=bs.StochasticProximalGradient),
-])
-def test_batches_with_features_as_rows_train_as_with_samples_as_rows(data, dtype, case, batch_layout):
-    """The two batch layouts (and their engines) give the same fit, to rounding; a last batch of 7 too."""
-    X, Y = data[0][:57], data[1][:57]
-    case = dict(case)
-    acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
-    solver_class = case.pop("solver", bs.ImplicitSGD)
-    kwargs = dict(batch_size=10, epochs=2, random_state=0, tau_theta=0.1, tau_x=0.1, **case)
-    if solver_class is not bs.StochasticProximalGradient:
-        kwargs.update(inner_iterations=4, tau=2.0)
-    fits = []
-    for layout in ("samples", "features"):
-        batch_layout(layout)
-        network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
-        state = network.init_state(network.check_data(X))
-        history = solver_class(**kwargs).fit(network, X, Y, state=state).history
-        fits.append((network.parameter_vector.copy(), state.hidden[1].copy(), np.array(history["energy"])))
-    assert not np.array_equal(fits[0][0], net(dtype).parameter_vector)
-    rtol = 1e-4 if dtype == np.float32 else 1e-11
-    for a, b in zip(*fits):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_feature_rows_engine_steps_equal_the_sample_rows_engine(data, dtype):
-    """Energy, x step, fused and two-stage theta steps of both engines on one batch, step by step."""
-    from bregman_solvers.solvers._base import FeatureRowsEngine
-
-    X, Y = data
-    t_theta, t_x = np.array([0.3, 0.2, 0.1]), np.array([0.1, 0.1])
-    runs = []
-    for transposed in (False, True):
-        network = net(dtype)
-        Xb, Yb = network.check_data(X[:40], Y[:40])
-        hidden = network.init_state(Xb).hidden
-        if transposed:
-            Xb, Yb, hidden = Xb.T.copy(), Yb.T.copy(), [h.T.copy() for h in hidden]
-        engine = (FeatureRowsEngine if transposed else StepEngine)(network, Xb, Yb, bs.LiftedState(hidden))
-        assert engine.n == 40
-        anchor = network.parameter_vector.copy()
-        energies = []
-        for k in range(4):
-            energies.append(engine.total(engine.evaluate(t_x)))
-            if k == 3:                                  # the two-stage step (Bregman iterations use it)
-                engine.theta_gradients()
-                engine.apply_theta(t_theta, anchor=anchor, tau_prox=2.0)
-            else:
-                engine.theta_step(t_theta, anchor=anchor if k > 0 else None, tau_prox=2.0)
-            engine.apply_x(t_x)
-        engine.normalise_weights()
-        runs.append((network.parameter_vector.copy(), np.array(energies),
-                     engine.state.hidden[0].T if transposed else engine.state.hidden[0]))
-    rtol = 1e-4 if dtype == np.float32 else 1e-12
-    for a, b in zip(*runs):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", ["samples", "features"])
 @pytest.mark.parametrize("acts,penalty", [(["relu", "tanh", "identity"], "bregman"),
                                           (["leaky_relu", "sigmoid", "softmax"], "bregman"),
                                           (["relu", "hard_tanh", "identity"], "mac_qp")])
-def test_deferred_x_steps_give_the_same_iterates(data, dtype, layout, acts, penalty, batch_layout, monkeypatch):
-    """Each x-step but the last taken inside the next iteration's layer passes: the same numbers."""
+def test_deferred_x_steps_give_the_same_iterates(data, dtype, acts, penalty, monkeypatch):
+    """Each x-step but the last taken inside the next iteration's layer passes (the fused K steps)
+    against every x-step taken by itself (the step-by-step loop): the same numbers."""
     X, Y = data[0][:57], data[1][:57]
     if acts[-1] == "softmax":
         Y = np.eye(4)[np.argmax(Y, axis=1)] * 0.9 + 0.025          # in the open simplex
-    batch_layout(layout)
     fits = []
     for defer in (True, False):
         monkeypatch.setattr(StepEngine, "x_step_deferrable", property(lambda self, defer=defer: defer))
@@ -270,34 +201,6 @@ def test_a_pending_x_step_needs_all_layers_and_no_code_regulariser(data):
     engine.evaluate(t_x)
     with pytest.raises(ValueError, match="pending x-step"):
         engine.evaluate(t_x, layers=[0, 1], pending_x=t_x)
-
-
-def test_batch_layout_policy(batch_layout):
-    from bregman_solvers.solvers._base import features_as_rows_possible, use_features_as_rows
-
-    f32, f64 = net(np.float32), net(np.float64)
-    softmax = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "softmax"], dtype=np.float32)
-    batch_layout("auto")
-    assert not use_features_as_rows(f32) and not use_features_as_rows(f64)
-    assert not use_features_as_rows(softmax) and not features_as_rows_possible(softmax)
-    assert not use_features_as_rows(f32, CodeL1(layer=1, alpha=0.1))       # its value sums per sample
-    batch_layout("features")
-    assert use_features_as_rows(f64) and use_features_as_rows(f32) and not use_features_as_rows(softmax)
-    assert not use_features_as_rows(f32, CodeL1(layer=1, alpha=0.1))
-    batch_layout("samples")
-    assert not use_features_as_rows(f32)
-    batch_layout("columns")
-    with pytest.raises(ValueError, match="BATCH_LAYOUT must be one of"):
-        use_features_as_rows(f32)
-
-
-def test_batch_layout_from_the_environment():
-    from bregman_solvers._validation import batch_layout_from_env
-
-    assert batch_layout_from_env(None) == "auto" and batch_layout_from_env("") == "auto"
-    assert batch_layout_from_env("features") == "features"
-    with pytest.warns(RuntimeWarning, match="BREGMAN_SOLVERS_BATCH_LAYOUT='rows'"):
-        assert batch_layout_from_env("rows") == "auto"
 
 
 def test_parameters_are_views_of_one_vector():
@@ -365,9 +268,9 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     assert all(np.isfinite(p).all() for p in params(linear))
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_a_diverged_last_step_resets_to_the_batch_anchor(data, compiled):
-    """The check after the K steps (the Python loop's or the compiled call's) catches non-finite
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_diverged_last_step_resets_to_the_batch_anchor(data, fused):
+    """The check after the K steps (the step-by-step loop's or the fused call's) catches non-finite
     parameters the energy did not see."""
     from bregman_solvers.solvers._epochs import EpochLoop
     from bregman_solvers.solvers.stochastic import ImplicitSGD
@@ -376,7 +279,8 @@ def test_a_diverged_last_step_resets_to_the_batch_anchor(data, compiled):
     network = net()
     Xb, Yb = network.check_data(X[:40], Y[:40])
     engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
-    engine.compiled_steps = compiled
+    if not fused:
+        engine.fused_steps_apply = lambda *args: False
     solver = ImplicitSGD()
     loop = EpochLoop(solver, network, Xb, Yb, engine.state)
     start = network.parameter_vector.copy()
@@ -416,7 +320,12 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
     X, Y = data[0][:57], data[1][:57]
     fits = []
     for scaled in (True, False):
-        monkeypatch.setattr(StepEngine, "scaled_proximity", scaled)
+        real_init = StepEngine.__init__
+
+        def init(self, *args, real_init=real_init, scaled=scaled, **kwargs):
+            real_init(self, *args, **kwargs, scaled=scaled)
+
+        monkeypatch.setattr(StepEngine, "__init__", init)
         network = net(dtype)
         weight_scalings = []
         real_scal = _lifted.scal
@@ -440,8 +349,8 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
     np.testing.assert_allclose(fits[0], fits[1], rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, compiled):
+@pytest.mark.parametrize("fused", [True, False])
+def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, fused):
     from bregman_solvers.solvers._epochs import EpochLoop
     from bregman_solvers.solvers.stochastic import ImplicitSGD
 
@@ -455,8 +364,9 @@ def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, compi
     engine.w_scale[:] = [0.5, 0.5, 0.5]
     start, start_scale = network.parameter_vector.copy(), [0.5, 0.5, 0.5]
     loop = EpochLoop(ImplicitSGD(), network, Xb, Yb, engine.state)
-    engine.compiled_steps = compiled
-    step_name = "proximal_steps" if compiled else "theta_step"
+    if not fused:
+        engine.fused_steps_apply = lambda *args: False
+    step_name = "proximal_steps" if fused else "theta_step"
     real_step = getattr(engine, step_name)
 
     def poisoned_step(*args, **kwargs):

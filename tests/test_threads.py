@@ -99,10 +99,8 @@ def wide_net(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["samples", "features"])
-def test_fit_results_do_not_depend_on_the_thread_count(dtype, layout, batch_layout, monkeypatch):
+def test_fit_results_do_not_depend_on_the_thread_count(dtype, monkeypatch):
     monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 3)          # blocks need not match the threads
-    batch_layout(layout)
     X, Y = classify_data(dtype=dtype)
     fits = {}
     for n_threads in (1, 2, 3, None):
@@ -300,23 +298,27 @@ def _threads_owner(path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["samples", "features"])
-def test_fused_regions_of_the_compiled_steps_match_the_separate_calls(dtype, layout, batch_layout, monkeypatch):
-    """The compiled steps run a split product with its pass (and the pull, product and bias sums of
-    a layer's units) in one parallel region; the Python loop makes one call for each: same fit."""
-    from bregman_solvers.solvers._base import StepEngine
+def test_fused_regions_of_the_compiled_steps_match_the_separate_calls(dtype, monkeypatch):
+    """The compiled layer pass runs a split product with its row pass in one parallel region; the
+    network's energy makes one call for each (``_lifted.gemm``, then ``_lifted.layer_pass``): the
+    same energy terms and residuals, to the bit."""
+    from bregman_solvers.solvers._engine import StepEngine
 
     monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 3)
-    batch_layout(layout)
     X, Y = classify_data(dtype=dtype)
-    thetas = []
-    for compiled in (True, False):
-        monkeypatch.setattr(StepEngine, "compiled_steps", compiled)
-        net = wide_net(dtype)
-        bs.ImplicitSGD(batch_size=100, inner_iterations=3, epochs=2, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                       random_state=0, n_threads=2).fit(net, X, Y)
-        thetas.append(net.parameter_vector.copy())
-    np.testing.assert_array_equal(thetas[0], thetas[1])
+    net = wide_net(dtype)
+    X0, target = net.check_data(X[:100], Y[:100])
+    state = net.init_state(X0)
+    state.hidden[0] += 0.01                     # not consistent: non-zero residuals
+    with _threads.fit_threads(2):
+        engine = StepEngine(net, X0, target, state)
+        terms = engine.evaluate()
+        residuals = [r.copy() for r in engine.ws.residual]
+        expected = net.energy(X0, target, state).per_layer
+        ws = net.workspace(100)
+        net._layer_pass(0, X0, state.hidden[0], ws)       # (BLAS at one thread, as in the fit)
+    np.testing.assert_array_equal(terms, expected)
+    np.testing.assert_array_equal(residuals[0], ws.residual[0])
 
 
 def _fit_threads_in_a_worker():

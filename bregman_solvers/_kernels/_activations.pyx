@@ -22,16 +22,23 @@ bracket is a sum of non-negative terms for the piecewise-linear activations, and
 ``B`` is a Bernoulli KL divergence for tanh and sigmoid and a categorical KL for
 softmax.
 """
-include "_rows.pxi"
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport isfinite
+from libc.stdlib cimport free
 
-from cython.parallel cimport threadid
+from ._math cimport _work_space
+from ._rows cimport (N_KINDS, SOFTMAX, _grad_row, _loss_grad_row, _phi_conj_row, _phi_row, _prox_row,
+                     _sigma_row)
+
+from .activation_table import KIND_CODES
 
 
 # ----------------------------------------------------------------------------
 # Python entry points: one prange over samples each.
 # ----------------------------------------------------------------------------
 cdef inline _check_kind(int kind):
-    if kind < IDENTITY or kind > SOFTMAX:
+    if not 0 <= kind < N_KINDS:
         raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
 
 
@@ -68,7 +75,7 @@ def phi(int kind, double param, const floating[:, ::1] x, floating[::1] out, int
     cdef double* work
     with nogil:
         with parallel(num_threads=n_threads):
-            work = rows + threadid() * n if rows != NULL else <double*>NULL
+            work = rows + threadid() * n
             for i in prange(x.shape[0], schedule="static"):
                 out[i] = <floating>_phi_row(kind, p, &x[i, 0], work, n)
         free(rows)
@@ -85,7 +92,7 @@ def phi_conj(int kind, double param, const floating[:, ::1] z, floating[::1] out
     cdef double* work
     with nogil:
         with parallel(num_threads=n_threads):
-            work = rows + threadid() * n if rows != NULL else <double*>NULL
+            work = rows + threadid() * n
             for i in prange(z.shape[0], schedule="static"):
                 out[i] = <floating>_phi_conj_row(kind, p, &z[i, 0], work, n)
         free(rows)
@@ -117,12 +124,15 @@ def bregman_loss(int kind, double param, const floating[:, ::1] x, const floatin
     _check_rows("x rows", (x.shape[0],), "out", (out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
+    # one row of per-entry losses per thread, allocated before the loop
+    cdef floating* rows = <floating*>_work_space(n_threads * n * sizeof(floating), "bregman_loss")
     cdef floating* work
-    with nogil, parallel(num_threads=n_threads):
-        work = <floating*>malloc(n * sizeof(floating))   # one row of scratch per thread
-        for i in prange(x.shape[0], schedule="static"):
-            out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], <floating*>NULL, work, n)
-        free(work)
+    with nogil:
+        with parallel(num_threads=n_threads):
+            work = rows + threadid() * n
+            for i in prange(x.shape[0], schedule="static"):
+                out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], <floating*>NULL, work, n)
+        free(rows)
 
 
 def bregman_grad(int kind, double param, const floating[:, ::1] x, const floating[:, ::1] z,
@@ -149,9 +159,11 @@ def bregman_loss_grad(int kind, double param, const floating[:, ::1] x, const fl
     _check_rows("x rows", (x.shape[0],), "loss_out", (loss_out.shape[0],))
     cdef Py_ssize_t i, n = x.shape[1]
     cdef floating p = <floating>param
+    cdef floating* rows = <floating*>_work_space(n_threads * n * sizeof(floating), "bregman_loss_grad")
     cdef floating* work
-    with nogil, parallel(num_threads=n_threads):
-        work = <floating*>malloc(n * sizeof(floating))
-        for i in prange(x.shape[0], schedule="static"):
-            loss_out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], &grad_out[i, 0], work, n)
-        free(work)
+    with nogil:
+        with parallel(num_threads=n_threads):
+            work = rows + threadid() * n
+            for i in prange(x.shape[0], schedule="static"):
+                loss_out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], &grad_out[i, 0], work, n)
+        free(rows)

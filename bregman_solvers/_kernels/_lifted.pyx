@@ -17,13 +17,19 @@ Penalties (``penalty`` code): 0 the Bregman loss ``B(x, z)`` with residual
 residual ``z - x``; 2 MAC-QP's ``0.5 |x - sigma(z)|^2`` (eq. 6) with residual
 ``sigma'(z) (sigma(z) - x)``, whose ``V`` uses ``sigma(z)`` in place of ``z``.
 """
-from scipy.linalg.cython_blas cimport dasum, dcopy, sasum, scopy
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
+from libc.math cimport isfinite
+from libc.stdlib cimport free
+from scipy.linalg.cython_blas cimport dasum, dcopy, sasum, scopy
 
 import numpy as np
 
-include "_rows.pxi"
-include "_passes.pxi"
+from ._blas cimport _parallel_axpy, _parallel_gemm, _parallel_scal
+from ._math cimport _work_space
+from ._passes cimport _column_sums, _sample_rows_pass
+from ._rows cimport IDENTITY, N_KINDS, SOFTMAX, _backprop_row, _sigma_row
 
 PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
 
@@ -75,7 +81,7 @@ def axpy(double alpha, const floating[::1] x, floating[::1] y, int n_threads=1):
     """``y += alpha x`` for flat arrays, split over up to ``n_threads`` OpenMP threads.
 
     A plain vectorised loop, not BLAS: every entry is rounded the same way whatever
-    the split (see ``_passes.pxi``, ``_axpy``), so the result does not depend on
+    the split (see ``_blas.pxd``, ``_axpy``), so the result does not depend on
     ``n_threads``. Pieces under 65,536 entries a thread are not split.
     """
     cdef Py_ssize_t n = y.shape[0]
@@ -147,7 +153,7 @@ cdef tuple _shape(const floating[:, ::1] a):
     return (a.shape[0], a.shape[1])
 
 
-cdef int _check_layer_arguments(int penalty, int kind, int n_threads, bint entrywise_only, tuple shape,
+cdef int _check_layer_arguments(int penalty, int kind, int n_threads, tuple shape,
                                 Py_ssize_t b_length, Py_ssize_t b_expected, list arrays, object loss_length,
                                 Py_ssize_t loss_expected) except -1:
     """The checks of a layer pass, before its nogil loop: codes, thread count and every array's shape.
@@ -156,9 +162,7 @@ cdef int _check_layer_arguments(int penalty, int kind, int n_threads, bint entry
     """
     if penalty < 0 or penalty > 2:
         raise ValueError(f"penalty must be 0, 1 or 2, got {penalty}")
-    if entrywise_only and (kind < IDENTITY or kind >= SOFTMAX):
-        raise ValueError(f"kind must be the code of an entrywise activation (not softmax), got {kind}")
-    if kind < IDENTITY or kind > SOFTMAX:
+    if not 0 <= kind < N_KINDS:
         raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
@@ -210,7 +214,7 @@ def layer_pass(int penalty, int kind, double param, floating[:, ::1] z, const fl
     cdef Py_ssize_t n = z.shape[1], n_samples = z.shape[0]
     cdef bint with_loss = loss is not None
     cdef bint with_v = v is not None
-    _check_layer_arguments(penalty, kind, n_threads, False, (n_samples, n), b.shape[0], n,
+    _check_layer_arguments(penalty, kind, n_threads, (n_samples, n), b.shape[0], n,
                            [("x", _shape(x)), ("residual", _shape(residual)), ("v", _shape(v) if with_v else None)],
                            loss.shape[0] if with_loss else None, n_samples)
     cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
@@ -243,62 +247,13 @@ def column_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, b
         free(sums)
 
 
-def layer_pass_features(int penalty, int kind, double param, floating[:, ::1] z, const floating[::1] b,
-                        const floating[:, ::1] x, floating[:, ::1] residual, double[::1] loss=None,
-                        floating[:, ::1] v=None, double a_x=0.0, double c_z=0.0, int n_threads=1,
-                        bint keep_z=True, double prox_c=0.0, floating[:, ::1] x_out=None):
-    """:func:`layer_pass` for batch arrays stored with features as rows (``z`` is ``W X_prev^T``).
-
-    ``z``, ``x``, ``residual`` and ``v`` have shape ``(n_out, n_samples)``; ``b[j]`` is
-    added to row ``j``. ``loss`` (when given, length ``n_out``) receives each
-    feature's penalty summed over the samples, so a layer's mean penalty is
-    ``loss.sum() / n_samples``. The activation must act entrywise (not softmax,
-    whose prox couples a sample's features); the penalties, ``keep_z`` and the
-    x-step of ``x_out`` are those of :func:`layer_pass`, entry for entry. Rows are split over ``n_threads``.
-    """
-    cdef Py_ssize_t n_samples = z.shape[1], n_rows = z.shape[0]
-    cdef bint with_loss = loss is not None
-    cdef bint with_v = v is not None
-    _check_layer_arguments(penalty, kind, n_threads, True, (n_rows, n_samples), b.shape[0], n_rows,
-                           [("x", _shape(x)), ("residual", _shape(residual)), ("v", _shape(v) if with_v else None)],
-                           loss.shape[0] if with_loss else None, n_rows)
-    cdef bint with_prox = _check_x_out(x, x_out, with_v, prox_c)
-    if n_rows == 0 or n_samples == 0:
-        if with_loss:
-            loss[:] = 0.0
-        return
-    cdef floating* scratch = <floating*>_work_space(n_threads * 2 * n_samples * sizeof(floating),
-                                                    "layer_pass_features")
-    with nogil:
-        _feature_rows_pass(penalty, kind, <floating>param, &z[0, 0], &b[0], &x[0, 0], &residual[0, 0],
-                           &loss[0] if with_loss else NULL, &v[0, 0] if with_v else NULL, <floating>a_x,
-                           <floating>c_z, keep_z, prox_c, &x_out[0, 0] if with_prox else NULL, n_rows, n_samples,
-                           n_threads, scratch)
-        free(scratch)
-
-
-def row_sums(const floating[:, ::1] a, floating[::1] out, double scale=1.0, bint accumulate=False):
-    """``out[j] = scale * sum_i a[j, i]`` (``+=`` when ``accumulate``): :func:`column_sums` of ``a.T``.
-
-    Each row is summed in eight interleaved partial sums (entries ``i = r mod 8``),
-    combined in a fixed order at the end: vectorisable, and independent of the
-    thread count like :func:`column_sums` (the two agree to rounding).
-    """
-    if out.shape[0] != a.shape[0]:
-        raise ValueError(f"out must have length {a.shape[0]}, got {out.shape[0]}")
-    if a.shape[0] > 0:
-        with nogil:
-            _row_sums(&a[0, 0] if a.shape[1] > 0 else NULL, a.shape[0], a.shape[1], &out[0], <floating>scale,
-                      accumulate)
-
-
 def backprop_activation(int kind, double param, const floating[:, ::1] z, floating[:, ::1] delta, int n_threads=1):
     """In place: ``delta_i <- J_sigma(z_i)^T delta_i`` for every sample (back-propagation, Algorithm 2).
 
     Elementwise activations multiply by ``sigma'(z)`` (one-sided 0 at kinks, a valid
     subgradient); softmax applies ``J^T d = s * (d - <s, d>)``.
     """
-    if kind < IDENTITY or kind > SOFTMAX:
+    if not 0 <= kind < N_KINDS:
         raise ValueError(f"kind must be one of the codes in KIND_CODES, got {kind}")
     if z.shape[0] != delta.shape[0] or z.shape[1] != delta.shape[1]:
         raise ValueError("delta must have the shape of z")

@@ -8,7 +8,9 @@ import numpy as np
 
 from ..network import LiftedState
 from ..regularisers import BregmanIteration
-from ._base import FitResult, Timer, _check_positive_int
+from .._validation import check_integer
+from ..exceptions import DivergenceError
+from ._base import FitResult, LiftedSolver, Timer
 
 #: Rows per chunk when a metric needs a pass over a whole data set.
 CHUNK = 4096
@@ -96,17 +98,21 @@ class EpochLoop:
                 raise ValueError("validation_data must be a pair (X, target)") from None
             self.validation = network.check_data(Xv, Yv)
         if solver.early_stopping:
-            _check_positive_int(solver.patience, "patience")
-        self._steps = None
+            check_integer(solver.patience, "patience")
+        #: Whether the solver trains the lifted problem (else a back-propagation baseline)
+        self.lifted = isinstance(solver, LiftedSolver)
+        self.epoch = None
 
-    def diverged(self, steps):
-        names = ("learning_rate", "", "tau") if not hasattr(self.solver, "tau_x") else ("tau_theta", "tau_x", "tau")
-        described = ", ".join(f"{n}={s}" for n, s in zip(names, steps) if s is not None)
-        what = "lifted energy" if hasattr(self.solver, "tau_x") else "loss or its gradient"
-        raise FloatingPointError(
+    def raise_divergence(self, steps):
+        """Raise :class:`~bregman_solvers.exceptions.DivergenceError` for the step sizes ``steps``
+        (``(tau_theta, tau_x, tau)``, or ``(learning_rate, None, tau)`` for the baselines)."""
+        names = ("tau_theta", "tau_x", "tau") if self.lifted else ("learning_rate", "", "tau")
+        named = {n: s for n, s in zip(names, steps) if s is not None}
+        described = ", ".join(f"{n}={s}" for n, s in named.items())
+        what = "lifted energy" if self.lifted else "loss or its gradient"
+        raise DivergenceError(
             f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
-            f"the parameters of the last finite iterate. Reduce the step sizes."
-        )
+            f"the parameters of the last finite iterate. Reduce the step sizes.", named, self.epoch)
 
     def _record(self, history, epoch, seconds, batch_energy):
         net, solver = self.network, self.solver
@@ -117,13 +123,13 @@ class EpochLoop:
             val = evaluate_network(net, *self.validation, self.code_layer)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
-        if hasattr(solver, "tau_x") and self.code_layer is not None:
+        if self.lifted and self.code_layer is not None:
             # the sparsity of the lifted code itself: a count over the state, no forward pass
             code = self.state.hidden[self.code_layer - 1]
             history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
         if not getattr(solver, "track_energy", True):
             return      # training alone: no forward pass over the training data
-        if hasattr(solver, "tau_x"):
+        if self.lifted:
             per_layer = batched_energy(net, self.X0, self.target, self.state)
             history["energy"].append(float(per_layer.sum()))
             history["per_layer"].append(per_layer)
@@ -132,7 +138,7 @@ class EpochLoop:
             history.setdefault(f"train_{key}", []).append(value)
         m = min(METRIC_SAMPLES, self.X0.shape[0])
         history["linear_rates"].append(net.linear_activation_rate(self.X0[:m]))
-        if hasattr(solver, "tau_x"):
+        if self.lifted:
             part = LiftedState([h[:m] for h in self.state.hidden])
             history["consistency"].append(net.consistency(self.X0[:m], part))
 
@@ -144,8 +150,7 @@ class EpochLoop:
 
     def run(self, run_epoch, n_batches, initial_epoch, epochs):
         solver, net = self.solver, self.network
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
-            raise ValueError(f"initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+        check_integer(initial_epoch, "initial_epoch", minimum=0)
         history = {key: [] for key in ("epoch", "seconds", "batch_energy", "energy", "per_layer",
                                        "linear_rates", "consistency", "lifted_code_sparsity")}
         timer = Timer()
@@ -153,6 +158,7 @@ class EpochLoop:
         converged, message = False, "completed all epochs"
         epoch = initial_epoch
         for epoch in range(initial_epoch, epochs):
+            self.epoch = epoch
             progress = _progress(solver.verbose, n_batches, f"epoch {epoch + 1}/{epochs}")
             start = timer()
             try:

@@ -6,9 +6,8 @@ from scipy.linalg import cho_factor, cho_solve
 
 from .._kernels import _activations
 from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
-from ._base import _check_positive_int
+from .._validation import check_integer, check_real
 from .block_coordinate import BlockCoordinateDescent
-from .proximal_gradient import _check_step
 
 __all__ = ["ADMM"]
 
@@ -74,11 +73,11 @@ class ADMM(BlockCoordinateDescent):
         net = engine.net
         if net.penalty != "bregman":
             raise ValueError(f"ADMM supports the Bregman penalty only, the network uses {net.penalty!r}")
-        self._rho = _check_step(self.rho, "rho")
+        self._rho = check_real(self.rho, "rho")
         if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real) or not self.eps > 0:
             raise ValueError(f"eps must be a positive number, got {self.eps!r}")
-        self._n_admm = _check_positive_int(self.admm_iterations, "admm_iterations")
-        self._n_prox = _check_positive_int(self.prox_iterations, "prox_iterations")
+        self._n_admm = check_integer(self.admm_iterations, "admm_iterations")
+        self._n_prox = check_integer(self.prox_iterations, "prox_iterations")
         if isinstance(self.regulariser, BregmanIteration):
             raise ValueError("ADMM does not support BregmanIteration; use BlockCoordinateDescent")
         xs = engine.xs()

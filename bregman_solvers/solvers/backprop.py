@@ -13,7 +13,8 @@ import numpy as np
 from .._kernels import _activations, _lifted
 from ..regularisers import BregmanIteration
 from ..schedules import BatchScheduler, as_schedule
-from ._base import _check_positive_int, check_code_regulariser, check_regulariser, with_thread_policy
+from .._validation import check_code_regulariser, check_integer, check_regulariser
+from ._base import with_thread_policy
 from ._epochs import EpochLoop
 from .stochastic import _BatchBuffers
 
@@ -88,7 +89,7 @@ class _BPSolver:
 
         if not isinstance(network, LiftedNetwork):
             raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
-        _check_positive_int(self.epochs, "epochs")
+        check_integer(self.epochs, "epochs")
         check_regulariser(self.regulariser)
         if self.code_regulariser is not None:
             check_code_regulariser(self.code_regulariser, network)
@@ -98,7 +99,7 @@ class _BPSolver:
         """theta <- theta - lr grad (+ proximity to ``anchor``), through the regulariser (grads overwritten)."""
         reg = self.regulariser
         if not all(np.isfinite(g).all() for g in grad_w + grad_b):
-            loop.diverged((lr, None, tau))     # nothing applied: the last finite parameters stay
+            loop.raise_divergence((lr, None, tau))     # nothing applied: the last finite parameters stay
         for l in range(network.n_layers):
             gw, gb = grad_w[l], grad_b[l]
             if anchor is not None:
@@ -117,7 +118,7 @@ class _BPSolver:
             if reg is not None:
                 reg.prox(network.weights[l], lr, out=network.weights[l])
         if not all(np.isfinite(p).all() for p in network.weights + network.biases):
-            loop.diverged((lr, None, tau))
+            loop.raise_divergence((lr, None, tau))
 
 
 class SGDBP(_BPSolver):
@@ -154,7 +155,7 @@ class SGDBP(_BPSolver):
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X, target)``; returns a :class:`~bregman_solvers.FitResult`."""
         X, target = self._prepare(network, X, target)
-        _check_positive_int(self.batch_size, "batch_size")
+        check_integer(self.batch_size, "batch_size")
         lr = as_schedule(self.learning_rate, "learning_rate")
         loop = EpochLoop(self, network, X, target, None, bregman_state)
         scheduler = BatchScheduler(X.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
@@ -213,7 +214,7 @@ class ImplicitSGDBP(SGDBP):
     @with_thread_policy
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network``; see :meth:`SGDBP.fit`."""
-        self._n_inner = _check_positive_int(self.inner_iterations, "inner_iterations")
+        self._n_inner = check_integer(self.inner_iterations, "inner_iterations")
         self._tau = as_schedule(self.tau, "tau")
         return super().fit(network, X, target, initial_epoch, bregman_state)
 
@@ -255,7 +256,7 @@ class GradientDescentBP(_BPSolver):
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network``; see :meth:`SGDBP.fit`."""
         X, target = self._prepare(network, X, target)
-        chunk = min(_check_positive_int(self.chunk_size, "chunk_size"), X.shape[0])
+        chunk = min(check_integer(self.chunk_size, "chunk_size"), X.shape[0])
         lr = as_schedule(self.learning_rate, "learning_rate")
         loop = EpochLoop(self, network, X, target, None, bregman_state)
         n = X.shape[0]

@@ -1,7 +1,8 @@
 """Block coordinate descent on the lifted energy (eq. 35-37, 38)."""
 
-from ._base import LiftedSolver, StepEngine, Timer, _check_positive_int, with_thread_policy
-from .proximal_gradient import _check_step
+from .._validation import check_integer, check_real
+from ._base import LiftedSolver, Timer, with_thread_policy
+from ._engine import StepEngine
 
 __all__ = ["BlockCoordinateDescent"]
 
@@ -88,8 +89,8 @@ class BlockCoordinateDescent(LiftedSolver):
     def fit(self, network, X0, target, state=None):
         """Minimise the lifted energy; same arguments and result as :meth:`ProximalGradient.fit`."""
         max_iter, tol = self._validate_common()
-        n_inner = _check_positive_int(self.inner_iterations, "inner_iterations")
-        scale = _check_step(self.step_scale, "step_scale")
+        n_inner = check_integer(self.inner_iterations, "inner_iterations")
+        scale = check_real(self.step_scale, "step_scale")
         X0, target, state = self._prepare(network, X0, target, state)
         engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         self._start(engine)

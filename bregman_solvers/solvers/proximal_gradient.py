@@ -1,17 +1,11 @@
 """Proximal gradient descent on the lifted energy (eq. 16-17), with FISTA acceleration."""
-import numbers
-
 import numpy as np
 
-from ._base import LiftedSolver, StepEngine, Timer, with_thread_policy
+from .._validation import check_real
+from ._base import LiftedSolver, Timer, with_thread_policy
+from ._engine import StepEngine
 
 __all__ = ["ProximalGradient"]
-
-
-def _check_step(step, name):
-    if isinstance(step, bool) or not isinstance(step, numbers.Real) or not np.isfinite(step) or step <= 0:
-        raise ValueError(f"{name} must be 'lipschitz' or a finite positive number, got {step!r}")
-    return float(step)
 
 
 class ProximalGradient(LiftedSolver):
@@ -19,7 +13,7 @@ class ProximalGradient(LiftedSolver):
 
     Every iteration takes one step in all parameters and all auxiliary variables
     from the same iterate: a gradient step in ``theta`` and a proximal step in each
-    ``X_l`` (see :mod:`bregman_solvers.solvers._base` for the exact update and the
+    ``X_l`` (see :mod:`bregman_solvers.solvers._engine` for the exact update and the
     ``splitting`` option).
 
     Parameters
@@ -81,18 +75,18 @@ class ProximalGradient(LiftedSolver):
 
     def _steps(self, engine):
         L = engine.net.n_layers
-        scale = _check_step(self.step_scale, "step_scale")
+        scale = check_real(self.step_scale, "step_scale")
         if self.tau_theta == "lipschitz":
             tau_theta = scale / engine.theta_lipschitz()
         else:
-            tau_theta = np.full(L, _check_step(self.tau_theta, "tau_theta"))
+            tau_theta = np.full(L, check_real(self.tau_theta, "tau_theta"))
         if self.tau_x == "lipschitz":
             lx = engine.x_lipschitz()
             # a layer with W = 0 has no smooth coupling: any step is admissible; cap it
             tau_x = scale / np.maximum(lx, 1e-12)
             tau_x = np.minimum(tau_x, 1e6)
         else:
-            tau_x = np.full(L - 1, _check_step(self.tau_x, "tau_x"))
+            tau_x = np.full(L - 1, check_real(self.tau_x, "tau_x"))
         return tau_theta, tau_x
 
     @with_thread_policy
@@ -114,9 +108,8 @@ class ProximalGradient(LiftedSolver):
         """
         max_iter, tol = self._validate_common()
         for name in ("tau_theta", "tau_x"):
-            if getattr(self, name) != "lipschitz":
-                _check_step(getattr(self, name), name)
-        _check_step(self.step_scale, "step_scale")
+            check_real(getattr(self, name), name, accept=("lipschitz",))
+        check_real(self.step_scale, "step_scale")
         X0, target, state = self._prepare(network, X0, target, state)
         engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         history = self._new_history("tau_theta", "tau_x", "backtracks", "restarts")

@@ -10,49 +10,33 @@ import numpy as np
 
 from .._kernels import _lifted
 from .._threads import current_threads, worker_threads
+from .._validation import check_integer
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
-from ._base import (FeatureRowsEngine, LiftedSolver, StepEngine, _check_positive_int, normalise_weights,
-                    use_features_as_rows, with_thread_policy)
+from ._base import LiftedSolver, with_thread_policy
+from ._engine import StepEngine, normalise_weights, spectral_norm_sq
 from ._epochs import EpochLoop
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
 
 class _BatchBuffers:
-    """Gathered copies of one batch (input, target, auxiliary variables), reused every batch.
+    """Gathered copies of one batch (input, target, auxiliary variables), reused every batch."""
 
-    With ``features_as_rows`` the copies are transposed, of shape ``(width, size)``
-    (the layout of :class:`~bregman_solvers.solvers._base.FeatureRowsEngine`): each
-    array is gathered into a staging array with samples as rows, then transposed
-    into place, and the auxiliary variables are scattered back through a transposed view.
-    """
-
-    def __init__(self, network, size, features_as_rows=False):
+    def __init__(self, network, size):
         dt = network.dtype
-        self.features_as_rows = features_as_rows
-
-        def batch_array(width):
-            return np.empty((width, size) if features_as_rows else (size, width), dt)
-
-        self.x0 = batch_array(network.widths[0])
-        self.target = batch_array(network.widths[-1])
-        self.hidden = [batch_array(w) for w in network.widths[1:-1]]
+        self.x0 = np.empty((size, network.widths[0]), dt)
+        self.target = np.empty((size, network.widths[-1]), dt)
+        self.hidden = [np.empty((size, w), dt) for w in network.widths[1:-1]]
         self.state = LiftedState(self.hidden)
-        self._staging = {w: np.empty((size, w), dt) for w in set(network.widths)} if features_as_rows else None
 
     def gather(self, idx, X0, target, state):
         for dst, src in [(self.x0, X0), (self.target, target), *zip(self.hidden, state.hidden)]:
-            if self._staging is None:
-                np.take(src, idx, axis=0, out=dst)
-            else:
-                stage = self._staging[src.shape[1]]
-                np.take(src, idx, axis=0, out=stage)
-                np.copyto(dst, stage.T)
+            np.take(src, idx, axis=0, out=dst)
 
     def scatter(self, idx, state):
         for src, dst in zip(self.hidden, state.hidden):
-            dst[idx] = src.T if self.features_as_rows else src
+            dst[idx] = src
 
 
 def parameters_finite(network):
@@ -72,8 +56,6 @@ def auto_theta_steps(network, X0, state):
     :data:`AUTO_SAMPLE_ROWS` rows of the layer inputs (data and lifted state): the
     step the paper uses on standardised data, made safe for data of any scale.
     """
-    from ._base import spectral_norm_sq
-
     m = min(AUTO_SAMPLE_ROWS, X0.shape[0])
     inputs = [X0[:m]] + [h[:m] for h in state.hidden]
     steps = np.empty(network.n_layers)
@@ -182,9 +164,9 @@ class ImplicitSGD(LiftedSolver):
 
     # ------------------------------------------------------------------ set-up
     def _validate(self, network):
-        _check_positive_int(self.epochs, "epochs")
-        _check_positive_int(self.batch_size, "batch_size")
-        n_inner = self._fixed_inner or _check_positive_int(self.inner_iterations, "inner_iterations")
+        check_integer(self.epochs, "epochs")
+        check_integer(self.batch_size, "batch_size")
+        n_inner = self._fixed_inner or check_integer(self.inner_iterations, "inner_iterations")
         if self._no_proximity or self.tau == np.inf:
             tau = None
         else:
@@ -251,7 +233,7 @@ class ImplicitSGD(LiftedSolver):
                     anchor_scale[:] = w_scale
                     # keep the scales across batches when every step takes the scaled form: saves
                     # the pass over the weights that multiplies them back in
-                    keep_scale = engine.scaled_step_applies(t_theta, steps[2])
+                    keep_scale = engine.step_form(t_theta, steps[2]) == "scaled"
                     first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps,
                                               anchor_scale, keep_scale)
                     batch_terms.append(first)
@@ -265,12 +247,10 @@ class ImplicitSGD(LiftedSolver):
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
     def _batch_engine(self, network, size, bregman_state=None, w_scale=None):
-        """Buffers and step engine for batches of ``size`` samples, in the layout ``BATCH_LAYOUT`` asks for."""
-        features_as_rows = use_features_as_rows(network, self.code_regulariser)
-        buf = _BatchBuffers(network, size, features_as_rows)
-        engine_class = FeatureRowsEngine if features_as_rows else StepEngine
-        engine = engine_class(network, buf.x0, buf.target, buf.state, self.splitting, self.regulariser,
-                              self.code_regulariser, bregman_state, w_scale)
+        """Buffers and step engine for batches of ``size`` samples."""
+        buf = _BatchBuffers(network, size)
+        engine = StepEngine(network, buf.x0, buf.target, buf.state, self.splitting, self.regulariser,
+                            self.code_regulariser, bregman_state, w_scale)
         return buf, engine
 
     @staticmethod
@@ -279,7 +259,7 @@ class ImplicitSGD(LiftedSolver):
 
         The proximity term to ``start`` is used when ``tau`` is not None;
         ``start_scale`` are the scales its weights carry (see
-        :meth:`~bregman_solvers.solvers._base.StepEngine.theta_step`). Only the first
+        :meth:`~bregman_solvers.solvers._engine.StepEngine.theta_step`). Only the first
         pass computes the penalties (the energy reported for the batch); the others
         compute just residuals. The weights are normalised after the K steps unless
         ``keep_scale``. A divergence is caught by the energy (first pass) or by the
@@ -290,8 +270,8 @@ class ImplicitSGD(LiftedSolver):
         energy = engine.total(engine.evaluate(t_x))
         if not np.isfinite(energy):
             engine.normalise_weights()
-            loop.diverged(steps)
-        if engine.compiled_steps_apply(t_theta, tau):
+            loop.raise_divergence(steps)
+        if engine.fused_steps_apply(t_theta, tau):
             engine.proximal_steps(n_inner, t_theta, t_x, start if tau is not None else None, tau, start_scale)
         else:
             # each x-step but the last is taken by the next iteration's layer passes, on rows in cache
@@ -310,7 +290,7 @@ class ImplicitSGD(LiftedSolver):
         if not engine.iterate_finite():
             engine.restore_parameters(start, start_scale)
             engine.normalise_weights()
-            loop.diverged(steps)
+            loop.raise_divergence(steps)
         return energy
 
 
@@ -372,7 +352,7 @@ class ModelAveraging(ImplicitSGD):
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
         """Train ``network``; arguments as :meth:`ImplicitSGD.fit`."""
         n_inner, tau, tau_theta, tau_x = self._validate(network)
-        n_jobs = _check_positive_int(self.n_jobs, "n_jobs")
+        n_jobs = check_integer(self.n_jobs, "n_jobs")
         from ..regularisers import BregmanIteration
 
         if isinstance(self.regulariser, BregmanIteration):

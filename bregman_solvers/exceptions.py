@@ -1,0 +1,30 @@
+"""The package's own exceptions and warnings.
+
+Each derives from the built-in (or scikit-learn) class a caller would already catch,
+so ``except FloatingPointError`` or a filter on scikit-learn's ``ConvergenceWarning``
+keeps working.
+"""
+try:  # scikit-learn is optional: its warning class is the one pipelines filter on
+    from sklearn.exceptions import ConvergenceWarning as _BaseConvergenceWarning
+except ImportError:  # pragma: no cover - depends on the environment
+    _BaseConvergenceWarning = UserWarning
+
+__all__ = ["ConvergenceWarning", "DivergenceError"]
+
+
+class DivergenceError(FloatingPointError):
+    """The lifted energy (or an iterate) became non-finite: the steps were too large.
+
+    Raised by the solvers after restoring the last finite parameters. Attributes:
+    ``steps``, the step sizes in use (a dict), and ``epoch`` (None outside an epoch loop).
+    """
+
+    def __init__(self, message, steps=None, epoch=None):
+        super().__init__(message)
+        self.steps = {} if steps is None else dict(steps)
+        self.epoch = epoch
+
+
+class ConvergenceWarning(_BaseConvergenceWarning):
+    """A solver stopped at its iteration limit before its tolerance was met
+    (scikit-learn's ``ConvergenceWarning`` when scikit-learn is installed)."""

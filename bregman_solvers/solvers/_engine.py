@@ -1,0 +1,397 @@
+"""The step engine: the proximal-gradient steps of eq. 17 on one lifted problem.
+
+A :class:`StepEngine` holds one problem (a network, its data or one batch of it, the
+auxiliary variables) and takes the steps every lifted solver is made of, from one
+iterate, for given block steps, without allocating:
+
+* theta: ``W_l <- W_l - tau_theta_l (lambda_l / N) R_l^T X_{l-1}``, same for ``b_l``
+  (mean energy, so ``tau_theta`` does not depend on N), with eq. 24's proximity term
+  to an anchor where implicit SGD asks for it;
+* x (per sample, the scaling convention): with ``t = tau_x lambda_l``,
+
+  - ``splitting="phi"`` (the paper's Remark 11, default):
+    ``x_l <- prox_{t Phi_l}(x_l + t z_l - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``,
+    evaluated as ``prox_{(t/(1+t)) Psi_l}`` of that argument divided by ``1 + t``;
+  - ``splitting="smooth"``: ``0.5 |x_l|^2`` stays in the smooth part,
+    ``x_l <- prox_{t Psi_l}(x_l - t (x_l - z_l) - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``.
+
+  Remark 11's splitting is the default because its smooth part in ``x_l`` is only
+  the coupling ``lambda_{l+1} Phi*_{l+1}(W_{l+1} x_l + b)``: the admissible step is
+  ``1 / (lambda_{l+1} |W_{l+1}|^2)`` instead of ``1 / (lambda_l + lambda_{l+1} |W_{l+1}|^2)``,
+  and the strongly convex ``0.5 |x_l|^2`` is handled exactly by the prox.
+  The classical and MAC-QP penalties always use the smooth splitting (MAC-QP
+  has no prox: its auxiliary variables are unconstrained).
+
+The layer passes and the parameter step without a regulariser are the compiled
+``_kernels._steps.ProximalSteps`` (the only implementation); what stays in Python is
+what needs a regulariser (the explicit step and its prox, Bregman iterations, the
+code's soft threshold), the step sizes' Lipschitz bounds and the backups.
+
+The parameter step takes one of three forms, chosen by :meth:`StepEngine.step_form`:
+
+* ``"scaled"`` (no regulariser, no proximity term or ``0 < tau_theta / tau < 1``):
+  the weights are held as ``W_l / s_l`` with ``s_l`` in :attr:`StepEngine.w_scale`, so
+  the pull towards the anchor is one ``axpy`` and the gradient product accumulates
+  into the weights (see ``ProximalSteps.parameter_step``);
+* ``"explicit"`` (a variational regulariser): pull, gradient product, then the prox;
+* ``"bregman"`` (a :class:`~bregman_solvers.regularisers.BregmanIteration`): the
+  gradient, then the linearised Bregman step.
+"""
+import numpy as np
+
+from .._kernels import _activations, _lifted, _steps
+from ..regularisers import BregmanIteration, soft_threshold
+from .._validation import check_code_regulariser, check_regulariser
+
+SPLITTINGS = ("phi", "smooth")
+
+#: Below this scale the weights are normalised before the next scaled step
+#: (keeps ``W / s`` far from overflow whatever ``c`` and K are).
+MIN_W_SCALE = 1e-2
+
+
+def spectral_norm_sq(a, v=None, n_iter=30):
+    """Largest squared singular value of ``a`` by power iteration on ``a^T a``.
+
+    Returns ``(estimate, v)``; pass ``v`` back to warm-start the next call. Power
+    iteration approaches from below, so callers leave a margin.
+    """
+    if v is None:
+        v = np.ones(a.shape[1], dtype=np.float64) / np.sqrt(a.shape[1])
+    est = 0.0
+    for _ in range(n_iter):
+        w = a.T @ (a @ v.astype(a.dtype, copy=False))
+        nrm = float(np.linalg.norm(w))
+        if nrm == 0.0:
+            return 0.0, v
+        est = nrm
+        v = (w / nrm).astype(np.float64)
+    return est, v
+
+
+def normalise_weights(network, w_scale, layers=None):
+    """``W_l <- w_scale[l] W_l`` and ``w_scale[l] <- 1``: the weights explicit again."""
+    for l in range(network.n_layers) if layers is None else layers:
+        if w_scale[l] != 1.0:
+            _lifted.scal(w_scale[l], network.weights[l].reshape(-1), network._product_split()[1])
+            w_scale[l] = 1.0
+
+
+class StepEngine:
+    """Proximal-gradient steps on one lifted problem (see the module docstring).
+
+    Parameters
+    ----------
+    network : LiftedNetwork
+    X0, target : ndarray
+        The problem's data (C-contiguous, the network's dtype, samples as rows).
+    state : LiftedState
+        Its auxiliary variables, updated in place.
+    splitting : {"phi", "smooth"}
+    regulariser, code_regulariser, bregman_state
+        As the solvers take them.
+    w_scale : float64 ndarray of length n_layers, optional
+        The weights' scales of the scaled step, shared (updated in place) by the
+        engines of one network, one per batch size, so that a scale can outlive a batch.
+    scaled : bool, default True
+        Take the scaled parameter step where it applies (False: always the explicit
+        one, which the tests compare it with).
+    """
+
+    def __init__(self, network, X0, target, state, splitting="phi", regulariser=None, code_regulariser=None,
+                 bregman_state=None, w_scale=None, scaled=True):
+        if splitting not in SPLITTINGS:
+            raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
+        self.regulariser = check_regulariser(regulariser)
+        self.code_regulariser = None if code_regulariser is None else check_code_regulariser(code_regulariser, network)
+        if isinstance(self.regulariser, BregmanIteration) and bregman_state is None:
+            bregman_state = self.regulariser.init_state(network.weights)
+        self.bregman_state = bregman_state
+        self.net = network
+        self.X0, self.target, self.state = X0, target, state
+        self.n = X0.shape[0]
+        self.ws = network.workspace(self.n)
+        self.splitting = splitting if network.penalty == "bregman" else "smooth"
+        self.scaled = bool(scaled)
+        self._v_w = [None] * network.n_layers
+        self._v_x = [None] * network.n_layers
+        if w_scale is None:
+            w_scale = np.ones(network.n_layers)
+        elif not (isinstance(w_scale, np.ndarray) and w_scale.dtype == np.float64
+                  and w_scale.shape == (network.n_layers,)):
+            raise TypeError(f"w_scale must be a float64 array of length {network.n_layers} (shared, updated in "
+                            f"place), got {w_scale!r}")
+        self.w_scale = w_scale
+        self._anchor_views = (None, None)
+        self._compiled = (None, None)
+
+    # -- chain of variables x_0 .. x_L
+    def xs(self):
+        return [self.X0, *self.state.hidden, self.target]
+
+    # -- the x-step coefficients of hidden layer h (variable X_{h+1}, own layer h)
+    def x_coefficients(self, h, tau):
+        """``(a_x, c_z, back, prox_c)``: ``V_h = a_x X + c_z Z + back R_{h+1} W_{h+1}``, ``X = prox_{prox_c Psi}(V_h)``."""
+        lam, lam_next = self.net.lambdas[h], self.net.lambdas[h + 1]
+        t = tau * lam
+        if self.splitting == "phi":
+            return 1.0 / (1.0 + t), t / (1.0 + t), -tau * lam_next / (1.0 + t), t / (1.0 + t)
+        return 1.0 - t, t, -tau * lam_next, t
+
+    def _x_arrays(self, tau_x):
+        """The x-step coefficients as four float64 arrays over the hidden layers (0 where no step)."""
+        coefficients = np.zeros((4, self.net.n_layers - 1))
+        if tau_x is not None:
+            for h, tau in enumerate(tau_x):
+                if tau is not None:
+                    coefficients[:, h] = self.x_coefficients(h, tau)
+        return coefficients
+
+    def steps(self):
+        """The compiled steps of this problem (``_steps.ProximalSteps``), made again when the
+        thread counts change."""
+        net, ws = self.net, self.ws
+        pass_threads = tuple(net._threads(z) for z in ws.z)
+        product_blocks, product_threads = net._product_split()
+        made_for, steps = self._compiled
+        if made_for != (pass_threads, product_blocks, product_threads):
+            steps = _steps.ProximalSteps(net._penalty_code, net.weights, net.biases, self.xs(), ws.z, ws.residual,
+                                         ws.loss, ws.v, [a.kind for a in net.activations],
+                                         [a.param for a in net.activations], pass_threads, net.layer_bounds,
+                                         product_blocks, product_threads)
+            self._compiled = ((pass_threads, product_blocks, product_threads), steps)
+        return steps
+
+    def evaluate(self, tau_x=None, layers=None, energy=True, pending_x=None):
+        """The layers' passes at the current iterate: per-layer energy terms.
+
+        With ``tau_x`` (one step per hidden layer, None for a layer without) the
+        x-step arguments ``V_h`` are prepared too (own term plus back term).
+        ``layers`` restricts the passes. With ``energy=False`` only residuals (and
+        ``V_h``) are computed, no penalty, and None is returned.
+
+        ``pending_x``: the steps of an x-step still to take (the ``tau_x`` of the
+        previous :meth:`evaluate`, whose ``V_h`` the buffers hold), in place of
+        :meth:`apply_x`: each layer's pass takes it first, on rows still in cache, and
+        the iterate is the one :meth:`apply_x` would have given. It needs every
+        layer, a ``tau_x`` for every hidden layer and no code regulariser (whose soft
+        threshold comes before the prox).
+        """
+        net, ws = self.net, self.ws
+        L = net.n_layers
+        if pending_x is not None and (layers is not None or self.code_regulariser is not None):
+            raise ValueError("a pending x-step needs all layers and no code regulariser")
+        active = np.zeros(L, dtype=np.int8)
+        active[list(range(L)) if layers is None else list(layers)] = 1
+        a_x, c_z, back, prox_c = self._x_arrays(tau_x)
+        with_v = np.array([tau_x is not None and tau_x[h] is not None for h in range(L - 1)], dtype=np.int8)
+        if pending_x is not None:
+            prox_c = self._x_arrays(pending_x)[3]
+        self.steps().evaluate(self.w_scale, a_x, c_z, back, prox_c, with_v, active, energy, pending_x is not None)
+        if not energy:
+            return None
+        terms = np.zeros(L)
+        for l in np.flatnonzero(active):
+            terms[l] = float(np.mean(ws.loss[l], dtype=np.float64)) * net.lambdas[l]
+        return terms
+
+    # -- the parameter step
+    def step_form(self, tau_theta, tau_prox=None):
+        """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
+        if isinstance(self.regulariser, BregmanIteration):
+            return "bregman"
+        if self.scaled and self.regulariser is None and (
+                tau_prox is None or all(0 < t / tau_prox < 1 for t in tau_theta)):
+            return "scaled"
+        return "explicit"
+
+    def fused_steps_apply(self, tau_theta, tau_prox):
+        """Whether :meth:`proximal_steps` can take implicit SGD's K steps in one compiled call:
+        the scaled parameter step, and x-steps that can wait for the next pass (no code regulariser)."""
+        return self.x_step_deferrable and self.step_form(tau_theta, tau_prox) == "scaled"
+
+    def theta_gradients(self, layers=None):
+        """The gradients of the energy in theta into the workspace's ``grad_w``, ``grad_b``."""
+        net, ws, xs = self.net, self.ws, self.xs()
+        for l in range(net.n_layers) if layers is None else layers:
+            scale = net.lambdas[l] / self.n
+            _lifted.gemm(True, False, scale, ws.residual[l], xs[l], 0.0, ws.grad_w[l], *net._product_split())
+            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale, False)
+
+    def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
+        """The step from the stored gradients, in place; with ``anchor`` the proximity term
+        ``|theta - anchor|^2 / (2 tau_prox)`` (a flat vector laid out like ``parameter_vector``).
+
+        The weights' step goes through the regulariser: a prox for variational
+        regularisation, a linearised Bregman step for iterative regularisation.
+        """
+        self.normalise_weights()
+        net, ws = self.net, self.ws
+        reg = self.regulariser
+        if anchor is not None:
+            anchor = net.unflatten(anchor)
+        for l in range(net.n_layers) if layers is None else layers:
+            gw, gb = ws.grad_w[l], ws.grad_b[l]
+            w, b = net.weights[l], net.biases[l]
+            b_ref = None if anchor is None else anchor[1][l]
+            _lifted.step_parameters(b, gb, tau_theta[l], b_ref, tau_prox or 0.0, 1)
+            if isinstance(reg, BregmanIteration):
+                if anchor is not None:
+                    gw += (w - anchor[0][l]) / tau_prox
+                reg.step(w, gw, tau_theta[l], self.bregman_state.v[l])
+                continue
+            w_ref = None if anchor is None else anchor[0][l].reshape(-1)
+            _lifted.step_parameters(w.reshape(-1), gw.reshape(-1), tau_theta[l], w_ref, tau_prox or 0.0,
+                                    net._threads(w))
+            if reg is not None:
+                reg.prox(w, tau_theta[l], out=w)
+
+    def theta_step(self, tau_theta, anchor=None, tau_prox=None, anchor_scale=None):
+        """The parameter step from the residuals of the last :meth:`evaluate`, in the form of
+        :meth:`step_form`; with ``anchor`` (a flat parameter vector) the proximity term with
+        weight ``c = tau / tau_prox``. ``anchor_scale`` (per layer, default 1): the scales the
+        anchor's weights carry (implicit SGD copies it from weights held scaled), which
+        only the scaled form accepts.
+        """
+        form = self.step_form(tau_theta, tau_prox if anchor is not None else None)
+        if form == "bregman":
+            self.normalise_weights()
+            self.theta_gradients()
+            self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
+            return
+        net = self.net
+        L = net.n_layers
+        if form == "scaled":
+            pull = np.zeros(L) if anchor is None else np.asarray(tau_theta, dtype=np.float64) / tau_prox
+            scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
+            self.steps().parameter_step(anchor, scale, self.w_scale, self._parameter_steps(tau_theta), pull,
+                                        MIN_W_SCALE)
+            return
+        if anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale):
+            raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
+                             "regulariser and 0 < tau_theta / tau_prox < 1")
+        self.normalise_weights()
+        xs = self.xs()
+        if anchor is not None:
+            theta = net.parameter_vector
+            _lifted.pull_towards(theta, anchor, net.layer_bounds, np.asarray(tau_theta, dtype=np.float64) / tau_prox,
+                                 net._threads(theta))
+        for l in range(L):
+            step = tau_theta[l] * net.lambdas[l] / self.n
+            _lifted.gemm(True, False, -step, self.ws.residual[l], xs[l], 1.0, net.weights[l], *net._product_split())
+            _lifted.column_sums(self.ws.residual[l], net.biases[l], -step, True)
+            if self.regulariser is not None:
+                self.regulariser.prox(net.weights[l], tau_theta[l], out=net.weights[l])
+
+    def _parameter_steps(self, tau_theta):
+        """``tau_theta_l lambda_l / n``: the step on the summed residuals, per layer."""
+        return np.array([tau_theta[l] * self.net.lambdas[l] / self.n for l in range(self.net.n_layers)])
+
+    def proximal_steps(self, n_steps, tau_theta, tau_x, anchor=None, tau_prox=None, anchor_scale=None):
+        """Implicit SGD's K proximal-gradient steps after a first :meth:`evaluate` with ``tau_x``,
+        in one compiled call (``ProximalSteps.run``): :meth:`theta_step`, then ``K - 1`` times
+        :meth:`evaluate` with the pending x-step and :meth:`theta_step` with the pull towards
+        ``anchor`` (none in the first step, which starts at it), then the last x-step.
+        Needs :meth:`fused_steps_apply`; the weights are left scaled (see :attr:`w_scale`).
+        """
+        if not self.fused_steps_apply(tau_theta, tau_prox):
+            raise ValueError("proximal_steps needs no regulariser, no code regulariser and the scaled step")
+        L = self.net.n_layers
+        pull = np.zeros(L) if anchor is None else np.asarray(tau_theta, dtype=np.float64) / tau_prox
+        a_x, c_z, back, prox_c = self._x_arrays(tau_x)
+        anchor_scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
+        self.steps().run(n_steps, anchor, anchor_scale, self.w_scale, self._parameter_steps(tau_theta), pull,
+                         a_x, c_z, back, prox_c, MIN_W_SCALE)
+
+    def normalise_weights(self, layers=None):
+        """Multiply the scales of the scaled step back into the weights."""
+        normalise_weights(self.net, self.w_scale, layers)
+
+    def restore_parameters(self, theta, scale=None):
+        """Overwrite the network's parameters with the flat vector ``theta``, whose weights carry
+        the per-layer ``scale`` (default 1, explicit)."""
+        np.copyto(self.net.parameter_vector, theta)
+        self.w_scale[:] = 1.0 if scale is None else scale
+
+    def regularisation(self):
+        """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
+        value = 0.0
+        if self.regulariser is not None and not isinstance(self.regulariser, BregmanIteration):
+            value += sum(self.regulariser.value(w) for w in self.net.weights)
+        if self.code_regulariser is not None:
+            value += self.code_regulariser.value(self.state.hidden[self.code_regulariser.layer - 1])
+        return value
+
+    def total(self, terms):
+        return float(np.sum(terms)) + self.regularisation()
+
+    def apply_x(self, tau_x, hidden=None):
+        """The x-step ``X_h = prox_{c Psi}(V_h)`` of the hidden layers (all, or ``hidden``)."""
+        net, ws = self.net, self.ws
+        code = self.code_regulariser
+        for h in range(net.n_layers - 1) if hidden is None else hidden:
+            act = net.activations[h]
+            _, _, _, c = self.x_coefficients(h, tau_x[h])
+            if code is not None and code.layer == h + 1:
+                # prox of c Psi + s|.|_1 = prox_{c Psi} o soft_s (see CodeL1)
+                scale = 1.0 / (1.0 + tau_x[h] * net.lambdas[h]) if self.splitting == "phi" else 1.0
+                soft_threshold(ws.v[h], tau_x[h] * code.alpha * scale, out=ws.v[h])
+            if net.penalty == "mac_qp":
+                np.copyto(self.state.hidden[h], ws.v[h])
+            else:
+                _activations.prox(act.kind, act.param, c, ws.v[h], self.state.hidden[h], net._threads(ws.v[h]))
+
+    @property
+    def x_step_deferrable(self):
+        """Whether :meth:`evaluate` can take a pending x-step (no code regulariser)."""
+        return self.code_regulariser is None
+
+    # -- block Lipschitz constants (MATH.md)
+    def theta_lipschitz(self, layers=None):
+        """``L_theta_l = lambda_l (|X_{l-1}|_2^2 + N) / N`` (mean energy), per layer."""
+        xs = self.xs()
+        out = np.zeros(self.net.n_layers)
+        for l in range(self.net.n_layers) if layers is None else layers:
+            est, self._v_x[l] = spectral_norm_sq(xs[l], self._v_x[l], 30 if self._v_x[l] is None else 5)
+            out[l] = self.net.lambdas[l] * (1.05 * est + self.n) / self.n
+        return out
+
+    def x_lipschitz(self):
+        """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting)."""
+        self.normalise_weights()
+        net = self.net
+        out = np.zeros(net.n_layers - 1)
+        for h in range(net.n_layers - 1):
+            w = net.weights[h + 1]
+            est, self._v_w[h + 1] = spectral_norm_sq(w, self._v_w[h + 1], 30 if self._v_w[h + 1] is None else 5)
+            out[h] = net.lambdas[h + 1] * 1.05 * est + (net.lambdas[h] if self.splitting == "smooth" else 0.0)
+        return out
+
+    # -- checks and backups for backtracking and extrapolation
+    def iterate_finite(self):
+        """Whether every parameter and auxiliary variable is finite (the parameters by one
+        BLAS read; weights held scaled are finite exactly when the weights are)."""
+        if not np.isfinite(_lifted.abs_sum(self.net.parameter_vector)):
+            return False
+        return all(_lifted.all_finite(h.reshape(-1), self.net._threads(h)) for h in self.state.hidden)
+
+    def snapshot(self):
+        self.normalise_weights()
+        return ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases],
+                [h.copy() for h in self.state.hidden])
+
+    def restore(self, snap):
+        for dst, src in zip(self.net.weights, snap[0]):
+            np.copyto(dst, src)
+        for dst, src in zip(self.net.biases, snap[1]):
+            np.copyto(dst, src)
+        for dst, src in zip(self.state.hidden, snap[2]):
+            np.copyto(dst, src)
+
+    def copy_into(self, snap):
+        for dst, src in zip(snap[0], self.net.weights):
+            np.copyto(dst, src)
+        for dst, src in zip(snap[1], self.net.biases):
+            np.copyto(dst, src)
+        for dst, src in zip(snap[2], self.state.hidden):
+            np.copyto(dst, src)
