@@ -151,6 +151,34 @@ def check_real(value, name, minimum=0.0, strict=True, maximum=None, accept=()):
     return value
 
 
+def check_widths(widths):
+    """The layer widths of a network: a sequence of at least two positive integers."""
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(f"widths must be a sequence of layer widths, got {type(widths).__name__}")
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"widths must list at least the input and output widths, got {widths}")
+    for w in widths:
+        try:
+            check_integer(w, "widths")
+        except (TypeError, ValueError):
+            raise ValueError(f"widths must be positive integers, got {widths}") from None
+    return [int(w) for w in widths]
+
+
+def check_lambdas(lambdas, n_layers):
+    """The penalty weights: one positive finite number, or one per layer."""
+    if np.ndim(lambdas) == 0:
+        lambdas = [lambdas] * n_layers
+    lambdas = list(lambdas)
+    if len(lambdas) != n_layers:
+        raise ValueError(f"lambdas must be a number or a sequence of {n_layers} numbers, got {len(lambdas)}")
+    try:
+        return [check_real(lam, "lambdas") for lam in lambdas]
+    except (TypeError, ValueError):
+        raise ValueError(f"lambdas must be finite and positive, got {lambdas}") from None
+
+
 def check_regulariser(regulariser):
     """A weight regulariser of :mod:`bregman_solvers.regularisers`, or None."""
     from .regularisers import L1, BregmanIteration, Nuclear, SquaredL2

@@ -33,7 +33,7 @@ from ._kernels import _activations as _k
 from ._kernels.activation_table import ACTIVATIONS
 from ._validation import check_input, check_n_threads, check_out, check_positive
 
-__all__ = ["Activation", "available", "get_activation"]
+__all__ = ["Activation", "available", "get_activation", "get_activations"]
 
 # The activations and their parameters come from the kernels' table (one row each)
 _ROWS = {row.name: row for row in ACTIVATIONS}
@@ -46,6 +46,17 @@ _SEPARABLE = frozenset(name for name, row in _ROWS.items() if row.entrywise)
 def available():
     """Names accepted by :func:`get_activation`, in a stable order."""
     return list(_ROWS)
+
+
+# The regions of activation_table.LINEAR_REGIONS, as boolean masks of z
+_LINEAR = {
+    "everywhere": lambda z, p: np.ones(z.shape, dtype=bool),
+    "z > 0": lambda z, p: z > 0,
+    "z > p": lambda z, p: z > p,
+    "|z| > p": lambda z, p: np.abs(z) > p,
+    "|z| < 1": lambda z, p: np.abs(z) < 1,
+    "nowhere": lambda z, p: np.zeros(z.shape, dtype=bool),
+}
 
 
 def _interval(row):
@@ -141,6 +152,12 @@ class Activation:
 
     def __reduce__(self):
         return (_rebuild, (self._name, self.params))
+
+    def identity_region(self, z):
+        """Where sigma acts as the identity up to a shift (slope 1), entry by entry: the
+        linear-activation rate of the paper's Table 2 counts these (``z > 0`` for relu;
+        nowhere for the smooth activations)."""
+        return _LINEAR[_ROWS[self._name].linear](np.asarray(z), self._param)
 
     # -- helpers ----------------------------------------------------------
     @staticmethod
@@ -322,3 +339,13 @@ def get_activation(name, **params):
             raise ValueError("parameters cannot be given together with an Activation instance")
         return name
     return Activation(name, **params)
+
+
+def get_activations(activations, n_layers):
+    """One :class:`Activation` per layer from a name (or Activation) for all, or a sequence of them."""
+    if isinstance(activations, (str, Activation)):
+        activations = [activations] * n_layers
+    activations = list(activations)
+    if len(activations) != n_layers:
+        raise ValueError(f"activations must be one name or a sequence of {n_layers}, got {len(activations)}")
+    return [get_activation(a) for a in activations]

@@ -15,8 +15,6 @@ The hot paths run on the fused layer kernels (:mod:`bregman_solvers._kernels._li
 one BLAS GEMM per product and one OpenMP pass per layer, into a workspace allocated
 once per batch size.
 """
-import numbers
-
 import numpy as np
 
 from . import _validation
@@ -24,8 +22,9 @@ from ._kernels import _lifted
 from ._kernels._openmp import max_threads
 from . import _threads as thread_pools
 from ._threads import current_threads, owns_threads
-from ._validation import check_input, check_n_threads
-from .activations import Activation, get_activation
+from ._state import EnergyTerms, LiftedState, _Workspace
+from ._validation import check_input, check_lambdas, check_n_threads, check_widths
+from .activations import get_activations
 
 __all__ = ["LiftedNetwork", "LiftedState", "EnergyTerms", "PENALTIES"]
 
@@ -33,96 +32,6 @@ __all__ = ["LiftedNetwork", "LiftedState", "EnergyTerms", "PENALTIES"]
 #: lifted network (eq. 7, ``0.5 |x - z|^2`` with x in the domain of Psi) and MAC-QP
 #: (eq. 6, ``0.5 |x - sigma(z)|^2``, which needs sigma').
 PENALTIES = tuple(_lifted.PENALTY_CODES)
-
-
-class LiftedState:
-    """Auxiliary variables of a lifted network: one array ``X_l`` per hidden layer l = 1, ..., L-1.
-
-    Attributes
-    ----------
-    hidden : list of ndarray
-        ``hidden[l - 1]`` is ``X_l`` of shape (n_samples, n_l).
-    """
-
-    def __init__(self, hidden):
-        self.hidden = list(hidden)
-
-    @property
-    def n_samples(self):
-        return self.hidden[0].shape[0] if self.hidden else 0
-
-    def copy(self):
-        return LiftedState([h.copy() for h in self.hidden])
-
-    def __repr__(self):
-        shapes = ", ".join(str(h.shape) for h in self.hidden)
-        return f"LiftedState([{shapes}])"
-
-
-class EnergyTerms:
-    """The lifted energy: ``total`` and the per-layer terms ``lambda_l * mean_i P_l``."""
-
-    def __init__(self, per_layer, regularisation=0.0):
-        self.per_layer = np.asarray(per_layer, dtype=np.float64)
-        self.regularisation = float(regularisation)
-        self.total = float(self.per_layer.sum() + self.regularisation)
-
-    def __float__(self):
-        return self.total
-
-    def __repr__(self):
-        return f"EnergyTerms(total={self.total:.6g}, per_layer={np.array2string(self.per_layer, precision=4)})"
-
-
-class _Workspace:
-    """Buffers for one batch size (samples as rows): allocated once and reused by every
-    iteration. ``loss`` holds each sample's penalty, one array per layer."""
-
-    def __init__(self, network, n_samples):
-        dt = network.dtype
-        widths = network.widths
-        self.n_samples = n_samples
-        self.z = [np.empty((n_samples, w), dt) for w in widths[1:]]
-        self.residual = [np.empty((n_samples, w), dt) for w in widths[1:]]
-        self.loss = [np.empty(n_samples, dt) for w in widths[1:]]
-        self.v = [np.empty((n_samples, w), dt) for w in widths[1:-1]]
-        self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
-        self.grad_b = [np.empty(w, dt) for w in widths[1:]]
-
-
-def _check_widths(widths):
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-        raise TypeError(f"widths must be a sequence of layer widths, got {type(widths).__name__}")
-    widths = list(widths)
-    if len(widths) < 2:
-        raise ValueError(f"widths must list at least the input and output widths, got {widths}")
-    for w in widths:
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-            raise ValueError(f"widths must be positive integers, got {widths}")
-    return [int(w) for w in widths]
-
-
-def _check_lambdas(lambdas, n_layers):
-    if np.ndim(lambdas) == 0:
-        lambdas = [lambdas] * n_layers
-    lambdas = list(lambdas)
-    if len(lambdas) != n_layers:
-        raise ValueError(f"lambdas must be a number or a sequence of {n_layers} numbers, got {len(lambdas)}")
-    out = []
-    for lam in lambdas:
-        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam <= 0:
-            raise ValueError(f"lambdas must be finite and positive, got {lambdas}")
-        out.append(float(lam))
-    return out
-
-
-def _check_activations(activations, n_layers):
-    if isinstance(activations, (str, Activation)):
-        activations = [activations] * n_layers
-    activations = list(activations)
-    if len(activations) != n_layers:
-        raise ValueError(f"activations must be one name or a sequence of {n_layers}, got {len(activations)}")
-    return [get_activation(a) for a in activations]
 
 
 class LiftedNetwork:
@@ -161,10 +70,10 @@ class LiftedNetwork:
 
     def __init__(self, widths, activations, lambdas=1.0, dtype=np.float64, random_state=None,
                  penalty="bregman", n_threads=None):
-        self.widths = _check_widths(widths)
+        self.widths = check_widths(widths)
         self.n_layers = len(self.widths) - 1
-        self.activations = _check_activations(activations, self.n_layers)
-        self.lambdas = _check_lambdas(lambdas, self.n_layers)
+        self.activations = get_activations(activations, self.n_layers)
+        self.lambdas = check_lambdas(lambdas, self.n_layers)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
@@ -527,25 +436,7 @@ class LiftedNetwork:
             # one layer at a time, activated in place: memory of one layer, not of the network
             z = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
             self._preactivation(l, prev, z)
-            rates.append(float(np.mean(_identity_region(act, z))))
+            rates.append(float(np.mean(act.identity_region(z))))
             act(z, out=z, n_threads=self._threads(z), check_finite=False)
             prev = z
         return np.array(rates)
-
-
-def _identity_region(act, z):
-    p = act.param
-    name = act.name
-    if name == "identity":
-        return np.ones(z.shape, dtype=bool)
-    if name in ("relu", "leaky_relu"):
-        return z > 0
-    if name == "soft_threshold":
-        # shifted identity beyond the threshold: slope 1
-        return np.abs(z) > p
-    if name == "nonneg_soft_threshold":
-        return z > p
-    if name == "hard_tanh":
-        return np.abs(z) < 1
-    # smooth activations are nowhere exactly linear
-    return np.zeros(z.shape, dtype=bool)
