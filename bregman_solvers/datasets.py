@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ._validation import check_integer
+
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "one_hot", "preprocess", "add_gaussian_noise",
            "EMBEDDED_DIR", "FASHION_MNIST_SYSTEM_DIR"]
 
@@ -74,8 +76,7 @@ def _load_pair(path, subset):
 def _select(images, labels, n_samples, random_state):
     if n_samples is None:
         return images, labels
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    check_integer(n_samples, "n_samples")
     if n_samples > images.shape[0]:
         raise ValueError(f"n_samples={n_samples} exceeds the {images.shape[0]} images available")
     if random_state is None:

@@ -14,6 +14,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import check_integer
 from .activations import get_activation
 from .network import LiftedNetwork
 from .regularisers import CodeL1
@@ -82,8 +83,7 @@ def _check_common(est):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {est.dtype!r}")
     for name in ("batch_size", "epochs", "inner_iterations"):
         value = getattr(est, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_integer(value, name)
     return np.dtype(est.dtype)
 
 

@@ -15,17 +15,15 @@ sparse code of the autoencoders), composed into that layer's x-prox.
 Each has ``value`` and ``prox`` (pyproximal's protocol), and carries no hidden state:
 the Bregman variables live in a separate :class:`BregmanState`.
 """
-import numbers
-
 import numpy as np
+
+from ._validation import check_integer, check_real
 
 __all__ = ["L1", "SquaredL2", "Nuclear", "BregmanIteration", "BregmanState", "CodeL1", "soft_threshold"]
 
 
 def _alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    return float(alpha)
+    return check_real(alpha, "alpha", strict=False)
 
 
 def soft_threshold(v, threshold, out=None):
@@ -126,9 +124,7 @@ class BregmanIteration:
         if not isinstance(penalty, (L1, Nuclear)):
             raise TypeError(f"penalty must be L1 or Nuclear, got {type(penalty).__name__}")
         self.penalty = penalty
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not np.isfinite(delta) or delta <= 0:
-            raise ValueError(f"delta must be a finite positive number, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = check_real(delta, "delta")
 
     def value(self, w):
         return self.penalty.value(w)
@@ -176,9 +172,7 @@ class CodeL1:
     """
 
     def __init__(self, layer, alpha):
-        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or layer < 1:
-            raise ValueError(f"layer must be a hidden layer index >= 1, got {layer!r}")
-        self.layer = int(layer)
+        self.layer = check_integer(layer, "layer (a hidden layer's index)")
         self.alpha = _alpha(alpha)
 
     def check(self, network):

@@ -3,17 +3,15 @@
 A schedule maps the epoch (0-based) to a step size: ``schedule(epoch)``. Solvers
 accept a number (a constant schedule) or any callable of the epoch.
 """
-import numbers
-
 import numpy as np
+
+from ._validation import check_integer, check_real
 
 __all__ = ["Constant", "StepDecay", "InverseTime", "Cosine", "as_schedule", "BatchScheduler"]
 
 
 def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return float(value)
+    return check_real(value, name)
 
 
 class Constant:
@@ -35,9 +33,7 @@ class StepDecay:
     def __init__(self, value, factor=0.5, every=10):
         self.value = _positive(value, "value")
         self.factor = _positive(factor, "factor")
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
-        self.every = int(every)
+        self.every = check_integer(every, "every")
 
     def __call__(self, epoch):
         return self.value * self.factor ** (epoch // self.every)
@@ -51,9 +47,7 @@ class InverseTime:
 
     def __init__(self, value, decay=0.1):
         self.value = _positive(value, "value")
-        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not decay >= 0:
-            raise ValueError(f"decay must be a number >= 0, got {decay!r}")
-        self.decay = float(decay)
+        self.decay = check_real(decay, "decay", strict=False)
 
     def __call__(self, epoch):
         return self.value / (1.0 + self.decay * epoch)
@@ -67,9 +61,7 @@ class Cosine:
 
     def __init__(self, value, epochs, final=0.0):
         self.value = _positive(value, "value")
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        self.epochs = int(epochs)
+        self.epochs = check_integer(epochs, "epochs")
         if not 0 <= final <= value:
             raise ValueError(f"final must lie in [0, value], got {final!r}")
         self.final = float(final)
@@ -115,8 +107,7 @@ class BatchScheduler:
 
     def __init__(self, n_samples, batch_size, shuffle=True, drop_last=False, random_state=None):
         for value, name in ((n_samples, "n_samples"), (batch_size, "batch_size")):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_integer(value, name)
         self.n_samples = int(n_samples)
         self.batch_size = min(int(batch_size), self.n_samples)
         self.shuffle = bool(shuffle)

@@ -562,7 +562,7 @@ def test_schedules_and_batch_scheduler():
     assert StepDecay(1.0, 0.5, every=2)(5) == 0.25
     assert InverseTime(1.0, 0.5)(2) == 0.5
     assert Cosine(1.0, 10)(0) == 1.0 and Cosine(1.0, 10)(10) == pytest.approx(0.0) and Cosine(1.0, 10)(5) == 0.5
-    with pytest.raises(ValueError, match="value must be a finite positive number"):
+    with pytest.raises(ValueError, match="value must be a finite number > 0"):
         Constant(-1)
     sched = BatchScheduler(103, 10, random_state=4)
     batches = sched.epoch(0)
