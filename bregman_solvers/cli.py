@@ -14,11 +14,8 @@ import time
 import numpy as np
 
 from . import __version__
-from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, one_hot, preprocess
-from .network import LiftedNetwork
-from .regularisers import CodeL1
-from .solvers import SGDBP, GradientDescentBP, ImplicitSGD, ImplicitSGDBP
-from .solvers._epochs import evaluate_network
+from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, preprocess
+from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
 
 
 def _load(args):
@@ -80,17 +77,22 @@ def _plot_curves(path, curves, ylabel, title, logy=False):
 
 
 def _plot_images(path, rows, labels, mean, n=8):
+    """The first ``n`` images of each row of arrays, as square images (nothing for non-square data)."""
+    side = int(round(np.sqrt(mean.size)))
+    if side * side != mean.size:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    n = min(n, len(rows[0]))
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.2))
     axes = np.atleast_2d(axes)
     for r, (images, label) in enumerate(zip(rows, labels)):
         for c in range(n):
             ax = axes[r, c]
-            ax.imshow(np.clip(images[c] + mean, 0, 1).reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(np.clip(images[c] + mean, 0, 1).reshape(side, side), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
@@ -107,36 +109,49 @@ def _settings(args, command):
 
 
 # ------------------------------------------------------------------ classify
+#: The lifted solvers' steps where the command line leaves them (None): the estimators'
+#: own defaults but for the step sizes of the paper's experiments (docs/results.rst)
+LIFTED_STEPS = {"bregman": dict(tau_theta=0.5, tau_x=0.5, tau=10.0),
+                # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
+                "classical": dict(tau_theta=0.1, tau_x=0.1, tau=1.0),
+                "autoencoder": dict(tau_theta=0.1, tau_x=0.1, tau=1.0)}
+BACKPROP_STEPS = {"classify": 0.1, "autoencoder": 0.05}
+
+
+def _steps(args, lifted_defaults, learning_rate):
+    """The step sizes of a model: the command line's where given, else the defaults."""
+    steps = {name: getattr(args, name) if getattr(args, name) is not None else value
+             for name, value in lifted_defaults.items()}
+    steps["learning_rate"] = args.learning_rate if args.learning_rate is not None else learning_rate
+    return steps
+
+
+def _estimator_settings(args):
+    return dict(batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
+                dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
+                track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
+
+
 def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     Xtr, ytr, Xte, yte, _ = _load(args)
-    Ytr, Yte = one_hot(ytr, 10, args.dtype), one_hot(yte, 10, args.dtype)
-    widths = [784, *args.hidden, 10]
-    acts = ["relu"] * len(args.hidden) + ["identity"]
-    models = {"lifted Bregman network (LBN)": ("bregman", "isgd"), "SGD-BP": (None, "sgdbp")}
+    models = {"lifted Bregman network (LBN)": dict(solver="isgd", penalty="bregman"),
+              "SGD-BP": dict(solver="sgd-bp")}
     if args.classical:
-        models = {"standard lifted network": ("classical", "isgd"), **models}
+        models = {"standard lifted network": dict(solver="isgd", penalty="classical"), **models}
     results, histories = {}, {}
-    for name, (penalty, kind) in models.items():
+    for name, model in models.items():
         print(f"training {name} ...", flush=True)
-        net = LiftedNetwork(widths, acts, dtype=args.dtype, random_state=args.seed, n_threads=args.threads,
-                            penalty=penalty or "bregman")
-        # the tables and plots are per epoch: the full-data metrics are tracked
-        common = dict(batch_size=args.batch_size, epochs=args.epochs, random_state=args.seed,
-                      validation_data=(Xte, Yte), verbose=not args.quiet, track_energy=True, n_threads=args.threads)
-        if kind == "isgd":
-            # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
-            steps = dict(tau_theta=0.1, tau_x=0.1, tau=1.0) if penalty == "classical" else {}
-            solver = ImplicitSGD(inner_iterations=args.inner_iterations, **steps, **common)
-        else:
-            solver = SGDBP(**common)
+        steps = _steps(args, LIFTED_STEPS[model.get("penalty", "bregman")], BACKPROP_STEPS["classify"])
+        est = LiftedBregmanClassifier(hidden_layer_sizes=args.hidden, activation="relu", output="identity",
+                                      **model, **steps, **_estimator_settings(args))
         t0 = time.time()
-        history = solver.fit(net, Xtr, Ytr).history
-        histories[name] = history
+        est.fit(Xtr, ytr, validation_data=(Xte, yte))
+        history = histories[name] = est.history_
         results[name] = {
             "train_accuracy": history["train_accuracy"][-1],
             "test_accuracy": history["val_accuracy"][-1],
-            "linear_activation_rates": net.linear_activation_rate(Xtr[:2000]).tolist(),
+            "linear_activation_rates": est.network_.linear_activation_rate(Xtr[:2000]).tolist(),
             "seconds": time.time() - t0,
         }
     table1 = _markdown_table(["model", f"{args.dataset} train", f"{args.dataset} test"],
@@ -155,7 +170,7 @@ def classify(args):
                  {f"{m} (test)": h["val_accuracy"] for m, h in histories.items()}, "test accuracy",
                  f"{args.dataset}: test accuracy per epoch")
     _plot_curves(os.path.join(args.out, "energy.png"),
-                 {m: h["energy"] for m, h in histories.items() if h["energy"]}, "lifted energy",
+                 {m: h["energy"] for m, h in histories.items() if h.get("energy")}, "lifted energy",
                  "lifted energy per epoch", logy=True)
     print("\nTable 1: classification accuracy\n\n" + table1)
     print("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
@@ -164,57 +179,48 @@ def classify(args):
 
 
 # ------------------------------------------------------------------ autoencoders
-def _ae_network(args, undercomplete=False):
-    """784-784-784-784-784 with a soft-threshold code after layer 2; or, undercomplete, a relu code of width 64."""
-    from .activations import get_activation
-
-    if undercomplete:
-        return LiftedNetwork([784, 784, 64, 784, 784], ["relu", "relu", "relu", "identity"], dtype=args.dtype,
-                             random_state=args.seed, n_threads=args.threads)
-    acts = ["relu", get_activation("soft_threshold", alpha=args.threshold), "relu", "identity"]
-    return LiftedNetwork([784] * 5, acts, dtype=args.dtype, random_state=args.seed, n_threads=args.threads)
+#: The code of the autoencoders is hidden layer 2 (Section 6.2); the undercomplete
+#: comparison's code has this width
+CODE_LAYER, UNDERCOMPLETE_CODE = 2, 64
 
 
 def _ae_models(args, n_train, denoise):
-    code = CodeL1(2, args.alpha)
-    lifted = dict(inner_iterations=args.inner_iterations, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                  code_regulariser=code, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet,
-                  track_energy=True, n_threads=args.threads)
-    bp = dict(code_regulariser=code, epochs=args.epochs, verbose=not args.quiet, learning_rate=0.05,
-              track_energy=True, n_threads=args.threads)
-    models = {"LBN-S": ImplicitSGD(batch_size=args.batch_size, **lifted)}
-    if not denoise:
-        models["LBN-D"] = ImplicitSGD(batch_size=n_train, **lifted)
-        models["GD-BP"] = GradientDescentBP(**bp)
-    models["SGD-BP"] = SGDBP(batch_size=args.batch_size, random_state=args.seed, **bp)
+    """The models of a run: (estimator class, its parameters) by name."""
+    n = args.n_features
+    steps_lifted = _steps(args, LIFTED_STEPS["autoencoder"], BACKPROP_STEPS["autoencoder"])
+    sparse = dict(hidden_layer_sizes=(n, n, n), code_layer=CODE_LAYER, code_threshold=args.threshold,
+                  code_alpha=args.alpha, **steps_lifted, **_estimator_settings(args))
     if denoise:
-        models["ISGD-BP"] = ImplicitSGDBP(batch_size=args.batch_size, inner_iterations=args.inner_iterations,
-                                          random_state=args.seed, **bp)
+        sparse["noise_std"] = args.noise
+    models = {"LBN-S": dict(sparse, solver="isgd")}
+    if not denoise:
+        models["LBN-D"] = dict(sparse, solver="isgd", batch_size=n_train)
+        models["GD-BP"] = dict(sparse, solver="gd-bp")
+    models["SGD-BP"] = dict(sparse, solver="sgd-bp")
+    if denoise:
+        models["ISGD-BP"] = dict(sparse, solver="isgd-bp")
         # the comparison of Section 6: an undercomplete (narrow code, no sparsity) autoencoder, LBN-trained
-        under = dict(lifted, code_regulariser=None)
-        models["undercomplete LBN"] = ImplicitSGD(batch_size=args.batch_size, **under)
-    return models
+        models["undercomplete LBN"] = dict(sparse, solver="isgd", hidden_layer_sizes=(n, UNDERCOMPLETE_CODE, n),
+                                           code_threshold=None, code_alpha=0.0)
+    estimator = DenoisingAutoencoder if denoise else SparseAutoencoder
+    return {name: (estimator, params) for name, params in models.items()}
 
 
 def _autoencoder(args, denoise):
     Xtr, _, Xte, _, mean = _load(args)
-    inputs_tr, inputs_te = Xtr, Xte
-    if denoise:
-        inputs_tr = add_gaussian_noise(Xtr, args.noise, random_state=args.seed)
-        inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1)
+    args.n_features = Xtr.shape[1]
+    inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1) if denoise else Xte
     results, histories, recon = {}, {}, {}
-    for name, solver in _ae_models(args, Xtr.shape[0], denoise).items():
+    for name, (estimator, params) in _ae_models(args, Xtr.shape[0], denoise).items():
         print(f"training {name} ...", flush=True)
-        net = _ae_network(args, undercomplete=name.startswith("undercomplete"))
-        solver.validation_data = (inputs_te, Xte)
-        solver.code_layer = 2
+        est = estimator(**params)
         t0 = time.time()
-        history = solver.fit(net, inputs_tr, Xtr).history
-        histories[name] = history
-        test = evaluate_network(net, inputs_te, Xte, code_layer=2)
-        results[name] = {"test_mse": test["mse"], "test_code_sparsity": test["code_sparsity"],
+        est.fit(Xtr, validation_data=Xte)
+        history = histories[name] = est.history_
+        results[name] = {"test_mse": history["val_mse"][-1], "test_code_sparsity": history["val_code_sparsity"][-1],
                          "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
-        recon[name] = net.forward(inputs_te[:8])
+        recon[name] = est.predict(inputs_te[:8])
+    del args.n_features
     rows = [[m, f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"] for m, r in results.items()]
     table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
     with open(os.path.join(args.out, "table.md"), "w") as f:
@@ -262,6 +268,15 @@ def build_parser():
         p.add_argument("--n-test", type=_positive, default=1000)
         p.add_argument("--batch-size", type=_positive, default=100)
         p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
+        p.add_argument("--tau-theta", type=_step_or_auto, default=None,
+                       help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
+                       "bounds) (default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")
+        p.add_argument("--tau-x", type=_step, default=None, help="auxiliary-variable step of the lifted solvers "
+                       "(default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")
+        p.add_argument("--tau", type=_step, default=None, help="weight of implicit SGD's proximity term "
+                       "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
+        p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
+                       "baselines (default: 0.1 for classify, 0.05 for the autoencoders)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--threads", type=_positive, default=None, help="the most threads a fit uses, BLAS included (default: the usable cores)")
         p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -297,6 +312,20 @@ def _run_demo(args):
     return demo(args.n_samples, args.n_features, args.dtype, args.seed)
 
 
+def _step(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _step_or_auto(text):
+    return "auto" if text == "auto" else _step(text)
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -316,7 +345,7 @@ def main(argv=None):
             return 2
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+    except (FileNotFoundError, ValueError, FloatingPointError) as exc:    # DivergenceError included
         print(f"bregman-solvers {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

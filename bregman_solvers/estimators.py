@@ -28,10 +28,13 @@ SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "
 _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
 
 
-def _make_solver(est, code_regulariser=None):
-    """The solver object for an estimator's hyper-parameters."""
-    common_sto = dict(batch_size=est.batch_size, epochs=est.epochs, random_state=_seed(est.random_state),
-                      track_energy=False, verbose=est.verbose, n_threads=est.n_threads)
+def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None):
+    """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
+    ``validation_data``: (inputs, targets) evaluated every epoch)."""
+    epochs = est.epochs if epochs is None else epochs
+    monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer)
+    common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
+                      verbose=est.verbose, n_threads=est.n_threads, **monitor)
     name = est.solver
     if name == "isgd":
         return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
@@ -51,17 +54,17 @@ def _make_solver(est, code_regulariser=None):
         return ImplicitSGDBP(inner_iterations=est.inner_iterations, tau=est.tau, learning_rate=est.learning_rate,
                              regulariser=est.regulariser, code_regulariser=code_regulariser, **common_sto)
     if name == "gd-bp":
-        return GradientDescentBP(learning_rate=est.learning_rate, epochs=est.epochs, regulariser=est.regulariser,
-                                 code_regulariser=code_regulariser, track_energy=False, verbose=est.verbose,
-                                 n_threads=est.n_threads)
-    common_det = dict(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+        return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=est.regulariser,
+                                 code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
+                                 **monitor)
+    common_det = dict(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
                       n_threads=est.n_threads)
     if name in ("pg", "fista"):
         return ProximalGradient(accelerated=name == "fista", **common_det)
     if name == "bcd":
         return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
     if name == "admm":
-        return ADMM(max_iter=est.epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+        return ADMM(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
                     n_threads=est.n_threads)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
 
@@ -87,12 +90,9 @@ def _check_common(est):
     return np.dtype(est.dtype)
 
 
-def _fit_network(est, network, X, target, code_regulariser=None, partial=False):
-    solver = _make_solver(est, code_regulariser)
-    if partial:
-        solver.epochs = 1
-        if hasattr(solver, "max_iter"):
-            solver.max_iter = 1
+def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
+                 code_layer=None):
+    solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer)
     return solver.fit(network, X, target).history
 
 
@@ -124,6 +124,13 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         Step of the back-propagation baselines.
     regulariser : regulariser or None
         On the weights (:mod:`bregman_solvers.regularisers`).
+    penalty : {"bregman", "classical"}, default "bregman"
+        The lifted penalty of the lifted solvers: the Bregman loss (eq. 13) or the
+        classical lifted network's ``0.5 |x - z|^2`` (eq. 7).
+    track_metrics : bool, default False
+        Record the training metrics every epoch in ``history_`` (the training loss and
+        accuracy, the lifted energy, the linear-activation rates: one forward pass over
+        the training data per epoch).
     dtype : {"float64", "float32"}
     n_threads : int or None
         The most threads a fit uses, BLAS included (None: the usable cores that no
@@ -143,11 +150,13 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
-                 tau_x=0.5, learning_rate=0.1, regulariser=None, dtype="float64", n_threads=None,
-                 random_state=None, warm_start=False, verbose=False):
+                 tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
+                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output = output
+        self.penalty = penalty
+        self.track_metrics = track_metrics
         self.lambdas = lambdas
         self.solver = solver
         self.batch_size = batch_size
@@ -173,9 +182,16 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         widths = [n_features, *hidden, n_classes]
         acts = [self.activation] * len(hidden) + [self.output]
         return LiftedNetwork(widths, acts, self.lambdas, dtype=dtype, random_state=_seed(self.random_state),
-                             n_threads=self.n_threads)
+                             n_threads=self.n_threads, penalty=self.penalty)
 
-    def _fit(self, X, y, partial, classes=None):
+    def _targets(self, y, dtype):
+        """One-hot rows of the network's output width for labels ``y`` (all seen before)."""
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen before: {unseen}")
+        return np.eye(self.network_.widths[-1], dtype=dtype)[self._encoder.transform(y)]
+
+    def _fit(self, X, y, partial, classes=None, validation_data=None):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
@@ -190,18 +206,28 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class: {self.classes_}")
             self.network_ = self._build(X.shape[1], max(len(self.classes_), 2), dtype)
             self.history_ = {}
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(f"y contains labels not seen before: {unseen}")
-        target = np.eye(self.network_.widths[-1], dtype=dtype)[self._encoder.transform(y)]
-        history = _fit_network(self, self.network_, X.astype(dtype, copy=False), target, partial=partial)
+        target = self._targets(y, dtype)
+        validation = None
+        if validation_data is not None:
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X, y)") from None
+            X_val = validate_data(self, X_val, dtype=[np.float64, np.float32], reset=False)
+            validation = (X_val.astype(dtype, copy=False), self._targets(np.asarray(y_val), dtype))
+        history = _fit_network(self, self.network_, X.astype(dtype, copy=False), target, partial=partial,
+                               validation_data=validation)
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(values)
         return self
 
-    def fit(self, X, y):
-        """Train on ``X`` (n_samples, n_features) and class labels ``y``."""
-        return self._fit(X, y, partial=False)
+    def fit(self, X, y, validation_data=None):
+        """Train on ``X`` (n_samples, n_features) and class labels ``y``.
+
+        ``validation_data``: ``(X_val, y_val)``, evaluated every epoch (``history_["val_loss"]``,
+        ``history_["val_accuracy"]``).
+        """
+        return self._fit(X, y, partial=False, validation_data=validation_data)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call.
@@ -262,12 +288,13 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         Which hidden layer (1-based) is the code.
     activation : str, default "relu"
         Activation of the other hidden layers.
-    code_threshold : float, default 0.1
-        ``alpha`` of the code's soft-threshold activation.
+    code_threshold : float or None, default 0.1
+        ``alpha`` of the code's soft-threshold activation (None: the code layer takes
+        ``activation`` like the others, an undercomplete autoencoder's code).
     code_alpha : float, default 0.05
-        Weight of the l1 norm on the code.
+        Weight of the l1 norm on the code (0: none).
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
-    regulariser, dtype, n_threads, random_state, warm_start, verbose
+    regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose
         As in :class:`LiftedBregmanClassifier`.
 
     Attributes
@@ -279,9 +306,10 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
-                 tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, dtype="float64",
-                 n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
+                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.track_metrics = track_metrics
         self.code_layer = code_layer
         self.activation = activation
         self.code_threshold = code_threshold
@@ -306,24 +334,38 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         if not 1 <= self.code_layer <= len(hidden):
             raise ValueError(f"code_layer must lie in 1..{len(hidden)}, got {self.code_layer}")
         acts = [self.activation] * len(hidden) + ["identity"]
-        acts[self.code_layer - 1] = get_activation("soft_threshold", alpha=self.code_threshold)
+        if self.code_threshold is not None:
+            acts[self.code_layer - 1] = get_activation("soft_threshold", alpha=self.code_threshold)
         return LiftedNetwork([n_features, *hidden, n_features], acts, dtype=dtype,
                              random_state=_seed(self.random_state), n_threads=self.n_threads)
 
     def _inputs(self, X, rng):
         return X
 
-    def fit(self, X, y=None):
-        """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder)."""
+    def fit(self, X, y=None, validation_data=None):
+        """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder).
+
+        ``validation_data``: clean samples ``X_val`` evaluated every epoch (the denoising
+        autoencoder feeds them with noise of its own seed): ``history_["val_mse"]``,
+        ``history_["val_code_sparsity"]``.
+        """
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not self.warm_start
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first).astype(dtype, copy=False)
         if first:
             self.network_ = self._build(X.shape[1], dtype)
             self.history_ = {}
-        noisy = self._inputs(X, np.random.default_rng(_seed(self.random_state)))
-        code = CodeL1(self.code_layer, self.code_alpha)
-        history = _fit_network(self, self.network_, noisy, X, code_regulariser=code)
+        seed = _seed(self.random_state)
+        noisy = self._inputs(X, np.random.default_rng(seed))
+        validation = None
+        if validation_data is not None:
+            X_val = validate_data(self, validation_data, dtype=[np.float64, np.float32], reset=False)
+            X_val = X_val.astype(dtype, copy=False)
+            # the validation noise is another stream than the training noise's (seed + 1)
+            validation = (self._inputs(X_val, np.random.default_rng(None if seed is None else seed + 1)), X_val)
+        code = CodeL1(self.code_layer, self.code_alpha) if self.code_alpha else None
+        history = _fit_network(self, self.network_, noisy, X, code_regulariser=code, validation_data=validation,
+                               code_layer=self.code_layer)
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(values)
         return self
@@ -370,12 +412,13 @@ class DenoisingAutoencoder(SparseAutoencoder):
 
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
-                 tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, dtype="float64",
-                 n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
+                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
-                         tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser, dtype=dtype,
+                         tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
+                         track_metrics=track_metrics, dtype=dtype,
                          n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose)
         self.noise_std = noise_std
 

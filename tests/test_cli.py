@@ -66,3 +66,53 @@ def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys
     assert main(["classify", *TINY, "--out", str(afile)]) == 2
     assert "--out" in capsys.readouterr().err
     assert afile.read_text() == "keep me"
+
+
+def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
+    """--tau-theta/--tau-x/--tau/--learning-rate override the models' step sizes; unset, each model keeps
+    its own (LBN 0.5/0.5/10, the classical network 0.1/0.1/1, SGD-BP 0.1)."""
+    from bregman_solvers import cli
+
+    seen = []
+    real_fit = cli.LiftedBregmanClassifier.fit
+
+    def spy(self, X, y, validation_data=None):
+        seen.append({k: self.get_params()[k] for k in ("solver", "penalty", "tau_theta", "tau_x", "tau",
+                                                       "learning_rate")})
+        return real_fit(self, X, y, validation_data=validation_data)
+
+    monkeypatch.setattr(cli.LiftedBregmanClassifier, "fit", spy)
+    assert main(["classify", *TINY, "--hidden", "16", "--classical", "--out", str(tmp_path)]) == 0
+    by_penalty = {(s["solver"], s["penalty"]): s for s in seen}
+    assert by_penalty[("isgd", "bregman")]["tau_theta"] == 0.5 and by_penalty[("isgd", "bregman")]["tau"] == 10.0
+    assert by_penalty[("isgd", "classical")]["tau_x"] == 0.1 and by_penalty[("isgd", "classical")]["tau"] == 1.0
+    assert by_penalty[("sgd-bp", "bregman")]["learning_rate"] == 0.1
+    seen.clear()
+    assert main(["classify", *TINY, "--hidden", "16", "--tau-theta", "auto", "--tau-x", "0.2", "--tau", "5",
+                 "--learning-rate", "0.01", "--out", str(tmp_path)]) == 0
+    lbn = next(s for s in seen if s["solver"] == "isgd")
+    assert (lbn["tau_theta"], lbn["tau_x"], lbn["tau"]) == ("auto", 0.2, 5.0)
+    assert next(s for s in seen if s["solver"] == "sgd-bp")["learning_rate"] == 0.01
+    for bad in (["--tau-x", "0"], ["--tau", "-1"], ["--tau-theta", "fast"], ["--learning-rate", "nan"]):
+        with pytest.raises(SystemExit):
+            main(["classify", *bad])
+
+
+def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
+    """Nothing assumes 784 features or 10 classes: 36-pixel images of 3 classes train and plot."""
+    import numpy as np
+
+    from bregman_solvers import cli
+
+    rng = np.random.default_rng(0)
+
+    def loader(data_dir, kind):
+        n = 120 if kind == "train" else 60
+        return rng.random((n, 36)).astype(np.float32), rng.integers(0, 3, n)
+
+    monkeypatch.setattr(cli, "load_mnist", loader)
+    assert main(["classify", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet", "--hidden", "8",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert main(["autoencoder", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet",
+                 "--inner-iterations", "2", "--out", str(tmp_path / "a")]) == 0
+    assert_png(tmp_path / "a" / "reconstructions.png")          # 6 x 6 images

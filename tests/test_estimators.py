@@ -104,3 +104,45 @@ def test_invalid_hyper_parameters(blobs, params, match):
     X, y = blobs
     with pytest.raises(ValueError, match=match):
         LiftedBregmanClassifier(**params).fit(X, y)
+
+
+def test_validation_data_penalty_and_tracked_metrics(blobs):
+    X, y = blobs
+    clf = LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=2, batch_size=50, random_state=0,
+                                  penalty="classical", tau_theta=0.1, tau_x=0.1, tau=1.0, track_metrics=True)
+    clf.fit(X[:150], y[:150], validation_data=(X[150:], y[150:]))
+    assert clf.network_.penalty == "classical"
+    h = clf.history_
+    assert len(h["val_accuracy"]) == 2 and len(h["train_accuracy"]) == 2 and len(h["energy"]) == 2
+    assert h["val_accuracy"][-1] == pytest.approx(clf.score(X[150:], y[150:]))
+    quiet = LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=1, random_state=0).fit(X, y)
+    assert "train_accuracy" not in quiet.history_ and "val_accuracy" not in quiet.history_
+    with pytest.raises(ValueError, match="validation_data must be a pair"):
+        clf.fit(X, y, validation_data=X)
+    with pytest.raises(ValueError, match="labels not seen before"):
+        clf.fit(X, y, validation_data=(X[:5], np.full(5, 99)))
+
+
+def test_undercomplete_autoencoder_and_validation_noise():
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 12))
+    ae = SparseAutoencoder(hidden_layer_sizes=(12, 3, 12), code_threshold=None, code_alpha=0.0, epochs=1,
+                           batch_size=40, inner_iterations=2, random_state=0, track_metrics=True)
+    ae.fit(X[:60], validation_data=X[60:])
+    assert [a.name for a in ae.network_.activations] == ["relu", "relu", "relu", "identity"]
+    assert ae.transform(X).shape == (80, 3) and len(ae.history_["val_mse"]) == 1
+    dae = DenoisingAutoencoder(hidden_layer_sizes=(12, 12, 12), noise_std=0.3, epochs=1, batch_size=40,
+                               inner_iterations=2, random_state=0)
+    dae.fit(X[:60], validation_data=X[60:])
+    from bregman_solvers.datasets import add_gaussian_noise
+
+    noisy = add_gaussian_noise(X[60:], 0.3, random_state=1)           # the validation stream: seed + 1
+    assert dae.history_["val_mse"][-1] == pytest.approx(float(np.mean((dae.predict(noisy) - X[60:]) ** 2)))
+
+
+def test_stochastic_solvers_have_no_iteration_limit_attributes():
+    import bregman_solvers as bs
+
+    for solver in (bs.ImplicitSGD(), bs.StochasticProximalGradient(), bs.ModelAveraging()):
+        assert not hasattr(solver, "max_iter") and not hasattr(solver, "tol")
+    assert bs.ProximalGradient(max_iter=7).max_iter == 7

@@ -195,3 +195,25 @@ def test_results_do_not_depend_on_the_openmp_thread_count(problem, monkeypatch):
         net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0, n_threads=n_threads)
         energies.append(bs.ProximalGradient(max_iter=20, tol=0).fit(net, X, Y).history["energy"])
     np.testing.assert_array_equal(energies[0], energies[1])
+
+
+def test_own_exceptions_and_warnings(problem):
+    """A diverging fit raises DivergenceError (a FloatingPointError) with the steps and epoch; a
+    deterministic fit that runs out of iterations warns with ConvergenceWarning (scikit-learn's)."""
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    from bregman_solvers.exceptions import ConvergenceWarning, DivergenceError
+
+    X, Y = problem
+    assert issubclass(DivergenceError, FloatingPointError)
+    assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
+    with pytest.raises(DivergenceError) as info:
+        bs.ImplicitSGD(tau_theta=50.0, tau_x=50.0, epochs=2, batch_size=50, random_state=0).fit(relu_net(), X * 100, Y)
+    assert info.value.steps["tau_theta"] == 50.0 and info.value.epoch == 0
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        bs.ProximalGradient(max_iter=2).fit(relu_net(), X, Y)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bs.ProximalGradient(max_iter=2, tol=0).fit(relu_net(), X, Y)       # a fixed number of iterations

@@ -5,6 +5,7 @@ epoch loop of the stochastic solvers is :class:`~bregman_solvers.solvers._epochs
 """
 import functools
 import time
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -12,7 +13,7 @@ from scipy.optimize import OptimizeResult
 
 from .._threads import fit_threads
 from .._validation import check_integer, check_real
-from ..exceptions import DivergenceError
+from ..exceptions import ConvergenceWarning, DivergenceError
 from ..network import LiftedNetwork
 
 
@@ -45,14 +46,14 @@ class LiftedSolver:
     ``backprop._BPSolver``, and code that needs to tell them apart tests the type.
     """
 
-    def __init__(self, max_iter=100, tol=1e-6, callback=None, verbose=False, n_threads=None):
+    def __init__(self, callback=None, verbose=False, n_threads=None):
         self.n_threads = n_threads
-        self.max_iter = max_iter
-        self.tol = tol
         self.callback = callback
         self.verbose = verbose
 
     def _validate_common(self):
+        """The iteration limit and tolerance of a deterministic solver (``max_iter``, ``tol``),
+        checked with the callback."""
         max_iter = check_integer(self.max_iter, "max_iter")
         tol = check_real(self.tol, "tol", strict=False)
         if self.callback is not None and not callable(self.callback):
@@ -70,7 +71,15 @@ class LiftedSolver:
             network.check_state(state, X0.shape[0])
         return X0, target, state
 
+    #: The message of a fit that ran out of iterations (warned about with ConvergenceWarning)
+    MAX_ITER_MESSAGE = "maximum number of iterations reached"
+
     def _result(self, network, state, history, n_iter, converged, message):
+        if message == self.MAX_ITER_MESSAGE and self.tol > 0:
+            warnings.warn(f"{type(self).__name__} stopped after max_iter={n_iter} iterations before the relative "
+                          f"energy change fell below tol={self.tol:g}; the result's history shows the energy "
+                          f"(raise max_iter, or set tol=0 to run a fixed number of iterations)",
+                          ConvergenceWarning, stacklevel=4)     # _result, fit, its thread-policy wrapper
         return FitResult(network=network, state=state, energy=history["energy"][-1] if history["energy"] else np.nan,
                          n_iter=n_iter, converged=converged, message=message, success=converged,
                          history=history)

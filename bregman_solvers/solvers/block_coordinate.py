@@ -75,7 +75,9 @@ class BlockCoordinateDescent(LiftedSolver):
 
     def __init__(self, inner_iterations=5, step_scale=1.0, splitting="phi", regulariser=None,
                  code_regulariser=None, max_iter=100, tol=1e-6, callback=None, verbose=False, n_threads=None):
-        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose, n_threads=n_threads)
+        super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
+        self.max_iter = max_iter
+        self.tol = tol
         self.regulariser = regulariser
         self.code_regulariser = code_regulariser
         self.inner_iterations = inner_iterations
@@ -106,7 +108,7 @@ class BlockCoordinateDescent(LiftedSolver):
         history["energy"].append(energy)
         history["per_layer"].append(terms)
         history["time"].append(timer())
-        converged, message, it = False, "maximum number of iterations reached", 0
+        converged, message, it = False, self.MAX_ITER_MESSAGE, 0
         for it in range(1, max_iter + 1):
             self._theta_block(engine)
             for block in (even, odd):

@@ -63,7 +63,9 @@ class ProximalGradient(LiftedSolver):
     def __init__(self, tau_theta="lipschitz", tau_x="lipschitz", step_scale=1.0, backtracking=True,
                  accelerated=False, splitting="phi", regulariser=None, code_regulariser=None, max_iter=100,
                  tol=1e-6, callback=None, verbose=False, n_threads=None):
-        super().__init__(max_iter=max_iter, tol=tol, callback=callback, verbose=verbose, n_threads=n_threads)
+        super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
+        self.max_iter = max_iter
+        self.tol = tol
         self.regulariser = regulariser
         self.code_regulariser = code_regulariser
         self.tau_theta = tau_theta
@@ -124,7 +126,7 @@ class ProximalGradient(LiftedSolver):
         history["energy"].append(energy)
         history["per_layer"].append(terms)
         history["time"].append(timer())
-        converged, message, it = False, "maximum number of iterations reached", 0
+        converged, message, it = False, self.MAX_ITER_MESSAGE, 0
         for it in range(1, max_iter + 1):
             tau_theta, tau_x = self._steps(engine)
             tau_theta, tau_x = tau_theta * shrink, tau_x * shrink

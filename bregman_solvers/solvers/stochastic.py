@@ -143,7 +143,7 @@ class ImplicitSGD(LiftedSolver):
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
-        super().__init__(max_iter=1, tol=0.0, callback=callback, verbose=verbose, n_threads=n_threads)
+        super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         self.batch_size = batch_size
         self.inner_iterations = inner_iterations
         self.epochs = epochs
