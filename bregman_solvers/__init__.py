@@ -22,10 +22,10 @@ OPENMP_LOADED_BEFORE = _openmp_runtime_loaded()
 
 # Thread policy (docs/performance.rst, "Threads"; bregman_solvers/_threads.py). During a fit
 # BLAS runs one thread and the library splits each product over its own OpenMP threads.
-# Those threads wait between two parallel regions: a sleeping thread takes 100-400 us to
-# wake on a virtual machine, while one that spins keeps a core from a busy neighbour. So
-# they spin briefly (GOMP_SPINCOUNT: about 1,000 pause instructions, tens of
-# microseconds, enough to bridge the gaps inside a batch) and then sleep; other OpenMP
+# Those threads wait between two parallel regions: a sleeping thread is slow to wake on a
+# virtual machine (measured in docs/performance.rst), while one that spins keeps a core
+# from a busy neighbour. So they spin briefly (GOMP_SPINCOUNT: about 1,000 pause
+# instructions, enough to bridge the gaps inside a batch) and then sleep; other OpenMP
 # runtimes wait passively. Both are read when libgomp loads, i.e. before our kernels are
 # imported, and have no effect if another package loaded libgomp first (show_config()
 # says so). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is respected.
@@ -37,7 +37,8 @@ from . import activations, kernels  # noqa: E402
 from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
-from . import datasets, regularisers, schedules  # noqa: E402
+from . import datasets, exceptions, regularisers, schedules  # noqa: E402
+from .exceptions import ConvergenceWarning, DivergenceError  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
 from .solvers import (  # noqa: E402
     ADMM,
@@ -67,7 +68,10 @@ __all__ = [
     "load",
     "save",
     "BlockCoordinateDescent",
+    "ConvergenceWarning",
+    "DivergenceError",
     "EnergyTerms",
+    "exceptions",
     "FitResult",
     "GradientDescentBP",
     "ImplicitSGDBP",

@@ -111,7 +111,7 @@ class ImplicitSGD(LiftedSolver):
         Also record every epoch the full-data energy (``history["energy"]``), the
         training loss and accuracy, and the diagnostics linear-activation rates and
         consistency (on up to 2,000 samples): one forward pass over the training data
-        per epoch, about 15% of an epoch of the classification network. By default an
+        per epoch (its share of an epoch is in docs/performance.rst). By default an
         epoch records only what costs nothing: the running energy of its batches
         (``history["batch_energy"]``: the mean over the epoch's batches of each batch's
         energy before its steps), seconds, validation metrics (with
