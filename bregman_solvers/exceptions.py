@@ -9,7 +9,7 @@ try:  # scikit-learn is optional: its warning class is the one pipelines filter 
 except ImportError:  # pragma: no cover - depends on the environment
     _BaseConvergenceWarning = UserWarning
 
-__all__ = ["ConvergenceWarning", "DivergenceError"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "DivergenceWarning"]
 
 
 class DivergenceError(FloatingPointError):
@@ -19,10 +19,16 @@ class DivergenceError(FloatingPointError):
     ``steps``, the step sizes in use (a dict), and ``epoch`` (None outside an epoch loop).
     """
 
-    def __init__(self, message, steps=None, epoch=None):
+    def __init__(self, message, steps=None, epoch=None, at_start=False):
         super().__init__(message)
         self.steps = {} if steps is None else dict(steps)
         self.epoch = epoch
+        #: Whether the energy was already non-finite (or past the bound) before the batch's steps
+        self.at_start = at_start
+
+
+class DivergenceWarning(RuntimeWarning):
+    """A stochastic fit diverged and recovered: it backed off and halved its steps."""
 
 
 class ConvergenceWarning(_BaseConvergenceWarning):

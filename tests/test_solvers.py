@@ -208,7 +208,8 @@ def test_own_exceptions_and_warnings(problem):
     assert issubclass(DivergenceError, FloatingPointError)
     assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
     with pytest.raises(DivergenceError) as info:
-        bs.ImplicitSGD(tau_theta=50.0, tau_x=50.0, epochs=2, batch_size=50, random_state=0).fit(relu_net(), X * 100, Y)
+        bs.ImplicitSGD(tau_theta=50.0, tau_x=50.0, epochs=2, batch_size=50, random_state=0,
+                       safeguard=False).fit(relu_net(), X * 100, Y)
     assert info.value.steps["tau_theta"] == 50.0 and info.value.epoch == 0
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         bs.ProximalGradient(max_iter=2).fit(relu_net(), X, Y)

@@ -260,7 +260,7 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     network = net()
     with pytest.raises(FloatingPointError, match=r"tau_theta=1000000.0"):
         bs.ImplicitSGD(tau_theta=1e6, tau_x=1e6, tau=np.inf, inner_iterations=5, batch_size=50, epochs=2,
-                       random_state=0).fit(network, X, Y)
+                       random_state=0, safeguard=False).fit(network, X, Y)
     assert all(np.isfinite(p).all() for p in params(network))
     linear = bs.LiftedNetwork(WIDTHS, "identity", random_state=0)
     with pytest.raises(FloatingPointError, match=r"loss or its gradient became non-finite.*learning_rate=100000000.0"):
@@ -637,3 +637,77 @@ def test_isgd_bp_follows_its_tau_schedule(data, monkeypatch):
     bs.ImplicitSGDBP(batch_size=300, inner_iterations=2, epochs=3, tau=StepDecay(2.0, factor=0.5, every=1),
                      learning_rate=0.01, random_state=0).fit(net(), X, Y)
     assert seen == [2.0, 2.0, 1.0, 1.0, 0.5, 0.5]
+
+
+def _mnist_subset(n_train=2000, n_test=1000):
+    from bregman_solvers.datasets import load_mnist, one_hot, preprocess
+
+    X, y = load_mnist(None, "train")
+    Xt, yt = load_mnist(None, "test")
+    X, Xt, _ = preprocess(X[:n_train], Xt[:n_test], dtype=np.float32)
+    return X, one_hot(y[:n_train], 10, "float32"), Xt, one_hot(yt[:n_test], 10, "float32")
+
+
+def test_the_safeguard_recovers_a_run_started_with_steps_ten_times_too_large(monkeypatch):
+    """MNIST (the embedded subset), LBN with tau_theta = tau_x = 5 instead of 0.5: without the
+    safeguard the fit raises; with it, it backs off, halves its steps, warns once and learns as well."""
+    from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
+
+    monkeypatch.delenv("BREGMAN_SOLVERS_DATA", raising=False)
+    X, Y, Xt, Yt = _mnist_subset()
+
+    def fit(steps, **kwargs):
+        network = bs.LiftedNetwork([784, 256, 256, 10], ["relu", "relu", "identity"], dtype="float32",
+                                   random_state=0)
+        return bs.ImplicitSGD(epochs=2, random_state=0, tau_theta=steps, tau_x=steps, validation_data=(Xt, Yt),
+                              **kwargs).fit(network, X, Y)
+
+    with pytest.raises(DivergenceError):
+        fit(5.0, safeguard=False)
+    good = fit(0.5)
+    assert good.history["step_factor"] == [1.0, 1.0] and good.history["recoveries"] == [0, 0]
+    with pytest.warns(DivergenceWarning, match="halved") as caught:
+        recovered = fit(5.0)
+    assert len([w for w in caught if issubclass(w.category, DivergenceWarning)]) == 1      # warned once
+    assert recovered.history["recoveries"][0] >= 1 and recovered.history["step_factor"][-1] <= 0.25
+    assert np.all(np.isfinite(recovered.network.parameter_vector))
+    assert recovered.history["val_accuracy"][-1] > good.history["val_accuracy"][-1] - 0.03
+
+
+def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypatch):
+    """The energy at a batch's start past the bound: the previous batch is undone (its anchor back, its
+    auxiliary variables re-initialised) and both are redone with halved steps; the floor raises."""
+    from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
+    from bregman_solvers.solvers import _safeguard
+
+    X, Y = data
+    calls = []
+    real = bs.ImplicitSGD._inner_steps
+
+    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
+        calls.append(float(t_x[0]))
+        if len(calls) == 3:                            # the third batch "starts diverged", once
+            loop.raise_divergence(steps, at_start=True)
+        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
+
+    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
+    network = net()
+    with pytest.warns(DivergenceWarning):
+        result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+                                tau=2.0).fit(network, X, Y)
+    # batches 1, 2, then 3 fails at its start: 2 is redone, then 3, all with halved steps
+    assert calls[:5] == [0.1, 0.1, 0.1, 0.05, 0.05]
+    assert result.history["recoveries"] == [1] and result.history["step_factor"] == [0.5]
+    assert np.all(np.isfinite(network.parameter_vector))
+
+    monkeypatch.setattr(_safeguard.StepSafeguard, "FLOOR", 0.3)      # one halving allowed, not two
+    calls.clear()
+
+    def always(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
+        calls.append(1)
+        loop.raise_divergence(steps)
+
+    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(always))
+    with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
+        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0).fit(net(), X, Y)
+    assert len(calls) == 2                          # the first halving, then the floor

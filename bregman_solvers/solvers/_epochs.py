@@ -99,11 +99,13 @@ class EpochLoop:
             self.validation = network.check_data(Xv, Yv)
         if solver.early_stopping:
             check_integer(solver.patience, "patience")
+        #: Per-epoch entries a solver adds to the history (set during the epoch, recorded after it)
+        self.extra = {}
         #: Whether the solver trains the lifted problem (else a back-propagation baseline)
         self.lifted = isinstance(solver, LiftedSolver)
         self.epoch = None
 
-    def raise_divergence(self, steps):
+    def raise_divergence(self, steps, at_start=False):
         """Raise :class:`~bregman_solvers.exceptions.DivergenceError` for the step sizes ``steps``
         (``(tau_theta, tau_x, tau)``, or ``(learning_rate, None, tau)`` for the baselines)."""
         names = ("tau_theta", "tau_x", "tau") if self.lifted else ("learning_rate", "", "tau")
@@ -112,13 +114,15 @@ class EpochLoop:
         what = "lifted energy" if self.lifted else "loss or its gradient"
         raise DivergenceError(
             f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
-            f"the parameters of the last finite iterate. Reduce the step sizes.", named, self.epoch)
+            f"the parameters of the last finite iterate. Reduce the step sizes.", named, self.epoch, at_start)
 
     def _record(self, history, epoch, seconds, batch_energy):
         net, solver = self.network, self.solver
         history["epoch"].append(epoch + 1)
         history["seconds"].append(seconds)
         history["batch_energy"].append(batch_energy)
+        for key, value in self.extra.items():
+            history.setdefault(key, []).append(value)
         if self.validation is not None:
             val = evaluate_network(net, *self.validation, self.code_layer)
             for key, value in val.items():

@@ -4,6 +4,7 @@ All three keep the auxiliary variables of **all** samples (in the network's dtyp
 ``n_samples x sum of hidden widths``), initialised by a forward pass, and sweep
 over seeded mini-batches once per epoch.
 """
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,7 +16,10 @@ from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine, normalise_weights, spectral_norm_sq
+from ..exceptions import DivergenceError
+from ..regularisers import BregmanIteration
 from ._epochs import EpochLoop
+from ._safeguard import StepSafeguard
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
@@ -134,6 +138,17 @@ class ImplicitSGD(LiftedSolver):
         this process holds). During the fit BLAS runs one thread and the library
         splits the products over its own threads (docs/performance.rst, "Threads");
         the results do not depend on this number.
+    safeguard : bool, default True
+        Make divergence a non-event: a batch whose steps blow up is retried from its
+        anchor with halved steps, and a batch that starts diverged undoes the batch
+        before it (its auxiliary variables re-initialised by a forward pass); the
+        halving persists for the rest of the fit (``history["step_factor"]``,
+        ``history["recoveries"]``) and the first one warns
+        (:class:`~bregman_solvers.exceptions.DivergenceWarning`). A
+        :class:`~bregman_solvers.exceptions.DivergenceError` is raised only when the
+        steps fall below 2^-20 of their values (or at once with ``safeguard=False``,
+        and with a :class:`~bregman_solvers.regularisers.BregmanIteration`
+        regulariser, whose subgradients cannot be rolled back).
     """
 
     _fixed_inner = None
@@ -142,8 +157,9 @@ class ImplicitSGD(LiftedSolver):
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=False, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
+                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None, safeguard=True):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
+        self.safeguard = safeguard
         self.batch_size = batch_size
         self.inner_iterations = inner_iterations
         self.epochs = epochs
@@ -205,23 +221,27 @@ class ImplicitSGD(LiftedSolver):
         buffers, engines = {}, {}
         if not parameters_finite(network):
             raise ValueError("the network's parameters are not finite")
-        anchor = np.empty_like(network.parameter_vector)
         L = network.n_layers
         # the weights' scales of the scaled proximity step, shared by the engines of all batch
         # sizes: between batches the weights stay scaled, and the anchor is copied with them
         w_scale, anchor_scale = np.ones(L), np.ones(L)
+        # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
+        guard = StepSafeguard(network.parameter_vector,
+                              enabled=self.safeguard and not isinstance(self.regulariser, BregmanIteration))
 
         def run_epoch(epoch, progress):
             if tau_theta == "auto":
-                t_theta = auto_theta_steps(network, X0, state)
-                steps = (t_theta, tau_x(epoch), None if tau is None else tau(epoch))
+                base_theta = auto_theta_steps(network, X0, state)
             else:
-                steps = (tau_theta(epoch), tau_x(epoch), None if tau is None else tau(epoch))
-                t_theta = np.full(L, steps[0])
-            t_x = np.full(L - 1, steps[1])
-            batch_terms = []
+                base_theta = np.full(L, tau_theta(epoch))
+            base_x, t_prox = np.full(L - 1, tau_x(epoch)), None if tau is None else tau(epoch)
+            batch_terms, guard.recoveries = [], 0
+            queue = deque(scheduler.epoch(epoch))
             try:
-                for idx in scheduler.epoch(epoch):
+                while queue:
+                    idx = queue.popleft()
+                    t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
+                    steps = (t_theta if tau_theta == "auto" else t_theta[0], t_x[0], t_prox)
                     size = len(idx)
                     if size not in buffers:
                         buffers[size], engines[size] = self._batch_engine(network, size, loop.bregman_state, w_scale)
@@ -229,19 +249,35 @@ class ImplicitSGD(LiftedSolver):
                     buf.gather(idx, X0, target, state)
                     # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
                     # threads), with the scales its weights carry
+                    anchor = guard.anchor
                     _lifted.copy(network.parameter_vector, anchor)
                     anchor_scale[:] = w_scale
                     # keep the scales across batches when every step takes the scaled form: saves
                     # the pass over the weights that multiplies them back in
-                    keep_scale = engine.step_form(t_theta, steps[2]) == "scaled"
-                    first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, steps[2], loop, steps,
-                                              anchor_scale, keep_scale)
+                    keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
+                    try:
+                        first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, t_prox, loop, steps,
+                                                  anchor_scale, keep_scale, guard.bound())
+                    except DivergenceError as error:
+                        guard.back_off(error)                 # raises at the floor (or without the safeguard)
+                        if error.at_start:
+                            # the previous batch's steps blew the parameters up: undo it, redo both
+                            previous = guard.undo_previous(network, engine, X0, state)
+                            if previous is None:
+                                raise
+                            queue.appendleft(idx)
+                            queue.appendleft(previous)
+                        else:
+                            queue.appendleft(idx)             # the anchor is back: retry the batch
+                        continue
                     batch_terms.append(first)
                     buf.scatter(idx, state)
+                    guard.completed(idx, first, anchor_scale)
                     progress.update(1)
             finally:
                 # explicit weights between epochs (metrics, callbacks) and after an error
                 normalise_weights(network, w_scale)
+            loop.extra["step_factor"], loop.extra["recoveries"] = guard.factor, guard.recoveries
             return float(np.mean(batch_terms))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
@@ -254,7 +290,8 @@ class ImplicitSGD(LiftedSolver):
         return buf, engine
 
     @staticmethod
-    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, start_scale=None, keep_scale=False):
+    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, start_scale=None, keep_scale=False,
+                     bound=None):
         """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
 
         The proximity term to ``start`` is used when ``tau`` is not None;
@@ -265,12 +302,13 @@ class ImplicitSGD(LiftedSolver):
         ``keep_scale``. A divergence is caught by the energy (first pass) or by the
         check of the parameters and auxiliary variables after the K steps: on a
         non-finite value the parameters are reset to ``start`` (the last finite
-        iterate), before the batch's variables are written back, and the error raised.
+        iterate), before the batch's variables are written back, and the error raised. A start
+        energy above ``bound`` counts as a divergence too (see ``_safeguard``).
         """
         energy = engine.total(engine.evaluate(t_x))
-        if not np.isfinite(energy):
+        if not np.isfinite(energy) or (bound is not None and energy > bound):
             engine.normalise_weights()
-            loop.raise_divergence(steps)
+            loop.raise_divergence(steps, at_start=True)
         if engine.fused_steps_apply(t_theta, tau):
             engine.proximal_steps(n_inner, t_theta, t_x, start if tau is not None else None, tau, start_scale)
         else:
@@ -309,13 +347,13 @@ class StochasticProximalGradient(ImplicitSGD):
     def __init__(self, batch_size=100, epochs=10, tau_theta=0.5, tau_x=0.5, splitting="phi", regulariser=None,
                  code_regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
                  track_energy=False, code_layer=None, early_stopping=False, patience=5, callback=None,
-                 verbose=False, n_threads=None):
+                 verbose=False, n_threads=None, safeguard=True):
         super().__init__(batch_size=batch_size, inner_iterations=1, epochs=epochs, tau=np.inf, tau_theta=tau_theta,
                          tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
-                         callback=callback, verbose=verbose, n_threads=n_threads)
+                         callback=callback, verbose=verbose, n_threads=n_threads, safeguard=safeguard)
 
 
 class ModelAveraging(ImplicitSGD):
@@ -333,7 +371,8 @@ class ModelAveraging(ImplicitSGD):
     ----------
     n_jobs : int, default 1
         Workers over batches.
-    Other parameters as :class:`ImplicitSGD`.
+    Other parameters as :class:`ImplicitSGD` (without ``safeguard``: a divergence raises, since
+    the batches of an epoch run from one anchor in parallel).
     """
 
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,

@@ -1,0 +1,89 @@
+"""Divergence as a non-event for the stochastic lifted solvers: back off and halve the steps.
+
+When a batch's steps blow up (a non-finite parameter or auxiliary variable after its K
+steps), the batch's anchor theta^k is restored and the batch retried with halved steps.
+When the energy at the start of a batch is non-finite or has grown past a bound (the
+previous batch's steps made the parameters explode), the previous batch is undone: its
+anchor restored, its auxiliary variables re-initialised by a forward pass from it, and
+both batches redone with halved steps. The halving persists for the rest of the fit
+(``history["step_factor"]``, ``history["recoveries"]``); the first recovery of a fit warns
+(:class:`~bregman_solvers.exceptions.DivergenceWarning`). Only when the factor falls below
+:attr:`StepSafeguard.FLOOR` is :class:`~bregman_solvers.exceptions.DivergenceError` raised.
+"""
+import warnings
+
+import numpy as np
+
+from ..exceptions import DivergenceWarning
+
+
+class StepSafeguard:
+    """The state of the back-off during one fit (see the module docstring).
+
+    Parameters
+    ----------
+    parameters : ndarray
+        The network's parameter vector (its shape and dtype for the two anchor buffers).
+    enabled : bool
+        False: every divergence raises, as before the safeguard (the fits whose state
+        cannot be rolled back: Bregman iterations' subgradients).
+    """
+
+    #: The start energy of a batch above this multiple of the fit's first batch energy
+    #: (at least 1) counts as a divergence: far beyond any decrease-then-noise of training,
+    #: long before float32 overflows.
+    GROWTH = 1e4
+    #: The smallest factor on the steps (20 halvings): below it the fit raises.
+    FLOOR = 2.0 ** -20
+
+    def __init__(self, parameters, enabled=True):
+        self.enabled = enabled
+        self.factor = 1.0
+        self.recoveries = 0
+        self.reference = None
+        self._warned = False
+        # theta^k of the current batch and of the previous one: swapped, never copied
+        self.anchor, self._previous_anchor = np.empty_like(parameters), np.empty_like(parameters)
+        self.anchor_scale, self._previous_scale = None, None
+        self.previous_idx = None
+
+    def bound(self):
+        """The start energy above which a batch counts as diverged (None before the first batch)."""
+        return None if (self.reference is None or not self.enabled) else self.GROWTH * max(self.reference, 1.0)
+
+    def completed(self, idx, energy, anchor_scale):
+        """A batch's steps went through: it becomes the one to undo if the next batch starts diverged."""
+        if self.reference is None:
+            self.reference = energy
+        self.anchor, self._previous_anchor = self._previous_anchor, self.anchor
+        self._previous_scale = np.array(anchor_scale, copy=True)
+        self.previous_idx = idx
+
+    def back_off(self, error):
+        """Halve the steps after ``error`` (a DivergenceError), or raise it when they reach the floor."""
+        if not self.enabled or self.factor / 2 < self.FLOOR:
+            raise error
+        self.factor /= 2
+        self.recoveries += 1
+        if not self._warned:
+            self._warned = True
+            steps = ", ".join(f"{name}={value}" for name, value in error.steps.items())
+            warnings.warn(f"a batch diverged with the steps {steps}: the fit backed off to its last finite "
+                          f"iterate and continues with the steps halved (factor {self.factor:g} now; "
+                          f"history['step_factor'] and history['recoveries'] record it)", DivergenceWarning,
+                          stacklevel=5)
+
+    def undo_previous(self, network, engine, X0, state):
+        """Restore the previous batch's anchor and re-initialise its auxiliary variables from it.
+
+        Returns the previous batch's indices (to redo), or None when there is no previous batch.
+        """
+        if self.previous_idx is None:
+            return None
+        engine.restore_parameters(self._previous_anchor, self._previous_scale)
+        engine.normalise_weights()
+        fresh = network.init_state(X0[self.previous_idx])
+        for rows, dst in zip(fresh.hidden, state.hidden):
+            dst[self.previous_idx] = rows
+        idx, self.previous_idx = self.previous_idx, None
+        return idx
