@@ -47,3 +47,17 @@ def test_contention_script_times_both_conditions_and_stops_its_competitor(capsys
     assert set(medians) == {"library", "library n_threads=1"}
     assert all(m["quiet"] > 0 and m["busy"] > 0 for m in medians.values())
     assert len(started) == 1 and started[0].process.poll() is not None     # the competitor is gone
+
+
+def test_time_to_accuracy_reports_seconds_and_epochs_to_each_target(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("BREGMAN_SOLVERS_DATA", raising=False)          # the embedded subset
+    tta = load("time_to_accuracy")
+    results = tta.main(["--datasets", "mnist", "--n-train", "300", "--n-test", "200", "--epochs", "2",
+                        "--threads", "1", "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert "seconds (epochs) to the test accuracy" in out and "LBN" in out and "SGD-BP" in out
+    assert set(results["mnist"]) == {"LBN", "SGD-BP"}
+    assert all(len(r["val_accuracy"]) == 2 for r in results["mnist"].values())
+    assert tta.first_reaching([0.5, 0.91, 0.96], [1.0, 2.0, 3.0], 0.9) == (3.0, 2)
+    assert tta.first_reaching([0.5], [1.0], 0.9) is None
+    assert (tmp_path / "r.json").exists()
