@@ -33,6 +33,24 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "1000"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def _kernels_missing(error):
+    """The ImportError for compiled kernels that are not there, saying why and what to do."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    source_checkout = os.path.exists(os.path.join(os.path.dirname(here), "setup.py"))
+    advice = ("This is a source checkout: Python imports the package from this folder (the current "
+              "directory comes first on sys.path), not the installed one. Run Python from another "
+              "directory, or build the kernels here with `python -m pip install -e .`"
+              if source_checkout else
+              "Reinstall the package (`python -m pip install bregman_solvers`) with a C compiler available")
+    return ImportError(f"bregman_solvers' compiled kernels are not built in {here} ({error}). {advice}.")
+
+
+try:
+    from ._kernels import _activations, _lifted, _openmp, _steps  # noqa: E402,F401
+except ImportError as _error:
+    raise _kernels_missing(_error) from None
+
 from . import activations, kernels  # noqa: E402
 from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402

@@ -21,8 +21,15 @@ from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAut
 def _load(args):
     """Training and test data, scaled to [0, 1] and centred by the training mean (returned too)."""
     loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
-    Xtr, ytr = loader(args.data_dir, "train")
-    Xte, yte = loader(args.data_dir, "test")
+    try:
+        Xtr, ytr = loader(args.data_dir, "train")
+        Xte, yte = loader(args.data_dir, "test")
+    except FileNotFoundError as exc:
+        if args.data_dir is not None:
+            raise
+        # the loader's advice is for Python callers; a command-line user passes --data-dir
+        raise FileNotFoundError(f"no {args.dataset} files found ({exc}); pass --data-dir DIR with the four IDX "
+                                f"files (or set BREGMAN_SOLVERS_DATA)") from None
     for option, asked, available in (("--n-train", args.n_train, Xtr.shape[0]), ("--n-test", args.n_test,
                                                                                   Xte.shape[0])):
         if asked > available:
@@ -59,12 +66,14 @@ def _plot_curves(path, curves, ylabel, title, logy=False):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, values in curves.items():
         if values:
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if logy:
@@ -230,9 +239,10 @@ def _autoencoder(args, denoise):
                                                         "results": results, "history": histories})
     _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
                  "training objective (reconstruction loss)", "objective per epoch", logy=True)
+    # the test images' code sparsity, as the table reports
     _plot_curves(os.path.join(args.out, "sparsity.png"),
-                 {m: h["train_code_sparsity"] for m, h in histories.items()}, "code sparsity",
-                 "code sparsity per epoch")
+                 {m: h["val_code_sparsity"] for m, h in histories.items()}, "code sparsity (test images)",
+                 "code sparsity on the test images per epoch")
     head = [Xte[:8]] + ([inputs_te[:8]] if denoise else [])
     labels = ["clean"] + (["noisy"] if denoise else [])
     _plot_images(os.path.join(args.out, "reconstructions.png"), head + list(recon.values()),

@@ -82,12 +82,22 @@ def _seed(random_state):
 def _check_common(est):
     if est.solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {est.solver!r}")
-    if est.dtype not in ("float32", "float64", np.float32, np.float64):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {est.dtype!r}")
+    if est.dtype is not None and est.dtype not in ("float32", "float64", np.float32, np.float64):
+        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
     for name in ("batch_size", "epochs", "inner_iterations"):
         value = getattr(est, name)
         check_integer(value, name)
-    return np.dtype(est.dtype)
+    return None if est.dtype is None else np.dtype(est.dtype)
+
+
+def _resolve_dtype(est, dtype, X, first):
+    """The computation dtype: the estimator's, else the fitted network's (continuing a fit), else
+    the data's when it is float32 (no copy to float64, half the memory), else float64."""
+    if dtype is not None:
+        return dtype
+    if not first:
+        return est.network_.dtype
+    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
 
 def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
@@ -131,7 +141,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         Record the training metrics every epoch in ``history_`` (the training loss and
         accuracy, the lifted energy, the linear-activation rates: one forward pass over
         the training data per epoch).
-    dtype : {"float64", "float32"}
+    dtype : {None, "float32", "float64"}, default None
+        The computation dtype; None: float32 for float32 data, float64 otherwise.
     n_threads : int or None
         The most threads a fit uses, BLAS included (None: the usable cores that no
         other fit of this process holds). The results do not depend on it.
@@ -151,7 +162,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
-                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output = output
@@ -195,6 +206,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        dtype = _resolve_dtype(self, dtype, X, first)
         check_classification_targets(y)
         if first:
             if partial and classes is not None:
@@ -307,7 +319,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.track_metrics = track_metrics
         self.code_layer = code_layer
@@ -351,7 +363,9 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         """
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not self.warm_start
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first).astype(dtype, copy=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        dtype = _resolve_dtype(self, dtype, X, first)
+        X = X.astype(dtype, copy=False)
         if first:
             self.network_ = self._build(X.shape[1], dtype)
             self.history_ = {}
@@ -413,7 +427,7 @@ class DenoisingAutoencoder(SparseAutoencoder):
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype="float64", n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,

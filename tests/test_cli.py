@@ -116,3 +116,13 @@ def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
     assert main(["autoencoder", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet",
                  "--inner-iterations", "2", "--out", str(tmp_path / "a")]) == 0
     assert_png(tmp_path / "a" / "reconstructions.png")          # 6 x 6 images
+
+
+def test_a_missing_data_set_tells_a_command_line_user_about_data_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BREGMAN_SOLVERS_DATA", str(tmp_path / "nowhere"))
+    from bregman_solvers import datasets
+
+    monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIR", str(tmp_path / "nowhere"))
+    assert main(["classify", "--dataset", "fashion-mnist", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "path=" not in err.split("; pass")[1]

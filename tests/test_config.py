@@ -51,3 +51,24 @@ def test_network_threads_are_capped_by_size_and_by_n_threads(monkeypatch):
     assert net._threads(np.empty(100 * 64)) == min(64, max_threads())
     net.n_threads = 1
     assert net._threads(np.empty(100 * 64)) == 1                 # an explicit count is a cap
+
+
+def test_a_source_checkout_without_built_kernels_says_what_to_do(tmp_path):
+    """Importing from a checkout whose kernels are not built (the folder shadows an installed
+    package): a clear ImportError naming the folder and the fix, not a bare "cannot import name"."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import bregman_solvers
+
+    source = Path(bregman_solvers.__file__).parent
+    copy = tmp_path / "checkout" / "bregman_solvers"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
+    (tmp_path / "checkout" / "setup.py").write_text("# a source checkout\n")
+    run = subprocess.run([sys.executable, "-c", "import bregman_solvers"], cwd=tmp_path / "checkout",
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode != 0
+    assert "compiled kernels are not built in" in run.stderr and "pip install -e ." in run.stderr
+    assert "source checkout" in run.stderr

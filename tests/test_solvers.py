@@ -218,3 +218,13 @@ def test_own_exceptions_and_warnings(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bs.ProximalGradient(max_iter=2, tol=0).fit(relu_net(), X, Y)       # a fixed number of iterations
+
+
+def test_a_fit_result_shows_a_summary_not_its_arrays(problem):
+    X, Y = problem
+    result = bs.ProximalGradient(max_iter=3, tol=0).fit(relu_net(), X, Y)
+    text = repr(result)
+    assert text.startswith("FitResult: maximum number of iterations reached")
+    assert "energy:" in text and "history (4 entries), last: energy=" in text
+    assert "array(" not in text and "[" not in text.split("history")[1]
+    assert len(text.splitlines()) < 10 and str(result) == text

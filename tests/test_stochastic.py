@@ -711,3 +711,13 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
         bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0).fit(net(), X, Y)
     assert len(calls) == 2                          # the first halving, then the floor
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(data, capsys):
+    """Redirected (not a terminal): no carriage-return bar, one line per epoch on stderr."""
+    X, Y = data
+    bs.ImplicitSGD(epochs=3, batch_size=20, random_state=0, verbose=True).fit(net(), X, Y)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3: ") and " batches in " in lines[0]

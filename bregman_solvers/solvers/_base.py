@@ -35,7 +35,29 @@ class FitResult(OptimizeResult):
     history : dict of lists
         ``energy``, ``per_layer`` (arrays), ``time`` (seconds since the start), and
         solver-specific entries (``tau_theta``, ``tau_x``, ``restarts``, ...).
+
+    Shown in a REPL it prints a summary (the last value of each history entry), not the arrays.
     """
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}: {self.get('message', '')}"]
+        for key in ("energy", "n_iter", "epoch", "converged", "success"):
+            if key in self:
+                value = self[key]
+                lines.append(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+        if "network" in self:
+            lines.append(f"  network: {self['network']!r}")
+        history = self.get("history") or {}
+        last = []
+        for key, values in history.items():
+            if isinstance(values, list) and values and np.ndim(values[-1]) == 0:
+                value = values[-1]
+                last.append(f"{key}={value:.4g}" if isinstance(value, (float, np.floating)) else f"{key}={value}")
+        if last:
+            lines.append(f"  history ({len(next(iter(history.values())))} entries), last: " + ", ".join(last))
+        return "\n".join(lines)
+
+    __str__ = __repr__
 
 
 class LiftedSolver:

@@ -4,6 +4,8 @@ It owns what happens around the epochs: the per-epoch history (energy, losses,
 validation metrics, code sparsity, linear-activation rates, consistency, seconds),
 the progress bar, callbacks, early stopping and the divergence error.
 """
+import sys
+
 import numpy as np
 
 from ..network import LiftedState
@@ -72,6 +74,20 @@ class _NoProgress:
 
     def close(self):
         pass
+
+
+class _EpochLine(_NoProgress):
+    """Progress for a log (stderr not a terminal, or no tqdm): one line per epoch, when it ends,
+    instead of a bar's carriage-return updates."""
+
+    def __init__(self, total, desc):
+        self.total, self.desc, self.done, self.timer = total, desc, 0, Timer()
+
+    def update(self, n=1):
+        self.done += n
+
+    def close(self):
+        print(f"{self.desc}: {self.done}/{self.total} batches in {self.timer():.1f} s", file=sys.stderr, flush=True)
 
 
 class EpochLoop:
@@ -195,11 +211,13 @@ class EpochLoop:
 
 
 def _progress(verbose, total, desc):
+    """A tqdm bar over the batches on a terminal; one line per epoch in a log or without tqdm."""
     if not verbose:
         return _NoProgress()
+    if not sys.stderr.isatty():
+        return _EpochLine(total, desc)
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: fall back to one line per epoch
-        print(desc)
-        return _NoProgress()
+    except ImportError:  # tqdm is optional
+        return _EpochLine(total, desc)
     return tqdm(total=total, desc=desc, unit="batch", leave=False)
