@@ -8,6 +8,8 @@ number, ``fit(..., state=ckpt.state, initial_epoch=ckpt.epoch, bregman_state=ckp
 continues exactly like the uninterrupted fit.
 """
 import json
+import os
+import tempfile
 
 import numpy as np
 
@@ -33,7 +35,13 @@ class Checkpoint:
 
 
 def save(path, network, state=None, epoch=0, bregman_state=None):
-    """Write ``network`` (and the solver state) to ``path`` (an ``.npz`` file)."""
+    """Write ``network`` (and the solver state) to ``path`` (an ``.npz`` file; ``.npz`` is added to a
+    path without it, as NumPy does).
+
+    The write is atomic: the checkpoint goes to a temporary file beside ``path``, is flushed to
+    disk, and replaces ``path`` in one ``os.replace``, so a process killed during a save leaves the
+    previous checkpoint intact (and at worst a stray temporary file).
+    """
     if not isinstance(network, LiftedNetwork):
         raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
     config = {
@@ -58,7 +66,22 @@ def save(path, network, state=None, epoch=0, bregman_state=None):
     if bregman_state is not None:
         for l, v in enumerate(bregman_state.v):
             arrays[f"v{l}"] = v
-    np.savez(path, **arrays)
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
 
 
 def load(path):

@@ -721,3 +721,85 @@ def test_progress_in_a_log_is_one_line_per_epoch(data, capsys):
     assert "\r" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("epoch 1/3: ") and " batches in " in lines[0]
+
+
+_SAVER = """
+import sys
+import numpy as np
+import bregman_solvers as bs
+path = sys.argv[1]
+net = bs.LiftedNetwork([784, 784, 784, 10], ["relu", "relu", "identity"], random_state=0)
+state = bs.LiftedState([np.random.default_rng(0).random((4000, 784)) for _ in range(2)])
+print("ready", flush=True)
+epoch = 1
+while True:                      # checkpoints of ~60 MB, one after the other, until killed
+    epoch += 1
+    bs.save(path, net, state, epoch=epoch)
+"""
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_intact(tmp_path):
+    """Saves are atomic: SIGKILL a process at random moments of its saves; the checkpoint on disk
+    always loads, whole."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "ckpt.npz"
+    network = net()
+    bs.save(path, network, epoch=1)                       # the checkpoint to keep
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.6))                 # somewhere inside a save
+        child.kill()
+        child.wait()
+        loaded = bs.load(path)                            # whole: either the first or a completed save
+        assert loaded.epoch >= 1 and loaded.network.widths in (network.widths, [784, 784, 784, 10])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["ckpt.npz"]
+
+
+def test_save_returns_the_path_it_wrote_and_cleans_up_on_failure(tmp_path, monkeypatch):
+    network = net()
+    assert bs.save(tmp_path / "a", network) == str(tmp_path / "a.npz")      # .npz added, as NumPy does
+    assert bs.load(tmp_path / "a.npz").network.widths == network.widths
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        bs.save(tmp_path / "a.npz", network, epoch=5)
+    assert bs.load(tmp_path / "a.npz").epoch == 0                           # the previous one intact
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]                 # no temporary file left
+
+
+@pytest.mark.parametrize("solver", [lambda: bs.ImplicitSGD(batch_size=10, epochs=4, random_state=0, tau_theta=0.1,
+                                                           tau_x=0.1, tau=2.0),
+                                    lambda: bs.SGDBP(batch_size=10, epochs=4, random_state=0)])
+def test_ctrl_c_leaves_the_last_completed_epoch(data, solver, monkeypatch):
+    """A KeyboardInterrupt in the middle of epoch 3: the fit returns (with a warning) the network of
+    epoch 2 and the history of epochs 1 and 2."""
+    from bregman_solvers.solvers import _epochs
+
+    X, Y = data
+    after = {}
+    fit = solver()
+    fit.callback = lambda result: after.setdefault(result.epoch, result.network.parameter_vector.copy()) is None
+    calls = {"n": 0}
+    n_batches = -(-X.shape[0] // 10)
+
+    def interrupting_update(self, n=1):              # after the 4th batch of the 3rd epoch
+        calls["n"] += 1
+        if calls["n"] == 2 * n_batches + 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_epochs._NoProgress, "update", interrupting_update)
+    network = net()
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        result = fit.fit(network, X, Y)
+    monkeypatch.undo()
+    assert result.epoch == 2 and result.history["epoch"] == [1, 2] and not result.converged
+    assert "interrupted" in result.message
+    np.testing.assert_array_equal(network.parameter_vector, after[2])

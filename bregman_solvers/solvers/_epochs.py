@@ -5,6 +5,7 @@ validation metrics, code sparsity, linear-activation rates, consistency, seconds
 the progress bar, callbacks, early stopping and the divergence error.
 """
 import sys
+import warnings
 
 import numpy as np
 
@@ -177,12 +178,22 @@ class EpochLoop:
         best, best_params, waited = np.inf, None, 0
         converged, message = False, "completed all epochs"
         epoch = initial_epoch
+        # the parameters of the last completed epoch: what an interrupted fit leaves
+        completed = net.parameter_vector.copy()
         for epoch in range(initial_epoch, epochs):
             self.epoch = epoch
             progress = _progress(solver.verbose, n_batches, f"epoch {epoch + 1}/{epochs}")
             start = timer()
+            np.copyto(completed, net.parameter_vector)
             try:
                 batch_energy = run_epoch(epoch, progress)
+            except KeyboardInterrupt:
+                # Ctrl-C: back to the last completed epoch (run_epoch has made the weights explicit)
+                np.copyto(net.parameter_vector, completed)
+                message = (f"interrupted (KeyboardInterrupt) during epoch {epoch + 1}: the network has the "
+                           f"parameters of epoch {epoch}; the auxiliary variables hold the interrupted epoch's")
+                warnings.warn(message, RuntimeWarning, stacklevel=4)
+                return self._result(history, epoch, False, message)
             finally:
                 progress.close()
             self._record(history, epoch, timer() - start, batch_energy)
