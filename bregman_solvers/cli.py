@@ -272,11 +272,11 @@ def build_parser():
     def common(p, n_train, epochs, out):
         p.add_argument("--data-dir", default=None, help="directory with the IDX files (default: "
                        "$BREGMAN_SOLVERS_DATA, else the embedded MNIST subset)")
-        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-        p.add_argument("--epochs", type=_positive, default=epochs)
-        p.add_argument("--n-train", type=_positive, default=n_train)
-        p.add_argument("--n-test", type=_positive, default=1000)
-        p.add_argument("--batch-size", type=_positive, default=100)
+        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set")
+        p.add_argument("--epochs", type=_positive, default=epochs, help="training epochs")
+        p.add_argument("--n-train", type=_positive, default=n_train, help="training images (the first ones)")
+        p.add_argument("--n-test", type=_positive, default=1000, help="test images (the first ones)")
+        p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
         p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
                        help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
@@ -287,9 +287,9 @@ def build_parser():
                        "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
         p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
                        "baselines (default: 0.1 for classify, 0.05 for the autoencoders)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, batches and noise")
         p.add_argument("--threads", type=_positive, default=None, help="the most threads a fit uses, BLAS included (default: the usable cores)")
-        p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+        p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="computation dtype")
         p.add_argument("--out", default=out, help="output directory")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -299,14 +299,15 @@ def build_parser():
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run_demo, out=None)
-    p = sub.add_parser("classify", help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
+    p = sub.add_parser("classify", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
     common(p, 5000, 5, "results/classify")
     p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784])
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
     p.set_defaults(func=classify)
     for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
                               ("denoise", denoise, "sparse denoising autoencoders")):
-        p = sub.add_parser(name, help=help_)
+        p = sub.add_parser(name, help=help_, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         common(p, 1000, 5, f"results/{name}")
         p.add_argument("--alpha", type=float, default=0.2, help="l1 weight on the code")
         p.add_argument("--threshold", type=float, default=0.1, help="soft-threshold of the code activation")

@@ -126,3 +126,10 @@ def test_a_missing_data_set_tells_a_command_line_user_about_data_dir(tmp_path, c
     assert main(["classify", "--dataset", "fashion-mnist", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "--data-dir" in err and "path=" not in err.split("; pass")[1]
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 5000)" in out and "(default: 100)" in out and "(default: float32)" in out
