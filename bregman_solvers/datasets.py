@@ -9,6 +9,7 @@ fresh machine without a download. ``load_fashion_mnist`` also looks where Debian
 """
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -31,26 +32,40 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 
 
 def read_idx(path):
-    """Read one IDX file (``.gz`` or plain) into an array, checking its header and length."""
+    """Read one IDX file (``.gz`` or plain) into an array, checking its header and length.
+
+    The header is read first and the data in chunks, so a corrupt header that claims more entries
+    than the file holds (or a gzip bomb) is an error before anything of that size is allocated.
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+                raise ValueError(f"{path} is not an IDX file (bad magic number {magic!r})")
+            ndim = magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path} is truncated (incomplete header)")
+            shape = tuple(int.from_bytes(dims[4 * i:4 + 4 * i], "big") for i in range(ndim))
+            dtype = np.dtype(_IDX_TYPES[magic[2]])
+            expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            chunks, size = [], 0
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > expected:
+                    raise ValueError(f"{path} is corrupt: header says {shape} ({expected} bytes of data), "
+                                     f"the file holds more")
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r})")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path} is truncated (incomplete header)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header != expected:
+    if size != expected:
         raise ValueError(f"{path} is truncated or corrupt: header says {shape} ({expected} bytes of data), "
-                         f"found {len(data) - header} bytes")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+                         f"found {size} bytes")
+    return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape)
 
 
 def _find(directory, stem):

@@ -10,6 +10,7 @@ continues exactly like the uninterrupted fit.
 import json
 import os
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -85,20 +86,80 @@ def save(path, network, state=None, epoch=0, bregman_state=None):
 
 
 def load(path):
-    """Read a checkpoint written by :func:`save`; returns a :class:`Checkpoint`."""
-    with np.load(path, allow_pickle=False) as data:
-        if "config" not in data:
-            raise ValueError(f"{path} is not a bregman_solvers checkpoint (no config)")
-        config = json.loads(str(data["config"]))
-        if config.get("format") != _FORMAT:
-            raise ValueError(f"{path}: unsupported checkpoint format {config.get('format')!r}")
-        from .activations import get_activation
+    """Read a checkpoint written by :func:`save`; returns a :class:`Checkpoint`.
 
+    Raises ``OSError`` when the file cannot be read, and ``ValueError`` naming what is wrong when it
+    is not a complete checkpoint of this format: not an ``.npz``, a configuration that does not
+    describe a network, missing or unexpected arrays, arrays of the wrong shape or dtype, or
+    non-finite parameters.
+    """
+    import zipfile
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a bregman_solvers checkpoint (not a readable .npz: {exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a bregman_solvers checkpoint (a single array, not an .npz)")
+    with data:
+        try:
+            return _checkpoint(path, data)
+        except (KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path} is a damaged checkpoint: {exc}") from None
+
+
+def _checkpoint(path, data):
+    if "config" not in data:
+        raise ValueError(f"{path} is not a bregman_solvers checkpoint (no config)")
+    try:
+        config = json.loads(str(data["config"]))
+    except ValueError as exc:
+        raise ValueError(f"{path}: the checkpoint's config is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format "
+                         f"{config.get('format') if isinstance(config, dict) else config!r}")
+    from ._validation import check_widths
+    from .activations import get_activation
+
+    try:
+        widths = check_widths(config["widths"])
+        L = len(widths) - 1
+        has_state, has_bregman = bool(config["has_state"]), bool(config["has_bregman_state"])
+        epoch = config["epoch"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the checkpoint's config does not describe a network ({exc!r})") from None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path}: the checkpoint's epoch must be an integer >= 0, got {epoch!r}")
+    expected = {"config", *(f"W{l}" for l in range(L)), *(f"b{l}" for l in range(L))}
+    expected |= {f"X{h}" for h in range(L - 1)} if has_state else set()
+    expected |= {f"v{l}" for l in range(L)} if has_bregman else set()
+    found = set(data.files)
+    if found != expected:
+        raise ValueError(f"{path}: the checkpoint's arrays do not match its network "
+                         f"(missing {sorted(expected - found)}, unexpected {sorted(found - expected)})")
+    # the arrays' shapes before the network is made: a config cannot make it allocate more than the file holds
+    for l in range(L):
+        for name, shape in ((f"W{l}", (widths[l + 1], widths[l])), (f"b{l}", (widths[l + 1],))):
+            if data[name].shape != shape:
+                raise ValueError(f"{path}: {name} must have shape {shape} (the config's widths), "
+                                 f"got {data[name].shape}")
+    try:
         acts = [get_activation(name, **params) for name, params in config["activations"]]
-        net = LiftedNetwork(config["widths"], acts, config["lambdas"], dtype=config["dtype"],
-                            penalty=config["penalty"], n_threads=config["n_threads"])
-        L = net.n_layers
-        net.set_parameters([data[f"W{l}"] for l in range(L)], [data[f"b{l}"] for l in range(L)])
-        state = LiftedState([data[f"X{h}"].copy() for h in range(L - 1)]) if config["has_state"] else None
-        breg = BregmanState([data[f"v{l}"].copy() for l in range(L)]) if config["has_bregman_state"] else None
-    return Checkpoint(net, state, config["epoch"], breg)
+        net = LiftedNetwork(widths, acts, config["lambdas"], dtype=config["dtype"], penalty=config["penalty"],
+                            n_threads=config["n_threads"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the checkpoint's config does not describe a network ({exc!r})") from None
+    net.set_parameters([data[f"W{l}"] for l in range(L)], [data[f"b{l}"] for l in range(L)])
+    state = None
+    if has_state:
+        state = LiftedState([data[f"X{h}"].copy() for h in range(L - 1)])
+        if any(h.ndim != 2 for h in state.hidden):
+            raise ValueError(f"{path}: the auxiliary variables X0.. must be 2-D arrays")
+        net.check_state(state, state.n_samples)
+    breg = None
+    if has_bregman:
+        breg = BregmanState([data[f"v{l}"].copy() for l in range(L)])
+        for l, (v, w) in enumerate(zip(breg.v, net.weights)):
+            if v.shape != w.shape:
+                raise ValueError(f"{path}: v{l} must have the shape of W{l} {w.shape}, got {v.shape}")
+    return Checkpoint(net, state, epoch, breg)
