@@ -5,7 +5,7 @@ out-of-range values, corrupted files). An acceptable outcome is a ``ValueError``
 or ``OSError`` whose message names what was wrong, or a result that is finite. Anything else
 (another exception, a crash, a NaN result) fails. CI runs a bounded number of examples per door;
 ``BREGMAN_SOLVERS_FUZZ_EXAMPLES=10000 python -m pytest tests/test_fuzz_doors.py`` runs the long
-campaign reported in docs/performance.rst ("Bad input").
+campaign reported in docs/architecture.rst ("Bad input").
 """
 import collections
 import inspect
