@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
@@ -109,6 +109,7 @@ def near_valid_data(draw):
                              st.lists(st.sampled_from(bs.activations.available() + ["nope"]), max_size=4)),
        lambdas=st.one_of(st.floats(0.1, 2), scalars, st.lists(scalars, max_size=4)),
        dtype=st.one_of(dtypes, scalars), penalty=st.one_of(st.sampled_from(["bregman", "mac_qp", "x"]), scalars))
+@example(widths=[3, 4, 2], activations="relu", lambdas=1.0, dtype=np.float32, penalty="bregman")
 def test_lifted_network_door(widths, activations, lambdas, dtype, penalty):
     check_door(lambda: bs.LiftedNetwork(widths, activations, lambdas, dtype=dtype, penalty=penalty))
 
@@ -121,6 +122,7 @@ SOLVERS = [lambda: bs.ImplicitSGD(epochs=1, batch_size=2, inner_iterations=2),
 
 @FUZZ
 @given(data=st.one_of(st.tuples(bad_arrays(), bad_arrays()), near_valid_data()), solver=st.sampled_from(SOLVERS))
+@example(data=(np.ones((4, 3)), np.eye(2)[[0, 1, 0, 1]]), solver=SOLVERS[0])
 def test_solver_fit_data_door(data, solver):
     X, Y = data
     network = bs.LiftedNetwork([3, 4, 2], ["relu", "identity"], random_state=0)
@@ -136,6 +138,7 @@ def test_solver_fit_data_door(data, solver):
 @given(name=st.sampled_from(["epochs", "batch_size", "inner_iterations", "tau", "tau_theta", "tau_x", "splitting",
                              "random_state", "patience", "code_layer", "validation_data", "safeguard"]),
        value=st.one_of(scalars, st.just((np.zeros((2, 3)), np.zeros((2, 2))))))
+@example(name="epochs", value=2)
 def test_solver_hyperparameter_door(name, value):
     rng = np.random.default_rng(0)
     X, Y = rng.random((6, 3)), np.eye(2)[rng.integers(0, 2, 6)]
@@ -164,6 +167,8 @@ good_arrays = st.builds(
        a=st.one_of(good_arrays, bad_arrays(max_dims=3)), b=bad_arrays(max_dims=3),
        c=st.one_of(st.floats(0.01, 10), scalars), n_threads=st.one_of(st.none(), st.integers(-2, 3), scalars),
        valid_out=st.booleans(), same=st.booleans())
+@example(kernel="bregman_loss_grad", kind="relu", a=np.ones((2, 3)), b=np.ones((2, 3)), c=1.0, n_threads=1,
+         valid_out=True, same=True)
 def test_kernel_door(kernel, kind, a, b, c, n_threads, valid_out, same):
     function = getattr(kernels, kernel)
     if same and isinstance(a, np.ndarray):
@@ -195,6 +200,7 @@ def _idx_bytes(shape, code=0x08, payload=None):
                                 st.sampled_from([0x08, 0x0D, 0x07]), st.binary(max_size=40)),
                       st.builds(lambda cut: _idx_bytes((3, 4))[:cut], st.integers(0, 20))),
        gz=st.booleans())
+@example(data=_idx_bytes((2, 3)), gz=False)
 def test_idx_reader_door(tmp_path, data, gz):
     import gzip
 
@@ -237,11 +243,12 @@ def _rewrite(original, change):
     st.tuples(st.just("truncate"), st.integers(0, 2000)),
     st.tuples(st.just("flip"), st.integers(0, 2000)),
     st.tuples(st.sampled_from(["drop", "add", "shape", "dtype", "config"]), st.integers(0, 20))))
+@example(mutation=("truncate", 10 ** 9))           # the whole file: a valid checkpoint
 def test_checkpoint_door(tmp_path, checkpoint_bytes, mutation):
     kind, where = mutation
     data = checkpoint_bytes
     if kind == "truncate":
-        data = data[:where % len(data)]
+        data = data[:where] if where < len(data) else data
     elif kind == "flip":
         at = where % len(data)
         data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
@@ -269,6 +276,6 @@ def test_every_door_saw_refusals_and_acceptances():
         pytest.skip("run with the whole module")
     for door in expected:
         assert OUTCOMES[door, "refused"] > 0, door
-        assert OUTCOMES[door, "accepted"] > 0 or door == "test_idx_reader_door", door
+        assert OUTCOMES[door, "accepted"] > 0, door
     print({f"{door}/{outcome}": count for (door, outcome), count in sorted(OUTCOMES.items())})
 
