@@ -56,7 +56,7 @@ from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
 from . import datasets, exceptions, regularisers, schedules  # noqa: E402
-from .exceptions import ConvergenceWarning, DivergenceError  # noqa: E402
+from .exceptions import ConvergenceWarning, DivergenceError, DivergenceWarning  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
 from .solvers import (  # noqa: E402
     ADMM,
@@ -88,6 +88,7 @@ __all__ = [
     "BlockCoordinateDescent",
     "ConvergenceWarning",
     "DivergenceError",
+    "DivergenceWarning",
     "EnergyTerms",
     "exceptions",
     "FitResult",
