@@ -141,11 +141,44 @@ def _estimator_settings(args):
                 track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
 
 
+def _checkpointing(args, slug):
+    """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
+    (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
+    epochs, and with ``--resume`` the checkpoint to continue from and the history before it."""
+    from . import persistence
+
+    path = os.path.join(args.out, f"checkpoint-{slug}.npz")
+    sidecar = path[:-4] + ".json"
+    resume, earlier = None, {}
+    if args.resume and os.path.exists(path):
+        resume = persistence.load(path)
+        with open(sidecar) as f:
+            earlier = json.load(f)
+        print(f"  resuming from {path} (epoch {resume.epoch})", flush=True)
+    if not args.checkpoint_every:
+        return None, resume, earlier
+
+    def save(result):
+        if result.epoch % args.checkpoint_every == 0 or result.epoch == args.epochs:
+            persistence.save(path, result.network, result.state, epoch=result.epoch,
+                             bregman_state=result.get("bregman_state"))
+            _write_json(sidecar, _joined(earlier, result.history))
+        return False
+
+    return save, resume, earlier
+
+
+def _joined(earlier, later):
+    """Two histories one after the other (entry by entry)."""
+    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
+
+
 def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     Xtr, ytr, Xte, yte, _ = _load(args)
     models = {"lifted Bregman network (LBN)": dict(solver="isgd", penalty="bregman"),
               "SGD-BP": dict(solver="sgd-bp")}
+    slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
         models = {"standard lifted network": dict(solver="isgd", penalty="classical"), **models}
     results, histories = {}, {}
@@ -154,9 +187,10 @@ def classify(args):
         steps = _steps(args, LIFTED_STEPS[model.get("penalty", "bregman")], BACKPROP_STEPS["classify"])
         est = LiftedBregmanClassifier(hidden_layer_sizes=args.hidden, activation="relu", output="identity",
                                       **model, **steps, **_estimator_settings(args))
+        callback, resume, earlier = _checkpointing(args, slugs[name])
         t0 = time.time()
-        est.fit(Xtr, ytr, validation_data=(Xte, yte))
-        history = histories[name] = est.history_
+        est.fit(Xtr, ytr, validation_data=(Xte, yte), callback=callback, resume=resume)
+        history = histories[name] = _joined(earlier, est.history_)
         results[name] = {
             "train_accuracy": history["train_accuracy"][-1],
             "test_accuracy": history["val_accuracy"][-1],
@@ -304,6 +338,10 @@ def build_parser():
     common(p, 5000, 5, "results/classify")
     p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784])
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
+    p.add_argument("--checkpoint-every", type=_positive, default=None,
+                   help="save each model's checkpoint (and history) in --out every N epochs")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each model from its checkpoint in --out (from --checkpoint-every)")
     p.set_defaults(func=classify)
     for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
                               ("denoise", denoise, "sparse denoising autoencoders")):

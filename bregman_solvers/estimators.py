@@ -28,11 +28,12 @@ SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "
 _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
 
 
-def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None):
+def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
     """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
-    ``validation_data``: (inputs, targets) evaluated every epoch)."""
+    ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each)."""
     epochs = est.epochs if epochs is None else epochs
-    monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer)
+    monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer,
+                   callback=callback)
     common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
                       verbose=est.verbose, n_threads=est.n_threads, **monitor)
     name = est.solver
@@ -58,14 +59,14 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
                                  code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
                                  **monitor)
     common_det = dict(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                      n_threads=est.n_threads)
+                      n_threads=est.n_threads, callback=callback)
     if name in ("pg", "fista"):
         return ProximalGradient(accelerated=name == "fista", **common_det)
     if name == "bcd":
         return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
     if name == "admm":
         return ADMM(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                    n_threads=est.n_threads)
+                    n_threads=est.n_threads, callback=callback)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
 
 
@@ -101,9 +102,30 @@ def _resolve_dtype(est, dtype, X, first):
 
 
 def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
-                 code_layer=None):
-    solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer)
-    return solver.fit(network, X, target).history
+                 code_layer=None, callback=None, resume=None):
+    """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
+    from its epoch with its auxiliary variables and Bregman state."""
+    solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer, callback)
+    if resume is None:
+        return solver.fit(network, X, target).history
+    if est.solver not in _STOCHASTIC:
+        raise ValueError(f"resume needs a stochastic solver {_STOCHASTIC}, got {est.solver!r}")
+    kwargs = dict(initial_epoch=resume.epoch, bregman_state=resume.bregman_state)
+    if est.solver not in ("sgd-bp", "isgd-bp"):
+        kwargs["state"] = resume.state
+    return solver.fit(network, X, target, **kwargs).history
+
+
+def _resumed_network(est, resume, n_features):
+    """The network of a checkpoint to continue, checked against the data."""
+    from .persistence import Checkpoint
+
+    if not isinstance(resume, Checkpoint):
+        raise TypeError(f"resume must be a Checkpoint (bregman_solvers.load), got {type(resume).__name__}")
+    if resume.network.widths[0] != n_features:
+        raise ValueError(f"resume: the checkpoint's network takes {resume.network.widths[0]} features, "
+                         f"X has {n_features}")
+    return resume.network
 
 
 class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
@@ -202,7 +224,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y contains labels not seen before: {unseen}")
         return np.eye(self.network_.widths[-1], dtype=dtype)[self._encoder.transform(y)]
 
-    def _fit(self, X, y, partial, classes=None, validation_data=None):
+    def _fit(self, X, y, partial, classes=None, validation_data=None, callback=None, resume=None):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
@@ -216,8 +238,10 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = self._encoder.classes_
             if len(self.classes_) < 2 and not partial:
                 raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class: {self.classes_}")
-            self.network_ = self._build(X.shape[1], max(len(self.classes_), 2), dtype)
+            self.network_ = (self._build(X.shape[1], max(len(self.classes_), 2), dtype) if resume is None
+                             else _resumed_network(self, resume, X.shape[1]))
             self.history_ = {}
+        dtype = self.network_.dtype                    # (a resumed network keeps its own)
         target = self._targets(y, dtype)
         validation = None
         if validation_data is not None:
@@ -227,19 +251,23 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("validation_data must be a pair (X, y)") from None
             X_val = validate_data(self, X_val, dtype=[np.float64, np.float32], reset=False)
             validation = (X_val.astype(dtype, copy=False), self._targets(np.asarray(y_val), dtype))
-        history = _fit_network(self, self.network_, X.astype(dtype, copy=False), target, partial=partial,
-                               validation_data=validation)
+        history = _fit_network(self, self.network_, X.astype(self.network_.dtype, copy=False), target,
+                               partial=partial, validation_data=validation, callback=callback, resume=resume)
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(values)
         return self
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, callback=None, resume=None):
         """Train on ``X`` (n_samples, n_features) and class labels ``y``.
 
         ``validation_data``: ``(X_val, y_val)``, evaluated every epoch (``history_["val_loss"]``,
-        ``history_["val_accuracy"]``).
+        ``history_["val_accuracy"]``). ``callback(result)``: called after every epoch with the
+        solver's :class:`~bregman_solvers.FitResult` so far (return True to stop), e.g. to save a
+        checkpoint. ``resume``: a :class:`~bregman_solvers.Checkpoint` of an earlier fit of a
+        stochastic solver on the same data: the fit continues from its epoch (``epochs`` is the
+        total), with its network and auxiliary variables, as the uninterrupted fit would.
         """
-        return self._fit(X, y, partial=False, validation_data=validation_data)
+        return self._fit(X, y, partial=False, validation_data=validation_data, callback=callback, resume=resume)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call.

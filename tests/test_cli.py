@@ -76,10 +76,10 @@ def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
     seen = []
     real_fit = cli.LiftedBregmanClassifier.fit
 
-    def spy(self, X, y, validation_data=None):
+    def spy(self, X, y, **kwargs):
         seen.append({k: self.get_params()[k] for k in ("solver", "penalty", "tau_theta", "tau_x", "tau",
                                                        "learning_rate")})
-        return real_fit(self, X, y, validation_data=validation_data)
+        return real_fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(cli.LiftedBregmanClassifier, "fit", spy)
     assert main(["classify", *TINY, "--hidden", "16", "--classical", "--out", str(tmp_path)]) == 0
@@ -133,3 +133,21 @@ def test_help_shows_the_defaults(capsys):
         main(["classify", "--help"])
     out = capsys.readouterr().out
     assert "(default: 5000)" in out and "(default: 100)" in out and "(default: float32)" in out
+
+
+def test_checkpoints_and_resume_give_the_uninterrupted_run(tmp_path):
+    """classify --checkpoint-every 1: stopped after 2 of 3 epochs and resumed with --resume, the
+    tables and histories are those of the uninterrupted 3-epoch run."""
+    args = ["classify", "--n-train", "200", "--n-test", "100", "--quiet", "--threads", "1", "--hidden", "16"]
+    assert main([*args, "--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*args, "--epochs", "2", "--checkpoint-every", "1", "--out", str(tmp_path / "parts")]) == 0
+    assert (tmp_path / "parts" / "checkpoint-lbn.npz").exists() and (tmp_path / "parts" / "checkpoint-sgd-bp.npz").exists()
+    assert main([*args, "--epochs", "3", "--checkpoint-every", "1", "--resume", "--out", str(tmp_path / "parts")]) == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts = json.loads((tmp_path / "parts" / "results.json").read_text())
+    for model in whole["table1"]:
+        for key in ("train_accuracy", "test_accuracy", "linear_activation_rates"):
+            assert parts["table1"][model][key] == whole["table1"][model][key], (model, key)
+        assert parts["history"][model]["val_accuracy"] == whole["history"][model]["val_accuracy"]
+        assert parts["history"][model]["epoch"] == [1, 2, 3]
+    assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
