@@ -260,10 +260,8 @@ class StepEngine:
             self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
             return
         net = self.net
-        L = net.n_layers
         if form == "scaled":
-            pull = np.zeros(L) if anchor is None else np.asarray(tau_theta, dtype=np.float64) / tau_prox
-            scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
+            pull, scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
             self.steps().parameter_step(anchor, scale, self.w_scale, self._parameter_steps(tau_theta), pull,
                                         MIN_W_SCALE)
             return
@@ -276,12 +274,18 @@ class StepEngine:
             theta = net.parameter_vector
             _lifted.pull_towards(theta, anchor, net.layer_bounds, np.asarray(tau_theta, dtype=np.float64) / tau_prox,
                                  net._threads(theta))
-        for l in range(L):
-            step = tau_theta[l] * net.lambdas[l] / self.n
+        for l, step in enumerate(self._parameter_steps(tau_theta)):
             _lifted.gemm(True, False, -step, self.ws.residual[l], xs[l], 1.0, net.weights[l], *net._product_split())
             _lifted.column_sums(self.ws.residual[l], net.biases[l], -step, True)
             if self.regulariser is not None:
                 self.regulariser.prox(net.weights[l], tau_theta[l], out=net.weights[l])
+
+    def _pull(self, tau_theta, anchor, tau_prox, anchor_scale):
+        """The scaled step's per-layer pull ``tau_theta / tau_prox`` (0 without an anchor) and anchor scales."""
+        L = self.net.n_layers
+        pull = np.zeros(L) if anchor is None else np.asarray(tau_theta, dtype=np.float64) / tau_prox
+        scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
+        return pull, scale
 
     def _parameter_steps(self, tau_theta):
         """``tau_theta_l lambda_l / n``: the step on the summed residuals, per layer."""
@@ -296,10 +300,8 @@ class StepEngine:
         """
         if not self.fused_steps_apply(tau_theta, tau_prox):
             raise ValueError("proximal_steps needs no regulariser, no code regulariser and the scaled step")
-        L = self.net.n_layers
-        pull = np.zeros(L) if anchor is None else np.asarray(tau_theta, dtype=np.float64) / tau_prox
+        pull, anchor_scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
         a_x, c_z, back, prox_c = self._x_arrays(tau_x)
-        anchor_scale = np.ones(L) if anchor_scale is None else np.asarray(anchor_scale, dtype=np.float64)
         self.steps().run(n_steps, anchor, anchor_scale, self.w_scale, self._parameter_steps(tau_theta), pull,
                          a_x, c_z, back, prox_c, MIN_W_SCALE)
 
