@@ -79,7 +79,7 @@ def _plot_curves(path, curves, ylabel, title, logy=False):
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -168,6 +168,27 @@ def _checkpointing(args, slug):
     return save, resume, earlier
 
 
+def _energy_curves(histories):
+    """What ``energy.png`` plots for each model.
+
+    A lifted model's full-data energy is evaluated with each batch's auxiliary variables as its
+    last visit left them, up to an epoch older than the final parameters: it is not monotone in
+    stochastic training and can rise in an epoch whose every batch lowered its own energy (the
+    stale variables of the early batches no longer fit the moved parameters). The plot therefore
+    shows it beside the mean of the batches' energies at their visits and the training loss of the
+    forward pass (the lifted energy at consistency, ``x_l = sigma(z_l)``), which is what
+    back-propagation's curve measures too.
+    """
+    curves = {}
+    for model, h in histories.items():
+        short = model[model.find("(") + 1:-1] if model.endswith(")") else model      # "LBN", "SGD-BP"
+        if h.get("energy"):
+            curves[f"{short}: full-data energy, stored aux. variables"] = h["energy"]
+            curves[f"{short}: mean batch energy at its visit"] = h["batch_energy"]
+        curves[f"{short}: training loss, forward pass"] = h.get("train_loss", [])
+    return curves
+
+
 def _joined(earlier, later):
     """Two histories one after the other (entry by entry)."""
     return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
@@ -212,9 +233,8 @@ def classify(args):
     _plot_curves(os.path.join(args.out, "accuracy.png"),
                  {f"{m} (test)": h["val_accuracy"] for m, h in histories.items()}, "test accuracy",
                  f"{args.dataset}: test accuracy per epoch")
-    _plot_curves(os.path.join(args.out, "energy.png"),
-                 {m: h["energy"] for m, h in histories.items() if h.get("energy")}, "lifted energy",
-                 "lifted energy per epoch", logy=True)
+    _plot_curves(os.path.join(args.out, "energy.png"), _energy_curves(histories),
+                 "energy / loss per sample", "training energy and loss per epoch", logy=True)
     print("\nTable 1: classification accuracy\n\n" + table1)
     print("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
     print(f"results, tables and plots in {args.out}")
@@ -321,7 +341,7 @@ def build_parser():
                        "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
         p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
                        "baselines (default: 0.1 for classify, 0.05 for the autoencoders)")
-        p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, batches and noise")
+        p.add_argument("--seed", type=_seed, default=0, help="seed of the initialisation, batches and noise")
         p.add_argument("--threads", type=_positive, default=None, help="the most threads a fit uses, BLAS included (default: the usable cores)")
         p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="computation dtype")
         p.add_argument("--out", default=out, help="output directory")
@@ -331,7 +351,7 @@ def build_parser():
     p.add_argument("--n-samples", type=_positive, default=10000)
     p.add_argument("--n-features", type=_positive, default=784)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=_run_demo, out=None)
     p = sub.add_parser("classify", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
@@ -347,10 +367,11 @@ def build_parser():
                               ("denoise", denoise, "sparse denoising autoencoders")):
         p = sub.add_parser(name, help=help_, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         common(p, 1000, 5, f"results/{name}")
-        p.add_argument("--alpha", type=float, default=0.2, help="l1 weight on the code")
-        p.add_argument("--threshold", type=float, default=0.1, help="soft-threshold of the code activation")
+        p.add_argument("--alpha", type=_nonnegative, default=0.2, help="l1 weight on the code")
+        p.add_argument("--threshold", type=_nonnegative, default=0.1, help="soft-threshold of the code activation")
         if name == "denoise":
-            p.add_argument("--noise", type=float, default=0.3, help="standard deviation of the Gaussian noise")
+            p.add_argument("--noise", type=_nonnegative, default=0.3,
+                           help="standard deviation of the Gaussian noise")
         p.set_defaults(func=func)
     return parser
 
@@ -367,7 +388,7 @@ def _step(text):
     except ValueError:
         value = -1.0
     if not (value > 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
@@ -375,11 +396,32 @@ def _step_or_auto(text):
     return "auto" if text == "auto" else _step(text)
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
+
+
+def _integer_at_least(text, minimum, what):
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def _positive(text):
+    return _integer_at_least(text, 1, "a positive integer")
+
+
+def _seed(text):
+    return _integer_at_least(text, 0, "an integer >= 0")
 
 
 def main(argv=None):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bregman_solvers.cli import main
+from bregman_solvers.cli import _energy_curves, main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["--n-train", "200", "--n-test", "100", "--epochs", "2", "--quiet", "--threads", "1"]
@@ -28,6 +28,12 @@ def test_classify(tmp_path, capsys):
     assert "layer 2" in (tmp_path / "table2.md").read_text()
     assert_png(tmp_path / "accuracy.png")
     assert_png(tmp_path / "energy.png")
+    curves = _energy_curves(results["history"])
+    # the lifted models' full-data energy beside their batch energies and every model's forward-pass loss
+    assert sum("full-data energy" in label for label in curves) == 2
+    assert sum("batch energy" in label for label in curves) == 2
+    assert sum("forward pass" in label for label in curves) == 3
+    assert all(len(values) == 2 and min(values) > 0 for values in curves.values())
 
 
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
@@ -53,6 +59,17 @@ def test_demo_and_errors(tmp_path, capsys):
         main(["classify", "--epochs", "0"])
     with pytest.raises(SystemExit):
         main(["unknown"])
+
+
+@pytest.mark.parametrize("option, value", [("--epochs", "abc"), ("--epochs", "0"), ("--seed", "-3"),
+                                           ("--threshold", "inf"), ("--noise", "-0.5"), ("--alpha", "nan"),
+                                           ("--tau-x", "0"), ("--tau-theta", "often")])
+def test_a_bad_option_value_is_refused_naming_the_option(capsys, option, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["denoise", option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be" in err and repr(value) in err
 
 
 def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys, monkeypatch):
