@@ -21,7 +21,9 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 import bregman_solvers as bs
 from bregman_solvers import kernels
+from bregman_solvers.cli import main as cli_main
 from bregman_solvers.datasets import read_idx
+from bregman_solvers.estimators import LiftedBregmanClassifier, SparseAutoencoder
 
 EXAMPLES = int(os.environ.get("BREGMAN_SOLVERS_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
@@ -267,11 +269,94 @@ def test_checkpoint_door(tmp_path, checkpoint_bytes, mutation):
         pytest.fail(f"BadZipFile escaped: {exc}")
 
 
+ESTIMATORS = {
+    "classifier": lambda **kw: LiftedBregmanClassifier(hidden_layer_sizes=(4,), epochs=1, batch_size=2,
+                                                       inner_iterations=2, random_state=0, **kw),
+    "sgd-bp": lambda **kw: LiftedBregmanClassifier(hidden_layer_sizes=(4,), solver="sgd-bp", epochs=1,
+                                                   batch_size=2, random_state=0, **kw),
+    "autoencoder": lambda **kw: SparseAutoencoder(hidden_layer_sizes=(4, 3, 4), epochs=1, batch_size=2,
+                                                  inner_iterations=2, random_state=0, **kw),
+}
+ESTIMATOR_SETTINGS = ["hidden_layer_sizes", "epochs", "batch_size", "inner_iterations", "tau_theta", "tau_x",
+                      "tau", "learning_rate", "dtype", "n_threads", "random_state", "code_alpha", "activation"]
+
+
+@FUZZ
+@given(kind=st.sampled_from(sorted(ESTIMATORS)),
+       data=st.one_of(st.tuples(bad_arrays(), bad_arrays()), near_valid_data()),
+       method=st.sampled_from(["fit", "partial_fit", "predict", "score"]),
+       setting=st.one_of(st.none(), st.tuples(st.sampled_from(ESTIMATOR_SETTINGS), scalars)))
+@example(kind="classifier", data=(np.ones((4, 3)), np.eye(2)[[0, 1, 0, 1]]), method="fit", setting=None)
+def test_estimator_door(kind, data, method, setting):
+    """fit / partial_fit on arbitrary data and settings; predict / score of a fitted estimator on
+    arbitrary data (a fitted estimator is left as it was by a refused call)."""
+    X, Y = data
+    y = Y.argmax(axis=1) if isinstance(Y, np.ndarray) and Y.ndim == 2 and Y.shape[1] and Y.dtype.kind in "fiub" \
+        else Y
+    if kind == "autoencoder" and method == "partial_fit":
+        method = "fit"
+    if method in ("fit", "partial_fit"):
+        try:
+            estimator = ESTIMATORS[kind](**dict([setting] if setting else []))
+        except CLEAR:
+            return          # refused at construction: scikit-learn's convention is to check in fit
+        call = getattr(estimator, method)
+        args = (X,) if kind == "autoencoder" else (X, y)
+        kwargs = {"classes": [0, 1]} if method == "partial_fit" else {}
+        check_door(lambda: np.asarray(call(*args, **kwargs).predict(X)))
+        return
+    rng = np.random.default_rng(0)
+    X_fit = rng.random((6, 3))
+    estimator = ESTIMATORS[kind]().fit(X_fit, *([] if kind == "autoencoder" else [np.arange(6) % 2]))
+    before = estimator.network_.parameter_vector.copy()
+    call = getattr(estimator, method)
+    check_door(lambda: np.asarray(call(X) if method == "predict" or kind == "autoencoder" else call(X, y)))
+    np.testing.assert_array_equal(estimator.network_.parameter_vector, before)
+
+
+#: CLI options with values a user could mistype; each run starts from a tiny valid command
+CLI_OPTIONS = ["--epochs", "--n-train", "--n-test", "--batch-size", "--inner-iterations", "--tau-theta", "--tau-x",
+               "--tau", "--learning-rate", "--seed", "--threads", "--dtype", "--dataset", "--hidden", "--alpha",
+               "--threshold", "--noise", "--checkpoint-every", "--data-dir", "--out", "--bogus"]
+cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf", "auto", "1e300", "1e-300", "",
+                                        "abc", "float16", "fashion-mnist", "3.5", "0x10", "/nonexistent"]),
+                       st.text(max_size=6))
+
+
+@FUZZ
+@given(command=st.sampled_from(["classify", "autoencoder", "denoise", "demo", "nope"]),
+       options=st.lists(st.tuples(st.sampled_from(CLI_OPTIONS), cli_values), max_size=3))
+@example(command="classify", options=[])
+def test_cli_door(tmp_path, capsys, command, options):
+    """Arbitrary options on a tiny command: exit status 0 with results, or 2 with a message naming the
+    option on stderr (argparse's or the command's), never a traceback."""
+    if command == "demo":
+        base = ["demo", "--n-samples", "20", "--n-features", "5"]
+    else:
+        base = [command, "--n-train", "12", "--n-test", "6", "--epochs", "1", "--batch-size", "4",
+                "--inner-iterations", "1", "--quiet", "--threads", "1", "--out", str(tmp_path / "out")]
+        base += ["--hidden", "4", "4"] if command == "classify" else []
+    argv = base + [part for option, value in options for part in (option, value)]
+    door = "test_cli_door"
+    try:
+        status = cli_main(argv)
+    except SystemExit as exc:           # argparse: usage and the offending option on stderr
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status in (0, 2), (argv, status, err)
+    if status == 2:
+        assert "error:" in err and "Traceback" not in err, err
+        OUTCOMES[door, "refused"] += 1
+    else:
+        OUTCOMES[door, "accepted"] += 1
+
+
 def test_every_door_saw_refusals_and_acceptances():
     """The campaign above reached both outcomes at every door (so it tested something)."""
     doors = {door for door, _ in OUTCOMES}
     expected = {"test_lifted_network_door", "test_solver_fit_data_door", "test_solver_hyperparameter_door",
-                "test_kernel_door", "test_idx_reader_door", "test_checkpoint_door"}
+                "test_kernel_door", "test_idx_reader_door", "test_checkpoint_door", "test_estimator_door",
+                "test_cli_door"}
     if doors != expected:
         pytest.skip("run with the whole module")
     for door in expected:
