@@ -91,8 +91,25 @@ class _EpochLine(_NoProgress):
         print(f"{self.desc}: {self.done}/{self.total} batches in {self.timer():.1f} s", file=sys.stderr, flush=True)
 
 
+def divergence_error(steps, epoch, lifted=True, at_start=False):
+    """The :class:`~bregman_solvers.exceptions.DivergenceError` of the step sizes ``steps``
+    (``(tau_theta, tau_x, tau)``, or ``(learning_rate, None, tau)`` for the baselines)."""
+    names = ("tau_theta", "tau_x", "tau") if lifted else ("learning_rate", "", "tau")
+    named = {n: s for n, s in zip(names, steps) if s is not None}
+    described = ", ".join(f"{n}={s}" for n, s in named.items())
+    what = "lifted energy" if lifted else "loss or its gradient"
+    return DivergenceError(
+        f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
+        f"the parameters of the last finite iterate. Reduce the step sizes.", named, epoch, at_start)
+
+
 class EpochLoop:
-    """Runs ``run_epoch(epoch, progress)`` for every epoch and keeps the history."""
+    """Runs ``run_epoch(epoch, progress)`` for every epoch and keeps the history.
+
+    ``X0``, ``target`` and ``state`` may be None when the training data live elsewhere
+    (:mod:`bregman_solvers.distributed`): the history then has what the solver reports
+    through :attr:`extra` and the validation metrics, and no full-data metrics.
+    """
 
     def __init__(self, solver, network, X0, target, state, bregman_state=None):
         self.solver = solver
@@ -123,15 +140,8 @@ class EpochLoop:
         self.epoch = None
 
     def raise_divergence(self, steps, at_start=False):
-        """Raise :class:`~bregman_solvers.exceptions.DivergenceError` for the step sizes ``steps``
-        (``(tau_theta, tau_x, tau)``, or ``(learning_rate, None, tau)`` for the baselines)."""
-        names = ("tau_theta", "tau_x", "tau") if self.lifted else ("learning_rate", "", "tau")
-        named = {n: s for n, s in zip(names, steps) if s is not None}
-        described = ", ".join(f"{n}={s}" for n, s in named.items())
-        what = "lifted energy" if self.lifted else "loss or its gradient"
-        raise DivergenceError(
-            f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
-            f"the parameters of the last finite iterate. Reduce the step sizes.", named, self.epoch, at_start)
+        """Raise :func:`divergence_error` for the step sizes ``steps`` in the current epoch."""
+        raise divergence_error(steps, self.epoch, self.lifted, at_start)
 
     def _record(self, history, epoch, seconds, batch_energy):
         net, solver = self.network, self.solver
@@ -144,12 +154,12 @@ class EpochLoop:
             val = evaluate_network(net, *self.validation, self.code_layer)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
-        if self.lifted and self.code_layer is not None:
+        if self.lifted and self.code_layer is not None and self.state is not None:
             # the sparsity of the lifted code itself: a count over the state, no forward pass
             code = self.state.hidden[self.code_layer - 1]
             history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
-        if not getattr(solver, "track_energy", True):
-            return      # training alone: no forward pass over the training data
+        if not getattr(solver, "track_energy", True) or self.state is None:
+            return      # training alone (or data elsewhere): no forward pass over the training data
         if self.lifted:
             per_layer = batched_energy(net, self.X0, self.target, self.state)
             history["energy"].append(float(per_layer.sum()))

@@ -71,7 +71,7 @@ class StepSafeguard:
             warnings.warn(f"a batch diverged with the steps {steps}: the fit backed off to its last finite "
                           f"iterate and continues with the steps halved (factor {self.factor:g} now; "
                           f"history['step_factor'] and history['recoveries'] record it)", DivergenceWarning,
-                          stacklevel=6)     # back_off, run_epoch, EpochLoop.run, fit, its wrapper
+                          stacklevel=7)     # back_off, run, run_epoch, EpochLoop.run, fit, its wrapper
 
     def undo_previous(self, network, engine, X0, state):
         """Restore the previous batch's anchor and re-initialise its auxiliary variables from it.

@@ -69,6 +69,111 @@ def auto_theta_steps(network, X0, state):
     return steps
 
 
+class AlgorithmOneBatches:
+    """Algorithm 1's batches on one network, its data and their auxiliary variables.
+
+    What :class:`ImplicitSGD` runs for an epoch and a data-parallel worker
+    (:mod:`bregman_solvers.distributed`) for a round on its shard: for each batch,
+    gather its rows, take the K inner steps from the anchor theta^k (eq. 24), scatter
+    its auxiliary variables back; a divergence backs off through the
+    :class:`~bregman_solvers.solvers._safeguard.StepSafeguard`. Buffers and engines
+    are kept per batch size, so consecutive calls reuse them.
+
+    Parameters
+    ----------
+    solver : ImplicitSGD
+        The hyper-parameters (steps, K, splitting, regularisers, safeguard).
+    network, X0, target, state
+        Updated in place: the parameters and the auxiliary variables of the batches run.
+    bregman_state : BregmanState, optional
+    raise_divergence : callable
+        ``raise_divergence(steps, at_start=False)`` raises the fit's
+        :class:`~bregman_solvers.exceptions.DivergenceError`.
+    """
+
+    def __init__(self, solver, network, X0, target, state, bregman_state, raise_divergence):
+        self.solver = solver
+        self.n_inner, self.tau, self.tau_theta, self.tau_x = solver._validate(network)
+        self.network, self.X0, self.target, self.state = network, X0, target, state
+        self.bregman_state = bregman_state
+        self.raise_divergence = raise_divergence
+        self.buffers, self.engines = {}, {}
+        L = network.n_layers
+        # the weights' scales of the scaled proximity step, shared by the engines of all batch
+        # sizes: between batches the weights stay scaled, and the anchor is copied with them
+        self.w_scale, self.anchor_scale = np.ones(L), np.ones(L)
+        # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
+        self.guard = StepSafeguard(network.parameter_vector, enabled=solver.safeguard and not isinstance(
+            solver.regulariser, BregmanIteration))
+
+    def epoch_steps(self, epoch):
+        """The base steps of epoch ``epoch``: per-layer ``tau_theta``, per-layer ``tau_x`` and ``tau``
+        (None: no proximity term); ``tau_theta="auto"`` estimates its bounds here, on this data.
+        Starts the epoch's count of recoveries (``guard.recoveries``)."""
+        L = self.network.n_layers
+        if self.tau_theta == "auto":
+            base_theta = auto_theta_steps(self.network, self.X0, self.state)
+        else:
+            base_theta = np.full(L, self.tau_theta(epoch))
+        self.guard.recoveries = 0
+        return base_theta, np.full(L - 1, self.tau_x(epoch)), None if self.tau is None else self.tau(epoch)
+
+    def run(self, batches, steps, progress=None):
+        """Run ``batches`` (index arrays into ``X0``) in order with the base ``steps`` of
+        :meth:`epoch_steps`; returns each batch's energy before its steps. The weights are
+        explicit (normalised) when it returns or raises."""
+        base_theta, base_x, t_prox = steps
+        network, guard, w_scale, anchor_scale = self.network, self.guard, self.w_scale, self.anchor_scale
+        auto = self.tau_theta == "auto"
+        energies = []
+        queue = deque(batches)
+        try:
+            while queue:
+                idx = queue.popleft()
+                t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
+                reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
+                buf, engine = self._engine(len(idx))
+                buf.gather(idx, self.X0, self.target, self.state)
+                # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
+                # threads), with the scales its weights carry
+                anchor = guard.anchor
+                _lifted.copy(network.parameter_vector, anchor)
+                anchor_scale[:] = w_scale
+                # keep the scales across batches when every step takes the scaled form: saves
+                # the pass over the weights that multiplies them back in
+                keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
+                try:
+                    first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
+                                                     reported, anchor_scale, keep_scale, guard.bound())
+                except DivergenceError as error:
+                    guard.back_off(error)                 # raises at the floor (or without the safeguard)
+                    if error.at_start:
+                        # the previous batch's steps blew the parameters up: undo it, redo both
+                        previous = guard.undo_previous(network, engine, self.X0, self.state)
+                        if previous is None:
+                            raise
+                        queue.appendleft(idx)
+                        queue.appendleft(previous)
+                    else:
+                        queue.appendleft(idx)             # the anchor is back: retry the batch
+                    continue
+                energies.append(first)
+                buf.scatter(idx, self.state)
+                guard.completed(idx, first, anchor_scale)
+                if progress is not None:
+                    progress.update(1)
+        finally:
+            # explicit weights between calls (metrics, callbacks, averaging) and after an error
+            normalise_weights(network, w_scale)
+        return energies
+
+    def _engine(self, size):
+        if size not in self.buffers:
+            self.buffers[size], self.engines[size] = self.solver._batch_engine(
+                self.network, size, self.bregman_state, self.w_scale)
+        return self.buffers[size], self.engines[size]
+
+
 class ImplicitSGD(LiftedSolver):
     """Implicit stochastic gradient descent on the lifted energy: Algorithm 1 (eq. 24), "LBN".
 
@@ -214,71 +319,17 @@ class ImplicitSGD(LiftedSolver):
         FitResult
             ``history`` has one entry per epoch (see :class:`~bregman_solvers.solvers.FitResult`).
         """
-        n_inner, tau, tau_theta, tau_x = self._validate(network)
         X0, target, state = self._prepare(network, X0, target, state)
         loop = EpochLoop(self, network, X0, target, state, bregman_state)
         scheduler = BatchScheduler(X0.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
-        buffers, engines = {}, {}
         if not parameters_finite(network):
             raise ValueError("the network's parameters are not finite")
-        L = network.n_layers
-        # the weights' scales of the scaled proximity step, shared by the engines of all batch
-        # sizes: between batches the weights stay scaled, and the anchor is copied with them
-        w_scale, anchor_scale = np.ones(L), np.ones(L)
-        # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
-        guard = StepSafeguard(network.parameter_vector,
-                              enabled=self.safeguard and not isinstance(self.regulariser, BregmanIteration))
+        batches = AlgorithmOneBatches(self, network, X0, target, state, loop.bregman_state, loop.raise_divergence)
 
         def run_epoch(epoch, progress):
-            if tau_theta == "auto":
-                base_theta = auto_theta_steps(network, X0, state)
-            else:
-                base_theta = np.full(L, tau_theta(epoch))
-            base_x, t_prox = np.full(L - 1, tau_x(epoch)), None if tau is None else tau(epoch)
-            batch_terms, guard.recoveries = [], 0
-            queue = deque(scheduler.epoch(epoch))
-            try:
-                while queue:
-                    idx = queue.popleft()
-                    t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
-                    steps = (t_theta if tau_theta == "auto" else t_theta[0], t_x[0], t_prox)
-                    size = len(idx)
-                    if size not in buffers:
-                        buffers[size], engines[size] = self._batch_engine(network, size, loop.bregman_state, w_scale)
-                    buf, engine = buffers[size], engines[size]
-                    buf.gather(idx, X0, target, state)
-                    # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
-                    # threads), with the scales its weights carry
-                    anchor = guard.anchor
-                    _lifted.copy(network.parameter_vector, anchor)
-                    anchor_scale[:] = w_scale
-                    # keep the scales across batches when every step takes the scaled form: saves
-                    # the pass over the weights that multiplies them back in
-                    keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
-                    try:
-                        first = self._inner_steps(engine, n_inner, t_theta, t_x, anchor, t_prox, loop, steps,
-                                                  anchor_scale, keep_scale, guard.bound())
-                    except DivergenceError as error:
-                        guard.back_off(error)                 # raises at the floor (or without the safeguard)
-                        if error.at_start:
-                            # the previous batch's steps blew the parameters up: undo it, redo both
-                            previous = guard.undo_previous(network, engine, X0, state)
-                            if previous is None:
-                                raise
-                            queue.appendleft(idx)
-                            queue.appendleft(previous)
-                        else:
-                            queue.appendleft(idx)             # the anchor is back: retry the batch
-                        continue
-                    batch_terms.append(first)
-                    buf.scatter(idx, state)
-                    guard.completed(idx, first, anchor_scale)
-                    progress.update(1)
-            finally:
-                # explicit weights between epochs (metrics, callbacks) and after an error
-                normalise_weights(network, w_scale)
-            loop.extra["step_factor"], loop.extra["recoveries"] = guard.factor, guard.recoveries
-            return float(np.mean(batch_terms))
+            energies = batches.run(scheduler.epoch(epoch), batches.epoch_steps(epoch), progress)
+            loop.extra["step_factor"], loop.extra["recoveries"] = batches.guard.factor, batches.guard.recoveries
+            return float(np.mean(energies))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
 
