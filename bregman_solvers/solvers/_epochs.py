@@ -106,9 +106,10 @@ def divergence_error(steps, epoch, lifted=True, at_start=False):
 class EpochLoop:
     """Runs ``run_epoch(epoch, progress)`` for every epoch and keeps the history.
 
-    ``X0``, ``target`` and ``state`` may be None when the training data live elsewhere
-    (:mod:`bregman_solvers.distributed`): the history then has what the solver reports
-    through :attr:`extra` and the validation metrics, and no full-data metrics.
+    ``state`` is None for the back-propagation baselines. ``X0``, ``target`` and ``state``
+    are all None when the training data live elsewhere (:mod:`bregman_solvers.distributed`):
+    the history then has what the solver reports through :attr:`extra` and the validation
+    metrics, and no full-data metrics.
     """
 
     def __init__(self, solver, network, X0, target, state, bregman_state=None):
@@ -158,7 +159,7 @@ class EpochLoop:
             # the sparsity of the lifted code itself: a count over the state, no forward pass
             code = self.state.hidden[self.code_layer - 1]
             history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
-        if not getattr(solver, "track_energy", True) or self.state is None:
+        if not getattr(solver, "track_energy", True) or self.X0 is None:
             return      # training alone (or data elsewhere): no forward pass over the training data
         if self.lifted:
             per_layer = batched_energy(net, self.X0, self.target, self.state)
