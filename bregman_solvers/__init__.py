@@ -58,6 +58,7 @@ from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
 from . import datasets, exceptions, regularisers, schedules  # noqa: E402
 from .exceptions import ConvergenceWarning, DivergenceError, DivergenceWarning  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
+from .distributed import DistributedImplicitSGD  # noqa: E402  (Dask itself is imported by fit)
 from .solvers import (  # noqa: E402
     ADMM,
     BlockCoordinateDescent,
@@ -89,6 +90,7 @@ __all__ = [
     "ConvergenceWarning",
     "DivergenceError",
     "DivergenceWarning",
+    "DistributedImplicitSGD",
     "EnergyTerms",
     "exceptions",
     "FitResult",

@@ -1,0 +1,518 @@
+"""Data-parallel lifted training on Dask: iterative parameter mixing of implicit SGD.
+
+The lifted problem's auxiliary variables belong to their samples, so a worker that owns a
+shard of the samples owns their auxiliary variables too and never ships them: only the
+parameters theta travel. :class:`DistributedImplicitSGD` keeps one :class:`ShardTrainer` (a
+Dask actor) per shard, each holding its samples, their auxiliary variables and a copy of the
+network. Every round the driver broadcasts theta, each shard runs ``sync_every`` batches of
+Algorithm 1 on its samples with the library's own batch steps
+(:class:`~bregman_solvers.solvers.stochastic.AlgorithmOneBatches`), and the driver averages the
+shards' parameters weighted by the samples each processed (iterative parameter mixing,
+McDonald et al. 2010). With ``averaging="batch"`` every batch starts from the round's theta and
+the average is over batches: with ``sync_every="epoch"`` that is eq. 23's model averaging
+(:class:`~bregman_solvers.ModelAveraging`) on the cluster.
+
+Without a client, a :class:`distributed.LocalCluster` of worker processes starts for the fit
+(bound to localhost, no dashboard unless asked, ``n_workers x threads_per_worker`` at most the
+usable cores). Dask is an optional dependency: ``pip install "bregman_solvers[distributed]"``.
+"""
+import logging
+import math
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+import numpy as np
+
+from ._threads import fit_threads, usable_cores
+from ._validation import check_integer
+from .network import LiftedNetwork, LiftedState
+from .regularisers import BregmanIteration
+from .schedules import BatchScheduler
+from .solvers._base import with_thread_policy
+from .solvers._epochs import EpochLoop, divergence_error
+from .solvers.stochastic import AlgorithmOneBatches, ImplicitSGD, parameters_finite
+
+__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client"]
+
+#: What the message of an error tells a user without Dask
+INSTALL_HINT = 'the Dask back end needs dask.distributed: pip install "bregman_solvers[distributed]"'
+
+#: Rows of the forward pass that initialises a memory-mapped shard's auxiliary variables at a time
+INIT_CHUNK = 10_000
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:           # the optional extra is not installed
+        raise ImportError(INSTALL_HINT) from exc
+    return distributed
+
+
+def _worker_lost(error):
+    """Whether an actor call failed because its worker died: Dask says "Worker holding Actor was
+    lost" (RuntimeError) or the connection closed under the call (CommClosedError, an OSError)."""
+    return isinstance(error, OSError) or "lost" in str(error).lower()
+
+
+def _is_dask_array(a):
+    return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
+
+
+@contextmanager
+def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=None, dashboard=False):
+    """The Dask client a fit runs on.
+
+    ``client`` as given; else a client of the scheduler at ``scheduler`` (an address such
+    as ``"tcp://host:8786"``), closed afterwards; else a new :class:`distributed.LocalCluster`
+    of ``n_workers`` processes (default: the usable cores) with ``threads_per_worker``
+    threads each (default: the cores divided among the workers, at least one), bound to
+    127.0.0.1, its dashboard off unless ``dashboard`` (then on a free port:
+    ``client.dashboard_link``); closed afterwards.
+    """
+    distributed = _import_distributed()
+    if client is not None:
+        yield client
+        return
+    if scheduler is not None:
+        with distributed.Client(scheduler) as own:
+            yield own
+        return
+    cores = usable_cores()
+    n = cores if n_workers is None else n_workers
+    threads = max(1, cores // n) if threads_per_worker is None else threads_per_worker
+    # without the dashboard the scheduler still serves its health routes over HTTP: on a free port
+    web = {} if dashboard else {"scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
+    with distributed.LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                                  **web) as cluster, distributed.Client(cluster) as own:
+        yield own
+
+
+class ShardTrainer:
+    """One shard of the samples, their auxiliary variables and a network copy, on one worker.
+
+    Created as a Dask actor by :class:`DistributedImplicitSGD`; usable directly too (the
+    tests run it in-process). The auxiliary variables are initialised by a forward pass from
+    the network's parameters and stay here between rounds.
+
+    Parameters
+    ----------
+    network : LiftedNetwork
+        This shard's copy (its parameters are overwritten by each round's theta).
+    X, Y : ndarray or list of ndarray
+        The shard's inputs and targets (a list: row blocks, concatenated here).
+    solver : ImplicitSGD
+        The batch steps' hyper-parameters.
+    seed : int
+        Seed of this shard's batches (epoch ``e``'s permutation depends on ``(seed, e)`` only).
+    n_threads : int
+        Threads of this shard's passes and products.
+    aux_storage : {"memory", "memmap"}
+        Where the auxiliary variables live: in memory, or in memory-mapped files under
+        ``aux_dir`` (a new temporary folder when None, removed by :meth:`close`).
+    """
+
+    def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None):
+        if isinstance(X, list):
+            X, Y = np.concatenate(X), np.concatenate(Y)
+        self.network, self.solver, self.n_threads = network, solver, n_threads
+        self._folder = None
+        with fit_threads(n_threads):
+            self.X, self.Y = network.check_data(X, Y)
+            self.state = self._new_state(aux_storage, aux_dir)
+        self.scheduler = BatchScheduler(self.X.shape[0], solver.batch_size, solver.shuffle, solver.drop_last, seed)
+        self._epoch, self._steps = None, None
+        self.batches = AlgorithmOneBatches(solver, network, self.X, self.Y, self.state, None, self._raise)
+
+    def _new_state(self, aux_storage, aux_dir):
+        if aux_storage == "memory":
+            return self.network.init_state(self.X)
+        self._folder = tempfile.mkdtemp(prefix="bregman-shard-", dir=aux_dir)
+        n = self.X.shape[0]
+        hidden = [np.lib.format.open_memmap(os.path.join(self._folder, f"x{l + 1}.npy"), "w+", self.network.dtype,
+                                            (n, w)) for l, w in enumerate(self.network.widths[1:-1])]
+        for a in range(0, n, INIT_CHUNK):       # a chunk at a time: never the whole state in memory
+            for dst, rows in zip(hidden, self.network.init_state(self.X[a:a + INIT_CHUNK]).hidden):
+                dst[a:a + INIT_CHUNK] = rows
+        return LiftedState(hidden)
+
+    def _raise(self, steps, at_start=False):
+        raise divergence_error(steps, self._epoch, True, at_start)
+
+    def n_samples(self):
+        return self.X.shape[0]
+
+    def n_batches(self):
+        """Batches per epoch on this shard."""
+        return len(self.scheduler)
+
+    def run_round(self, theta, epoch, first, stop, restart_each_batch=False):
+        """Batches ``first:stop`` of this shard's epoch ``epoch`` from the parameters ``theta``.
+
+        Returns a dict: ``theta`` (the parameters after the batches, or the mean of every
+        batch's parameters with ``restart_each_batch``, where each batch starts from
+        ``theta``: eq. 23), ``samples`` and ``batches`` processed, ``energies`` (each batch's
+        energy before its steps), the safeguard's ``step_factor`` and ``recoveries``.
+        """
+        with fit_threads(self.n_threads):
+            params = self.network.parameter_vector
+            np.copyto(params, theta)
+            if epoch != self._epoch:
+                self._epoch, self._steps = epoch, self.batches.epoch_steps(epoch)
+            # a new theta arrived: the previous round's batch can no longer be undone
+            self.batches.guard.previous_idx = None
+            batches = self.scheduler.epoch(epoch)[first:stop]
+            if not restart_each_batch:
+                energies = self.batches.run(batches, self._steps)
+                result = params.copy()
+            else:
+                result, energies = np.zeros_like(params), []
+                for idx in batches:
+                    np.copyto(params, theta)
+                    energies += self.batches.run([idx], self._steps)
+                    result += params
+                result /= max(1, len(batches))
+        return {"theta": result, "samples": int(sum(len(b) for b in batches)), "batches": len(batches),
+                "energies": energies, "step_factor": self.batches.guard.factor,
+                "recoveries": self.batches.guard.recoveries}
+
+    def energy(self, theta):
+        """This shard's lifted energy per layer at ``theta``, summed over its samples."""
+        from .solvers._epochs import batched_energy
+
+        with fit_threads(self.n_threads):
+            np.copyto(self.network.parameter_vector, theta)
+            return batched_energy(self.network, self.X, self.Y, self.state) * self.X.shape[0]
+
+    def code_zeros(self, layer):
+        """(zero entries, entries) of hidden layer ``layer``'s auxiliary variables."""
+        code = self.state.hidden[layer - 1]
+        return int(np.count_nonzero(code == 0)), int(code.size)
+
+    def close(self):
+        """Remove a memory-mapped state's files."""
+        if self._folder is not None:
+            self.state = None
+            self.batches = None
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+class DistributedImplicitSGD(ImplicitSGD):
+    """Implicit SGD (Algorithm 1) data-parallel on a Dask cluster: iterative parameter mixing.
+
+    The samples are split into shards, one per worker (a seeded random split into near-equal
+    parts for NumPy data, scattered once; for a ``dask.array`` chunked by rows, the chunks each
+    worker already holds). Each shard keeps its auxiliary variables on its worker. A round:
+    the driver sends theta to every shard, each runs its next ``sync_every`` batches of
+    Algorithm 1 (eq. 24) from it, and the new theta is the average of the shards' parameters
+    weighted by the samples each processed. One epoch is every shard's batches once.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Shards (and, without a client, worker processes). Default: the client's workers, or
+        the usable cores.
+    sync_every : int or "epoch", default "epoch"
+        Batches per shard between two averagings.
+    averaging : {"shard", "batch"}, default "shard"
+        "shard": each shard's batches follow one another within a round (iterative parameter
+        mixing). "batch": every batch starts from the round's theta and theta becomes the
+        average over the round's batches; with ``sync_every="epoch"`` this is eq. 23
+        (:class:`~bregman_solvers.ModelAveraging`).
+    client : distributed.Client, optional
+        Run on this client's cluster.
+    scheduler : str, optional
+        Address of a running scheduler (e.g. ``"tcp://host:8786"``), when no client is given.
+    threads_per_worker : int, optional
+        Threads of each worker of a new LocalCluster (default: cores / workers, at least 1);
+        also the threads of each shard's passes unless ``n_threads`` is given.
+    aux_storage : {"memory", "memmap"}, default "memory"
+        Keep each shard's auxiliary variables in memory-mapped files (in ``aux_dir``, a
+        temporary folder on the worker by default) so a worker can hold more samples than its
+        memory (docs/scaling.rst measures the cost).
+    aux_dir : str, optional
+    dashboard : bool, default False
+        Start a new LocalCluster's dashboard (on a free port).
+    n_threads : int, optional
+        Threads of each shard's passes (default: its worker's threads).
+    Other parameters
+        As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
+        shard's batches, so a fit is reproducible for a seed and a number of workers.
+
+    Notes
+    -----
+    A worker lost during a round costs only its shard's contribution to that round: the
+    shard is re-created on a live worker (its samples sent again, their auxiliary variables
+    re-initialised by a forward pass from the current theta), training continues, and
+    ``history["worker_losses"]`` and the result's ``events`` record it. A script that starts a
+    LocalCluster must guard its entry point with ``if __name__ == "__main__":`` (the workers are
+    spawned processes).
+    """
+
+    def __init__(self, n_workers=None, sync_every="epoch", averaging="shard", client=None, scheduler=None,
+                 threads_per_worker=None, aux_storage="memory", aux_dir=None, dashboard=False, batch_size=100,
+                 inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5, splitting="phi",
+                 regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
+                 validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
+                 callback=None, verbose=False, n_threads=None, safeguard=True):
+        super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
+                         tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
+                         code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
+                         random_state=random_state, validation_data=validation_data, track_energy=track_energy,
+                         code_layer=code_layer, early_stopping=early_stopping, patience=patience, callback=callback,
+                         verbose=verbose, n_threads=n_threads, safeguard=safeguard)
+        self.n_workers = n_workers
+        self.sync_every = sync_every
+        self.averaging = averaging
+        self.client = client
+        self.scheduler = scheduler
+        self.threads_per_worker = threads_per_worker
+        self.aux_storage = aux_storage
+        self.aux_dir = aux_dir
+        self.dashboard = dashboard
+
+    def _check_settings(self, network):
+        if self.n_workers is not None:
+            check_integer(self.n_workers, "n_workers")
+        if self.threads_per_worker is not None:
+            check_integer(self.threads_per_worker, "threads_per_worker")
+        if self.sync_every != "epoch":
+            check_integer(self.sync_every, "sync_every")
+        if self.averaging not in ("shard", "batch"):
+            raise ValueError(f"averaging must be 'shard' or 'batch', got {self.averaging!r}")
+        if self.aux_storage not in ("memory", "memmap"):
+            raise ValueError(f"aux_storage must be 'memory' or 'memmap', got {self.aux_storage!r}")
+        if self.scheduler is not None and not isinstance(self.scheduler, str):
+            raise TypeError(f"scheduler must be an address string, got {type(self.scheduler).__name__}")
+        if isinstance(self.regulariser, BregmanIteration):
+            raise ValueError("DistributedImplicitSGD does not support BregmanIteration (the subgradient "
+                             "variables cannot be averaged consistently); use ImplicitSGD")
+        self._validate(network)
+
+    def _shard_solver(self):
+        """The plain ImplicitSGD each shard runs (the batch steps' settings, nothing of the driver's)."""
+        return ImplicitSGD(batch_size=self.batch_size, inner_iterations=self.inner_iterations, tau=self.tau,
+                           tau_theta=self.tau_theta, tau_x=self.tau_x, splitting=self.splitting,
+                           regulariser=self.regulariser, code_regulariser=self.code_regulariser,
+                           shuffle=self.shuffle, drop_last=self.drop_last, safeguard=self.safeguard)
+
+    @with_thread_policy
+    def fit(self, network, X0, target, initial_epoch=0):
+        """Train ``network`` on ``(X0, target)`` across the cluster.
+
+        Parameters
+        ----------
+        network : LiftedNetwork
+            Updated in place with the averaged parameters after every round.
+        X0, target : array-like or dask.array of shape (n_samples, n_0) / (n_samples, n_L)
+            NumPy data are checked here, split and scattered once; dask arrays are chunked
+            by rows (columns are joined), and each worker trains on the chunks it holds.
+        initial_epoch : int, default 0
+            The epoch to start from (the shards' auxiliary variables start from a forward pass).
+
+        Returns
+        -------
+        FitResult
+            ``history`` as :class:`~bregman_solvers.ImplicitSGD`'s, plus per epoch ``rounds``,
+            ``bytes_per_round`` (theta sent to and received from every shard),
+            ``worker_losses``, ``shards``; ``events`` lists the lost workers.
+        """
+        if not isinstance(network, LiftedNetwork):
+            raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
+        self._check_settings(network)
+        check_integer(initial_epoch, "initial_epoch", minimum=0)
+        if not parameters_finite(network):
+            raise ValueError("the network's parameters are not finite")
+        distributed_data = _is_dask_array(X0) or _is_dask_array(target)
+        if not distributed_data:
+            X0, target = network.check_data(X0, target)      # bad input refused before a cluster starts
+        _import_distributed()
+        with dask_client(self.client, self.scheduler, self.n_workers, self.threads_per_worker,
+                         self.dashboard) as client:
+            shards = _Shards(self, client, network, X0, target, distributed_data)
+            try:
+                return self._fit_rounds(network, shards, initial_epoch)
+            finally:
+                shards.close()
+
+    def _fit_rounds(self, network, shards, initial_epoch):
+        loop = EpochLoop(self, network, None, None, None)
+        per_epoch = shards.n_batches()
+        sync = max(per_epoch) if self.sync_every == "epoch" else self.sync_every
+        n_rounds = math.ceil(max(per_epoch) / sync)
+        theta = network.parameter_vector
+
+        def run_epoch(epoch, progress):
+            energies, losses = [], 0
+            for r in range(n_rounds):
+                results, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
+                                                 self.averaging == "batch")
+                losses += lost
+                weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in results]
+                if sum(weights) == 0:
+                    continue
+                average = np.zeros(theta.shape, np.float64)
+                for res, w in zip(results, weights):       # in shard order: reproducible
+                    average += (w / sum(weights)) * res["theta"].astype(np.float64)
+                if not np.all(np.isfinite(average)):
+                    raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
+                theta[:] = average
+                for res in results:
+                    energies += res["energies"]
+                progress.update(sum(res["batches"] for res in results))
+            extra = loop.extra
+            extra["rounds"], extra["shards"] = n_rounds, len(shards)
+            extra["bytes_per_round"] = 2 * len(shards) * theta.nbytes
+            extra["worker_losses"] = losses
+            extra["step_factor"] = shards.step_factor
+            extra["recoveries"] = shards.recoveries
+            if self.track_energy:
+                per_layer = shards.energy(theta.copy())
+                extra["energy"], extra["per_layer"] = float(per_layer.sum()), per_layer
+            if loop.code_layer is not None:
+                extra["lifted_code_sparsity"] = shards.code_sparsity(loop.code_layer)
+            return float(np.mean(energies)) if energies else np.nan
+
+        result = loop.run(run_epoch, sum(per_epoch), initial_epoch, self.epochs)
+        result["events"] = list(shards.events)
+        return result
+
+
+class _Shards:
+    """The actors of one fit: creation, rounds, re-creation after a lost worker."""
+
+    def __init__(self, solver, client, network, X0, target, distributed_data):
+        self.client, self.network = client, network
+        self.solver = solver._shard_solver()
+        self.aux_storage, self.aux_dir = solver.aux_storage, solver.aux_dir
+        self.events, self.step_factor, self.recoveries = [], 1.0, 0
+        self.round_index = 0
+        seed = solver.random_state
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31 - 1))
+        self.seed = int(seed)
+        workers = self._workers()
+        if not workers:
+            raise RuntimeError("the Dask cluster has no workers")
+        self.n_threads = {w: solver.n_threads or info for w, info in workers.items()}
+        if distributed_data:
+            self.data = self._chunks_by_worker(X0, target, workers)
+        else:
+            n_shards = solver.n_workers or len(workers)
+            if n_shards > X0.shape[0]:
+                raise ValueError(f"n_workers={n_shards} shards need at least as many samples, got {X0.shape[0]}")
+            # one seeded permutation split into near-equal shards; each shard in its original row order
+            # (so one shard is exactly the single-process fit's data and batches)
+            order = np.random.default_rng(self.seed).permutation(X0.shape[0]) if n_shards > 1 else \
+                np.arange(X0.shape[0])
+            parts = [np.sort(p) for p in np.array_split(order, n_shards)]
+            names = sorted(workers)
+            # (worker, rows): the rows are sliced at each (re-)creation, so the driver holds no copy
+            self.data = [(names[i % len(names)], p, None) for i, p in enumerate(parts)]
+            self.X0, self.target = X0, target
+        self.actors = [None] * len(self.data)
+        futures = [self._create(i, where) for i, (where, _, _) in enumerate(self.data)]
+        self.actors = [f.result() for f in futures]
+        self.batch_counts = [a.n_batches().result() for a in self.actors]
+
+    def __len__(self):
+        return len(self.actors)
+
+    def _workers(self):
+        """Address -> threads of every worker of the cluster."""
+        return {addr: info.get("nthreads", 1) for addr, info in self.client.scheduler_info()["workers"].items()}
+
+    def _chunks_by_worker(self, X0, target, workers):
+        """Per worker, the row chunks of the persisted arrays it holds (None when it holds none)."""
+        import dask.array as da
+        from distributed import futures_of, wait
+
+        X0 = da.asarray(X0)
+        X0 = X0.rechunk({1: -1}) if X0.ndim == 2 else X0
+        target = da.asarray(target).rechunk({0: X0.chunks[0], **({1: -1} if np.ndim(target) == 2 else {})})
+        X0, target = self.client.persist([X0, target])
+        wait([X0, target])
+        x_keys = [k for k in X0.__dask_keys__() for k in (k if isinstance(k, list) else [k])]
+        y_keys = [k for k in target.__dask_keys__() for k in (k if isinstance(k, list) else [k])]
+        futures = {f.key: f for f in futures_of(X0) + futures_of(target)}
+        holders = self.client.who_has([futures[k] for k in x_keys])
+        by_worker = {}
+        for xk, yk in zip(x_keys, y_keys):
+            where = sorted(holders[xk])[0]
+            xs, ys = by_worker.setdefault(where, ([], []))
+            xs.append(futures[xk])
+            ys.append(futures[yk])
+        return [(w, xs, ys) for w, (xs, ys) in sorted(by_worker.items())]
+
+    def _create(self, i, where):
+        """Start shard ``i``'s actor on worker ``where`` (NumPy data scattered there first)."""
+        _, X, Y = self.data[i]
+        if Y is None:                                  # NumPy data: X holds the shard's rows
+            X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where])
+        return self.client.submit(ShardTrainer, self.network.copy(), X, Y, self.solver, self.seed + i,
+                                  self.n_threads.get(where, 1), self.aux_storage, self.aux_dir, actor=True,
+                                  workers=[where], allow_other_workers=False, pure=False)
+
+    def _replace(self, i, epoch, error):
+        """Shard ``i``'s worker was lost: re-create the shard on the live worker with the fewest shards."""
+        workers = self._workers()
+        self.n_threads.update({w: self.solver.n_threads or t for w, t in workers.items()
+                               if w not in self.n_threads})
+        load = {w: 0 for w in workers}
+        for (where, _, _) in self.data:
+            if where in load:
+                load[where] += 1
+        where = min(sorted(load), key=load.get)
+        _, X, Y = self.data[i]
+        self.data[i] = (where, X, Y)
+        self.actors[i] = self._create(i, where).result()
+        self.events.append({"epoch": epoch + 1, "round": self.round_index, "shard": i, "moved_to": where,
+                            "error": f"{type(error).__name__}: {error}"})
+
+    def n_batches(self):
+        return list(self.batch_counts)
+
+    def run_round(self, theta, epoch, first, stop, restart_each_batch):
+        """One round on every shard; returns (results of the shards that finished it, lost shards)."""
+        self.round_index += 1
+        calls = []
+        for actor in self.actors:       # all shards start before the driver waits for any
+            try:
+                calls.append(actor.run_round(theta, epoch, first, stop, restart_each_batch))
+            except RuntimeError as error:           # the actor's worker is known to be gone
+                calls.append(error)
+        results, lost = [], 0
+        for i, call in enumerate(calls):
+            try:
+                if isinstance(call, Exception):
+                    raise call
+                results.append(call.result())
+            except (RuntimeError, OSError) as error:
+                if not _worker_lost(error):
+                    raise
+                lost += 1
+                self._replace(i, epoch, error)
+        if results:
+            self.step_factor = min(r["step_factor"] for r in results)
+            self.recoveries = sum(r["recoveries"] for r in results)
+        return results, lost
+
+    def energy(self, theta):
+        return sum(np.asarray(call.result()) for call in [a.energy(theta) for a in self.actors]) / sum(
+            a.n_samples().result() for a in self.actors)
+
+    def code_sparsity(self, layer):
+        counts = [call.result() for call in [a.code_zeros(layer) for a in self.actors]]
+        return sum(z for z, _ in counts) / max(1, sum(n for _, n in counts))
+
+    def close(self):
+        for a in self.actors:
+            if a is not None:
+                try:
+                    a.close().result()
+                except Exception:           # a worker already gone: nothing left to clean
+                    pass

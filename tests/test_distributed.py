@@ -1,0 +1,220 @@
+"""The Dask back end: data-parallel implicit SGD on a LocalCluster, a scheduler started by hand,
+dask.array inputs, a worker killed mid-training, memory-mapped auxiliary variables."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import bregman_solvers as bs
+from bregman_solvers.distributed import DistributedImplicitSGD, ShardTrainer
+
+distributed = pytest.importorskip("distributed", reason='the Dask back end needs the extra '
+                                  '"bregman_solvers[distributed]" (dask.distributed)')
+da = pytest.importorskip("dask.array")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WIDTHS = [20, 16, 16, 5]
+FAST = dict(batch_size=25, inner_iterations=3, epochs=3, random_state=3, n_threads=1)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded worker processes on localhost, shared by the tests of this module."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((5, 20)) * 2
+    labels = rng.integers(0, 5, 400)
+    X = (0.25 * (centres[labels] + rng.standard_normal((400, 20)))).astype(np.float32)
+    return X, np.eye(5, dtype=np.float32)[labels]
+
+
+def net():
+    return bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], dtype="float32", random_state=0)
+
+
+def accuracy(network, X, Y):
+    return float(np.mean(network.forward(X).argmax(1) == Y.argmax(1)))
+
+
+def test_one_worker_is_implicit_sgd_exactly(client, data):
+    """One shard, one round per epoch: the same batches, steps and parameters as ImplicitSGD."""
+    X, Y = data
+    a, b = net(), net()
+    ra = bs.ImplicitSGD(**FAST).fit(a, X, Y)
+    rb = DistributedImplicitSGD(n_workers=1, client=client, **FAST).fit(b, X, Y)
+    np.testing.assert_array_equal(a.parameter_vector, b.parameter_vector)
+    assert rb.history["batch_energy"] == ra.history["batch_energy"]
+    assert rb.history["shards"] == [1, 1, 1] and rb.history["rounds"] == [1, 1, 1]
+    assert rb.history["bytes_per_round"][0] == 2 * a.parameter_vector.nbytes
+
+
+def test_model_averaging_on_the_cluster_is_eq_23(client, data):
+    """averaging="batch" with one averaging per epoch: every batch from theta^k, theta^{k+1} their mean."""
+    X, Y = data
+    a, b = net(), net()
+    bs.ModelAveraging(**FAST).fit(a, X, Y)
+    DistributedImplicitSGD(n_workers=1, averaging="batch", client=client, **FAST).fit(b, X, Y)
+    np.testing.assert_allclose(a.parameter_vector, b.parameter_vector, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sync_every", ["epoch", 2])
+def test_two_workers_learn_and_are_reproducible(client, data, sync_every):
+    X, Y = data
+    before = accuracy(net(), X, Y)
+    fits = []
+    for _ in range(2):
+        network = net()
+        result = DistributedImplicitSGD(n_workers=2, sync_every=sync_every, client=client, **FAST).fit(
+            network, X, Y)
+        fits.append((network.parameter_vector.copy(), result))
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])        # same seed and workers: same fit
+    history = fits[0][1].history
+    # two shards of 200 samples: 8 batches of 25 each per epoch, in rounds of sync_every
+    assert history["rounds"] == [1 if sync_every == "epoch" else 4] * 3
+    assert history["worker_losses"] == [0, 0, 0] and fits[0][1].events == []
+    assert history["batch_energy"][-1] < history["batch_energy"][0]
+    trained = net()
+    trained.parameter_vector[:] = fits[0][0]
+    assert accuracy(trained, X, Y) > max(0.8, before + 0.3)
+
+
+def test_validation_energy_and_code_sparsity_come_from_the_workers(client, data):
+    X, Y = data
+    network = net()
+    result = DistributedImplicitSGD(n_workers=2, client=client, track_energy=True, code_layer=1,
+                                    validation_data=(X[:50], Y[:50]), **FAST).fit(network, X, Y)
+    h = result.history
+    assert len(h["energy"]) == 3 and len(h["per_layer"][0]) == 3 and h["energy"][-1] < h["energy"][0]
+    assert all(0 <= s <= 1 for s in h["lifted_code_sparsity"]) and len(h["val_accuracy"]) == 3
+    # the workers' energy is the full-data energy of their auxiliary variables: at most the
+    # energy of a fresh forward-pass state plus the Bregman terms, and finite
+    assert np.isfinite(h["energy"]).all()
+
+
+def test_dask_arrays_train_where_their_chunks_are(client, data):
+    X, Y = data
+    Xd, Yd = da.from_array(X, chunks=(100, 20)), da.from_array(Y, chunks=(100, 5))
+    network = net()
+    result = DistributedImplicitSGD(client=client, **FAST).fit(network, Xd, Yd)
+    held = {w for w in client.who_has(client.persist(Xd)).values() for w in w}
+    assert result.history["shards"][0] == len(held) >= 1
+    assert accuracy(network, X, Y) > 0.8
+
+
+def test_memory_mapped_auxiliary_variables_give_the_same_fit(tmp_path, data):
+    """ShardTrainer in-process: the state in .npy memmaps under aux_dir, removed by close()."""
+    X, Y = data
+    results = []
+    for storage in ("memory", "memmap"):
+        network = net()
+        solver = bs.ImplicitSGD(batch_size=25, inner_iterations=3)
+        shard = ShardTrainer(network, X, Y, solver, seed=3, aux_storage=storage, aux_dir=str(tmp_path))
+        theta = network.parameter_vector.copy()
+        for epoch in range(2):
+            theta = shard.run_round(theta, epoch, 0, shard.n_batches())["theta"]
+        if storage == "memmap":
+            assert isinstance(shard.state.hidden[0], np.memmap) and len(os.listdir(tmp_path)) == 1
+        shard.close()
+        results.append(theta)
+    assert os.listdir(tmp_path) == []
+    np.testing.assert_array_equal(*results)
+
+
+def test_a_lost_worker_costs_one_round_and_no_exception(data):
+    """A worker killed between rounds: its shard moves to a live worker, the fit goes on and records it."""
+    X, Y = data
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0", silence_logs=50) as cluster, \
+            distributed.Client(cluster) as c:
+        pids = c.run(os.getpid)
+
+        def kill_one(result):
+            if result.epoch == 1:
+                os.kill(pids[sorted(pids)[0]], 9)
+                time.sleep(1.0)
+            return False
+
+        network = net()
+        result = DistributedImplicitSGD(client=c, sync_every=4, callback=kill_one, **FAST).fit(network, X, Y)
+    h = result.history
+    assert sum(h["worker_losses"]) == 1 and h["worker_losses"][0] == 0
+    assert len(result.events) == 1 and result.events[0]["epoch"] == 2 and "lost" in result.events[0]["error"]
+    assert h["epoch"] == [1, 2, 3] and np.all(np.isfinite(network.parameter_vector))
+    assert accuracy(network, X, Y) > 0.8
+
+
+def test_a_scheduler_and_workers_started_by_hand(tmp_path, data):
+    """The address path: `dask scheduler` and two `dask worker` processes, then scheduler=address."""
+    X, Y = data
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    file = tmp_path / "scheduler.json"
+    # the `dask` command of this interpreter's environment
+    dask = [sys.executable, "-c", "import sys; from dask.cli import run_cli; sys.argv[0] = 'dask'; run_cli()"]
+    procs = [subprocess.Popen(dask + ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                      "--scheduler-file", str(file)], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if file.exists() and file.read_text().strip():
+                break
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(dask + ["worker", address, "--nthreads", "1", "--no-dashboard",
+                                                  "--host", "127.0.0.1"], env=env, cwd=REPO,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with distributed.Client(address) as c:
+            c.wait_for_workers(2, timeout=60)
+        network = net()
+        result = DistributedImplicitSGD(scheduler=address, **FAST).fit(network, X, Y)
+        assert result.history["shards"] == [2, 2, 2] and accuracy(network, X, Y) > 0.8
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_a_local_cluster_starts_and_stops_for_the_fit(data):
+    X, Y = data
+    network = net()
+    result = DistributedImplicitSGD(n_workers=2, threads_per_worker=1, **FAST).fit(network, X, Y)
+    assert result.history["shards"] == [2, 2, 2] and accuracy(network, X, Y) > 0.8
+
+
+@pytest.mark.parametrize("setting, error", [
+    (dict(n_workers=0), ValueError), (dict(n_workers=1.5), TypeError), (dict(sync_every="often"), TypeError),
+    (dict(sync_every=0), ValueError), (dict(averaging="median"), ValueError), (dict(aux_storage="disk"), ValueError),
+    (dict(scheduler=8786), TypeError), (dict(threads_per_worker=0), ValueError),
+    (dict(regulariser=bs.regularisers.BregmanIteration(bs.regularisers.L1(0.1))), ValueError),
+])
+def test_bad_settings_are_refused_before_a_cluster_starts(data, setting, error):
+    X, Y = data
+    name = next(iter(setting))
+    with pytest.raises(error, match=name if name != "regulariser" else "BregmanIteration"):
+        DistributedImplicitSGD(**setting).fit(net(), X, Y)
+
+
+def test_bad_data_are_refused_before_a_cluster_starts(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="NaN"):
+        DistributedImplicitSGD(n_workers=2).fit(net(), np.full_like(X, np.nan), Y)
+    with pytest.raises(ValueError, match="n_workers"):
+        DistributedImplicitSGD(n_workers=5).fit(net(), X[:3], Y[:3])
+
+
+def test_without_dask_the_error_says_what_to_install(monkeypatch, data):
+    X, Y = data
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"bregman_solvers\[distributed\]"):
+        DistributedImplicitSGD(n_workers=2).fit(net(), X, Y)
