@@ -141,6 +141,14 @@ def _estimator_settings(args):
                 track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
 
 
+def _workers(args, params):
+    """``params`` of a model with the Dask back end's settings when ``--workers``/``--scheduler`` ask
+    for it and the model trains with implicit SGD (the back-propagation baselines stay in-process)."""
+    if params.get("solver") != "isgd" or (args.workers is None and args.scheduler is None):
+        return params
+    return dict(params, n_workers=args.workers, scheduler=args.scheduler, sync_every=args.sync_every)
+
+
 def _checkpointing(args, slug):
     """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
     (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
@@ -206,8 +214,9 @@ def classify(args):
     for name, model in models.items():
         print(f"training {name} ...", flush=True)
         steps = _steps(args, LIFTED_STEPS[model.get("penalty", "bregman")], BACKPROP_STEPS["classify"])
-        est = LiftedBregmanClassifier(hidden_layer_sizes=args.hidden, activation="relu", output="identity",
-                                      **model, **steps, **_estimator_settings(args))
+        est = LiftedBregmanClassifier(**_workers(args, dict(
+            hidden_layer_sizes=args.hidden, activation="relu", output="identity", **model, **steps,
+            **_estimator_settings(args))))
         callback, resume, earlier = _checkpointing(args, slugs[name])
         t0 = time.time()
         est.fit(Xtr, ytr, validation_data=(Xte, yte), callback=callback, resume=resume)
@@ -276,7 +285,7 @@ def _autoencoder(args, denoise):
     results, histories, recon = {}, {}, {}
     for name, (estimator, params) in _ae_models(args, Xtr.shape[0], denoise).items():
         print(f"training {name} ...", flush=True)
-        est = estimator(**params)
+        est = estimator(**_workers(args, params))
         t0 = time.time()
         est.fit(Xtr, validation_data=Xte)
         history = histories[name] = est.history_
@@ -346,6 +355,13 @@ def build_parser():
         p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="computation dtype")
         p.add_argument("--out", default=out, help="output directory")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--workers", type=_positive, default=None, help="train the lifted models data-parallel "
+                       "on Dask with this many shards (a local cluster of as many processes, or the workers "
+                       "of --scheduler); needs the extra bregman_solvers[distributed]")
+        p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
+                       "(e.g. tcp://host:8786) to train the lifted models on")
+        p.add_argument("--sync-every", type=_sync_every, default="epoch",
+                       help="batches per shard between two averagings of the parameters, or 'epoch'")
 
     p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)")
     p.add_argument("--n-samples", type=_positive, default=10000)
@@ -390,6 +406,10 @@ def _step(text):
     if not (value > 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
+
+
+def _sync_every(text):
+    return "epoch" if text == "epoch" else _positive(text)
 
 
 def _step_or_auto(text):

@@ -334,13 +334,15 @@ class DistributedImplicitSGD(ImplicitSGD):
         with dask_client(self.client, self.scheduler, self.n_workers, self.threads_per_worker,
                          self.dashboard) as client:
             shards = _Shards(self, client, network, X0, target, distributed_data)
+            # NumPy data are here too: the training metrics (track_energy) are a forward pass here
+            loop = EpochLoop(self, network, None, None, None) if distributed_data else \
+                EpochLoop(self, network, X0, target, None)
             try:
-                return self._fit_rounds(network, shards, initial_epoch)
+                return self._fit_rounds(network, shards, loop, initial_epoch)
             finally:
                 shards.close()
 
-    def _fit_rounds(self, network, shards, initial_epoch):
-        loop = EpochLoop(self, network, None, None, None)
+    def _fit_rounds(self, network, shards, loop, initial_epoch):
         per_epoch = shards.n_batches()
         sync = max(per_epoch) if self.sync_every == "epoch" else self.sync_every
         n_rounds = math.ceil(max(per_epoch) / sync)

@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_integer
+from .distributed import DistributedImplicitSGD
 from .activations import get_activation
 from .network import LiftedNetwork
 from .regularisers import CodeL1
@@ -37,6 +38,16 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
     common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
                       verbose=est.verbose, n_threads=est.n_threads, **monitor)
     name = est.solver
+    n_workers, scheduler = getattr(est, "n_workers", None), getattr(est, "scheduler", None)
+    if n_workers is not None or scheduler is not None:
+        if name not in ("isgd", "averaging"):
+            raise ValueError(f"n_workers and scheduler (the Dask back end) need solver 'isgd' or 'averaging', "
+                             f"got {name!r}")
+        return DistributedImplicitSGD(
+            n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
+            averaging="batch" if name == "averaging" else "shard", inner_iterations=est.inner_iterations,
+            tau=est.tau, tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
+            code_regulariser=code_regulariser, **common_sto)
     if name == "isgd":
         return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
                            tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
@@ -110,6 +121,9 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
         return solver.fit(network, X, target).history
     if est.solver not in _STOCHASTIC:
         raise ValueError(f"resume needs a stochastic solver {_STOCHASTIC}, got {est.solver!r}")
+    if isinstance(solver, DistributedImplicitSGD):
+        # the shards' auxiliary variables start from a forward pass of the checkpoint's network
+        return solver.fit(network, X, target, initial_epoch=resume.epoch).history
     kwargs = dict(initial_epoch=resume.epoch, bregman_state=resume.bregman_state)
     if est.solver not in ("sgd-bp", "isgd-bp"):
         kwargs["state"] = resume.state
@@ -172,6 +186,15 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default False
         Continue from the previous fit's network.
     verbose : bool
+    n_workers : int or None
+        Train data-parallel on Dask with this many shards (solvers ``isgd`` and
+        ``averaging``): :class:`~bregman_solvers.DistributedImplicitSGD` on a new local
+        cluster of ``n_workers`` processes, or on the cluster of ``scheduler``.
+    scheduler : str or None
+        Address of a running Dask scheduler (e.g. ``"tcp://host:8786"``): train on its
+        workers (one shard each unless ``n_workers``).
+    sync_every : int or "epoch", default "epoch"
+        Batches per shard between two averagings of the data-parallel fit.
 
     Attributes
     ----------
@@ -184,7 +207,11 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
-                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
+                 scheduler=None, sync_every="epoch"):
+        self.n_workers = n_workers
+        self.scheduler = scheduler
+        self.sync_every = sync_every
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output = output
@@ -334,7 +361,8 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     code_alpha : float, default 0.05
         Weight of the l1 norm on the code (0: none).
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
-    regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose
+    regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
+    scheduler, sync_every
         As in :class:`LiftedBregmanClassifier`.
 
     Attributes
@@ -347,7 +375,11 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
+                 scheduler=None, sync_every="epoch"):
+        self.n_workers = n_workers
+        self.scheduler = scheduler
+        self.sync_every = sync_every
         self.hidden_layer_sizes = hidden_layer_sizes
         self.track_metrics = track_metrics
         self.code_layer = code_layer
@@ -455,13 +487,15 @@ class DenoisingAutoencoder(SparseAutoencoder):
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False):
+                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
+                 scheduler=None, sync_every="epoch"):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
                          tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
                          track_metrics=track_metrics, dtype=dtype,
-                         n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose)
+                         n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose,
+                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every)
         self.noise_std = noise_std
 
     def _inputs(self, X, rng):

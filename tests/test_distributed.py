@@ -103,11 +103,12 @@ def test_validation_energy_and_code_sparsity_come_from_the_workers(client, data)
 
 def test_dask_arrays_train_where_their_chunks_are(client, data):
     X, Y = data
-    Xd, Yd = da.from_array(X, chunks=(100, 20)), da.from_array(Y, chunks=(100, 5))
+    Xd, Yd = client.persist([da.from_array(X, chunks=(100, 20)), da.from_array(Y, chunks=(100, 5))])
+    distributed.wait([Xd, Yd])
+    held = {w for holders in client.who_has(distributed.futures_of(Xd)).values() for w in holders}
     network = net()
     result = DistributedImplicitSGD(client=client, **FAST).fit(network, Xd, Yd)
-    held = {w for w in client.who_has(client.persist(Xd)).values() for w in w}
-    assert result.history["shards"][0] == len(held) >= 1
+    assert result.history["shards"][0] == len(held) >= 1      # one shard per worker holding chunks
     assert accuracy(network, X, Y) > 0.8
 
 
@@ -218,3 +219,34 @@ def test_without_dask_the_error_says_what_to_install(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"bregman_solvers\[distributed\]"):
         DistributedImplicitSGD(n_workers=2).fit(net(), X, Y)
+
+
+def test_the_estimators_take_the_dask_back_end(client, data):
+    from bregman_solvers.estimators import LiftedBregmanClassifier, SparseAutoencoder
+
+    X, Y = data
+    y = Y.argmax(1)
+    clf = LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=2, batch_size=25, inner_iterations=3,
+                                  random_state=0, n_workers=2, sync_every=4, track_metrics=True,
+                                  scheduler=client.scheduler.address)
+    clf.fit(X, y)
+    assert clf.history_["shards"] == [2, 2] and clf.history_["rounds"] == [2, 2]
+    assert clf.score(X, y) > 0.8 and clf.history_["train_accuracy"][-1] > 0.8 and len(clf.history_["energy"]) == 2
+    ae = SparseAutoencoder(hidden_layer_sizes=(16, 8, 16), epochs=1, batch_size=25, inner_iterations=2,
+                           random_state=0, scheduler=client.scheduler.address).fit(X)
+    assert ae.history_["shards"] == [2] and np.isfinite(ae.score(X))
+    with pytest.raises(ValueError, match="n_workers and scheduler"):
+        LiftedBregmanClassifier(solver="sgd-bp", n_workers=2).fit(X, y)
+
+
+def test_the_command_line_takes_the_dask_back_end(client, tmp_path):
+    from bregman_solvers.cli import main
+
+    argv = ["classify", "--n-train", "400", "--n-test", "100", "--epochs", "1", "--hidden", "16", "--quiet",
+            "--scheduler", client.scheduler.address, "--sync-every", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    lbn = results["history"]["lifted Bregman network (LBN)"]
+    assert lbn["shards"] == [2] and lbn["rounds"] == [2]          # 2 batches of 100 per shard, 1 per round
+    assert "shards" not in results["history"]["SGD-BP"]            # the baseline stays in-process
+    assert results["settings"]["scheduler"] == client.scheduler.address

@@ -106,10 +106,10 @@ def divergence_error(steps, epoch, lifted=True, at_start=False):
 class EpochLoop:
     """Runs ``run_epoch(epoch, progress)`` for every epoch and keeps the history.
 
-    ``state`` is None for the back-propagation baselines. ``X0``, ``target`` and ``state``
-    are all None when the training data live elsewhere (:mod:`bregman_solvers.distributed`):
-    the history then has what the solver reports through :attr:`extra` and the validation
-    metrics, and no full-data metrics.
+    ``state`` is None for the back-propagation baselines, and for a lifted solver whose
+    auxiliary variables live elsewhere (:mod:`bregman_solvers.distributed`), which reports the
+    energy through :attr:`extra`; ``X0`` and ``target`` are None too when the training data
+    live elsewhere (no training metrics then, only the validation metrics).
     """
 
     def __init__(self, solver, network, X0, target, state, bregman_state=None):
@@ -161,7 +161,9 @@ class EpochLoop:
             history["lifted_code_sparsity"].append(float(np.count_nonzero(code == 0)) / code.size)
         if not getattr(solver, "track_energy", True) or self.X0 is None:
             return      # training alone (or data elsewhere): no forward pass over the training data
-        if self.lifted:
+        # the auxiliary variables held elsewhere (state None): the solver reports the energy itself
+        with_state = self.lifted and self.state is not None
+        if with_state:
             per_layer = batched_energy(net, self.X0, self.target, self.state)
             history["energy"].append(float(per_layer.sum()))
             history["per_layer"].append(per_layer)
@@ -170,7 +172,7 @@ class EpochLoop:
             history.setdefault(f"train_{key}", []).append(value)
         m = min(METRIC_SAMPLES, self.X0.shape[0])
         history["linear_rates"].append(net.linear_activation_rate(self.X0[:m]))
-        if self.lifted:
+        if with_state:
             part = LiftedState([h[:m] for h in self.state.hidden])
             history["consistency"].append(net.consistency(self.X0[:m], part))
 
