@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import _threads as thread_pools
 from ._threads import fit_threads, usable_cores
 from ._validation import check_integer
 from .network import LiftedNetwork, LiftedState
@@ -113,9 +114,18 @@ class ShardTrainer:
     aux_storage : {"memory", "memmap"}
         Where the auxiliary variables live: in memory, or in memory-mapped files under
         ``aux_dir`` (a new temporary folder when None, removed by :meth:`close`).
+    product_blocks : int, optional
+        The blocks this worker process splits each matrix product into
+        (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`, process-wide). The driver sends one
+        value to all shards of a fit, so that the rounding of the products, and with it the
+        fit, does not depend on which worker runs a shard (a Dask worker starts with
+        ``OMP_NUM_THREADS=1``, which would otherwise make it 1: unsplit products on one thread).
     """
 
-    def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None):
+    def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None,
+                 product_blocks=None):
+        if product_blocks is not None:
+            thread_pools.PRODUCT_BLOCKS = check_integer(product_blocks, "product_blocks")
         if isinstance(X, list):
             X, Y = np.concatenate(X), np.concatenate(Y)
         self.network, self.solver, self.n_threads = network, solver, n_threads
@@ -401,6 +411,8 @@ class _Shards:
         if not workers:
             raise RuntimeError("the Dask cluster has no workers")
         self.n_threads = {w: solver.n_threads or info for w, info in workers.items()}
+        # one block count for every shard: this process's, or more for workers with more threads
+        self.product_blocks = max(thread_pools.PRODUCT_BLOCKS, *self.n_threads.values())
         if distributed_data:
             self.data = self._chunks_by_worker(X0, target, workers)
         else:
@@ -456,8 +468,9 @@ class _Shards:
         if Y is None:                                  # NumPy data: X holds the shard's rows
             X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where])
         return self.client.submit(ShardTrainer, self.network.copy(), X, Y, self.solver, self.seed + i,
-                                  self.n_threads.get(where, 1), self.aux_storage, self.aux_dir, actor=True,
-                                  workers=[where], allow_other_workers=False, pure=False)
+                                  self.n_threads.get(where, 1), self.aux_storage, self.aux_dir,
+                                  self.product_blocks, actor=True, workers=[where], allow_other_workers=False,
+                                  pure=False)
 
     def _replace(self, i, epoch, error):
         """Shard ``i``'s worker was lost: re-create the shard on the live worker with the fewest shards."""
