@@ -12,6 +12,7 @@ the cluster's start is not in the epoch times.
     python benchmarks/scaling_dask.py --data-dir DIR --workers 16 --sync 60 --epochs 1   # a 16-core machine
     python benchmarks/scaling_dask.py --data-dir DIR --threads-vs-workers  # 2 x 1 vs 1 x 2, quiet and busy
     python benchmarks/scaling_dask.py --data-dir DIR --memmap              # auxiliary variables on disk
+    python benchmarks/scaling_dask.py --model rows.json                    # the cost model of a --json run
 
 Without ``--data-dir`` it runs on the embedded 5,000-image subset (a smoke test).
 """
@@ -58,6 +59,7 @@ def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="mem
                                            aux_storage=aux_storage, **common).fit(net, Xtr, Ytr)
     h = result.history
     return {"workers": workers, "sync_every": sync, "threads": threads, "aux_storage": aux_storage,
+            "n_batches": -(-Xtr.shape[0] // STEPS["batch_size"]), "theta_bytes": net.parameter_vector.nbytes,
             "accuracy": h["val_accuracy"], "seconds": h["seconds"],
             "bytes_per_round": (h.get("bytes_per_round") or [0])[0], "rounds": (h.get("rounds") or [0])[0],
             "worker_losses": int(sum(h.get("worker_losses") or [0]))}
@@ -72,6 +74,52 @@ def describe(row):
 
 HEADER = ("| run | threads each | test accuracy per epoch (%) | s/epoch (median) | rounds/epoch | "
           "MB per round |\n|---|---|---|---|---|---|")
+
+
+#: What the cost model assumes beyond this machine (docs/scaling.rst): one process's products scale
+#: 5.5x from 1 to 16 threads at batch 100 (measured on a 16-core machine), and machines talk over
+#: 10 Gb/s Ethernet (1.25 GB/s at the driver's network card)
+GEMM_SPEEDUP_16 = 5.5
+NETWORK_BANDWIDTH = 1.25e9
+
+
+def cost_model(rows, cores):
+    """Fit ``seconds per epoch = (batches / W) t_batch + rounds x 2 W |theta| / bandwidth`` to the rows
+    of single-threaded workers that do not oversubscribe the cores (W x 1 <= cores), several
+    ``sync_every`` each; returns the fitted constants and the predictions for larger machines.
+
+    ``t_batch`` is one batch on one thread while the other cores work too (memory and cache
+    shared, as they will be); ``bandwidth`` is what a round achieves through the driver
+    (pickling, the loopback, the average) per byte of theta sent and received.
+    """
+    fit_rows = [r for r in rows if r["workers"] and r["workers"] > 1 and r["threads"] == 1
+                and r["workers"] <= cores and r["aux_storage"] == "memory"]
+    if len({r["rounds"] for r in fit_rows}) < 2:
+        return None
+    n_batches, theta_bytes = fit_rows[0]["n_batches"], fit_rows[0]["theta_bytes"]
+    # unknowns: t_batch, seconds per byte through the driver
+    A = np.array([[n_batches / r["workers"], r["rounds"] * 2 * r["workers"] * theta_bytes] for r in fit_rows])
+    y = np.array([np.median(r["seconds"]) for r in fit_rows])
+    (t_batch, per_byte), *_ = np.linalg.lstsq(A, y, rcond=None)
+    per_byte = max(per_byte, 1e-12)
+    residual = float(np.max(np.abs(A @ [t_batch, per_byte] - y) / y))
+
+    def data_parallel(W, sync, bandwidth, speedup=1.0):
+        per_shard = n_batches / W
+        return per_shard * t_batch / speedup + np.ceil(per_shard / sync) * 2 * W * theta_bytes / bandwidth
+
+    local = 1.0 / per_byte
+    predictions = {
+        "16 cores, 1 process x 16 threads": n_batches * t_batch / GEMM_SPEEDUP_16,
+        "16 cores, 16 workers x 1 thread, sync 60": data_parallel(16, 60, local),
+        "16 cores, 16 workers x 1 thread, sync 10": data_parallel(16, 10, local),
+        "4 x 16 cores, 4 workers x 16 threads, sync 60": data_parallel(4, 60, NETWORK_BANDWIDTH, GEMM_SPEEDUP_16),
+        "4 x 16 cores, 64 workers x 1 thread, sync epoch": data_parallel(64, n_batches, NETWORK_BANDWIDTH),
+        "4 x 16 cores, 64 workers x 1 thread, sync 2": data_parallel(64, 2, NETWORK_BANDWIDTH),
+    }
+    return {"t_batch_s": float(t_batch), "driver_GB_per_s": local / 1e9, "largest_relative_residual": residual,
+            "theta_MB": theta_bytes / 1e6, "n_batches": n_batches,
+            "predicted_s_per_epoch": {k: round(float(v), 2) for k, v in predictions.items()}}
 
 
 def busy_process():
@@ -89,10 +137,22 @@ def main(argv=None):
     p.add_argument("--sync", nargs="+", default=["epoch", "60", "10"], help="sync_every values")
     p.add_argument("--no-reference", action="store_true", help="skip the single-process ImplicitSGD")
     p.add_argument("--threads-vs-workers", action="store_true",
-                   help="only: 2 workers x 1 thread vs 1 process x 2 threads, quiet and beside a busy process")
+                   help="only: 1 process x 1 thread, 1 process x all cores, one worker per core; quiet and beside "
+                   "a busy process")
     p.add_argument("--memmap", action="store_true", help="only: auxiliary variables in memory vs memory-mapped")
+    p.add_argument("--repeat", type=int, default=1, help="repetitions of --threads-vs-workers and --memmap")
     p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--model", default=None, metavar="JSON",
+                   help="only: fit the cost model to the rows of an earlier --json and print its predictions")
     args = p.parse_args(argv)
+    if args.model:
+        with open(args.model) as f:
+            rows = json.load(f)
+        for row in rows:          # JSON keys are strings
+            row.setdefault("n_batches", -(-args.n_train // STEPS["batch_size"]))
+            row.setdefault("theta_bytes", 4 * (784 * 784 * 3 + 784 * 3 + 7840 + 10))
+        print(json.dumps(cost_model(rows, usable_cores()), indent=1))
+        return 0
     data = load(args)
     cores = usable_cores()
     print(f"{data[0].shape[0]} training / {data[2].shape[0]} test images, {cores} cores, {args.epochs} epochs",
@@ -109,16 +169,18 @@ def main(argv=None):
     print(HEADER)
     if args.threads_vs_workers:
         for busy in (False, True):
-            for _ in range(2):                  # interleaved: this machine's speed drifts
+            for _ in range(args.repeat):        # interleaved: this machine's speed drifts
                 other = busy_process() if busy else None
                 try:
-                    run("busy" if busy else "quiet", threads=cores)
-                    run("busy" if busy else "quiet", workers=cores, threads=1)
+                    label = "beside a busy process" if busy else "quiet"
+                    run(label, threads=1)                           # the in-process scaling's baseline
+                    run(label, threads=cores)
+                    run(label, workers=cores, threads=1)
                 finally:
                     if other is not None:
                         other.kill()
     elif args.memmap:
-        for _ in range(2):
+        for _ in range(args.repeat):
             for storage in ("memory", "memmap"):
                 run(storage, workers=2, threads=max(1, cores // 2), aux_storage=storage)
     else:

@@ -40,6 +40,9 @@ __all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client"]
 #: What the message of an error tells a user without Dask
 INSTALL_HINT = 'the Dask back end needs dask.distributed: pip install "bregman_solvers[distributed]"'
 
+#: Seconds to wait for a live worker to take over a lost worker's shard
+REPLACEMENT_TIMEOUT = 120
+
 #: Rows of the forward pass that initialises a memory-mapped shard's auxiliary variables at a time
 INIT_CHUNK = 10_000
 
@@ -131,7 +134,10 @@ class ShardTrainer:
         self.network, self.solver, self.n_threads = network, solver, n_threads
         self._folder = None
         with fit_threads(n_threads):
-            self.X, self.Y = network.check_data(X, Y)
+            X, Y = network.check_data(X, Y)
+            # own copies: arrays that arrived over the wire live in the message's buffer
+            # (read-only, not allocated by NumPy, so without its huge-page advice)
+            self.X, self.Y = np.array(X, order="C"), np.array(Y, order="C")
             self.state = self._new_state(aux_storage, aux_dir)
         self.scheduler = BatchScheduler(self.X.shape[0], solver.batch_size, solver.shuffle, solver.drop_last, seed)
         self._epoch, self._steps = None, None
@@ -340,6 +346,9 @@ class DistributedImplicitSGD(ImplicitSGD):
         distributed_data = _is_dask_array(X0) or _is_dask_array(target)
         if not distributed_data:
             X0, target = network.check_data(X0, target)      # bad input refused before a cluster starts
+            if self.n_workers is not None and self.n_workers > X0.shape[0]:
+                raise ValueError(f"n_workers={self.n_workers} shards need at least as many samples, "
+                                 f"got {X0.shape[0]}")
         _import_distributed()
         with dask_client(self.client, self.scheduler, self.n_workers, self.threads_per_worker,
                          self.dashboard) as client:
@@ -416,9 +425,7 @@ class _Shards:
         if distributed_data:
             self.data = self._chunks_by_worker(X0, target, workers)
         else:
-            n_shards = solver.n_workers or len(workers)
-            if n_shards > X0.shape[0]:
-                raise ValueError(f"n_workers={n_shards} shards need at least as many samples, got {X0.shape[0]}")
+            n_shards = min(solver.n_workers or len(workers), X0.shape[0])
             # one seeded permutation split into near-equal shards; each shard in its original row order
             # (so one shard is exactly the single-process fit's data and batches)
             order = np.random.default_rng(self.seed).permutation(X0.shape[0]) if n_shards > 1 else \
@@ -474,6 +481,7 @@ class _Shards:
 
     def _replace(self, i, epoch, error):
         """Shard ``i``'s worker was lost: re-create the shard on the live worker with the fewest shards."""
+        self.client.wait_for_workers(1, timeout=REPLACEMENT_TIMEOUT)      # a nanny may be restarting it
         workers = self._workers()
         self.n_threads.update({w: self.solver.n_threads or t for w, t in workers.items()
                                if w not in self.n_threads})

@@ -209,7 +209,9 @@ class LiftedNetwork:
         key = (self.n_threads if cap is None else cap, array.size, _validation.MIN_ENTRIES_PER_THREAD, max_threads())
         threads = self._thread_counts.get(key)
         if threads is None:
-            threads = min(check_n_threads(key[0]), check_n_threads(None, array.size))
+            # the size cap alone, not OpenMP's default count: a Dask worker starts with
+            # OMP_NUM_THREADS=1, and an explicit n_threads must still get its threads there
+            threads = max(1, min(check_n_threads(key[0]), array.size // _validation.MIN_ENTRIES_PER_THREAD))
             self._thread_counts[key] = threads
         return threads
 

@@ -18,4 +18,5 @@ def test_readme_snippet_runs_alone(number, monkeypatch):
     monkeypatch.delenv("BREGMAN_SOLVERS_DATA", raising=False)       # the embedded data, as on a fresh machine
     with warnings.catch_warnings():
         warnings.simplefilter("error")                              # a snippet shown to users warns nothing
-        exec(compile(SNIPPETS[number], f"README.md snippet {number + 1}", "exec"), {"__name__": "__readme__"})
+        # run as a script: a snippet's `if __name__ == "__main__":` body runs too
+        exec(compile(SNIPPETS[number], f"README.md snippet {number + 1}", "exec"), {"__name__": "__main__"})

@@ -334,3 +334,30 @@ def test_fits_in_worker_processes_share_the_cores():
     n_jobs = 2
     counts = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_fit_threads_in_a_worker)() for _ in range(n_jobs))
     assert sum(counts) <= max(n_jobs, _threads.usable_cores())
+
+
+@pytest.mark.skipif(not bs.kernels.openmp_enabled(), reason="built without OpenMP")
+def test_an_explicit_thread_count_holds_in_a_process_started_with_omp_num_threads_1(tmp_path):
+    """Dask (and joblib) start worker processes with OMP_NUM_THREADS=1: a fit asking for 2 threads
+    there must still run its passes on 2 (OpenMP's default count caps only n_threads=None)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, bregman_solvers as bs\n"
+        "from bregman_solvers._threads import fit_threads\n"
+        "net = bs.LiftedNetwork([784, 784, 10], ['relu', 'identity'])\n"
+        "big = np.zeros((1000, 784))\n"
+        "with fit_threads(2):\n"
+        "    print(net._threads(big), net._threads(big[:1]))\n"
+        "print(net._threads(big))\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    inside, outside = out.stdout.splitlines()
+    assert inside == "2 1"          # the fit's 2 threads for a large pass, 1 for a one-row pass
+    assert outside == "1"           # outside a fit, n_threads=None: OpenMP's default, 1 here

@@ -424,6 +424,11 @@ class ModelAveraging(ImplicitSGD):
         Workers over batches.
     Other parameters as :class:`ImplicitSGD` (without ``safeguard``: a divergence raises, since
     the batches of an epoch run from one anchor in parallel).
+
+    See Also
+    --------
+    bregman_solvers.DistributedImplicitSGD : the same averaging over processes and machines on Dask
+        (``averaging="batch"``, ``sync_every="epoch"``).
     """
 
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
