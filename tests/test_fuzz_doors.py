@@ -327,9 +327,10 @@ cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf
 @given(command=st.sampled_from(["classify", "autoencoder", "denoise", "demo", "nope"]),
        options=st.lists(st.tuples(st.sampled_from(CLI_OPTIONS), cli_values), max_size=3))
 @example(command="classify", options=[])
-def test_cli_door(tmp_path, capsys, command, options):
+def test_cli_door(tmp_path, capsys, monkeypatch, command, options):
     """Arbitrary options on a tiny command: exit status 0 with results, or 2 with a message naming the
     option on stderr (argparse's or the command's), never a traceback."""
+    monkeypatch.chdir(tmp_path)         # a fuzzed --out is a folder relative to here
     if command == "demo":
         base = ["demo", "--n-samples", "20", "--n-features", "5"]
     else:
