@@ -55,10 +55,32 @@ def _import_distributed():
     return distributed
 
 
+class ShardLost(RuntimeError):
+    """A shard's actor is not where its round was sent: its worker was lost."""
+
+
 def _worker_lost(error):
-    """Whether an actor call failed because its worker died: Dask says "Worker holding Actor was
-    lost" (RuntimeError) or the connection closed under the call (CommClosedError, an OSError)."""
-    return isinstance(error, OSError) or "lost" in str(error).lower()
+    """Whether a shard's call failed because its worker died: Dask says "Worker holding Actor was
+    lost" (RuntimeError), the connection closed under the call (CommClosedError, an OSError), the
+    round ran on a worker without the shard (:class:`ShardLost`) or every worker that tried it died
+    (KilledWorker)."""
+    return (isinstance(error, (OSError, ShardLost)) or type(error).__name__ == "KilledWorker"
+            or "lost" in str(error).lower())
+
+
+def _shard_round(key, *args):
+    """A task on the shard's worker: its actor's round, in a task thread.
+
+    The round runs as a task rather than an actor call because Dask runs actor calls in a
+    separate executor in which the same round measured 23% slower (docs/scaling.rst); the
+    actor still holds the shard between rounds.
+    """
+    from distributed import get_worker
+
+    shard = get_worker().state.actors.get(key)
+    if shard is None:
+        raise ShardLost(f"shard {key} is not on this worker: its worker was lost")
+    return shard.run_round(*args)
 
 
 def _is_dask_array(a):
@@ -438,6 +460,7 @@ class _Shards:
         self.actors = [None] * len(self.data)
         futures = [self._create(i, where) for i, (where, _, _) in enumerate(self.data)]
         self.actors = [f.result() for f in futures]
+        self.keys = [f.key for f in futures]
         self.batch_counts = [a.n_batches().result() for a in self.actors]
 
     def __len__(self):
@@ -492,7 +515,8 @@ class _Shards:
         where = min(sorted(load), key=load.get)
         _, X, Y = self.data[i]
         self.data[i] = (where, X, Y)
-        self.actors[i] = self._create(i, where).result()
+        future = self._create(i, where)
+        self.actors[i], self.keys[i] = future.result(), future.key
         self.events.append({"epoch": epoch + 1, "round": self.round_index, "shard": i, "moved_to": where,
                             "error": f"{type(error).__name__}: {error}"})
 
@@ -502,19 +526,21 @@ class _Shards:
     def run_round(self, theta, epoch, first, stop, restart_each_batch):
         """One round on every shard; returns (results of the shards that finished it, lost shards)."""
         self.round_index += 1
-        calls = []
-        for actor in self.actors:       # all shards start before the driver waits for any
-            try:
-                calls.append(actor.run_round(theta, epoch, first, stop, restart_each_batch))
-            except RuntimeError as error:           # the actor's worker is known to be gone
-                calls.append(error)
+        # theta goes once to each worker holding shards; all shards start before the driver waits
+        alive = self._workers()
+        where = sorted({w for w, _, _ in self.data if w in alive}) or sorted(alive)
+        try:
+            theta_future = self.client.scatter(theta, workers=where, broadcast=True, hash=False)
+        except Exception:           # a worker died since the check above: anywhere alive will do
+            theta_future = self.client.scatter(theta, broadcast=True, hash=False)
+        calls = [self.client.submit(_shard_round, key, theta_future, epoch, first, stop, restart_each_batch,
+                                    workers=[w], allow_other_workers=True, pure=False)
+                 for key, (w, _, _) in zip(self.keys, self.data)]
         results, lost = [], 0
         for i, call in enumerate(calls):
             try:
-                if isinstance(call, Exception):
-                    raise call
                 results.append(call.result())
-            except (RuntimeError, OSError) as error:
+            except Exception as error:      # a lost worker, else the shard's own error (re-raised)
                 if not _worker_lost(error):
                     raise
                 lost += 1
