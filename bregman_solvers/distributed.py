@@ -396,11 +396,12 @@ class DistributedImplicitSGD(ImplicitSGD):
                                                  self.averaging == "batch")
                 losses += lost
                 weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in results]
-                if sum(weights) == 0:
+                total = sum(weights)
+                if total == 0:
                     continue
                 average = np.zeros(theta.shape, np.float64)
                 for res, w in zip(results, weights):       # in shard order: reproducible
-                    average += (w / sum(weights)) * res["theta"].astype(np.float64)
+                    average += (w / total) * res["theta"].astype(np.float64)
                 if not np.all(np.isfinite(average)):
                     raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
                 theta[:] = average
@@ -457,11 +458,12 @@ class _Shards:
             # (worker, rows): the rows are sliced at each (re-)creation, so the driver holds no copy
             self.data = [(names[i % len(names)], p, None) for i, p in enumerate(parts)]
             self.X0, self.target = X0, target
-        self.actors = [None] * len(self.data)
         futures = [self._create(i, where) for i, (where, _, _) in enumerate(self.data)]
         self.actors = [f.result() for f in futures]
         self.keys = [f.key for f in futures]
         self.batch_counts = [a.n_batches().result() for a in self.actors]
+        # a re-created shard holds the same rows: the counts stay valid for the whole fit
+        self.n_samples = sum(a.n_samples().result() for a in self.actors)
 
     def __len__(self):
         return len(self.actors)
@@ -471,7 +473,7 @@ class _Shards:
         return {addr: info.get("nthreads", 1) for addr, info in self.client.scheduler_info()["workers"].items()}
 
     def _chunks_by_worker(self, X0, target, workers):
-        """Per worker, the row chunks of the persisted arrays it holds (None when it holds none)."""
+        """``(worker, X chunks, Y chunks)`` for every worker holding row chunks of the persisted arrays."""
         import dask.array as da
         from distributed import futures_of, wait
 
@@ -551,8 +553,8 @@ class _Shards:
         return results, lost
 
     def energy(self, theta):
-        return sum(np.asarray(call.result()) for call in [a.energy(theta) for a in self.actors]) / sum(
-            a.n_samples().result() for a in self.actors)
+        """The full-data lifted energy per layer at ``theta`` (mean over all shards' samples)."""
+        return sum(np.asarray(call.result()) for call in [a.energy(theta) for a in self.actors]) / self.n_samples
 
     def code_sparsity(self, layer):
         counts = [call.result() for call in [a.code_zeros(layer) for a in self.actors]]

@@ -38,7 +38,7 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
     common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
                       verbose=est.verbose, n_threads=est.n_threads, **monitor)
     name = est.solver
-    n_workers, scheduler = getattr(est, "n_workers", None), getattr(est, "scheduler", None)
+    n_workers, scheduler = est.n_workers, est.scheduler
     if n_workers is not None or scheduler is not None:
         if name not in ("isgd", "averaging"):
             raise ValueError(f"n_workers and scheduler (the Dask back end) need solver 'isgd' or 'averaging', "
