@@ -26,6 +26,11 @@ that choice is worth.
     python benchmarks/compare.py                     # 2,000 samples, all four cases
     python benchmarks/compare.py --repeat 3          # best of 3 rounds over the columns (less noise)
     python benchmarks/compare.py --n-samples 5000 --dtypes float32
+    python benchmarks/compare.py --activations relu tanh   # the tanh row: hidden layers tanh
+
+``--activations`` runs the library and SGD-BP columns with other hidden activations (the
+floor does not depend on them; the NumPy and PyTorch peers are written for relu and are
+left out of those rows), and prints each row's library time over the relu row's.
 """
 import argparse
 import time
@@ -242,11 +247,40 @@ def timed(run):
     return time.perf_counter() - t0
 
 
+def activation_rows(cfg, widths, K, X, Y, dtype, activations, repeat):
+    """The library's epoch (and SGD-BP's) with each hidden activation, timed in alternating rounds
+    with relu so that the ratio to relu is measured side by side."""
+    batch, n = 100, X.shape[0]
+    columns = {}
+    for act in dict.fromkeys(["relu", *activations]):
+        acts = [act] * (len(widths) - 2) + ["identity"]
+        net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+        state = net.init_state(X)
+        solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
+                                track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0)
+        solver.fit(net, X[:200], Y[:200])                              # warm-up
+        bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+        bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
+        columns[act, "lib"] = lambda s=solver, m=net, st=state: timed(lambda: s.fit(m, X, Y, state=st))
+        columns[act, "bp"] = lambda b=bp, m=bp_net: timed(lambda: b.fit(m, X, Y))
+    best = {key: np.inf for key in columns}
+    for _ in range(repeat):
+        for key, run in columns.items():
+            best[key] = min(best[key], run())
+    per = 1000.0 / n
+    for act in activations:
+        print(f"{cfg:15} {dtype:8} {act:8} {best[act, 'lib'] * per:9.3f} {best[act, 'bp'] * per:9.3f} "
+              f"{best[act, 'lib'] / best['relu', 'lib']:10.2f} {best[act, 'bp'] / best['relu', 'bp']:10.2f}",
+              flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--activations", nargs="+", default=["relu"], choices=["relu", "tanh", "sigmoid"],
+                        help="hidden activations, one row each (relu first for the ratios)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds over all columns (one epoch each); the best of each column counts")
     args = parser.parse_args(argv)
@@ -264,6 +298,7 @@ def main(argv=None):
     print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
           f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11}"
           + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
+    pending = []          # (config, dtype) cases whose activation rows follow the main table
     for cfg in args.configs:
         widths, K = CONFIGS[cfg]
         for dtype in args.dtypes:
@@ -312,6 +347,15 @@ def main(argv=None):
             print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
                   f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
                   f"{t_lib / t_floor_acc:11.2f}{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
+            others = [act for act in args.activations if act != "relu"]
+            if others:
+                pending.append((cfg, widths, K, X, Y, dtype))
+    if any(act != "relu" for act in args.activations):
+        print(f"\nhidden activations (library and SGD-BP epochs; ratios to the same epoch with relu, "
+              f"measured side by side)\n{'config':15} {'dtype':8} {'act':8} {'library':>9} {'sgd-bp':>9} "
+              f"{'lib/relu':>10} {'bp/relu':>10}")
+        for cfg, widths, K, X, Y, dtype in pending:
+            activation_rows(cfg, widths, K, X, Y, dtype, args.activations, args.repeat)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from libc.math cimport INFINITY, exp, expm1, fabs, log, log1p
 from ._math cimport (LOG2, NEWTON_TOL_DOUBLE, NEWTON_TOL_FLOAT, _bernoulli_kl, _clip1, _expm1, _sigmoid, _soft,
                      _tanh)
 from ._newton cimport _prox_elu_negative, _prox_sigmoid, _prox_tanh
+from ._smooth cimport bs_sigmoid, bs_tanh
 
 
 cdef inline double _newton_tol(floating v) noexcept nogil:
@@ -181,7 +182,9 @@ cdef inline floating hard_tanh_prox(floating p, double c, floating v) noexcept n
 
 # -- tanh: Phi(x) = ((1 + x) log(1 + x) + (1 - x) log(1 - x)) / 2 on [-1, 1] ----------
 cdef inline floating tanh_sigma(floating p, floating z) noexcept nogil:
-    return _tanh(z)
+    # _smooth.h's tanh, which loops vectorise (libm's is a call); float32: computed in
+    # double to 1e-12 and rounded once, so within one ulp of tanhf
+    return <floating>bs_tanh(z, floating is double)
 
 cdef inline floating tanh_dsigma(floating p, floating z, floating s) noexcept nogil:
     return 1 - s * s
@@ -207,12 +210,13 @@ cdef inline double tanh_phi_conj(floating p, floating z) noexcept nogil:
     return a + log1p(exp(-2.0 * a)) - LOG2
 
 cdef inline floating tanh_prox(floating p, double c, floating v) noexcept nogil:
+    # one entry; rows go through _newton._prox_smooth_row (_rows.pxd's _prox_row)
     return <floating>_prox_tanh(c, v, _newton_tol(v))
 
 
 # -- sigmoid: Phi(x) = x log x + (1 - x) log(1 - x) on [0, 1] --------------------------
 cdef inline floating sigmoid_sigma(floating p, floating z) noexcept nogil:
-    return _sigmoid(z)
+    return <floating>bs_sigmoid(z, floating is double)     # as tanh_sigma
 
 cdef inline floating sigmoid_dsigma(floating p, floating z, floating s) noexcept nogil:
     return s * (1 - s)

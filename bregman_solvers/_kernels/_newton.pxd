@@ -6,7 +6,8 @@
 from cython cimport floating
 from libc.math cimport INFINITY, atanh, copysign, exp, expm1, fabs, isfinite, log, log1p, tanh
 
-from ._math cimport EPS64, MAX_NEWTON, NEWTON_TOL_DOUBLE, _sigmoid
+from ._math cimport EPS64, MAX_NEWTON, NEWTON_TOL_DOUBLE, NEWTON_TOL_FLOAT, _sigmoid
+from ._smooth cimport BS_CHUNK, bs_prox_smooth_chunk
 
 # The increasing links s(y) whose prox equations (1 - c) s(y) + c y = v are solved.
 cdef enum:
@@ -88,6 +89,31 @@ cdef inline double _prox_sigmoid(double c, double v, double tol) noexcept nogil:
     y0 = log(x0) - log1p(-x0)
     y0 = lo if y0 < lo else (hi if y0 > hi else y0)
     return _sigmoid(_solve_link(LINK_SIGMOID, 0.0, c, v, y0, lo, hi, tol))
+
+
+cdef inline void _prox_smooth_row(bint sigmoid, double c, const floating* v, floating* out,
+                                  Py_ssize_t n) noexcept nogil:
+    """prox of c Psi for tanh (or ``sigmoid``) of one row, ``out`` may be ``v``.
+
+    The vectorised Newton of ``_smooth.h``, a chunk of the row at a time (its entries
+    converted to double once); the few entries it leaves unsettled (NaN) are solved by
+    the safeguarded scalar Newton above, so every result is the scalar solver's to
+    within one ulp of the result's type (tests/test_smooth.py).
+    """
+    cdef double vd[BS_CHUNK]
+    cdef double xd[BS_CHUNK]
+    cdef Py_ssize_t start = 0, j, m
+    cdef double tol = NEWTON_TOL_DOUBLE if floating is double else NEWTON_TOL_FLOAT
+    while start < n:
+        m = n - start if n - start < BS_CHUNK else BS_CHUNK
+        for j in range(m):
+            vd[j] = v[start + j]
+        bs_prox_smooth_chunk(sigmoid, c, vd, xd, m, floating is double)
+        for j in range(m):
+            if xd[j] != xd[j]:
+                xd[j] = _prox_sigmoid(c, vd[j], tol) if sigmoid else _prox_tanh(c, vd[j], tol)
+            out[start + j] = <floating>xd[j]
+        start += m
 
 
 cdef inline double _prox_elu_negative(double c, double alpha, double v, double tol) noexcept nogil:
