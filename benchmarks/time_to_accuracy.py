@@ -43,7 +43,7 @@ def make_solver(model, args, validation):
                   validation_data=validation, n_threads=args.threads, verbose=args.verbose)
     if model == "LBN":
         return bs.ImplicitSGD(inner_iterations=args.inner_iterations, tau_theta=args.tau_theta, tau_x=args.tau_x,
-                              tau=args.tau, **common)
+                              tau=args.tau, aux_start=args.aux_start, **common)
     return bs.SGDBP(learning_rate=args.learning_rate, **common)
 
 
@@ -92,6 +92,8 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--inner-iterations", type=int, default=10)
+    parser.add_argument("--aux-start", choices=["stored", "forward"], default="stored",
+                        help="where a batch's auxiliary variables start (ImplicitSGD's aux_start)")
     parser.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default=0.5)
     parser.add_argument("--tau-x", type=float, default=0.5)
     parser.add_argument("--tau", type=float, default=10.0)

@@ -137,7 +137,7 @@ def _steps(args, lifted_defaults, learning_rate):
 
 def _estimator_settings(args):
     return dict(batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
-                dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
+                aux_start=args.aux_start, dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
                 track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
 
 
@@ -341,6 +341,10 @@ def build_parser():
         p.add_argument("--n-test", type=_positive, default=1000, help="test images (the first ones)")
         p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
         p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
+        p.add_argument("--aux-start", choices=["stored", "forward"], default="stored",
+                       help="where a batch's auxiliary variables start implicit SGD's K steps: where its last "
+                       "visit left them (the paper's Algorithm 1), or the forward pass of the current "
+                       "parameters")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
                        help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
                        "bounds) (default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")

@@ -200,8 +200,8 @@ class ShardTrainer:
             np.copyto(params, theta)
             if epoch != self._epoch:
                 self._epoch, self._steps = epoch, self.batches.epoch_steps(epoch)
-            # a new theta arrived: the previous round's batch can no longer be undone
-            self.batches.guard.previous_idx = None
+            # a new theta arrived: the previous round's batches can no longer be undone
+            self.batches.guard.forget()
             batches = self.scheduler.epoch(epoch)[first:stop]
             if not restart_each_batch:
                 energies = self.batches.run(batches, self._steps)
@@ -296,13 +296,13 @@ class DistributedImplicitSGD(ImplicitSGD):
                  inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5, splitting="phi",
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
-                 callback=None, verbose=False, n_threads=None, safeguard=True):
+                 callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="stored"):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience, callback=callback,
-                         verbose=verbose, n_threads=n_threads, safeguard=safeguard)
+                         verbose=verbose, n_threads=n_threads, safeguard=safeguard, aux_start=aux_start)
         self.n_workers = n_workers
         self.sync_every = sync_every
         self.averaging = averaging

@@ -47,11 +47,11 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
             n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
             averaging="batch" if name == "averaging" else "shard", inner_iterations=est.inner_iterations,
             tau=est.tau, tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-            code_regulariser=code_regulariser, **common_sto)
+            code_regulariser=code_regulariser, aux_start=est.aux_start, **common_sto)
     if name == "isgd":
         return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
                            tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                           **common_sto)
+                           aux_start=est.aux_start, **common_sto)
     if name == "spg":
         return StochasticProximalGradient(tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
                                           code_regulariser=code_regulariser, **common_sto)
@@ -195,6 +195,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         workers (one shard each unless ``n_workers``).
     sync_every : int or "epoch", default "epoch"
         Batches per shard between two averagings of the data-parallel fit.
+    aux_start : {"stored", "forward"}, default "stored"
+        Where a batch's auxiliary variables start implicit SGD's K steps (solver ``isgd``,
+        and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`.
 
     Attributes
     ----------
@@ -208,7 +211,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch"):
+                 scheduler=None, sync_every="epoch", aux_start="stored"):
+        self.aux_start = aux_start
         self.n_workers = n_workers
         self.scheduler = scheduler
         self.sync_every = sync_every
@@ -362,7 +366,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         Weight of the l1 norm on the code (0: none).
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
     regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
-    scheduler, sync_every
+    scheduler, sync_every, aux_start
         As in :class:`LiftedBregmanClassifier`.
 
     Attributes
@@ -376,7 +380,8 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch"):
+                 scheduler=None, sync_every="epoch", aux_start="stored"):
+        self.aux_start = aux_start
         self.n_workers = n_workers
         self.scheduler = scheduler
         self.sync_every = sync_every
@@ -488,14 +493,14 @@ class DenoisingAutoencoder(SparseAutoencoder):
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch"):
+                 scheduler=None, sync_every="epoch", aux_start="stored"):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
                          tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
                          track_metrics=track_metrics, dtype=dtype,
                          n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose,
-                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every)
+                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every, aux_start=aux_start)
         self.noise_std = noise_std
 
     def _inputs(self, X, rng):

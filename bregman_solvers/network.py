@@ -311,14 +311,23 @@ class LiftedNetwork:
         skipped: the peak memory is the auxiliary variables themselves.
         """
         prev = self.check_data(X0)
-        hidden = []
-        for l in range(self.n_layers - 1):
-            x = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
-            self._preactivation(l, prev, x)
-            self.activations[l](x, out=x, n_threads=self._threads(x), check_finite=False)
-            hidden.append(x)
-            prev = x
+        hidden = [np.empty((prev.shape[0], w), self.dtype) for w in self.widths[1:-1]]
+        self.forward_hidden(prev, hidden)
         return LiftedState(hidden)
+
+    def forward_hidden(self, X0, hidden, w_scale=None):
+        """The hidden layers' auxiliary variables of a forward pass, ``X_l = sigma_l(z_l)``, into ``hidden``.
+
+        ``X0`` and the arrays of ``hidden`` must be C-contiguous, of the network's dtype and
+        shapes (not checked: the solvers' per-batch path). Each pre-activation is computed in
+        its array and activated in place. ``w_scale`` (per layer) as in :meth:`_affine`.
+        """
+        prev = X0
+        for l, x in enumerate(hidden):
+            self._affine(l, prev, x, 1.0 if w_scale is None else w_scale[l])
+            _lifted.add_bias(x, self.biases[l], self._threads(x))
+            self.activations[l](x, out=x, n_threads=self._threads(x), check_finite=False)
+            prev = x
 
     # ------------------------------------------------------------ the energy
     def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True,

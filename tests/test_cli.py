@@ -131,7 +131,7 @@ def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
     assert main(["classify", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet", "--hidden", "8",
                  "--out", str(tmp_path / "c")]) == 0
     assert main(["autoencoder", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet",
-                 "--inner-iterations", "2", "--out", str(tmp_path / "a")]) == 0
+                 "--inner-iterations", "2", "--aux-start", "forward", "--out", str(tmp_path / "a")]) == 0
     assert_png(tmp_path / "a" / "reconstructions.png")          # 6 x 6 images
 
 

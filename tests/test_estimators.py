@@ -99,6 +99,7 @@ def test_autoencoders_transform_and_reconstruct():
     ({"dtype": "float16"}, "dtype must be"),
     ({"output": "tanh"}, "output must be 'identity' or 'softmax'"),
     ({"activation": "softmax"}, "cannot be softmax"),
+    ({"aux_start": "fresh"}, "aux_start must be 'stored' or 'forward'"),
 ])
 def test_invalid_hyper_parameters(blobs, params, match):
     X, y = blobs
@@ -146,3 +147,12 @@ def test_stochastic_solvers_have_no_iteration_limit_attributes():
     for solver in (bs.ImplicitSGD(), bs.StochasticProximalGradient(), bs.ModelAveraging()):
         assert not hasattr(solver, "max_iter") and not hasattr(solver, "tol")
     assert bs.ProximalGradient(max_iter=7).max_iter == 7
+
+
+def test_forward_start_reaches_the_solver(blobs, monkeypatch):
+    """aux_start goes to implicit SGD: a forward-start fit differs from a stored-start one."""
+    X, y = blobs
+    fits = {start: LiftedBregmanClassifier(hidden_layer_sizes=(8,), epochs=2, inner_iterations=2, random_state=0,
+                                           aux_start=start).fit(X, y) for start in ("stored", "forward")}
+    assert not np.array_equal(fits["stored"].network_.weights[0], fits["forward"].network_.weights[0])
+    assert fits["forward"].score(X, y) > 0.5

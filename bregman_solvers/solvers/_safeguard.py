@@ -5,12 +5,15 @@ steps), the batch's anchor theta^k is restored and the batch retried with halved
 When the energy at the start of a batch is non-finite or has grown past a bound (the
 previous batch's steps made the parameters explode), the previous batch is undone: its
 anchor restored, its auxiliary variables re-initialised by a forward pass from it, and
-both batches redone with halved steps. The halving persists for the rest of the fit
+both batches redone with halved steps. When the undone batch itself starts diverged (the
+growth built up over several batches), the one before it is undone too, and so on up to
+:attr:`StepSafeguard.DEPTH` batches back. The halving persists for the rest of the fit
 (``history["step_factor"]``, ``history["recoveries"]``); the first recovery of a fit warns
 (:class:`~bregman_solvers.exceptions.DivergenceWarning`). Only when the factor falls below
 :attr:`StepSafeguard.FLOOR` is :class:`~bregman_solvers.exceptions.DivergenceError` raised.
 """
 import warnings
+from collections import deque
 
 import numpy as np
 
@@ -35,6 +38,9 @@ class StepSafeguard:
     GROWTH = 1e4
     #: The smallest factor on the steps (20 halvings): below it the fit raises.
     FLOOR = 2.0 ** -20
+    #: How many completed batches can be undone, most recent first (each keeps its anchor: a
+    #: copy of the parameter vector).
+    DEPTH = 4
 
     def __init__(self, parameters, enabled=True):
         self.enabled = enabled
@@ -42,10 +48,16 @@ class StepSafeguard:
         self.recoveries = 0
         self.reference = None
         self._warned = False
-        # theta^k of the current batch and of the previous one: swapped, never copied
-        self.anchor, self._previous_anchor = np.empty_like(parameters), np.empty_like(parameters)
-        self.anchor_scale, self._previous_scale = None, None
-        self.previous_idx = None
+        # theta^k of the current batch (``anchor``) and of the last completed ones: buffers passed
+        # between the current slot, the undo history and the free list, never copied
+        self.anchor = np.empty_like(parameters)
+        self._free = [np.empty_like(parameters) for _ in range(self.DEPTH)]
+        self._done = deque()             # (anchor, its weights' scales, batch indices), oldest first
+
+    def forget(self):
+        """Nothing before this point can be undone any more (a new theta arrived from elsewhere)."""
+        while self._done:
+            self._free.append(self._done.popleft()[0])
 
     def bound(self):
         """The start energy above which a batch counts as diverged (None before the first batch)."""
@@ -55,9 +67,10 @@ class StepSafeguard:
         """A batch's steps went through: it becomes the one to undo if the next batch starts diverged."""
         if self.reference is None:
             self.reference = energy
-        self.anchor, self._previous_anchor = self._previous_anchor, self.anchor
-        self._previous_scale = np.array(anchor_scale, copy=True)
-        self.previous_idx = idx
+        if len(self._done) == self.DEPTH:
+            self._free.append(self._done.popleft()[0])
+        self._done.append((self.anchor, np.array(anchor_scale, copy=True), idx))
+        self.anchor = self._free.pop()
 
     def back_off(self, error):
         """Halve the steps after ``error`` (a DivergenceError), or raise it when they reach the floor."""
@@ -74,16 +87,17 @@ class StepSafeguard:
                           stacklevel=7)     # back_off, run, run_epoch, EpochLoop.run, fit, its wrapper
 
     def undo_previous(self, network, engine, X0, state):
-        """Restore the previous batch's anchor and re-initialise its auxiliary variables from it.
+        """Restore the last completed batch's anchor and re-initialise its auxiliary variables from it.
 
-        Returns the previous batch's indices (to redo), or None when there is no previous batch.
+        Returns that batch's indices (to redo), or None when no batch is left to undo.
         """
-        if self.previous_idx is None:
+        if not self._done:
             return None
-        engine.restore_parameters(self._previous_anchor, self._previous_scale)
+        anchor, scale, idx = self._done.pop()
+        engine.restore_parameters(anchor, scale)
         engine.normalise_weights()
-        fresh = network.init_state(X0[self.previous_idx])
+        self._free.append(anchor)
+        fresh = network.init_state(X0[idx])
         for rows, dst in zip(fresh.hidden, state.hidden):
-            dst[self.previous_idx] = rows
-        idx, self.previous_idx = self.previous_idx, None
+            dst[idx] = rows
         return idx
