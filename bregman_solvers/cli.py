@@ -120,7 +120,7 @@ def _settings(args, command):
 # ------------------------------------------------------------------ classify
 #: The lifted solvers' steps where the command line leaves them (None): the estimators'
 #: own defaults but for the step sizes of the paper's experiments (docs/results.rst)
-LIFTED_STEPS = {"bregman": dict(tau_theta=0.5, tau_x=0.5, tau=10.0),
+LIFTED_STEPS = {"bregman": dict(tau_theta="auto", tau_x=0.5, tau=10.0),
                 # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
                 "classical": dict(tau_theta=0.1, tau_x=0.1, tau=1.0),
                 "autoencoder": dict(tau_theta=0.1, tau_x=0.1, tau=1.0)}
@@ -136,8 +136,9 @@ def _steps(args, lifted_defaults, learning_rate):
 
 
 def _estimator_settings(args):
-    return dict(batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
-                aux_start=args.aux_start, dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
+    settings = {} if args.aux_start is None else {"aux_start": args.aux_start}
+    return dict(settings, batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
+                dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
                 track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
 
 
@@ -209,14 +210,16 @@ def classify(args):
               "SGD-BP": dict(solver="sgd-bp")}
     slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
-        models = {"standard lifted network": dict(solver="isgd", penalty="classical"), **models}
+        # the classical network of Zach and Estellers as published: Algorithm 1 from stored variables
+        classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored")
+        models = {"standard lifted network": classical, **models}
     results, histories = {}, {}
     for name, model in models.items():
         print(f"training {name} ...", flush=True)
         steps = _steps(args, LIFTED_STEPS[model.get("penalty", "bregman")], BACKPROP_STEPS["classify"])
         est = LiftedBregmanClassifier(**_workers(args, dict(
-            hidden_layer_sizes=args.hidden, activation="relu", output="identity", **model, **steps,
-            **_estimator_settings(args))))
+            _estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
+            **model, **steps)))
         callback, resume, earlier = _checkpointing(args, slugs[name])
         t0 = time.time()
         est.fit(Xtr, ytr, validation_data=(Xte, yte), callback=callback, resume=resume)
@@ -341,13 +344,13 @@ def build_parser():
         p.add_argument("--n-test", type=_positive, default=1000, help="test images (the first ones)")
         p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
         p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
-        p.add_argument("--aux-start", choices=["stored", "forward"], default="stored",
+        p.add_argument("--aux-start", choices=["stored", "forward"], default=None,
                        help="where a batch's auxiliary variables start implicit SGD's K steps: where its last "
                        "visit left them (the paper's Algorithm 1), or the forward pass of the current "
-                       "parameters")
+                       "parameters (default: forward for classify, stored for the autoencoders)")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
                        help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
-                       "bounds) (default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")
+                       "bounds) (default: auto for LBN, 0.1 for the classical network and the autoencoders)")
         p.add_argument("--tau-x", type=_step, default=None, help="auxiliary-variable step of the lifted solvers "
                        "(default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")
         p.add_argument("--tau", type=_step, default=None, help="weight of implicit SGD's proximity term "

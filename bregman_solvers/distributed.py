@@ -293,10 +293,10 @@ class DistributedImplicitSGD(ImplicitSGD):
 
     def __init__(self, n_workers=None, sync_every="epoch", averaging="shard", client=None, scheduler=None,
                  threads_per_worker=None, aux_storage="memory", aux_dir=None, dashboard=False, batch_size=100,
-                 inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5, splitting="phi",
+                 inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto", tau_x=0.5, splitting="phi",
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
-                 callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="stored"):
+                 callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward"):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
@@ -336,7 +336,8 @@ class DistributedImplicitSGD(ImplicitSGD):
         return ImplicitSGD(batch_size=self.batch_size, inner_iterations=self.inner_iterations, tau=self.tau,
                            tau_theta=self.tau_theta, tau_x=self.tau_x, splitting=self.splitting,
                            regulariser=self.regulariser, code_regulariser=self.code_regulariser,
-                           shuffle=self.shuffle, drop_last=self.drop_last, safeguard=self.safeguard)
+                           shuffle=self.shuffle, drop_last=self.drop_last, safeguard=self.safeguard,
+                           aux_start=self.aux_start)
 
     @with_thread_policy
     def fit(self, network, X0, target, initial_epoch=0):

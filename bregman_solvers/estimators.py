@@ -195,9 +195,10 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         workers (one shard each unless ``n_workers``).
     sync_every : int or "epoch", default "epoch"
         Batches per shard between two averagings of the data-parallel fit.
-    aux_start : {"stored", "forward"}, default "stored"
+    aux_start : {"forward", "stored"}, default "forward"
         Where a batch's auxiliary variables start implicit SGD's K steps (solver ``isgd``,
-        and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`.
+        and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`. (The
+        autoencoders default to ``"stored"``: docs/results.rst.)
 
     Attributes
     ----------
@@ -211,7 +212,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="stored"):
+                 scheduler=None, sync_every="epoch", aux_start="forward"):
         self.aux_start = aux_start
         self.n_workers = n_workers
         self.scheduler = scheduler

@@ -101,7 +101,7 @@ def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
     monkeypatch.setattr(cli.LiftedBregmanClassifier, "fit", spy)
     assert main(["classify", *TINY, "--hidden", "16", "--classical", "--out", str(tmp_path)]) == 0
     by_penalty = {(s["solver"], s["penalty"]): s for s in seen}
-    assert by_penalty[("isgd", "bregman")]["tau_theta"] == 0.5 and by_penalty[("isgd", "bregman")]["tau"] == 10.0
+    assert by_penalty[("isgd", "bregman")]["tau_theta"] == "auto" and by_penalty[("isgd", "bregman")]["tau"] == 10.0
     assert by_penalty[("isgd", "classical")]["tau_x"] == 0.1 and by_penalty[("isgd", "classical")]["tau"] == 1.0
     assert by_penalty[("sgd-bp", "bregman")]["learning_rate"] == 0.1
     seen.clear()

@@ -7,7 +7,10 @@ previous batch's steps made the parameters explode), the previous batch is undon
 anchor restored, its auxiliary variables re-initialised by a forward pass from it, and
 both batches redone with halved steps. When the undone batch itself starts diverged (the
 growth built up over several batches), the one before it is undone too, and so on up to
-:attr:`StepSafeguard.DEPTH` batches back. The halving persists for the rest of the fit
+:attr:`StepSafeguard.DEPTH` batches back; beyond that, the parameters go back to the last
+snapshot of healthy parameters (taken every :attr:`StepSafeguard.SNAPSHOT_EVERY` completed
+batches whose start energy was within :attr:`StepSafeguard.HEALTHY` times the first one), and
+the batches since then are not redone. The halving persists for the rest of the fit
 (``history["step_factor"]``, ``history["recoveries"]``); the first recovery of a fit warns
 (:class:`~bregman_solvers.exceptions.DivergenceWarning`). Only when the factor falls below
 :attr:`StepSafeguard.FLOOR` is :class:`~bregman_solvers.exceptions.DivergenceError` raised.
@@ -41,6 +44,12 @@ class StepSafeguard:
     #: How many completed batches can be undone, most recent first (each keeps its anchor: a
     #: copy of the parameter vector).
     DEPTH = 4
+    #: Completed batches between two snapshots of healthy parameters (one more copy).
+    SNAPSHOT_EVERY = 50
+    #: A batch is healthy when its start energy is at most this multiple of the first (at least 1).
+    HEALTHY = 10.0
+    #: What :meth:`undo_previous` returns when it went back to the snapshot (no batch to redo).
+    SNAPSHOT = "snapshot"
 
     def __init__(self, parameters, enabled=True):
         self.enabled = enabled
@@ -53,11 +62,14 @@ class StepSafeguard:
         self.anchor = np.empty_like(parameters)
         self._free = [np.empty_like(parameters) for _ in range(self.DEPTH)]
         self._done = deque()             # (anchor, its weights' scales, batch indices), oldest first
+        self._snapshot, self._snapshot_scale = None, None
+        self._completed = 0
 
     def forget(self):
         """Nothing before this point can be undone any more (a new theta arrived from elsewhere)."""
         while self._done:
             self._free.append(self._done.popleft()[0])
+        self._snapshot = None
 
     def bound(self):
         """The start energy above which a batch counts as diverged (None before the first batch)."""
@@ -70,6 +82,12 @@ class StepSafeguard:
         if len(self._done) == self.DEPTH:
             self._free.append(self._done.popleft()[0])
         self._done.append((self.anchor, np.array(anchor_scale, copy=True), idx))
+        self._completed += 1
+        if self._completed % self.SNAPSHOT_EVERY == 1 and energy <= self.HEALTHY * max(self.reference, 1.0):
+            if self._snapshot is None:
+                self._snapshot = np.empty_like(self.anchor)
+            np.copyto(self._snapshot, self.anchor)
+            self._snapshot_scale = np.array(anchor_scale, copy=True)
         self.anchor = self._free.pop()
 
     def back_off(self, error):
@@ -89,10 +107,17 @@ class StepSafeguard:
     def undo_previous(self, network, engine, X0, state):
         """Restore the last completed batch's anchor and re-initialise its auxiliary variables from it.
 
-        Returns that batch's indices (to redo), or None when no batch is left to undo.
+        Returns that batch's indices (to redo); :attr:`SNAPSHOT` when none was left and the
+        parameters went back to the snapshot instead (the snapshot is then spent); None when
+        neither is left.
         """
         if not self._done:
-            return None
+            if self._snapshot is None:
+                return None
+            engine.restore_parameters(self._snapshot, self._snapshot_scale)
+            engine.normalise_weights()
+            self._snapshot = None
+            return self.SNAPSHOT
         anchor, scale, idx = self._done.pop()
         engine.restore_parameters(anchor, scale)
         engine.normalise_weights()
