@@ -30,7 +30,9 @@ import bregman_solvers as bs
 from bregman_solvers._threads import usable_cores
 from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
-STEPS = dict(batch_size=100, inner_iterations=10, tau_theta=0.5, tau_x=0.5, tau=10.0)
+#: The settings of docs/scaling.rst's tables (the library's defaults when they were measured: stored
+#: start, fixed steps); ``--aux-start forward`` and ``--tau-theta auto`` give today's defaults
+STEPS = dict(batch_size=100, inner_iterations=10, tau_theta=0.5, tau_x=0.5, tau=10.0, aux_start="stored")
 
 
 def load(args):
@@ -141,10 +143,15 @@ def main(argv=None):
                    "a busy process")
     p.add_argument("--memmap", action="store_true", help="only: auxiliary variables in memory vs memory-mapped")
     p.add_argument("--repeat", type=int, default=1, help="repetitions of --threads-vs-workers and --memmap")
+    p.add_argument("--aux-start", choices=["stored", "forward"], default="stored",
+                   help="where a batch's auxiliary variables start (the tables: stored)")
+    p.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default=0.5,
+                   help="the parameter step, a number or 'auto' (the tables: 0.5)")
     p.add_argument("--json", default=None, help="also write the rows here")
     p.add_argument("--model", default=None, metavar="JSON",
                    help="only: fit the cost model to the rows of an earlier --json and print its predictions")
     args = p.parse_args(argv)
+    STEPS.update(aux_start=args.aux_start, tau_theta=args.tau_theta)
     if args.model:
         with open(args.model) as f:
             rows = json.load(f)

@@ -410,7 +410,8 @@ class StochasticProximalGradient(ImplicitSGD):
     Implicit SGD with one inner iteration and no proximity term: for every batch,
     one proximal step in its auxiliary variables and one stochastic gradient step in
     the parameters, from the same iterate. Parameters as :class:`ImplicitSGD`
-    (``inner_iterations`` and ``tau`` are fixed to 1 and off).
+    (``inner_iterations`` and ``tau`` are fixed to 1 and off; a batch's auxiliary variables
+    start where its last visit left them, ``aux_start="stored"``; ``tau_theta`` defaults to 0.5).
     """
 
     _fixed_inner = 1
@@ -445,7 +446,8 @@ class ModelAveraging(ImplicitSGD):
     n_jobs : int, default 1
         Workers over batches.
     Other parameters as :class:`ImplicitSGD` (without ``safeguard``: a divergence raises, since
-    the batches of an epoch run from one anchor in parallel).
+    the batches of an epoch run from one anchor in parallel; a batch starts from its stored
+    auxiliary variables, and ``tau_theta`` defaults to 0.5).
 
     See Also
     --------
