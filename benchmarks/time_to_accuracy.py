@@ -8,7 +8,7 @@ final accuracies::
 
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --epochs 20
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --datasets fashion-mnist \\
-        --tau-theta auto --epochs 5
+        --aux-start stored --tau-theta 0.5 --epochs 5      # Algorithm 1 as the paper states it
 
 ``--data-dir`` holds ``mnist/`` and ``fashion-mnist/`` with the IDX files (without it: the
 embedded MNIST subset, for a quick look). ``--json FILE`` also writes every epoch's accuracy
@@ -92,9 +92,10 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--inner-iterations", type=int, default=10)
-    parser.add_argument("--aux-start", choices=["stored", "forward"], default="stored",
+    parser.add_argument("--aux-start", choices=["stored", "forward"], default="forward",
                         help="where a batch's auxiliary variables start (ImplicitSGD's aux_start)")
-    parser.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default=0.5)
+    parser.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default="auto",
+                        help="LBN's parameter step, a number or 'auto' (the library's default)")
     parser.add_argument("--tau-x", type=float, default=0.5)
     parser.add_argument("--tau", type=float, default=10.0)
     parser.add_argument("--learning-rate", type=float, default=0.1)
