@@ -676,6 +676,25 @@ def test_the_safeguard_recovers_a_run_started_with_steps_ten_times_too_large(mon
     assert recovered.history["val_accuracy"][-1] > good.history["val_accuracy"][-1] - gap
 
 
+def _starts_diverged_at(monkeypatch, failing_calls, anchors=None):
+    """Patch ImplicitSGD's batch steps so that the calls numbered ``failing_calls`` (from 1) report a
+    start past the bound; returns the list of each call's tau_x (and fills ``anchors`` with each
+    call's theta^k when given)."""
+    calls = []
+    real = bs.ImplicitSGD._inner_steps
+
+    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
+        calls.append(float(t_x[0]))
+        if anchors is not None:
+            anchors.append(start.copy())
+        if len(calls) in failing_calls:
+            loop.raise_divergence(steps, at_start=True)
+        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
+
+    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
+    return calls
+
+
 def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypatch):
     """The energy at a batch's start past the bound: the previous batch is undone (its anchor back, its
     auxiliary variables re-initialised) and both are redone with halved steps; the floor raises."""
@@ -683,16 +702,7 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
     from bregman_solvers.solvers import _safeguard
 
     X, Y = data
-    calls = []
-    real = bs.ImplicitSGD._inner_steps
-
-    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(float(t_x[0]))
-        if len(calls) == 3:                            # the third batch "starts diverged", once
-            loop.raise_divergence(steps, at_start=True)
-        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
-
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
+    calls = _starts_diverged_at(monkeypatch, (3,))          # the third batch "starts diverged", once
     network = net()
     with pytest.warns(DivergenceWarning):
         result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
@@ -721,16 +731,7 @@ def test_a_divergence_built_up_over_batches_is_undone_further_back(data, monkeyp
     from bregman_solvers.exceptions import DivergenceWarning
 
     X, Y = data
-    calls = []
-    real = bs.ImplicitSGD._inner_steps
-
-    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(float(t_x[0]))
-        if len(calls) in (3, 4):                       # batch 3 starts diverged, then the redo of 2
-            loop.raise_divergence(steps, at_start=True)
-        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
-
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
+    calls = _starts_diverged_at(monkeypatch, (3, 4))        # batch 3 starts diverged, then the redo of 2
     network = net()
     with pytest.warns(DivergenceWarning):
         result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
@@ -751,17 +752,9 @@ def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data,
     monkeypatch.setattr(_safeguard.StepSafeguard, "DEPTH", 1)
     monkeypatch.setattr(_safeguard.StepSafeguard, "SNAPSHOT_EVERY", 2)   # snapshots before batches 1, 3, ...
     X, Y = data
-    calls, anchors = [], []
     real = bs.ImplicitSGD._inner_steps
-
-    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(float(t_x[0]))
-        anchors.append(start.copy())
-        if len(calls) in (4, 5):                       # batch 4 starts diverged, then the redo of 3
-            loop.raise_divergence(steps, at_start=True)
-        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
-
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
+    anchors = []
+    calls = _starts_diverged_at(monkeypatch, (4, 5), anchors)   # batch 4 starts diverged, then the redo of 3
     with pytest.warns(DivergenceWarning):
         result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
                                 tau=2.0).fit(net(), X, Y)
