@@ -100,6 +100,57 @@ def test_batch_problem_energy_decreases_over_inner_iterations(data):
     assert values[-1] < values[0]
 
 
+@pytest.mark.parametrize("tau", [None, 2.0])
+@pytest.mark.parametrize("scale", [0.1, 3.0])
+def test_auto_theta_steps_against_numpy_oracle(data, tau, scale):
+    """``tau_theta="auto"``: min(0.5, 2 / L_l), L_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau, with the
+    spectral norm estimated from below and raised by 5%: between the steps of the exact norm and of
+    1.05 times it (small data: the cap)."""
+    from bregman_solvers.solvers.stochastic import AUTO_TAU_THETA_CAP, auto_theta_steps
+
+    X, _ = data
+    X = scale * X
+    network = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], lambdas=[1.0, 0.5, 2.0], random_state=0)
+    state = network.init_state(X)
+    steps = auto_theta_steps(network, X, state, tau)
+    inputs = [X] + state.hidden
+    for l, (x, lam) in enumerate(zip(inputs, network.lambdas)):
+        norm_sq = np.linalg.norm(x, 2) ** 2 / x.shape[0]
+        prox = 0.0 if tau is None else 1.0 / tau
+        exact = min(AUTO_TAU_THETA_CAP, 2.0 / (lam * (norm_sq + 1.0) + prox))
+        raised = min(AUTO_TAU_THETA_CAP, 2.0 / (lam * (1.05 * norm_sq + 1.0) + prox))
+        assert raised * (1 - 1e-9) <= steps[l] <= exact * (1 + 1e-12), l
+    if scale == 0.1:
+        assert steps[0] == AUTO_TAU_THETA_CAP
+
+
+def test_auto_theta_steps_decrease_the_batch_problem(data):
+    """The auto steps are below the stability limit 2 / L of each layer's convex block: theta steps
+    at fixed auxiliary variables decrease the batch energy plus the proximity term at every step."""
+    from bregman_solvers.solvers.stochastic import auto_theta_steps
+
+    X, Y = data
+    X = 4.0 * X                                   # steps below the cap, so the bound decides
+    network = net()
+    Xb, Yb = network.check_data(X[:100], Y[:100])
+    state = network.init_state(Xb)
+    for h in state.hidden:                        # variables away from the forward pass
+        h += np.abs(np.random.default_rng(3).standard_normal(h.shape))
+    tau = 5.0
+    t_theta = auto_theta_steps(network, Xb, state, tau)
+    assert np.all(t_theta < 0.5)
+    engine = StepEngine(network, Xb, Yb, state)
+    anchor = network.parameter_vector.copy()
+    values = []
+    for _ in range(30):
+        terms = engine.evaluate(np.full(network.n_layers - 1, 0.1))
+        values.append(engine.total(terms) + float(np.sum((network.parameter_vector - anchor) ** 2)) / (2 * tau))
+        engine.theta_gradients()
+        engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
+    assert np.all(np.diff(values) <= 1e-12 * values[0])
+    assert values[-1] < 0.9 * values[0]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("regulariser", [None, L1(1e-2)])
 @pytest.mark.parametrize("with_anchor", [False, True])
