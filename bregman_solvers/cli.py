@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__
 from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, preprocess
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
+from .exceptions import DivergenceError
 
 
 def _load(args):
@@ -53,6 +54,21 @@ def _write_json(path, obj):
 
     with open(path, "w") as f:
         json.dump(obj, f, indent=2, default=default)
+
+
+def _fit_reporting_divergence(name, fit):
+    """Run ``fit()``; a model whose training diverges is reported, and the run goes on with the others.
+
+    Returns the message of its :class:`~bregman_solvers.exceptions.DivergenceError`, or None. The
+    lifted models back off by themselves (their safeguard); this is for the back-propagation
+    baselines, whose steps are used as given.
+    """
+    try:
+        fit()
+    except DivergenceError as exc:
+        print(f"  {name} diverged: {exc}\n  (its row reads 'diverged'; the other models go on)", flush=True)
+        return str(exc)
+    return None
 
 
 def _markdown_table(header, rows):
@@ -222,7 +238,11 @@ def classify(args):
             **model, **steps)))
         callback, resume, earlier = _checkpointing(args, slugs[name])
         t0 = time.time()
-        est.fit(Xtr, ytr, validation_data=(Xte, yte), callback=callback, resume=resume)
+        diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, ytr, validation_data=(Xte, yte),
+                                                                   callback=callback, resume=resume))
+        if diverged:
+            results[name] = {"diverged": diverged, "seconds": time.time() - t0}
+            continue
         history = histories[name] = _joined(earlier, est.history_)
         results[name] = {
             "train_accuracy": history["train_accuracy"][-1],
@@ -230,11 +250,14 @@ def classify(args):
             "linear_activation_rates": est.network_.linear_activation_rate(Xtr[:2000]).tolist(),
             "seconds": time.time() - t0,
         }
+    n_hidden = len(args.hidden)
     table1 = _markdown_table(["model", f"{args.dataset} train", f"{args.dataset} test"],
-                             [[m, f"{100 * r['train_accuracy']:.1f}%", f"{100 * r['test_accuracy']:.1f}%"]
+                             [[m, *(["diverged"] * 2 if "diverged" in r else
+                                    [f"{100 * r['train_accuracy']:.1f}%", f"{100 * r['test_accuracy']:.1f}%"])]
                               for m, r in results.items()])
-    table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(len(args.hidden))]],
-                             [[m, *[f"{100 * v:.1f}%" for v in r["linear_activation_rates"]]]
+    table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(n_hidden)]],
+                             [[m, *(["diverged"] * n_hidden if "diverged" in r else
+                                    [f"{100 * v:.1f}%" for v in r["linear_activation_rates"]])]
                               for m, r in results.items()])
     with open(os.path.join(args.out, "table1.md"), "w") as f:
         f.write("Table 1: classification accuracy\n\n" + table1)
@@ -259,6 +282,11 @@ def classify(args):
 CODE_LAYER, UNDERCOMPLETE_CODE = 2, 64
 
 
+#: The models of each autoencoder command (UAE-LBN: the undercomplete autoencoder, LBN-trained)
+AE_MODELS = {"autoencoder": ["LBN-S", "LBN-D", "GD-BP", "SGD-BP"],
+             "denoise": ["LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN"]}
+
+
 def _ae_models(args, n_train, denoise):
     """The models of a run: (estimator class, its parameters) by name."""
     n = args.n_features
@@ -275,10 +303,11 @@ def _ae_models(args, n_train, denoise):
     if denoise:
         models["ISGD-BP"] = dict(sparse, solver="isgd-bp")
         # the comparison of Section 6: an undercomplete (narrow code, no sparsity) autoencoder, LBN-trained
-        models["undercomplete LBN"] = dict(sparse, solver="isgd", hidden_layer_sizes=(n, UNDERCOMPLETE_CODE, n),
-                                           code_threshold=None, code_alpha=0.0)
+        models["UAE-LBN"] = dict(sparse, solver="isgd", hidden_layer_sizes=(n, UNDERCOMPLETE_CODE, n),
+                                 code_threshold=None, code_alpha=0.0)
     estimator = DenoisingAutoencoder if denoise else SparseAutoencoder
-    return {name: (estimator, params) for name, params in models.items()}
+    chosen = args.models or list(models)
+    return {name: (estimator, params) for name, params in models.items() if name in chosen}
 
 
 def _autoencoder(args, denoise):
@@ -290,13 +319,17 @@ def _autoencoder(args, denoise):
         print(f"training {name} ...", flush=True)
         est = estimator(**_workers(args, params))
         t0 = time.time()
-        est.fit(Xtr, validation_data=Xte)
+        diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, validation_data=Xte))
+        if diverged:
+            results[name] = {"diverged": diverged, "seconds": time.time() - t0}
+            continue
         history = histories[name] = est.history_
         results[name] = {"test_mse": history["val_mse"][-1], "test_code_sparsity": history["val_code_sparsity"][-1],
                          "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
         recon[name] = est.predict(inputs_te[:8])
     del args.n_features
-    rows = [[m, f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"] for m, r in results.items()]
+    rows = [[m, *(["diverged"] * 2 if "diverged" in r else
+                  [f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"])] for m, r in results.items()]
     table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
@@ -392,6 +425,9 @@ def build_parser():
         common(p, 1000, 5, f"results/{name}")
         p.add_argument("--alpha", type=_nonnegative, default=0.2, help="l1 weight on the code")
         p.add_argument("--threshold", type=_nonnegative, default=0.1, help="soft-threshold of the code activation")
+        names = AE_MODELS["denoise" if name == "denoise" else "autoencoder"]
+        p.add_argument("--models", nargs="+", choices=names, default=None, metavar="MODEL",
+                       help=f"train only these models (default: all of {', '.join(names)})")
         if name == "denoise":
             p.add_argument("--noise", type=_nonnegative, default=0.3,
                            help="standard deviation of the Gaussian noise")

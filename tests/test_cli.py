@@ -41,13 +41,41 @@ def test_autoencoders(tmp_path, command):
     args = [command, *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2"]
     assert main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    expected = ({"LBN-S", "SGD-BP", "ISGD-BP", "undercomplete LBN"} if command == "denoise"
+    expected = ({"LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN"} if command == "denoise"
                 else {"LBN-S", "LBN-D", "GD-BP", "SGD-BP"})
     assert set(results["results"]) == expected
     for row in results["results"].values():
         assert row["test_mse"] > 0 and 0 <= row["test_code_sparsity"] <= 1
     for name in ("objective.png", "sparsity.png", "reconstructions.png"):
         assert_png(tmp_path / name)
+
+
+def test_a_diverging_baseline_is_reported_and_the_others_go_on(tmp_path, capsys):
+    """Back-propagation's steps are used as given: with a huge learning rate SGD-BP and ISGD-BP
+    diverge; their rows read 'diverged', the lifted model's result is still written."""
+    args = ["denoise", *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2",
+            "--learning-rate", "1e6", "--models", "LBN-S", "SGD-BP", "ISGD-BP"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "SGD-BP diverged" in out and "ISGD-BP diverged" in out
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert set(results) == {"LBN-S", "SGD-BP", "ISGD-BP"}
+    assert "diverged" in results["SGD-BP"] and "diverged" in results["ISGD-BP"]
+    assert results["LBN-S"]["test_mse"] > 0
+    table = (tmp_path / "table.md").read_text()
+    assert "| SGD-BP | diverged | diverged |" in table
+    assert main(["classify", *TINY, "--epochs", "1", "--hidden", "8", "--out", str(tmp_path / "c"),
+                 "--learning-rate", "1e6"]) == 0
+    assert "| SGD-BP | diverged | diverged |" in (tmp_path / "c" / "table1.md").read_text()
+
+
+def test_autoencoder_models_option(tmp_path):
+    args = ["autoencoder", *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations",
+            "2", "--models", "SGD-BP", "LBN-D"]
+    assert main(args) == 0
+    assert set(json.loads((tmp_path / "results.json").read_text())["results"]) == {"LBN-D", "SGD-BP"}
+    with pytest.raises(SystemExit):
+        main(["autoencoder", *TINY, "--models", "ISGD-BP"])        # a model of denoise only
 
 
 def test_demo_and_errors(tmp_path, capsys):

@@ -319,6 +319,32 @@ def test_divergence_is_reported_and_parameters_stay_finite(data):
     assert all(np.isfinite(p).all() for p in params(linear))
 
 
+@pytest.mark.parametrize("solver", ["sgd", "isgd", "gd"])
+def test_backprop_divergence_with_finite_parameters_is_caught(data, solver):
+    """A learning rate that blows the parameters up without overflowing them: the loss grows past the
+    bound and the fit raises, naming the learning rate, instead of training on garbage."""
+    X, Y = data
+    network = net()
+    make = {"sgd": lambda: bs.SGDBP(learning_rate=50.0, batch_size=50, epochs=5, random_state=0),
+            "isgd": lambda: bs.ImplicitSGDBP(learning_rate=50.0, batch_size=50, epochs=5, random_state=0),
+            "gd": lambda: bs.GradientDescentBP(learning_rate=50.0, epochs=20)}[solver]
+    with pytest.raises(bs.DivergenceError, match=r"grew 1e4-fold.*learning_rate=50.0"):
+        make().fit(network, X, Y)
+    assert all(np.isfinite(p).all() for p in params(network))
+
+
+def test_backprop_non_finite_metrics_after_the_last_batch_restore_the_epoch_start(data):
+    """One batch per epoch: nothing after the last step sees its loss but the epoch's metrics; a
+    non-finite validation loss raises and the parameters go back to the epoch's start."""
+    X, Y = data
+    network = net(np.float32)
+    start = network.parameter_vector.copy()
+    solver = bs.SGDBP(learning_rate=1e30, batch_size=300, epochs=1, random_state=0, validation_data=(X, Y))
+    with pytest.raises(bs.DivergenceError, match="learning_rate=1e[+]?30"):
+        solver.fit(network, X, Y)
+    np.testing.assert_array_equal(network.parameter_vector, start)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_a_diverged_last_step_resets_to_the_batch_anchor(data, fused):
     """The check after the K steps (the step-by-step loop's or the fused call's) catches non-finite
@@ -680,9 +706,9 @@ def test_isgd_bp_follows_its_tau_schedule(data, monkeypatch):
     seen = []
     real_step = backprop.ImplicitSGDBP._step
 
-    def spy(self, network, grad_w, grad_b, rate, loop, anchor=None, tau=None):
+    def spy(self, network, grad_w, grad_b, rate, loop, anchor=None, tau=None, loss=0.0):
         seen.append(tau)
-        return real_step(self, network, grad_w, grad_b, rate, loop, anchor, tau)
+        return real_step(self, network, grad_w, grad_b, rate, loop, anchor, tau, loss)
 
     monkeypatch.setattr(backprop.ImplicitSGDBP, "_step", spy)
     bs.ImplicitSGDBP(batch_size=300, inner_iterations=2, epochs=3, tau=StepDecay(2.0, factor=0.5, every=1),

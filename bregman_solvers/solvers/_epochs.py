@@ -42,7 +42,10 @@ def evaluate_network(network, X, target, code_layer=None):
     for a in range(0, n, CHUNK):
         xb, yb = X[a:a + CHUNK], target[a:a + CHUNK]
         out, (zs, xs) = network.forward(xb, return_hidden=True)
-        loss += float(last.bregman_loss(yb, zs[-1], n_threads=network._threads(yb)).sum())
+        if np.isfinite(zs[-1]).all():
+            loss += float(last.bregman_loss(yb, zs[-1], n_threads=network._threads(yb)).sum())
+        else:
+            loss = np.inf          # overflowed parameters: the loss says so (a fit then raises its divergence)
         if one_hot:
             correct += float(np.sum(out.argmax(axis=1) == yb.argmax(axis=1)))
         sq += float(np.sum((out.astype(np.float64) - yb) ** 2))
@@ -97,9 +100,10 @@ def divergence_error(steps, epoch, lifted=True, at_start=False):
     names = ("tau_theta", "tau_x", "tau") if lifted else ("learning_rate", "", "tau")
     named = {n: s for n, s in zip(names, steps) if s is not None}
     described = ", ".join(f"{n}={s}" for n, s in named.items())
-    what = "lifted energy" if lifted else "loss or its gradient"
+    what = "lifted energy became non-finite" if lifted else (
+        "loss or its gradient became non-finite (or the loss grew 1e4-fold)")
     return DivergenceError(
-        f"the {what} became non-finite: the steps are too large ({described}); the network keeps "
+        f"the {what}: the steps are too large ({described}); the network keeps "
         f"the parameters of the last finite iterate. Reduce the step sizes.", named, epoch, at_start)
 
 
@@ -139,6 +143,8 @@ class EpochLoop:
         #: Whether the solver trains the lifted problem (else a back-propagation baseline)
         self.lifted = isinstance(solver, LiftedSolver)
         self.epoch = None
+        #: The first batch loss of a back-propagation fit (its divergence bound, see ``_BPSolver._step``)
+        self.first_loss = None
 
     def raise_divergence(self, steps, at_start=False):
         """Raise :func:`divergence_error` for the step sizes ``steps`` in the current epoch."""
@@ -176,6 +182,11 @@ class EpochLoop:
             part = LiftedState([h[:m] for h in self.state.hidden])
             history["consistency"].append(net.consistency(self.X0[:m], part))
 
+    @staticmethod
+    def _losses_finite(history):
+        """Whether the epoch's recorded training and validation losses (where recorded) are finite."""
+        return all(np.isfinite(history[key][-1]) for key in ("train_loss", "val_loss") if history.get(key))
+
     def _monitor(self, history):
         for key in ("val_loss", "train_loss", "energy", "batch_energy"):
             if history.get(key):
@@ -210,6 +221,11 @@ class EpochLoop:
             finally:
                 progress.close()
             self._record(history, epoch, timer() - start, batch_energy)
+            if not self.lifted and not self._losses_finite(history):
+                # back-propagation's last steps left finite parameters whose loss overflows (the next
+                # batch's would catch it; after the last batch only the metrics can): back to the epoch's start
+                np.copyto(net.parameter_vector, completed)
+                raise divergence_error((solver.learning_rate, None, getattr(solver, "tau", None)), epoch, False)
             result = self._result(history, epoch + 1, False, "")
             if solver.callback is not None and solver.callback(result):
                 message = "stopped by the callback"

@@ -16,6 +16,7 @@ from ..schedules import BatchScheduler, as_schedule
 from .._validation import check_code_regulariser, check_integer, check_regulariser
 from ._base import with_thread_policy
 from ._epochs import EpochLoop
+from ._safeguard import StepSafeguard
 from .stochastic import _BatchBuffers
 
 __all__ = ["GradientDescentBP", "SGDBP", "ImplicitSGDBP", "backprop_gradients"]
@@ -95,10 +96,18 @@ class _BPSolver:
             check_code_regulariser(self.code_regulariser, network)
         return network.check_data(X, target)
 
-    def _step(self, network, grad_w, grad_b, lr, loop, anchor=None, tau=None):
-        """theta <- theta - lr grad (+ proximity to ``anchor``), through the regulariser (grads overwritten)."""
+    def _step(self, network, grad_w, grad_b, lr, loop, anchor=None, tau=None, loss=0.0):
+        """theta <- theta - lr grad (+ proximity to ``anchor``), through the regulariser (grads overwritten).
+
+        A non-finite gradient or ``loss`` (the batch's, at the current parameters), or a loss grown
+        past :attr:`StepSafeguard.GROWTH <bregman_solvers.solvers._safeguard.StepSafeguard.GROWTH>`
+        times the fit's first, raises the fit's divergence before anything is applied (parameters
+        that blew up but are still finite: the lifted solvers' bound, without their back-off)."""
         reg = self.regulariser
-        if not all(np.isfinite(g).all() for g in grad_w + grad_b):
+        if loop.first_loss is None:
+            loop.first_loss = loss
+        grown = loss > StepSafeguard.GROWTH * max(loop.first_loss, 1.0)
+        if grown or not np.isfinite(loss) or not all(np.isfinite(g).all() for g in grad_w + grad_b):
             loop.raise_divergence((lr, None, tau))     # nothing applied: the last finite parameters stay
         for l in range(network.n_layers):
             gw, gb = grad_w[l], grad_b[l]
@@ -180,7 +189,7 @@ class SGDBP(_BPSolver):
     def _batch(self, network, buf, rate, loop, epoch):
         ws = network.workspace(buf.x0.shape[0])
         loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
-        self._step(network, ws.grad_w, ws.grad_b, rate, loop)
+        self._step(network, ws.grad_w, ws.grad_b, rate, loop, loss=loss)
         return loss
 
 
@@ -226,7 +235,7 @@ class ImplicitSGDBP(SGDBP):
         for _ in range(self._n_inner):
             loss = backprop_gradients(network, buf.x0, buf.target, ws, code_regulariser=self.code_regulariser)
             first = loss if first is None else first
-            self._step(network, ws.grad_w, ws.grad_b, rate, loop, anchor, tau)
+            self._step(network, ws.grad_w, ws.grad_b, rate, loop, anchor, tau, loss)
         return first
 
 
@@ -274,7 +283,7 @@ class GradientDescentBP(_BPSolver):
                 loss += backprop_gradients(network, xb, yb, ws, scale=scale, code_regulariser=self.code_regulariser)
                 for acc, g in zip(acc_w + acc_b, ws.grad_w + ws.grad_b):
                     acc += g
-            self._step(network, acc_w, acc_b, lr(epoch), loop)
+            self._step(network, acc_w, acc_b, lr(epoch), loop, loss=loss)
             progress.update(1)
             return loss / n
 
