@@ -338,6 +338,9 @@ def _autoencoder(args, denoise):
                                                         "results": results, "history": histories})
     _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
                  "training objective (reconstruction loss)", "objective per epoch", logy=True)
+    # the paper's validation curves (Figures 6-8): the test images' reconstruction error per epoch
+    _plot_curves(os.path.join(args.out, "test_mse.png"), {m: h["val_mse"] for m, h in histories.items()},
+                 "test reconstruction MSE", "reconstruction error on the test images per epoch", logy=True)
     # the test images' code sparsity, as the table reports
     _plot_curves(os.path.join(args.out, "sparsity.png"),
                  {m: h["val_code_sparsity"] for m, h in histories.items()}, "code sparsity (test images)",

@@ -46,7 +46,7 @@ def test_autoencoders(tmp_path, command):
     assert set(results["results"]) == expected
     for row in results["results"].values():
         assert row["test_mse"] > 0 and 0 <= row["test_code_sparsity"] <= 1
-    for name in ("objective.png", "sparsity.png", "reconstructions.png"):
+    for name in ("objective.png", "test_mse.png", "sparsity.png", "reconstructions.png"):
         assert_png(tmp_path / name)
 
 
