@@ -38,9 +38,19 @@ def load(dataset, data_dir, n_train, n_test, dtype):
     return X, one_hot(y[:n_train], n_classes, dtype), Xt, one_hot(yt[:n_test], n_classes, dtype)
 
 
-def make_solver(model, args, validation):
+def epoch_line(dataset, model):
+    """A callback printing each epoch's test accuracy and seconds as it ends (the table comes at the end)."""
+    def report(result):
+        h = result.history
+        print(f"  {dataset} {model} epoch {h['epoch'][-1]}: {100 * h['val_accuracy'][-1]:.2f}% "
+              f"({h['seconds'][-1]:.1f} s)", flush=True)
+        return False
+    return report
+
+
+def make_solver(model, args, validation, callback=None):
     common = dict(batch_size=args.batch_size, epochs=args.epochs, random_state=args.seed,
-                  validation_data=validation, n_threads=args.threads, verbose=args.verbose)
+                  validation_data=validation, n_threads=args.threads, verbose=args.verbose, callback=callback)
     if model == "LBN":
         return bs.ImplicitSGD(inner_iterations=args.inner_iterations, tau_theta=args.tau_theta, tau_x=args.tau_x,
                               tau=args.tau, aux_start=args.aux_start, **common)
@@ -63,7 +73,7 @@ def run(dataset, args):
         net = bs.LiftedNetwork(widths, ["relu"] * len(HIDDEN) + ["identity"], dtype=args.dtype,
                                random_state=args.seed)
         start = time.perf_counter()
-        history = make_solver(model, args, (Xt, Yt)).fit(net, X, Y).history
+        history = make_solver(model, args, (Xt, Yt), epoch_line(dataset, model)).fit(net, X, Y).history
         out[model] = {"val_accuracy": history["val_accuracy"], "seconds": history["seconds"],
                       "wall": time.perf_counter() - start, "step_factor": history.get("step_factor")}
     return out
