@@ -17,8 +17,10 @@ def _solver(name):
     common = dict(batch_size=100, epochs=1, random_state=0, track_energy=False)
     # MATH.md's steps: safe on this random data (the cost does not depend on the steps)
     steps = dict(tau_theta=0.1, tau_x=0.1)
+    # Algorithm 1 from stored variables: the products the floor counts, comparable across versions
+    start = dict(aux_start="stored")
     return {
-        "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, tau=1.0, **steps, **common),
+        "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, tau=1.0, **steps, **start, **common),
         "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**steps, **common),
         "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, tau=1.0, **steps, **common),
         "SGDBP": lambda: bs.SGDBP(**common),

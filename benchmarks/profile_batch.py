@@ -72,7 +72,8 @@ def main(argv=None):
             net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
             state = net.init_state(X)
             solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=K, epochs=1, random_state=0,
-                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0)
+                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
+                                    aux_start="stored")
             solver.fit(net, X[:2 * BATCH], Y[:2 * BATCH])           # warm-up
             best = None
             for _ in range(args.repeat):
