@@ -71,6 +71,11 @@ def _fit_reporting_divergence(name, fit):
     return None
 
 
+def _cells(result, n, make):
+    """A table row's ``n`` cells for one model's ``result``: ``make()``, or "diverged" throughout."""
+    return ["diverged"] * n if "diverged" in result else make()
+
+
 def _markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -252,12 +257,12 @@ def classify(args):
         }
     n_hidden = len(args.hidden)
     table1 = _markdown_table(["model", f"{args.dataset} train", f"{args.dataset} test"],
-                             [[m, *(["diverged"] * 2 if "diverged" in r else
-                                    [f"{100 * r['train_accuracy']:.1f}%", f"{100 * r['test_accuracy']:.1f}%"])]
+                             [[m, *_cells(r, 2, lambda r=r: [f"{100 * r['train_accuracy']:.1f}%",
+                                                             f"{100 * r['test_accuracy']:.1f}%"])]
                               for m, r in results.items()])
     table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(n_hidden)]],
-                             [[m, *(["diverged"] * n_hidden if "diverged" in r else
-                                    [f"{100 * v:.1f}%" for v in r["linear_activation_rates"]])]
+                             [[m, *_cells(r, n_hidden, lambda r=r: [f"{100 * v:.1f}%"
+                                                                    for v in r["linear_activation_rates"]])]
                               for m, r in results.items()])
     with open(os.path.join(args.out, "table1.md"), "w") as f:
         f.write("Table 1: classification accuracy\n\n" + table1)
@@ -328,8 +333,8 @@ def _autoencoder(args, denoise):
                          "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
         recon[name] = est.predict(inputs_te[:8])
     del args.n_features
-    rows = [[m, *(["diverged"] * 2 if "diverged" in r else
-                  [f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"])] for m, r in results.items()]
+    rows = [[m, *_cells(r, 2, lambda r=r: [f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"])]
+            for m, r in results.items()]
     table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
