@@ -1,10 +1,11 @@
 """Saving and loading a network with its solver state (``.npz``, no pickle).
 
 A checkpoint holds the network's configuration and parameters and, optionally, the
-auxiliary variables of all samples, the epoch reached and the subgradient
-variables of a Bregman-iteration regulariser: everything a stochastic solver needs
-to resume. Because the batches of an epoch depend only on the seed and the epoch
-number, ``fit(..., state=ckpt.state, initial_epoch=ckpt.epoch, bregman_state=ckpt.bregman_state)``
+auxiliary variables of all samples, the epoch reached, the subgradient
+variables of a Bregman-iteration regulariser and the momentum's previous parameters:
+everything a stochastic solver needs to resume. Because the batches of an epoch depend
+only on the seed and the epoch number, ``fit(..., state=ckpt.state, initial_epoch=ckpt.epoch,
+bregman_state=ckpt.bregman_state, previous_parameters=ckpt.previous_parameters)``
 continues exactly like the uninterrupted fit.
 """
 import json
@@ -23,19 +24,21 @@ _FORMAT = "bregman_solvers.checkpoint/1"
 
 
 class Checkpoint:
-    """What :func:`load` returns: ``network``, ``state`` (or None), ``epoch``, ``bregman_state`` (or None)."""
+    """What :func:`load` returns: ``network``, ``state`` (or None), ``epoch``, ``bregman_state`` (or None),
+    ``previous_parameters`` (or None: implicit SGD's theta^{k-1}, the momentum's velocity)."""
 
-    def __init__(self, network, state=None, epoch=0, bregman_state=None):
+    def __init__(self, network, state=None, epoch=0, bregman_state=None, previous_parameters=None):
         self.network = network
         self.state = state
         self.epoch = int(epoch)
         self.bregman_state = bregman_state
+        self.previous_parameters = previous_parameters
 
     def __repr__(self):
         return f"Checkpoint({self.network!r}, state={'yes' if self.state else 'no'}, epoch={self.epoch})"
 
 
-def save(path, network, state=None, epoch=0, bregman_state=None):
+def save(path, network, state=None, epoch=0, bregman_state=None, previous_parameters=None):
     """Write ``network`` (and the solver state) to ``path`` (an ``.npz`` file; ``.npz`` is added to a
     path without it, as NumPy does).
 
@@ -56,6 +59,7 @@ def save(path, network, state=None, epoch=0, bregman_state=None):
         "epoch": int(epoch),
         "has_state": state is not None,
         "has_bregman_state": bregman_state is not None,
+        "has_previous_parameters": previous_parameters is not None,
     }
     arrays = {"config": np.array(json.dumps(config))}
     for l, (w, b) in enumerate(zip(network.weights, network.biases)):
@@ -67,6 +71,10 @@ def save(path, network, state=None, epoch=0, bregman_state=None):
     if bregman_state is not None:
         for l, v in enumerate(bregman_state.v):
             arrays[f"v{l}"] = v
+    if previous_parameters is not None:
+        from .solvers.stochastic import check_previous_parameters
+
+        arrays["theta_previous"] = check_previous_parameters(network, previous_parameters)
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
@@ -125,6 +133,7 @@ def _checkpoint(path, data):
         widths = check_widths(config["widths"])
         L = len(widths) - 1
         has_state, has_bregman = bool(config["has_state"]), bool(config["has_bregman_state"])
+        has_previous = bool(config.get("has_previous_parameters", False))   # absent before the momentum
         epoch = config["epoch"]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the checkpoint's config does not describe a network ({exc!r})") from None
@@ -133,6 +142,7 @@ def _checkpoint(path, data):
     expected = {"config", *(f"W{l}" for l in range(L)), *(f"b{l}" for l in range(L))}
     expected |= {f"X{h}" for h in range(L - 1)} if has_state else set()
     expected |= {f"v{l}" for l in range(L)} if has_bregman else set()
+    expected |= {"theta_previous"} if has_previous else set()
     found = set(data.files)
     if found != expected:
         raise ValueError(f"{path}: the checkpoint's arrays do not match its network "
@@ -162,4 +172,12 @@ def _checkpoint(path, data):
         for l, (v, w) in enumerate(zip(breg.v, net.weights)):
             if v.shape != w.shape:
                 raise ValueError(f"{path}: v{l} must have the shape of W{l} {w.shape}, got {v.shape}")
-    return Checkpoint(net, state, epoch, breg)
+    previous = None
+    if has_previous:
+        from .solvers.stochastic import check_previous_parameters
+
+        try:
+            previous = check_previous_parameters(net, data["theta_previous"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: theta_previous: {exc}") from None
+    return Checkpoint(net, state, epoch, breg, previous)

@@ -267,6 +267,33 @@ def test_pull_towards_refuses_bad_segments():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [0, 1, 17, 300_001])
+@pytest.mark.parametrize("n_threads", [1, 2, 5])
+def test_extrapolate_is_the_inertial_step(dtype, n, n_threads, rng):
+    """theta <- theta + beta (theta - previous), previous <- the old theta, for any length and thread count."""
+    theta = rng.standard_normal(n).astype(dtype)
+    previous = rng.standard_normal(n).astype(dtype)
+    old = theta.copy()
+    expected = theta.astype(np.float64) + 0.8 * (theta.astype(np.float64) - previous)
+    _lifted.extrapolate(theta, previous, 0.8, n_threads)
+    np.testing.assert_allclose(theta, expected, rtol=tolerance(dtype), atol=tolerance(dtype))
+    np.testing.assert_array_equal(previous, old)
+    # a second call with nothing moved in between extrapolates by beta times the last move
+    moved = theta.astype(np.float64) - old
+    _lifted.extrapolate(theta, previous, 0.5, n_threads)
+    np.testing.assert_allclose(theta, old + 1.5 * moved, rtol=10 * tolerance(dtype), atol=10 * tolerance(dtype))
+
+
+def test_extrapolate_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="previous must have length 4"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="n_threads must be >= 1"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 0)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4, np.float32), 0.5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 1, 17, 300_001])
 def test_blas_vector_kernels_and_finiteness_checks(dtype, n, rng):
     """axpy, scal, copy, abs_sum (BLAS level 1) and all_finite (OpenMP) against NumPy."""
     tol = tolerance(dtype)

@@ -351,6 +351,27 @@ def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize
                     theta[i] = keep * theta[i] + pull * anchor[i]
 
 
+def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_threads=1):
+    """In one pass: ``theta <- theta + beta (theta - previous)`` and ``previous <- theta`` (its value before).
+
+    The inertial step of implicit SGD with momentum: ``theta`` holds theta^k, ``previous``
+    theta^{k-1}; afterwards ``theta`` is the extrapolated anchor
+    ``y^k = theta^k + beta (theta^k - theta^{k-1})`` and ``previous`` holds theta^k, ready
+    for the next batch. Arrays are flat (the network's parameter vector, weights explicit).
+    """
+    cdef Py_ssize_t i, n = theta.shape[0]
+    if previous.shape[0] != n:
+        raise ValueError(f"previous must have length {n}, got {previous.shape[0]}")
+    _check_threads(n_threads)
+    cdef floating b = <floating>beta
+    cdef floating current
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            current = theta[i]
+            theta[i] = current + b * (current - previous[i])
+            previous[i] = current
+
+
 def all_finite(const floating[::1] a, int n_threads=1):
     """Whether every entry of the flat array ``a`` is finite (one parallel pass)."""
     cdef Py_ssize_t i, n = a.shape[0]

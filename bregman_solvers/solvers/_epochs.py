@@ -140,6 +140,9 @@ class EpochLoop:
             check_integer(solver.patience, "patience")
         #: Per-epoch entries a solver adds to the history (set during the epoch, recorded after it)
         self.extra = {}
+        #: Solver state the result carries besides the network (name -> a function returning it
+        #: after a completed epoch), e.g. the momentum's previous parameters: what a resume needs
+        self.result_fields = {}
         #: Whether the solver trains the lifted problem (else a back-propagation baseline)
         self.lifted = isinstance(solver, LiftedSolver)
         self.epoch = None
@@ -217,7 +220,8 @@ class EpochLoop:
                 message = (f"interrupted (KeyboardInterrupt) during epoch {epoch + 1}: the network has the "
                            f"parameters of epoch {epoch}; the auxiliary variables hold the interrupted epoch's")
                 warnings.warn(message, RuntimeWarning, stacklevel=4)
-                return self._result(history, epoch, False, message)
+                # the solver state belongs to the interrupted epoch, not to the parameters restored
+                return self._result(history, epoch, False, message, with_fields=False)
             finally:
                 progress.close()
             self._record(history, epoch, timer() - start, batch_energy)
@@ -242,12 +246,13 @@ class EpochLoop:
                         break
         return self._result(history, epoch + 1, converged, message)
 
-    def _result(self, history, epoch, converged, message):
+    def _result(self, history, epoch, converged, message, with_fields=True):
         energy = history["energy"][-1] if history["energy"] else (
             history["batch_energy"][-1] if history["batch_energy"] else np.nan)
+        fields = {name: (get() if with_fields else None) for name, get in self.result_fields.items()}
         return FitResult(network=self.network, state=self.state, energy=energy, n_iter=epoch, epoch=epoch,
                          converged=converged, success=True, message=message, history=history,
-                         bregman_state=self.bregman_state)
+                         bregman_state=self.bregman_state, **fields)
 
 
 def _progress(verbose, total, desc):

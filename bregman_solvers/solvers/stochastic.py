@@ -43,6 +43,21 @@ class _BatchBuffers:
             dst[idx] = src
 
 
+def check_previous_parameters(network, previous):
+    """A copy of ``previous`` (the momentum's theta^{k-1}) in the network's dtype, checked: a flat
+    vector of the parameter vector's length, finite."""
+    previous = np.asarray(previous)
+    size = network.parameter_vector.size
+    if previous.ndim != 1 or previous.shape[0] != size:
+        raise ValueError(f"previous_parameters must be a flat vector of {size} parameters (the network's "
+                         f"parameter_vector), got shape {previous.shape}")
+    if previous.dtype.kind not in "fiu":
+        raise TypeError(f"previous_parameters must be numeric, got dtype {previous.dtype}")
+    if not np.all(np.isfinite(previous)):
+        raise ValueError("previous_parameters must be finite")
+    return np.array(previous, dtype=network.dtype)
+
+
 def parameters_finite(network):
     """Whether every parameter is finite: one read of the parameter vector by BLAS (see ``_lifted.abs_sum``)."""
     return bool(np.isfinite(_lifted.abs_sum(network.parameter_vector)))
@@ -117,6 +132,9 @@ class AlgorithmOneBatches:
         self.bregman_state = bregman_state
         self.raise_divergence = raise_divergence
         self.forward_start = solver.aux_start == "forward"
+        self.momentum = solver._momentum()
+        # theta^{k-1} of the inertial step (None: the next batch starts the momentum afresh)
+        self.previous = None
         self.buffers, self.engines = {}, {}
         L = network.n_layers
         # the weights' scales of the scaled proximity step, shared by the engines of all batch
@@ -155,6 +173,8 @@ class AlgorithmOneBatches:
                 reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
                 buf, engine = self._engine(len(idx))
                 buf.gather(idx, self.X0, self.target, self.state)
+                if self.momentum:
+                    self._extrapolate()
                 if self.forward_start:
                     # the batch starts from the forward pass of theta^k, not from its stored variables
                     network.forward_hidden(buf.x0, buf.hidden, w_scale)
@@ -171,6 +191,7 @@ class AlgorithmOneBatches:
                                                      reported, anchor_scale, keep_scale, guard.bound())
                 except DivergenceError as error:
                     guard.back_off(error)                 # raises at the floor (or without the safeguard)
+                    self.restart_momentum()               # the velocity led here: start afresh
                     if error.at_start:
                         # the previous batch's steps blew the parameters up: undo it, redo both
                         previous = guard.undo_previous(network, engine, self.X0, self.state)
@@ -191,6 +212,22 @@ class AlgorithmOneBatches:
             # explicit weights between calls (metrics, callbacks, averaging) and after an error
             normalise_weights(network, w_scale)
         return energies
+
+    def _extrapolate(self):
+        """The inertial step: theta^k becomes the anchor ``y^k = theta^k + beta (theta^k - theta^{k-1})``.
+
+        ``beta`` is the momentum times the safeguard's factor: a recovery halves it with the steps
+        (the velocity, not only the step, can be what diverges)."""
+        theta = self.network.parameter_vector
+        normalise_weights(self.network, self.w_scale)      # the velocity is one of explicit weights
+        if self.previous is None:
+            self.previous = theta.copy()
+        else:
+            _lifted.extrapolate(theta, self.previous, self.momentum * self.guard.factor, current_threads() or 1)
+
+    def restart_momentum(self):
+        """Forget the velocity: the next batch starts from theta^k itself."""
+        self.previous = None
 
     def _engine(self, size):
         if size not in self.buffers:
@@ -290,7 +327,17 @@ class ImplicitSGD(LiftedSolver):
         epochs, where the stored variables belong to a network long gone: on MNIST 96% is
         reached after 2 epochs instead of 4 (:doc:`/stochastic`, "Where a batch starts").
         The stored variables are still updated, so both can be mixed across fits. For the
-        paper's Algorithm 1 exactly, pass ``aux_start="stored", tau_theta=0.5``.
+        paper's Algorithm 1 exactly, pass ``aux_start="stored", tau_theta=0.5, momentum=0``.
+    momentum : float in [0, 1), default 0.7
+        beta of the inertial step between batches: batch k runs its K steps from, and with the
+        proximity term to, ``y^k = theta^k + beta (theta^k - theta^{k-1})`` instead of
+        theta^k, where theta^{k-1} is the previous batch's result (the inertial proximal point
+        method of Alvarez and Attouch, applied to Algorithm 1's batch problems, which are
+        stochastic proximal-point steps). One fused pass over the parameters per batch. The
+        first batch of a fit starts without velocity; a recovery of the safeguard restarts it
+        and halves beta with the steps. Measured on MNIST: 97.3% test accuracy after one epoch
+        instead of 95.6% (:doc:`/stochastic`, "Momentum between batches"); 0.9 diverges on
+        Fashion-MNIST. 0 is Algorithm 1 as the paper states it.
     """
 
     _fixed_inner = None
@@ -300,10 +347,11 @@ class ImplicitSGD(LiftedSolver):
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None, safeguard=True,
-                 aux_start="forward"):
+                 aux_start="forward", momentum=0.7):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         self.safeguard = safeguard
         self.aux_start = aux_start
+        self.momentum = momentum
         self.batch_size = batch_size
         self.inner_iterations = inner_iterations
         self.epochs = epochs
@@ -329,6 +377,7 @@ class ImplicitSGD(LiftedSolver):
         n_inner = self._fixed_inner or check_integer(self.inner_iterations, "inner_iterations")
         if self.aux_start not in ("stored", "forward"):
             raise ValueError(f"aux_start must be 'stored' or 'forward', got {self.aux_start!r}")
+        self._momentum()
         if self._no_proximity or self.tau == np.inf:
             tau = None
         else:
@@ -336,8 +385,18 @@ class ImplicitSGD(LiftedSolver):
         tau_theta = self.tau_theta if self.tau_theta == "auto" else as_schedule(self.tau_theta, "tau_theta")
         return n_inner, tau, tau_theta, as_schedule(self.tau_x, "tau_x")
 
+    def _momentum(self):
+        """The validated ``momentum`` (a float in [0, 1))."""
+        beta = self.momentum
+        if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
+            raise TypeError(f"momentum must be a number, got {type(beta).__name__}")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {beta}")
+        return float(beta)
+
     @with_thread_policy
-    def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
+    def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None,
+            previous_parameters=None):
         """Train ``network`` on ``(X0, target)``.
 
         Parameters
@@ -354,11 +413,17 @@ class ImplicitSGD(LiftedSolver):
         bregman_state : BregmanState, optional
             The subgradient variables of a :class:`~bregman_solvers.regularisers.BregmanIteration`
             regulariser, when resuming.
+        previous_parameters : ndarray, optional
+            theta^{k-1} of the momentum (a flat vector like ``network.parameter_vector``), when
+            resuming: the resumed fit then continues exactly like the uninterrupted one. Without
+            it the first batch starts without velocity.
 
         Returns
         -------
         FitResult
-            ``history`` has one entry per epoch (see :class:`~bregman_solvers.solvers.FitResult`).
+            ``history`` has one entry per epoch (see :class:`~bregman_solvers.solvers.FitResult`);
+            ``previous_parameters`` is the momentum's theta^{k-1} after the last completed epoch
+            (None without momentum), for a checkpoint.
         """
         X0, target, state = self._prepare(network, X0, target, state)
         loop = EpochLoop(self, network, X0, target, state, bregman_state)
@@ -366,6 +431,10 @@ class ImplicitSGD(LiftedSolver):
         if not parameters_finite(network):
             raise ValueError("the network's parameters are not finite")
         batches = AlgorithmOneBatches(self, network, X0, target, state, loop.bregman_state, loop.raise_divergence)
+        if previous_parameters is not None:
+            batches.previous = check_previous_parameters(network, previous_parameters)
+        loop.result_fields["previous_parameters"] = lambda: None if batches.previous is None else \
+            batches.previous.copy()
 
         def run_epoch(epoch, progress):
             energies = batches.run(scheduler.epoch(epoch), batches.epoch_steps(epoch), progress)
@@ -447,7 +516,7 @@ class StochasticProximalGradient(ImplicitSGD):
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
                          callback=callback, verbose=verbose, n_threads=n_threads, safeguard=safeguard,
-                         aux_start="stored")
+                         aux_start="stored", momentum=0.0)
 
 
 class ModelAveraging(ImplicitSGD):
@@ -484,7 +553,8 @@ class ModelAveraging(ImplicitSGD):
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
-                         callback=callback, verbose=verbose, n_threads=n_threads, aux_start="stored")
+                         callback=callback, verbose=verbose, n_threads=n_threads, aux_start="stored",
+                         momentum=0.0)
         self.n_jobs = n_jobs
 
     @with_thread_policy
