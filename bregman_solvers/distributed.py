@@ -87,6 +87,10 @@ def _is_dask_array(a):
     return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
 
 
+#: Seconds a new LocalCluster may take until all its workers have registered.
+WORKER_START_TIMEOUT = 120
+
+
 @contextmanager
 def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=None, dashboard=False):
     """The Dask client a fit runs on.
@@ -114,6 +118,8 @@ def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=
     with distributed.LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, host="127.0.0.1",
                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                                   **web) as cluster, distributed.Client(cluster) as own:
+        # on a busy machine a spawned worker can register after the cluster has started: wait for all
+        own.wait_for_workers(n, timeout=WORKER_START_TIMEOUT)
         yield own
 
 
@@ -187,8 +193,12 @@ class ShardTrainer:
         """Batches per epoch on this shard."""
         return len(self.scheduler)
 
-    def run_round(self, theta, epoch, first, stop, restart_each_batch=False):
+    def run_round(self, theta, epoch, first, stop, restart_each_batch=False, keep_velocity=False):
         """Batches ``first:stop`` of this shard's epoch ``epoch`` from the parameters ``theta``.
+
+        The momentum's velocity starts afresh unless ``keep_velocity`` (``theta`` is this shard's
+        own last result: the only shard of the fit): a shard's velocity belongs to its own
+        trajectory, and carried over the jump to an averaged theta it diverged.
 
         Returns a dict: ``theta`` (the parameters after the batches, or the mean of every
         batch's parameters with ``restart_each_batch``, where each batch starts from
@@ -197,6 +207,8 @@ class ShardTrainer:
         """
         with fit_threads(self.n_threads):
             params = self.network.parameter_vector
+            if not keep_velocity:
+                self.batches.restart_momentum()
             np.copyto(params, theta)
             if epoch != self._epoch:
                 self._epoch, self._steps = epoch, self.batches.epoch_steps(epoch)
@@ -210,6 +222,7 @@ class ShardTrainer:
                 result, energies = np.zeros_like(params), []
                 for idx in batches:
                     np.copyto(params, theta)
+                    self.batches.restart_momentum()       # eq. 23: every batch from theta itself
                     energies += self.batches.run([idx], self._steps)
                     result += params
                 result /= max(1, len(batches))
@@ -277,6 +290,13 @@ class DistributedImplicitSGD(ImplicitSGD):
         Start a new LocalCluster's dashboard (on a free port).
     n_threads : int, optional
         Threads of each shard's passes (default: its worker's threads).
+    momentum : float in [0, 1), default 0.7
+        The inertial step between a shard's batches (see :class:`~bregman_solvers.ImplicitSGD`).
+        Every round starts without velocity: a shard's velocity is its own trajectory's, and
+        carried over the jump to the averaged theta it diverged (400 samples, 2 shards,
+        averaging every epoch). A single shard keeps it (its theta is not averaged), so one
+        worker is ImplicitSGD exactly. With ``averaging="batch"`` every batch starts from the round's
+        theta without velocity.
     Other parameters
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
         shard's batches, so a fit is reproducible for a seed and a number of workers.
@@ -296,13 +316,15 @@ class DistributedImplicitSGD(ImplicitSGD):
                  inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto", tau_x=0.5, splitting="phi",
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
-                 callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward"):
+                 callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
+                 momentum=0.7):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience, callback=callback,
-                         verbose=verbose, n_threads=n_threads, safeguard=safeguard, aux_start=aux_start)
+                         verbose=verbose, n_threads=n_threads, safeguard=safeguard, aux_start=aux_start,
+                         momentum=momentum)
         self.n_workers = n_workers
         self.sync_every = sync_every
         self.averaging = averaging
@@ -337,7 +359,7 @@ class DistributedImplicitSGD(ImplicitSGD):
                            tau_theta=self.tau_theta, tau_x=self.tau_x, splitting=self.splitting,
                            regulariser=self.regulariser, code_regulariser=self.code_regulariser,
                            shuffle=self.shuffle, drop_last=self.drop_last, safeguard=self.safeguard,
-                           aux_start=self.aux_start)
+                           aux_start=self.aux_start, momentum=self.momentum)
 
     @with_thread_policy
     def fit(self, network, X0, target, initial_epoch=0):
@@ -536,8 +558,9 @@ class _Shards:
             theta_future = self.client.scatter(theta, workers=where, broadcast=True, hash=False)
         except Exception:           # a worker died since the check above: anywhere alive will do
             theta_future = self.client.scatter(theta, broadcast=True, hash=False)
+        keep_velocity = len(self.data) == 1          # one shard: theta is its own, nothing averaged in
         calls = [self.client.submit(_shard_round, key, theta_future, epoch, first, stop, restart_each_batch,
-                                    workers=[w], allow_other_workers=True, pure=False)
+                                    keep_velocity, workers=[w], allow_other_workers=True, pure=False)
                  for key, (w, _, _) in zip(self.keys, self.data)]
         results, lost = [], 0
         for i, call in enumerate(calls):

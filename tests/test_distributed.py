@@ -136,6 +136,26 @@ def test_memory_mapped_auxiliary_variables_give_the_same_fit(tmp_path, data):
     np.testing.assert_array_equal(*results)
 
 
+def test_a_round_from_an_averaged_theta_starts_without_velocity(data):
+    """Momentum on a shard: a round restarts the velocity unless told to keep it (the only shard),
+    so two epoch-long rounds of one shard equal one two-epoch ImplicitSGD fit only with keep_velocity.
+    Carried over the averaging instead, the velocity diverged (400 samples, 2 shards, 6 epochs:
+    training loss 1e9)."""
+    X, Y = data
+    thetas = {}
+    for keep in (True, False):
+        network = net()
+        shard = ShardTrainer(network, X, Y, bs.ImplicitSGD(batch_size=25, inner_iterations=3, momentum=0.7), seed=3)
+        theta = network.parameter_vector.copy()
+        for epoch in range(2):
+            theta = shard.run_round(theta, epoch, 0, shard.n_batches(), keep_velocity=keep)["theta"]
+        thetas[keep] = theta
+    single = net()
+    bs.ImplicitSGD(batch_size=25, inner_iterations=3, momentum=0.7, epochs=2, random_state=3).fit(single, X, Y)
+    np.testing.assert_array_equal(thetas[True], single.parameter_vector)
+    assert not np.array_equal(thetas[False], single.parameter_vector)
+
+
 def test_a_lost_worker_costs_one_round_and_no_exception(data):
     """A worker killed between rounds: its shard moves to a live worker, the fit goes on and records it."""
     X, Y = data
