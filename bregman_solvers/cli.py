@@ -157,7 +157,7 @@ def _steps(args, lifted_defaults, learning_rate):
 
 
 def _estimator_settings(args):
-    settings = {} if args.aux_start is None else {"aux_start": args.aux_start}
+    settings = {name: getattr(args, name) for name in ("aux_start", "momentum") if getattr(args, name) is not None}
     return dict(settings, batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
                 dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
                 track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
@@ -191,7 +191,8 @@ def _checkpointing(args, slug):
     def save(result):
         if result.epoch % args.checkpoint_every == 0 or result.epoch == args.epochs:
             persistence.save(path, result.network, result.state, epoch=result.epoch,
-                             bregman_state=result.get("bregman_state"))
+                             bregman_state=result.get("bregman_state"),
+                             previous_parameters=result.get("previous_parameters"))
             _write_json(sidecar, _joined(earlier, result.history))
         return False
 
@@ -232,7 +233,8 @@ def classify(args):
     slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
         # the classical network of Zach and Estellers as published: Algorithm 1 from stored variables
-        classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored")
+        classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored",
+                         momentum=args.momentum or 0.0)
         models = {"standard lifted network": classical, **models}
     results, histories = {}, {}
     for name, model in models.items():
@@ -389,6 +391,9 @@ def build_parser():
                        help="where a batch's auxiliary variables start implicit SGD's K steps: where its last "
                        "visit left them (the paper's Algorithm 1), or the forward pass of the current "
                        "parameters (default: forward for classify, stored for the autoencoders)")
+        p.add_argument("--momentum", type=_momentum, default=None,
+                       help="inertial step between implicit SGD's batches, in [0, 1) (default: 0.7 for "
+                       "classify, 0 for the autoencoders)")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
                        help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
                        "bounds) (default: auto for LBN, 0.1 for the classical network and the autoencoders)")
@@ -461,6 +466,16 @@ def _step(text):
 
 def _sync_every(text):
     return "epoch" if text == "epoch" else _positive(text)
+
+
+def _momentum(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return value
 
 
 def _step_or_auto(text):

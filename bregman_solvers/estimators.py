@@ -47,11 +47,12 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
             n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
             averaging="batch" if name == "averaging" else "shard", inner_iterations=est.inner_iterations,
             tau=est.tau, tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-            code_regulariser=code_regulariser, aux_start=est.aux_start, **common_sto)
+            code_regulariser=code_regulariser, aux_start=est.aux_start,
+            momentum=est.momentum if name == "isgd" else 0.0, **common_sto)
     if name == "isgd":
         return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
                            tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                           aux_start=est.aux_start, **common_sto)
+                           aux_start=est.aux_start, momentum=est.momentum, **common_sto)
     if name == "spg":
         return StochasticProximalGradient(tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
                                           code_regulariser=code_regulariser, **common_sto)
@@ -115,7 +116,7 @@ def _resolve_dtype(est, dtype, X, first):
 def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
                  code_layer=None, callback=None, resume=None):
     """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
-    from its epoch with its auxiliary variables and Bregman state."""
+    from its epoch with its auxiliary variables, Bregman state and the momentum's previous parameters."""
     solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer, callback)
     if resume is None:
         return solver.fit(network, X, target).history
@@ -127,6 +128,8 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
     kwargs = dict(initial_epoch=resume.epoch, bregman_state=resume.bregman_state)
     if est.solver not in ("sgd-bp", "isgd-bp"):
         kwargs["state"] = resume.state
+    if est.solver in ("isgd", "spg"):
+        kwargs["previous_parameters"] = resume.previous_parameters
     return solver.fit(network, X, target, **kwargs).history
 
 
@@ -199,6 +202,10 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         Where a batch's auxiliary variables start implicit SGD's K steps (solver ``isgd``,
         and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`. (The
         autoencoders default to ``"stored"``: docs/results.rst.)
+    momentum : float, default 0.7
+        The inertial step between implicit SGD's batches (solver ``isgd``, and the Dask back
+        end with it): see :class:`~bregman_solvers.ImplicitSGD`. (The autoencoders default
+        to 0: docs/results.rst.)
 
     Attributes
     ----------
@@ -212,8 +219,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="forward"):
+                 scheduler=None, sync_every="epoch", aux_start="forward", momentum=0.7):
         self.aux_start = aux_start
+        self.momentum = momentum
         self.n_workers = n_workers
         self.scheduler = scheduler
         self.sync_every = sync_every
@@ -367,7 +375,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         Weight of the l1 norm on the code (0: none).
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
     regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
-    scheduler, sync_every, aux_start
+    scheduler, sync_every, aux_start, momentum
         As in :class:`LiftedBregmanClassifier`.
 
     Attributes
@@ -381,8 +389,9 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="stored"):
+                 scheduler=None, sync_every="epoch", aux_start="stored", momentum=0.0):
         self.aux_start = aux_start
+        self.momentum = momentum
         self.n_workers = n_workers
         self.scheduler = scheduler
         self.sync_every = sync_every
@@ -494,14 +503,15 @@ class DenoisingAutoencoder(SparseAutoencoder):
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="stored"):
+                 scheduler=None, sync_every="epoch", aux_start="stored", momentum=0.0):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
                          tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
                          track_metrics=track_metrics, dtype=dtype,
                          n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose,
-                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every, aux_start=aux_start)
+                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every, aux_start=aux_start,
+                         momentum=momentum)
         self.noise_std = noise_std
 
     def _inputs(self, X, rng):

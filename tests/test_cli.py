@@ -91,7 +91,8 @@ def test_demo_and_errors(tmp_path, capsys):
 
 @pytest.mark.parametrize("option, value", [("--epochs", "abc"), ("--epochs", "0"), ("--seed", "-3"),
                                            ("--threshold", "inf"), ("--noise", "-0.5"), ("--alpha", "nan"),
-                                           ("--tau-x", "0"), ("--tau-theta", "often")])
+                                           ("--tau-x", "0"), ("--tau-theta", "often"), ("--momentum", "1"),
+                                           ("--momentum", "-0.1"), ("--momentum", "much")])
 def test_a_bad_option_value_is_refused_naming_the_option(capsys, option, value):
     with pytest.raises(SystemExit) as exc:
         main(["denoise", option, value])
@@ -123,7 +124,7 @@ def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
 
     def spy(self, X, y, **kwargs):
         seen.append({k: self.get_params()[k] for k in ("solver", "penalty", "tau_theta", "tau_x", "tau",
-                                                       "learning_rate")})
+                                                       "learning_rate", "momentum")})
         return real_fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(cli.LiftedBregmanClassifier, "fit", spy)
@@ -131,12 +132,14 @@ def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
     by_penalty = {(s["solver"], s["penalty"]): s for s in seen}
     assert by_penalty[("isgd", "bregman")]["tau_theta"] == "auto" and by_penalty[("isgd", "bregman")]["tau"] == 10.0
     assert by_penalty[("isgd", "classical")]["tau_x"] == 0.1 and by_penalty[("isgd", "classical")]["tau"] == 1.0
+    # the momentum: LBN's default, none for the classical network as published
+    assert by_penalty[("isgd", "bregman")]["momentum"] == 0.7 and by_penalty[("isgd", "classical")]["momentum"] == 0
     assert by_penalty[("sgd-bp", "bregman")]["learning_rate"] == 0.1
     seen.clear()
     assert main(["classify", *TINY, "--hidden", "16", "--tau-theta", "auto", "--tau-x", "0.2", "--tau", "5",
-                 "--learning-rate", "0.01", "--out", str(tmp_path)]) == 0
+                 "--learning-rate", "0.01", "--momentum", "0.3", "--out", str(tmp_path)]) == 0
     lbn = next(s for s in seen if s["solver"] == "isgd")
-    assert (lbn["tau_theta"], lbn["tau_x"], lbn["tau"]) == ("auto", 0.2, 5.0)
+    assert (lbn["tau_theta"], lbn["tau_x"], lbn["tau"], lbn["momentum"]) == ("auto", 0.2, 5.0, 0.3)
     assert next(s for s in seen if s["solver"] == "sgd-bp")["learning_rate"] == 0.01
     for bad in (["--tau-x", "0"], ["--tau", "-1"], ["--tau-theta", "fast"], ["--learning-rate", "nan"]):
         with pytest.raises(SystemExit):
