@@ -18,9 +18,12 @@ def _solver(name):
     # MATH.md's steps: safe on this random data (the cost does not depend on the steps)
     steps = dict(tau_theta=0.1, tau_x=0.1)
     # Algorithm 1 from stored variables: the products the floor counts, comparable across versions
-    start = dict(aux_start="stored")
+    start = dict(aux_start="stored", momentum=0.0)
     return {
         "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, tau=1.0, **steps, **start, **common),
+        # the library's defaults: forward start (one forward pass per batch), auto steps (their
+        # estimate once per epoch), momentum (one extrapolation pass per batch)
+        "ImplicitSGD-defaults": lambda: bs.ImplicitSGD(**common),
         "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**steps, **common),
         "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, tau=1.0, **steps, **common),
         "SGDBP": lambda: bs.SGDBP(**common),
@@ -30,8 +33,8 @@ def _solver(name):
 
 
 class OneEpoch:
-    params = (["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging", "SGDBP", "ImplicitSGDBP",
-               "GradientDescentBP"], ["float32", "float64"])
+    params = (["ImplicitSGD", "ImplicitSGD-defaults", "StochasticProximalGradient", "ModelAveraging", "SGDBP",
+               "ImplicitSGDBP", "GradientDescentBP"], ["float32", "float64"])
     param_names = ["solver", "dtype"]
     timeout = 300
 
@@ -42,7 +45,8 @@ class OneEpoch:
         self.net = bs.LiftedNetwork(WIDTHS, ACTS, dtype=dtype, random_state=0)
         self.state = self.net.init_state(self.X)
         self.solver = _solver(name)
-        self.lifted = name in ("ImplicitSGD", "StochasticProximalGradient", "ModelAveraging")
+        self.lifted = name in ("ImplicitSGD", "ImplicitSGD-defaults", "StochasticProximalGradient",
+                               "ModelAveraging")
 
     def time_epoch(self, name, dtype):
         if self.lifted:
@@ -72,3 +76,22 @@ class ImplicitSGDEpochByActivation:
 
     def time_epoch(self, activation, dtype):
         self.solver.fit(self.net, self.X, self.Y, state=self.state)
+
+
+class MomentumStep:
+    """The inertial step of one batch (``_lifted.extrapolate``) on the classification network's
+    parameter vector (1.85 million entries): one pass reading two vectors and writing two, against
+    a batch's (3L - 1) K products."""
+    params = (["float32", "float64"], [1, 2])
+    param_names = ["dtype", "n_threads"]
+
+    def setup(self, dtype, n_threads):
+        from bregman_solvers._kernels import _lifted
+
+        self.extrapolate = _lifted.extrapolate
+        net = bs.LiftedNetwork(WIDTHS, ACTS, dtype=dtype, random_state=0)
+        self.theta = net.parameter_vector.copy()
+        self.previous = self.theta * 0.99
+
+    def time_extrapolate(self, dtype, n_threads):
+        self.extrapolate(self.theta, self.previous, 0.7, n_threads)

@@ -258,7 +258,7 @@ def activation_rows(cfg, widths, K, X, Y, dtype, activations, repeat):
         state = net.init_state(X)
         solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
                                 track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                aux_start="stored")
+                                aux_start="stored", momentum=0.0)
         solver.fit(net, X[:200], Y[:200])                              # warm-up
         bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
         bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
@@ -311,7 +311,7 @@ def main(argv=None):
             # MATH.md's steps (safe on this random data; the cost does not depend on them)
             solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
                                     track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                    aux_start="stored")   # Algorithm 1 as the peers and the floor run it
+                                    aux_start="stored", momentum=0.0)   # Algorithm 1 as the peers and the floor run it
             solver.fit(net, X[:200], Y[:200])                          # warm-up (workspaces, BLAS)
             n_iter = K * (n // batch)
             ref = NumpyImplicitSGD(widths, batch, dtype)

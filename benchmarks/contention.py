@@ -79,7 +79,7 @@ def _library_epoch(X, Y, dtype, **solver_args):
     def run():
         net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
         bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, aux_start="stored",
-                       **solver_args).fit(net, X, Y)
+                       momentum=0.0, **solver_args).fit(net, X, Y)
     return run
 
 

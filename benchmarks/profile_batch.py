@@ -73,7 +73,7 @@ def main(argv=None):
             state = net.init_state(X)
             solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=K, epochs=1, random_state=0,
                                     track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                    aux_start="stored")
+                                    aux_start="stored", momentum=0.0)
             solver.fit(net, X[:2 * BATCH], Y[:2 * BATCH])           # warm-up
             best = None
             for _ in range(args.repeat):

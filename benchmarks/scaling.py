@@ -55,7 +55,8 @@ def main(argv=None):
         net = bs.LiftedNetwork([784, 784, 784, 784, 10], ["relu"] * 3 + ["identity"], dtype=args.dtype,
                                random_state=0)
         solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, tau_theta=0.1,
-                                tau_x=0.1, tau=1.0, track_energy=False, n_threads=t, aux_start="stored")
+                                tau_x=0.1, tau=1.0, track_energy=False, n_threads=t, aux_start="stored",
+                                momentum=0.0)
         with threadpool_limits(t, user_api="blas"):
             solver.fit(net, X[:200], Y[:200])
         t0 = time.perf_counter()
