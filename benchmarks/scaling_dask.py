@@ -1,14 +1,16 @@
 """Data-parallel implicit SGD on Dask: accuracy, seconds per epoch and bytes per round.
 
 Trains the classify configuration (784-784-784-784-10 relu, identity output, batch 100,
-K = 10, tau_theta = tau_x = 0.5, tau = 10, float32) on MNIST-format data with
+K = 10, tau_theta = tau_x = 0.5, tau = 10, no momentum, float32; ``--defaults``: the library's
+steps) on MNIST-format data with
 :class:`~bregman_solvers.DistributedImplicitSGD` for every number of workers and every
 ``sync_every`` asked for, beside the single-process :class:`~bregman_solvers.ImplicitSGD`
 on all cores, and prints one table (docs/scaling.rst). Each configuration runs on a new
 LocalCluster of ``workers`` processes with ``cores // workers`` threads each (at least 1);
 the cluster's start is not in the epoch times.
 
-    python benchmarks/scaling_dask.py --data-dir DIR                       # the docs' table
+    python benchmarks/scaling_dask.py --data-dir DIR                       # the docs' first table
+    python benchmarks/scaling_dask.py --data-dir DIR --defaults            # with the library's defaults
     python benchmarks/scaling_dask.py --data-dir DIR --workers 16 --sync 60 --epochs 1   # a 16-core machine
     python benchmarks/scaling_dask.py --data-dir DIR --threads-vs-workers  # 2 x 1 vs 1 x 2, quiet and busy
     python benchmarks/scaling_dask.py --data-dir DIR --memmap              # auxiliary variables on disk
@@ -30,9 +32,10 @@ import bregman_solvers as bs
 from bregman_solvers._threads import usable_cores
 from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
-#: The settings of docs/scaling.rst's tables (the library's defaults when they were measured: stored
-#: start, fixed steps); ``--aux-start forward`` and ``--tau-theta auto`` give today's defaults
-STEPS = dict(batch_size=100, inner_iterations=10, tau_theta=0.5, tau_x=0.5, tau=10.0, aux_start="stored")
+#: The settings of docs/scaling.rst's first tables (the library's defaults when they were measured:
+#: stored start, fixed steps, no momentum); ``--defaults`` gives today's (forward start, auto, 0.7)
+STEPS = dict(batch_size=100, inner_iterations=10, tau_theta=0.5, tau_x=0.5, tau=10.0, aux_start="stored",
+             momentum=0.0)
 
 
 def load(args):
@@ -147,11 +150,16 @@ def main(argv=None):
                    help="where a batch's auxiliary variables start (the tables: stored)")
     p.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default=0.5,
                    help="the parameter step, a number or 'auto' (the tables: 0.5)")
+    p.add_argument("--momentum", type=float, default=0.0, help="the momentum between batches (the tables: 0)")
+    p.add_argument("--defaults", action="store_true",
+                   help="the library's defaults: --aux-start forward --tau-theta auto --momentum 0.7")
     p.add_argument("--json", default=None, help="also write the rows here")
     p.add_argument("--model", default=None, metavar="JSON",
                    help="only: fit the cost model to the rows of an earlier --json and print its predictions")
     args = p.parse_args(argv)
-    STEPS.update(aux_start=args.aux_start, tau_theta=args.tau_theta)
+    STEPS.update(aux_start=args.aux_start, tau_theta=args.tau_theta, momentum=args.momentum)
+    if args.defaults:
+        STEPS.update(aux_start="forward", tau_theta="auto", momentum=0.7)
     if args.model:
         with open(args.model) as f:
             rows = json.load(f)
