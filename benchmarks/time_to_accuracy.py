@@ -8,7 +8,7 @@ final accuracies::
 
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --epochs 20
     python benchmarks/time_to_accuracy.py --data-dir ../shared/data --datasets fashion-mnist \\
-        --aux-start stored --tau-theta 0.5 --epochs 5      # Algorithm 1 as the paper states it
+        --aux-start stored --tau-theta 0.5 --momentum 0 --epochs 5     # Algorithm 1 as the paper states it
 
 ``--data-dir`` holds ``mnist/`` and ``fashion-mnist/`` with the IDX files (without it: the
 embedded MNIST subset, for a quick look). ``--json FILE`` also writes every epoch's accuracy
@@ -53,7 +53,7 @@ def make_solver(model, args, validation, callback=None):
                   validation_data=validation, n_threads=args.threads, verbose=args.verbose, callback=callback)
     if model == "LBN":
         return bs.ImplicitSGD(inner_iterations=args.inner_iterations, tau_theta=args.tau_theta, tau_x=args.tau_x,
-                              tau=args.tau, aux_start=args.aux_start, **common)
+                              tau=args.tau, aux_start=args.aux_start, momentum=args.momentum, **common)
     return bs.SGDBP(learning_rate=args.learning_rate, **common)
 
 
@@ -104,6 +104,8 @@ def main(argv=None):
     parser.add_argument("--inner-iterations", type=int, default=10)
     parser.add_argument("--aux-start", choices=["stored", "forward"], default="forward",
                         help="where a batch's auxiliary variables start (ImplicitSGD's aux_start)")
+    parser.add_argument("--momentum", type=float, default=0.7,
+                        help="LBN's momentum between batches (the library's default)")
     parser.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default="auto",
                         help="LBN's parameter step, a number or 'auto' (the library's default)")
     parser.add_argument("--tau-x", type=float, default=0.5)
