@@ -341,6 +341,17 @@ def test_previous_parameters_are_checked(data, tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="theta_previous: previous_parameters must be a flat vector"):
         bs.load(path)
+    # a checkpoint written before the momentum (no such entry in its config) still loads
+    import json
+
+    path = bs.save(tmp_path / "old.npz", network)
+    with np.load(path) as f:
+        arrays = dict(f)
+    config = json.loads(str(arrays["config"]))
+    del config["has_previous_parameters"]
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(path, **arrays)
+    assert bs.load(path).previous_parameters is None
 
 
 def test_save_load_round_trip_keeps_configuration(tmp_path):
