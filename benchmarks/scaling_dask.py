@@ -159,7 +159,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     STEPS.update(aux_start=args.aux_start, tau_theta=args.tau_theta, momentum=args.momentum)
     if args.defaults:
-        STEPS.update(aux_start="forward", tau_theta="auto", momentum=0.7)
+        library = bs.ImplicitSGD()
+        STEPS.update(aux_start=library.aux_start, tau_theta=library.tau_theta, momentum=library.momentum)
     if args.model:
         with open(args.model) as f:
             rows = json.load(f)

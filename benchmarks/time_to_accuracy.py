@@ -104,7 +104,7 @@ def main(argv=None):
     parser.add_argument("--inner-iterations", type=int, default=10)
     parser.add_argument("--aux-start", choices=["stored", "forward"], default="forward",
                         help="where a batch's auxiliary variables start (ImplicitSGD's aux_start)")
-    parser.add_argument("--momentum", type=float, default=0.7,
+    parser.add_argument("--momentum", type=float, default=bs.ImplicitSGD().momentum,
                         help="LBN's momentum between batches (the library's default)")
     parser.add_argument("--tau-theta", type=lambda t: t if t == "auto" else float(t), default="auto",
                         help="LBN's parameter step, a number or 'auto' (the library's default)")

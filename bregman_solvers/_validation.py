@@ -151,6 +151,21 @@ def check_real(value, name, minimum=0.0, strict=True, maximum=None, accept=()):
     return value
 
 
+def check_parameter_vector(network, values, name):
+    """A copy of ``values`` in ``network``'s dtype, checked to be a finite flat vector laid out like
+    its ``parameter_vector`` (e.g. the momentum's previous parameters)."""
+    values = _to_array(values, name)
+    size = network.parameter_vector.size
+    if values.ndim != 1 or values.shape[0] != size:
+        raise ValueError(f"{name} must be a flat vector of {size} parameters (the network's "
+                         f"parameter_vector), got shape {values.shape}")
+    if values.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {values.dtype}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite")
+    return np.array(values, dtype=network.dtype)
+
+
 def check_widths(widths):
     """The layer widths of a network: a sequence of at least two positive integers."""
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):

@@ -454,11 +454,16 @@ def _run_demo(args):
     return demo(args.n_samples, args.n_features, args.dtype, args.seed)
 
 
-def _step(text):
+def _number(text):
+    """``text`` as a float; NaN when it is not a number (every check below then refuses it)."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = -1.0
+        return np.nan
+
+
+def _step(text):
+    value = _number(text)
     if not (value > 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
@@ -469,10 +474,7 @@ def _sync_every(text):
 
 
 def _momentum(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
+    value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
     return value
@@ -483,10 +485,7 @@ def _step_or_auto(text):
 
 
 def _nonnegative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
+    value = _number(text)
     if not (value >= 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value

@@ -15,6 +15,7 @@ import zlib
 
 import numpy as np
 
+from ._validation import check_parameter_vector
 from .network import LiftedNetwork, LiftedState
 from .regularisers import BregmanState
 
@@ -72,9 +73,7 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
         for l, v in enumerate(bregman_state.v):
             arrays[f"v{l}"] = v
     if previous_parameters is not None:
-        from .solvers.stochastic import check_previous_parameters
-
-        arrays["theta_previous"] = check_previous_parameters(network, previous_parameters)
+        arrays["theta_previous"] = check_parameter_vector(network, previous_parameters, "previous_parameters")
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
@@ -174,10 +173,8 @@ def _checkpoint(path, data):
                 raise ValueError(f"{path}: v{l} must have the shape of W{l} {w.shape}, got {v.shape}")
     previous = None
     if has_previous:
-        from .solvers.stochastic import check_previous_parameters
-
         try:
-            previous = check_previous_parameters(net, data["theta_previous"])
+            previous = check_parameter_vector(net, data["theta_previous"], "previous_parameters")
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: theta_previous: {exc}") from None
     return Checkpoint(net, state, epoch, breg, previous)

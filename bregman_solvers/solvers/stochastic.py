@@ -11,7 +11,7 @@ import numpy as np
 
 from .._kernels import _lifted
 from .._threads import current_threads, worker_threads
-from .._validation import check_integer
+from .._validation import check_integer, check_parameter_vector
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
@@ -41,21 +41,6 @@ class _BatchBuffers:
     def scatter(self, idx, state):
         for src, dst in zip(self.hidden, state.hidden):
             dst[idx] = src
-
-
-def check_previous_parameters(network, previous):
-    """A copy of ``previous`` (the momentum's theta^{k-1}) in the network's dtype, checked: a flat
-    vector of the parameter vector's length, finite."""
-    previous = np.asarray(previous)
-    size = network.parameter_vector.size
-    if previous.ndim != 1 or previous.shape[0] != size:
-        raise ValueError(f"previous_parameters must be a flat vector of {size} parameters (the network's "
-                         f"parameter_vector), got shape {previous.shape}")
-    if previous.dtype.kind not in "fiu":
-        raise TypeError(f"previous_parameters must be numeric, got dtype {previous.dtype}")
-    if not np.all(np.isfinite(previous)):
-        raise ValueError("previous_parameters must be finite")
-    return np.array(previous, dtype=network.dtype)
 
 
 def parameters_finite(network):
@@ -443,7 +428,7 @@ class ImplicitSGD(LiftedSolver):
             raise ValueError("the network's parameters are not finite")
         batches = AlgorithmOneBatches(self, network, X0, target, state, loop.bregman_state, loop.raise_divergence)
         if previous_parameters is not None:
-            batches.previous = check_previous_parameters(network, previous_parameters)
+            batches.previous = check_parameter_vector(network, previous_parameters, "previous_parameters")
         loop.result_fields["previous_parameters"] = lambda: None if batches.previous is None else \
             batches.previous.copy()
 
