@@ -94,3 +94,26 @@ class ValidatedActivationCalls:
 
     def time_bregman_loss_grad(self, *_):
         self.act.bregman_loss_grad(self.x, self.z)
+
+
+class SmoothKernelsBySimd:
+    """tanh and sigmoid's sigma and prox at (100, 784), one thread, on the baseline loops and on
+    their AVX2 copies (``kernels.simd_level``; the same results bit for bit): what the run-time
+    dispatch is worth. On a CPU without AVX2 both rows run the baseline."""
+    params = (["tanh", "sigmoid"], DTYPES, ["baseline", "avx2"])
+    param_names = ["activation", "dtype", "simd"]
+
+    def setup(self, name, dtype, simd):
+        self.act, self.x, self.z = _inputs(name, "100x784", dtype)
+        self.out = _touched(self.z.shape, dtype)
+        self.previous = kernels.simd_level()
+        kernels.simd_level(simd)
+
+    def teardown(self, *_):
+        kernels.simd_level(self.previous)
+
+    def time_sigma(self, *_):
+        kernels.sigma(self.act, self.z, self.out, n_threads=1)
+
+    def time_prox(self, *_):
+        kernels.prox(self.act, self.z, 0.5, self.out, n_threads=1)

@@ -45,10 +45,49 @@ __all__ = [
     "effective_n_threads",
     "max_threads",
     "openmp_enabled",
+    "simd_level",
 ]
 
 #: Activation name -> integer code used inside the kernels.
 KIND_CODES = dict(_k.KIND_CODES)
+
+
+#: The names of :func:`simd_level`'s levels.
+SIMD_LEVELS = {0: "baseline", 1: "avx2"}
+
+
+def simd_level(level=None):
+    """The instruction set of the tanh and sigmoid row loops (their ``sigma`` and prox).
+
+    The library is compiled for the baseline instruction set of its platform; the
+    tanh and sigmoid loops also exist as AVX2 copies (eight float lanes instead of
+    four), picked at run time where the CPU has AVX2. The copies are compiled without
+    FMA, so both give the same results bit for bit; only the speed differs (about
+    2.5x for these loops). Every other kernel is the baseline's.
+
+    Parameters
+    ----------
+    level : {None, 0, 1, "baseline", "avx2"}
+        None reads the level in use; a value requests one (the CPU may grant less:
+        ``"avx2"`` on a CPU without AVX2 runs the baseline). For benchmarks and
+        tests that compare the two; it applies to the whole process.
+
+    Returns
+    -------
+    str
+        The level in use, ``"baseline"`` or ``"avx2"``.
+    """
+    from ._kernels import _lifted, _steps
+
+    modules = (_k, _lifted, _steps)
+    if level is None:
+        return SIMD_LEVELS[min(module._simd_level() for module in modules)]
+    codes = {name: code for code, name in SIMD_LEVELS.items()}
+    if isinstance(level, str) and level in codes:
+        level = codes[level]
+    elif isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level not in SIMD_LEVELS:
+        raise ValueError(f"level must be one of None, 0, 1, 'baseline', 'avx2'; got {level!r}")
+    return SIMD_LEVELS[min(module._simd_level(int(level)) for module in modules)]
 
 
 def _resolve_kind(kind, param):

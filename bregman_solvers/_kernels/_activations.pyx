@@ -30,6 +30,7 @@ from libc.stdlib cimport free
 from ._math cimport _work_space
 from ._rows cimport (N_KINDS, SOFTMAX, _grad_row, _loss_grad_row, _phi_conj_row, _phi_row, _prox_row,
                      _sigma_row)
+from ._smooth cimport bs_set_simd, bs_simd
 
 from .activation_table import KIND_CODES
 
@@ -167,3 +168,14 @@ def bregman_loss_grad(int kind, double param, const floating[:, ::1] x, const fl
             for i in prange(x.shape[0], schedule="static"):
                 loss_out[i] = <floating>_loss_grad_row(kind, p, &x[i, 0], &z[i, 0], &grad_out[i, 0], work, n)
         free(rows)
+
+
+def _simd_level(level=None):
+    """The instruction set of _smooth.h's row loops in this module: 1 AVX2 copies, 0 baseline.
+
+    ``level`` (0 or 1) requests one (for tests that compare the two; the CPU may grant
+    less); returns the level in use.
+    """
+    if level is None:
+        return bs_simd()
+    return bs_set_simd(level)
