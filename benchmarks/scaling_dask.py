@@ -11,6 +11,7 @@ the cluster's start is not in the epoch times.
 
     python benchmarks/scaling_dask.py --data-dir DIR                       # the docs' first table
     python benchmarks/scaling_dask.py --data-dir DIR --defaults            # with the library's defaults
+    python benchmarks/scaling_dask.py --data-dir DIR --defaults --velocity average restart   # both velocities
     python benchmarks/scaling_dask.py --data-dir DIR --workers 16 --sync 60 --epochs 1   # a 16-core machine
     python benchmarks/scaling_dask.py --data-dir DIR --threads-vs-workers  # 2 x 1 vs 1 x 2, quiet and busy
     python benchmarks/scaling_dask.py --data-dir DIR --memmap              # auxiliary variables on disk
@@ -52,7 +53,7 @@ def network(n_features):
                             random_state=0)
 
 
-def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="memory", seed=0):
+def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="memory", seed=0, velocity="average"):
     """One fit; returns its row: accuracy per epoch, seconds per epoch, bytes per round, rounds."""
     Xtr, Ytr, Xte, Yte = data
     net = network(Xtr.shape[1])
@@ -61,10 +62,11 @@ def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="mem
         result = bs.ImplicitSGD(n_threads=threads, **common).fit(net, Xtr, Ytr)
     else:
         result = bs.DistributedImplicitSGD(n_workers=workers, sync_every=sync, threads_per_worker=threads,
-                                           aux_storage=aux_storage, **common).fit(net, Xtr, Ytr)
+                                           aux_storage=aux_storage, velocity=velocity, **common).fit(net, Xtr, Ytr)
     h = result.history
     return {"workers": workers, "sync_every": sync, "threads": threads, "aux_storage": aux_storage,
-            "n_batches": -(-Xtr.shape[0] // STEPS["batch_size"]), "theta_bytes": net.parameter_vector.nbytes,
+            "velocity": velocity if workers and workers > 1 and STEPS["momentum"] else None,
+            "seed": seed, "n_batches": -(-Xtr.shape[0] // STEPS["batch_size"]), "theta_bytes": net.parameter_vector.nbytes,
             "accuracy": h["val_accuracy"], "seconds": h["seconds"],
             "bytes_per_round": (h.get("bytes_per_round") or [0])[0], "rounds": (h.get("rounds") or [0])[0],
             "worker_losses": int(sum(h.get("worker_losses") or [0]))}
@@ -73,6 +75,8 @@ def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="mem
 def describe(row):
     who = "ImplicitSGD, 1 process" if row["workers"] is None else f"{row['workers']} workers"
     sync = "" if row["workers"] is None else f", sync {row['sync_every']}"
+    if row.get("velocity"):
+        sync += f", velocity {row['velocity']}"
     return (f"| {who}{sync} | {row['threads']} | " + " ".join(f"{100 * a:.1f}" for a in row["accuracy"])
             + f" | {np.median(row['seconds']):.1f} | {row['rounds']} | {row['bytes_per_round'] / 1e6:.1f} |")
 
@@ -153,6 +157,10 @@ def main(argv=None):
     p.add_argument("--momentum", type=float, default=0.0, help="the momentum between batches (the tables: 0)")
     p.add_argument("--defaults", action="store_true",
                    help="the library's defaults: --aux-start forward --tau-theta auto --momentum 0.7")
+    p.add_argument("--velocity", nargs="+", choices=["average", "restart"], default=None,
+                   help="DistributedImplicitSGD's velocity across an averaging, with momentum (default: the "
+                   "library's)")
+    p.add_argument("--seed", type=int, default=0, help="random_state of every fit (the split, the batches)")
     p.add_argument("--json", default=None, help="also write the rows here")
     p.add_argument("--model", default=None, metavar="JSON",
                    help="only: fit the cost model to the rows of an earlier --json and print its predictions")
@@ -176,7 +184,7 @@ def main(argv=None):
     rows = []
 
     def run(label=None, **kw):
-        row = fit(data, args.epochs, **kw)
+        row = fit(data, args.epochs, seed=args.seed, **kw)
         if label:
             row["label"] = label
         rows.append(row)
@@ -202,10 +210,13 @@ def main(argv=None):
     else:
         if not args.no_reference:
             run(threads=cores)
+        velocities = args.velocity or [bs.DistributedImplicitSGD().velocity]
         for workers in args.workers:
             for sync in (args.sync if workers > 1 else ["epoch"]):   # one shard: sync_every changes nothing
-                run(workers=workers, sync=sync if sync == "epoch" else int(sync),
-                    threads=max(1, cores // workers))
+                # one shard, or no momentum: no velocity crosses an averaging
+                for velocity in (velocities if workers > 1 and STEPS["momentum"] else velocities[:1]):
+                    run(workers=workers, sync=sync if sync == "epoch" else int(sync),
+                        threads=max(1, cores // workers), velocity=velocity)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -193,21 +193,28 @@ class ShardTrainer:
         """Batches per epoch on this shard."""
         return len(self.scheduler)
 
-    def run_round(self, theta, epoch, first, stop, restart_each_batch=False, keep_velocity=False):
+    def run_round(self, theta, epoch, first, stop, restart_each_batch=False, keep_velocity=False, previous=None,
+                  return_previous=False):
         """Batches ``first:stop`` of this shard's epoch ``epoch`` from the parameters ``theta``.
 
-        The momentum's velocity starts afresh unless ``keep_velocity`` (``theta`` is this shard's
-        own last result: the only shard of the fit): a shard's velocity belongs to its own
-        trajectory, and carried over the jump to an averaged theta it diverged.
+        The momentum's velocity is ``theta - previous`` when ``previous`` is given (the driver's
+        average of the shards' last ``previous``: the velocity of the average), this shard's own
+        when ``keep_velocity`` (``theta`` is its own last result: the only shard of the fit),
+        and starts afresh otherwise. A shard's own velocity must not be carried over the jump
+        to an averaged theta: it belongs to its own trajectory, and so it diverged.
 
         Returns a dict: ``theta`` (the parameters after the batches, or the mean of every
         batch's parameters with ``restart_each_batch``, where each batch starts from
         ``theta``: eq. 23), ``samples`` and ``batches`` processed, ``energies`` (each batch's
-        energy before its steps), the safeguard's ``step_factor`` and ``recoveries``.
+        energy before its steps), the safeguard's ``step_factor`` and ``recoveries``; with
+        ``return_previous``, ``previous``: theta^{k-1} of the momentum after the round (None
+        without a velocity: momentum 0, or restarted by a recovery).
         """
         with fit_threads(self.n_threads):
             params = self.network.parameter_vector
-            if not keep_velocity:
+            if previous is not None:
+                self.batches.previous = np.array(previous, dtype=params.dtype)
+            elif not keep_velocity:
                 self.batches.restart_momentum()
             np.copyto(params, theta)
             if epoch != self._epoch:
@@ -226,9 +233,12 @@ class ShardTrainer:
                     energies += self.batches.run([idx], self._steps)
                     result += params
                 result /= max(1, len(batches))
-        return {"theta": result, "samples": int(sum(len(b) for b in batches)), "batches": len(batches),
-                "energies": energies, "step_factor": self.batches.guard.factor,
-                "recoveries": self.batches.guard.recoveries}
+        out = {"theta": result, "samples": int(sum(len(b) for b in batches)), "batches": len(batches),
+               "energies": energies, "step_factor": self.batches.guard.factor,
+               "recoveries": self.batches.guard.recoveries}
+        if return_previous:
+            out["previous"] = None if self.batches.previous is None else self.batches.previous.copy()
+        return out
 
     def energy(self, theta):
         """This shard's lifted energy per layer at ``theta``, summed over its samples."""
@@ -292,11 +302,17 @@ class DistributedImplicitSGD(ImplicitSGD):
         Threads of each shard's passes (default: its worker's threads).
     momentum : float in [0, 1), default 0.7
         The inertial step between a shard's batches (see :class:`~bregman_solvers.ImplicitSGD`).
-        Every round starts without velocity: a shard's velocity is its own trajectory's, and
-        carried over the jump to the averaged theta it diverged (400 samples, 2 shards,
-        averaging every epoch). A single shard keeps it (its theta is not averaged), so one
-        worker is ImplicitSGD exactly. With ``averaging="batch"`` every batch starts from the round's
+        A single shard keeps its velocity (its theta is not averaged), so one worker is
+        ImplicitSGD exactly. With ``averaging="batch"`` every batch starts from the round's
         theta without velocity.
+    velocity : {"average", "restart"}, default "average"
+        The momentum's velocity across an averaging, with several shards. "average": the
+        shards also return their theta^{k-1}, the driver averages it with the same weights as
+        theta and sends it back, and every shard goes on with the velocity of the average
+        (twice the bytes per round). "restart": every round starts without velocity. A
+        shard's own velocity is never carried over the jump to the averaged theta (so it
+        diverged: 400 samples, 2 shards, averaging every epoch). docs/scaling.rst compares
+        the two.
     Other parameters
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
         shard's batches, so a fit is reproducible for a seed and a number of workers.
@@ -317,7 +333,7 @@ class DistributedImplicitSGD(ImplicitSGD):
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
-                 momentum=0.7):
+                 momentum=0.7, velocity="average"):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
@@ -334,6 +350,7 @@ class DistributedImplicitSGD(ImplicitSGD):
         self.aux_storage = aux_storage
         self.aux_dir = aux_dir
         self.dashboard = dashboard
+        self.velocity = velocity
 
     def _check_settings(self, network):
         if self.n_workers is not None:
@@ -344,6 +361,8 @@ class DistributedImplicitSGD(ImplicitSGD):
             check_integer(self.sync_every, "sync_every")
         if self.averaging not in ("shard", "batch"):
             raise ValueError(f"averaging must be 'shard' or 'batch', got {self.averaging!r}")
+        if self.velocity not in ("average", "restart"):
+            raise ValueError(f"velocity must be 'average' or 'restart', got {self.velocity!r}")
         if self.aux_storage not in ("memory", "memmap"):
             raise ValueError(f"aux_storage must be 'memory' or 'memmap', got {self.aux_storage!r}")
         if self.scheduler is not None and not isinstance(self.scheduler, str):
@@ -379,7 +398,8 @@ class DistributedImplicitSGD(ImplicitSGD):
         -------
         FitResult
             ``history`` as :class:`~bregman_solvers.ImplicitSGD`'s, plus per epoch ``rounds``,
-            ``bytes_per_round`` (theta sent to and received from every shard),
+            ``bytes_per_round`` (theta, and with an averaged velocity theta^{k-1}, sent to and
+            received from every shard),
             ``worker_losses``, ``shards``; ``events`` lists the lost workers.
         """
         if not isinstance(network, LiftedNetwork):
@@ -411,29 +431,42 @@ class DistributedImplicitSGD(ImplicitSGD):
         sync = max(per_epoch) if self.sync_every == "epoch" else self.sync_every
         n_rounds = math.ceil(max(per_epoch) / sync)
         theta = network.parameter_vector
+        # the velocity of the average travels with theta (several shards, momentum, each shard's
+        # batches in a row); None: the next round starts without velocity
+        average_velocity = (self.velocity == "average" and self.momentum > 0 and len(shards) > 1
+                            and self.averaging == "shard")
+        mixing = {"previous": None}
+
+        def weighted_mean(results, weights, key):
+            total, mean = sum(weights), np.zeros(theta.shape, np.float64)
+            for res, w in zip(results, weights):       # in shard order: reproducible
+                mean += (w / total) * res[key].astype(np.float64)
+            return mean
 
         def run_epoch(epoch, progress):
             energies, losses = [], 0
             for r in range(n_rounds):
                 results, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
-                                                 self.averaging == "batch")
+                                                 self.averaging == "batch", mixing["previous"], average_velocity)
                 losses += lost
                 weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in results]
-                total = sum(weights)
-                if total == 0:
+                if sum(weights) == 0:
                     continue
-                average = np.zeros(theta.shape, np.float64)
-                for res, w in zip(results, weights):       # in shard order: reproducible
-                    average += (w / total) * res["theta"].astype(np.float64)
+                average = weighted_mean(results, weights, "theta")
                 if not np.all(np.isfinite(average)):
                     raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
                 theta[:] = average
+                # a shard without velocity (a recovery restarted it) or a lost one: start afresh
+                with_velocity = average_velocity and not lost and all(res["previous"] is not None
+                                                                      for res in results)
+                mixing["previous"] = weighted_mean(results, weights, "previous").astype(theta.dtype) \
+                    if with_velocity else None
                 for res in results:
                     energies += res["energies"]
                 progress.update(sum(res["batches"] for res in results))
             extra = loop.extra
             extra["rounds"], extra["shards"] = n_rounds, len(shards)
-            extra["bytes_per_round"] = 2 * len(shards) * theta.nbytes
+            extra["bytes_per_round"] = 2 * len(shards) * theta.nbytes * (2 if average_velocity else 1)
             extra["worker_losses"] = losses
             extra["step_factor"] = shards.step_factor
             extra["recoveries"] = shards.recoveries
@@ -548,8 +581,11 @@ class _Shards:
     def n_batches(self):
         return list(self.batch_counts)
 
-    def run_round(self, theta, epoch, first, stop, restart_each_batch):
-        """One round on every shard; returns (results of the shards that finished it, lost shards)."""
+    def run_round(self, theta, epoch, first, stop, restart_each_batch, previous=None, return_previous=False):
+        """One round on every shard; returns (results of the shards that finished it, lost shards).
+
+        ``previous``: the averaged theta^{k-1} that gives the shards their velocity (None: none,
+        or their own with a single shard); ``return_previous``: the shards send theirs back."""
         self.round_index += 1
         # theta goes once to each worker holding shards; all shards start before the driver waits
         alive = self._workers()
@@ -559,8 +595,11 @@ class _Shards:
         except Exception:           # a worker died since the check above: anywhere alive will do
             theta_future = self.client.scatter(theta, broadcast=True, hash=False)
         keep_velocity = len(self.data) == 1          # one shard: theta is its own, nothing averaged in
+        if previous is not None:
+            previous = self.client.scatter(previous, workers=where, broadcast=True, hash=False)
         calls = [self.client.submit(_shard_round, key, theta_future, epoch, first, stop, restart_each_batch,
-                                    keep_velocity, workers=[w], allow_other_workers=True, pure=False)
+                                    keep_velocity, previous, return_previous, workers=[w],
+                                    allow_other_workers=True, pure=False)
                  for key, (w, _, _) in zip(self.keys, self.data)]
         results, lost = [], 0
         for i, call in enumerate(calls):

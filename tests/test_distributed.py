@@ -72,20 +72,23 @@ def test_model_averaging_on_the_cluster_is_eq_23(client, data):
     np.testing.assert_allclose(a.parameter_vector, b.parameter_vector, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("sync_every", ["epoch", 2])
-def test_two_workers_learn_and_are_reproducible(client, data, sync_every):
+@pytest.mark.parametrize("sync_every, velocity", [("epoch", "average"), (2, "average"), (2, "restart")])
+def test_two_workers_learn_and_are_reproducible(client, data, sync_every, velocity):
     X, Y = data
     before = accuracy(net(), X, Y)
     fits = []
     for _ in range(2):
         network = net()
-        result = DistributedImplicitSGD(n_workers=2, sync_every=sync_every, client=client, **FAST).fit(
-            network, X, Y)
+        result = DistributedImplicitSGD(n_workers=2, sync_every=sync_every, client=client, velocity=velocity,
+                                        **FAST).fit(network, X, Y)
         fits.append((network.parameter_vector.copy(), result))
     np.testing.assert_array_equal(fits[0][0], fits[1][0])        # same seed and workers: same fit
     history = fits[0][1].history
     # two shards of 200 samples: 8 batches of 25 each per epoch, in rounds of sync_every
     assert history["rounds"] == [1 if sync_every == "epoch" else 4] * 3
+    # theta to and from both shards; the averaged velocity's theta^{k-1} as much again
+    theta_bytes = net().parameter_vector.nbytes
+    assert history["bytes_per_round"] == [2 * 2 * theta_bytes * (2 if velocity == "average" else 1)] * 3
     assert history["worker_losses"] == [0, 0, 0] and fits[0][1].events == []
     assert history["batch_energy"][-1] < history["batch_energy"][0]
     trained = net()
@@ -156,6 +159,28 @@ def test_a_round_from_an_averaged_theta_starts_without_velocity(data):
     assert not np.array_equal(thetas[False], single.parameter_vector)
 
 
+def test_a_round_given_the_averaged_previous_parameters_goes_on_with_their_velocity(data):
+    """``previous`` sets the velocity a round starts with: given a shard's own theta^{k-1}, the round
+    equals the one that kept the shard's velocity; without it, the round restarts (and differs)."""
+    X, Y = data
+    solver = bs.ImplicitSGD(batch_size=25, inner_iterations=3, momentum=0.7)
+    shards = [ShardTrainer(net(), X, Y, solver, seed=3) for _ in range(3)]
+    theta = net().parameter_vector.copy()
+    first = [shard.run_round(theta, 0, 0, 4, return_previous=True) for shard in shards]
+    for res in first:
+        np.testing.assert_array_equal(res["theta"], first[0]["theta"])
+    assert first[0]["previous"] is not None and not np.array_equal(first[0]["previous"], first[0]["theta"])
+    theta1, previous = first[0]["theta"], first[0]["previous"]
+    kept = shards[0].run_round(theta1, 0, 4, 8, keep_velocity=True)["theta"]
+    given = shards[1].run_round(theta1, 0, 4, 8, previous=previous.astype(np.float64))["theta"]
+    restarted = shards[2].run_round(theta1, 0, 4, 8)["theta"]
+    np.testing.assert_array_equal(given, kept)
+    assert not np.array_equal(restarted, kept)
+    # without momentum there is no velocity to return
+    plain = ShardTrainer(net(), X, Y, bs.ImplicitSGD(batch_size=25, inner_iterations=3, momentum=0.0), seed=3)
+    assert plain.run_round(theta, 0, 0, 4, return_previous=True)["previous"] is None
+
+
 def test_a_lost_worker_costs_one_round_and_no_exception(data):
     """A worker killed between rounds: its shard moves to a live worker, the fit goes on and records it."""
     X, Y = data
@@ -221,6 +246,7 @@ def test_a_local_cluster_starts_and_stops_for_the_fit(data):
 @pytest.mark.parametrize("setting, error", [
     (dict(n_workers=0), ValueError), (dict(n_workers=1.5), TypeError), (dict(sync_every="often"), TypeError),
     (dict(sync_every=0), ValueError), (dict(averaging="median"), ValueError), (dict(aux_storage="disk"), ValueError),
+    (dict(velocity="keep"), ValueError),
     (dict(scheduler=8786), TypeError), (dict(threads_per_worker=0), ValueError),
     (dict(regulariser=bs.regularisers.BregmanIteration(bs.regularisers.L1(0.1))), ValueError),
 ])
