@@ -305,14 +305,14 @@ class DistributedImplicitSGD(ImplicitSGD):
         A single shard keeps its velocity (its theta is not averaged), so one worker is
         ImplicitSGD exactly. With ``averaging="batch"`` every batch starts from the round's
         theta without velocity.
-    velocity : {"average", "restart"}, default "average"
-        The momentum's velocity across an averaging, with several shards. "average": the
-        shards also return their theta^{k-1}, the driver averages it with the same weights as
-        theta and sends it back, and every shard goes on with the velocity of the average
-        (twice the bytes per round). "restart": every round starts without velocity. A
-        shard's own velocity is never carried over the jump to the averaged theta (so it
-        diverged: 400 samples, 2 shards, averaging every epoch). docs/scaling.rst compares
-        the two.
+    velocity : {"restart", "average"}, default "restart"
+        The momentum's velocity across an averaging, with several shards. "restart": every
+        round starts without velocity. "average": the shards also return their theta^{k-1},
+        the driver averages it with the same weights as theta and sends it back, and every
+        shard goes on with the velocity of the average (twice the bytes per round); it won
+        with averaging every 10 batches and lost with every 20, 60 or an epoch
+        (docs/scaling.rst). A shard's own velocity is never carried over the jump to the
+        averaged theta (so it diverged: 400 samples, 2 shards, averaging every epoch).
     Other parameters
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
         shard's batches, so a fit is reproducible for a seed and a number of workers.
@@ -333,7 +333,7 @@ class DistributedImplicitSGD(ImplicitSGD):
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
-                 momentum=0.7, velocity="average"):
+                 momentum=0.7, velocity="restart"):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
