@@ -30,7 +30,6 @@ from libc.stdlib cimport free
 from ._math cimport _work_space
 from ._rows cimport (N_KINDS, SOFTMAX, _grad_row, _loss_grad_row, _phi_conj_row, _phi_row, _prox_row,
                      _sigma_row)
-from ._smooth cimport bs_set_simd, bs_simd
 
 from .activation_table import KIND_CODES
 
@@ -170,12 +169,5 @@ def bregman_loss_grad(int kind, double param, const floating[:, ::1] x, const fl
         free(rows)
 
 
-def _simd_level(level=None):
-    """The instruction set of _smooth.h's row loops in this module: 1 AVX2 copies, 0 baseline.
-
-    ``level`` (0 or 1) requests one (for tests that compare the two; the CPU may grant
-    less); returns the level in use.
-    """
-    if level is None:
-        return bs_simd()
-    return bs_set_simd(level)
+# _simd_level(): each module holds its own copy of _smooth.h's level
+include "_simd_level.pxi"

@@ -30,7 +30,6 @@ from ._blas cimport _parallel_axpy, _parallel_gemm, _parallel_scal
 from ._math cimport _work_space
 from ._passes cimport _column_sums, _sample_rows_pass
 from ._rows cimport IDENTITY, N_KINDS, SOFTMAX, _backprop_row, _sigma_row
-from ._smooth cimport bs_set_simd, bs_simd
 
 PENALTY_CODES = {"bregman": 0, "classical": 1, "mac_qp": 2}
 
@@ -385,12 +384,5 @@ def all_finite(const floating[::1] a, int n_threads=1):
     return bad == 0
 
 
-def _simd_level(level=None):
-    """The instruction set of _smooth.h's row loops in this module: 1 AVX2 copies, 0 baseline.
-
-    ``level`` (0 or 1) requests one (for tests that compare the two; the CPU may grant
-    less); returns the level in use.
-    """
-    if level is None:
-        return bs_simd()
-    return bs_set_simd(level)
+# _simd_level(): each module holds its own copy of _smooth.h's level
+include "_simd_level.pxi"

@@ -28,7 +28,6 @@ from ._layer cimport Layer, _add_back_term, _layer, _parameter_step
 from ._math cimport _work_space
 from ._passes cimport _x_step_rows
 from ._rows cimport N_KINDS
-from ._smooth cimport bs_set_simd, bs_simd
 
 cnp.import_array()
 
@@ -343,12 +342,5 @@ cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t
                      <floating*>layers[l].x, n, layers[l].n_out, layers[l].n_threads)
 
 
-def _simd_level(level=None):
-    """The instruction set of _smooth.h's row loops in this module: 1 AVX2 copies, 0 baseline.
-
-    ``level`` (0 or 1) requests one (for tests that compare the two; the CPU may grant
-    less); returns the level in use.
-    """
-    if level is None:
-        return bs_simd()
-    return bs_set_simd(level)
+# _simd_level(): each module holds its own copy of _smooth.h's level
+include "_simd_level.pxi"
