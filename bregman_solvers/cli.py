@@ -413,8 +413,9 @@ def build_parser():
                        "of --scheduler); needs the extra bregman_solvers[distributed]")
         p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
                        "(e.g. tcp://host:8786) to train the lifted models on")
-        p.add_argument("--sync-every", type=_sync_every, default="epoch",
-                       help="batches per shard between two averagings of the parameters, or 'epoch'")
+        p.add_argument("--sync-every", type=_sync_every, default=None,
+                       help="batches per shard between two averagings of the parameters, or 'epoch' "
+                       "(default: 60 batches; once per epoch for the model averaging of eq. 23)")
 
     p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)")
     p.add_argument("--n-samples", type=_positive, default=10000)

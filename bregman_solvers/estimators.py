@@ -196,8 +196,10 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     scheduler : str or None
         Address of a running Dask scheduler (e.g. ``"tcp://host:8786"``): train on its
         workers (one shard each unless ``n_workers``).
-    sync_every : int or "epoch", default "epoch"
-        Batches per shard between two averagings of the data-parallel fit.
+    sync_every : int, "epoch" or None, default None
+        Batches per shard between two averagings of the data-parallel fit. None: 60 batches
+        for solver ``isgd``, once per epoch for ``averaging`` (eq. 23); see
+        :class:`~bregman_solvers.DistributedImplicitSGD`.
     aux_start : {"forward", "stored"}, default "forward"
         Where a batch's auxiliary variables start implicit SGD's K steps (solver ``isgd``,
         and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`. (The
@@ -219,7 +221,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="forward", momentum=0.7):
+                 scheduler=None, sync_every=None, aux_start="forward", momentum=0.7):
         self.aux_start = aux_start
         self.momentum = momentum
         self.n_workers = n_workers
@@ -389,7 +391,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                  code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="stored", momentum=0.0):
+                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
         self.aux_start = aux_start
         self.momentum = momentum
         self.n_workers = n_workers
@@ -503,7 +505,7 @@ class DenoisingAutoencoder(SparseAutoencoder):
                  code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every="epoch", aux_start="stored", momentum=0.0):
+                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
