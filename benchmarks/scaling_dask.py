@@ -53,19 +53,25 @@ def network(n_features):
                             random_state=0)
 
 
-def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="memory", seed=0, velocity="average"):
-    """One fit; returns its row: accuracy per epoch, seconds per epoch, bytes per round, rounds."""
+def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="memory", seed=0, velocity=None):
+    """One fit; returns its row: accuracy per epoch, seconds per epoch, bytes per round, rounds.
+
+    ``velocity``: DistributedImplicitSGD's (None: the library's default)."""
     Xtr, Ytr, Xte, Yte = data
     net = network(Xtr.shape[1])
     common = dict(epochs=epochs, random_state=seed, validation_data=(Xte, Yte), **STEPS)
     if workers is None:
-        result = bs.ImplicitSGD(n_threads=threads, **common).fit(net, Xtr, Ytr)
+        solver = bs.ImplicitSGD(n_threads=threads, **common)
     else:
-        result = bs.DistributedImplicitSGD(n_workers=workers, sync_every=sync, threads_per_worker=threads,
-                                           aux_storage=aux_storage, velocity=velocity, **common).fit(net, Xtr, Ytr)
+        solver = bs.DistributedImplicitSGD(n_workers=workers, sync_every=sync, threads_per_worker=threads,
+                                           aux_storage=aux_storage, **common)
+        if velocity is not None:
+            solver.velocity = velocity
+    result = solver.fit(net, Xtr, Ytr)
     h = result.history
     return {"workers": workers, "sync_every": sync, "threads": threads, "aux_storage": aux_storage,
-            "velocity": velocity if workers and workers > 1 and STEPS["momentum"] else None,
+            # only where a velocity crosses an averaging
+            "velocity": solver.velocity if workers and workers > 1 and STEPS["momentum"] else None,
             "seed": seed, "n_batches": -(-Xtr.shape[0] // STEPS["batch_size"]), "theta_bytes": net.parameter_vector.nbytes,
             "accuracy": h["val_accuracy"], "seconds": h["seconds"],
             "bytes_per_round": (h.get("bytes_per_round") or [0])[0], "rounds": (h.get("rounds") or [0])[0],
@@ -210,7 +216,7 @@ def main(argv=None):
     else:
         if not args.no_reference:
             run(threads=cores)
-        velocities = args.velocity or [bs.DistributedImplicitSGD().velocity]
+        velocities = args.velocity or [None]         # None: the library's default
         for workers in args.workers:
             for sync in (args.sync if workers > 1 else ["epoch"]):   # one shard: sync_every changes nothing
                 # one shard, or no momentum: no velocity crosses an averaging

@@ -449,7 +449,7 @@ class DistributedImplicitSGD(ImplicitSGD):
         # batches in a row); None: the next round starts without velocity
         average_velocity = (self.velocity == "average" and self.momentum > 0 and len(shards) > 1
                             and self.averaging == "shard")
-        mixing = {"previous": None}
+        previous = None
 
         def weighted_mean(results, weights, key):
             total, mean = sum(weights), np.zeros(theta.shape, np.float64)
@@ -458,10 +458,11 @@ class DistributedImplicitSGD(ImplicitSGD):
             return mean
 
         def run_epoch(epoch, progress):
+            nonlocal previous
             energies, losses = [], 0
             for r in range(n_rounds):
                 results, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
-                                                 self.averaging == "batch", mixing["previous"], average_velocity)
+                                                 self.averaging == "batch", previous, average_velocity)
                 losses += lost
                 weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in results]
                 if sum(weights) == 0:
@@ -473,7 +474,7 @@ class DistributedImplicitSGD(ImplicitSGD):
                 # a shard without velocity (a recovery restarted it) or a lost one: start afresh
                 with_velocity = average_velocity and not lost and all(res["previous"] is not None
                                                                       for res in results)
-                mixing["previous"] = weighted_mean(results, weights, "previous").astype(theta.dtype) \
+                previous = weighted_mean(results, weights, "previous").astype(theta.dtype) \
                     if with_velocity else None
                 for res in results:
                     energies += res["energies"]
