@@ -57,5 +57,5 @@ class _Workspace:
         self.residual = [np.empty((n_samples, w), dt) for w in widths[1:]]
         self.loss = [np.empty(n_samples, dt) for w in widths[1:]]
         self.v = [np.empty((n_samples, w), dt) for w in widths[1:-1]]
-        self.grad_w = [np.empty((widths[l + 1], widths[l]), dt) for l in range(len(widths) - 1)]
-        self.grad_b = [np.empty(w, dt) for w in widths[1:]]
+        self.grad_w = [np.empty(op.weight_shape, dt) for op in network.layers]
+        self.grad_b = [np.empty(op.bias_shape, dt) for op in network.layers]

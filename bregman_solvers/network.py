@@ -25,6 +25,7 @@ from ._threads import current_threads, owns_threads
 from ._state import EnergyTerms, LiftedState, _Workspace
 from ._validation import check_input, check_lambdas, check_n_threads, check_widths
 from .activations import get_activations
+from .operators import Operator, check_layers, dense_layers
 
 __all__ = ["LiftedNetwork", "LiftedState", "EnergyTerms", "PENALTIES"]
 
@@ -39,8 +40,10 @@ class LiftedNetwork:
 
     Parameters
     ----------
-    widths : sequence of int
-        ``[n_0, n_1, ..., n_L]``: input width, hidden widths, output width.
+    layers : sequence of Operator, or sequence of int
+        The layers' linear operators (:mod:`bregman_solvers.operators`), ``z_l = A_l(x; W_l) + b_l``;
+        or the dense shorthand ``[n_0, n_1, ..., n_L]`` (input width, hidden widths, output
+        width), a :class:`~bregman_solvers.operators.Dense` layer between each pair.
     activations : str, Activation or sequence of them
         One per layer (L of them), or one for every layer. The last layer may be
         ``identity`` (MSE loss of the paper) or ``softmax`` (cross-entropy).
@@ -60,18 +63,33 @@ class LiftedNetwork:
 
     Attributes
     ----------
+    layers : list of Operator
+        ``layers[l - 1]`` is ``A_l``.
+    widths : list of int
+        ``[n_0, ..., n_L]``: the number of entries of the input and of each layer's output per
+        sample (the auxiliary variables are stored flat, ``(n_samples, n_l)``).
     weights : list of ndarray
-        ``weights[l - 1]`` is ``W_l`` of shape (n_l, n_{l-1}).
+        ``weights[l - 1]`` is ``W_l``, of shape ``layers[l - 1].weight_shape`` ((n_l, n_{l-1}) for a
+        dense layer).
     biases : list of ndarray
-        ``biases[l - 1]`` is ``b_l`` of shape (n_l,).
+        ``biases[l - 1]`` is ``b_l``, of shape ``layers[l - 1].bias_shape``.
     parameter_vector : ndarray
         All parameters in one flat array; ``weights`` and ``biases`` are views into it.
     """
 
-    def __init__(self, widths, activations, lambdas=1.0, dtype=np.float64, random_state=None,
+    def __init__(self, layers, activations, lambdas=1.0, dtype=np.float64, random_state=None,
                  penalty="bregman", n_threads=None):
-        self.widths = check_widths(widths)
-        self.n_layers = len(self.widths) - 1
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
+            raise TypeError(f"layers must be a sequence of Operator or of int widths, got {type(layers).__name__}")
+        if len(layers) and all(isinstance(op, Operator) for op in layers):
+            self.layers = check_layers(layers)
+            self.widths = [self.layers[0].in_size, *(op.out_size for op in self.layers)]
+        else:
+            self.widths = check_widths(layers)
+            self.layers = dense_layers(self.widths)
+        self.n_layers = len(self.layers)
+        # the compiled K steps take chains of dense layers; anything else runs through the operators
+        self.compiled = all(op.compiled and op.sources == (1,) for op in self.layers)
         self.activations = get_activations(activations, self.n_layers)
         self.lambdas = check_lambdas(lambdas, self.n_layers)
         dtype = np.dtype(dtype)
@@ -87,9 +105,8 @@ class LiftedNetwork:
         rng = np.random.default_rng(random_state)
         self._allocate_parameters()
         self._thread_counts = {}
-        for l, (fan_in, fan_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            self._weights[l][...] = rng.uniform(-limit, limit, size=(fan_out, fan_in))
+        for op, w in zip(self.layers, self._weights):
+            op.init_weights(rng, w)
         self._workspaces = {}
 
     # ------------------------------------------------------------- parameters
@@ -98,7 +115,7 @@ class LiftedNetwork:
     # the solvers (the proximity pull of eq. 24, the anchor copy, the finiteness
     # check) are then one parallel pass each instead of one per array.
     def _allocate_parameters(self):
-        sizes = [self.widths[l + 1] * (self.widths[l] + 1) for l in range(self.n_layers)]
+        sizes = [op.n_weights + op.n_biases for op in self.layers]
         self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         self._theta = np.zeros(int(self._bounds[-1]), dtype=self.dtype)
         self._weights, self._biases = self.unflatten(self._theta)
@@ -106,11 +123,10 @@ class LiftedNetwork:
     def unflatten(self, theta):
         """Views ``(weights, biases)`` into a flat vector laid out like :attr:`parameter_vector`."""
         weights, biases = [], []
-        for l in range(self.n_layers):
-            n_out, n_in = self.widths[l + 1], self.widths[l]
+        for l, op in enumerate(self.layers):
             start = self._bounds[l]
-            weights.append(theta[start:start + n_out * n_in].reshape(n_out, n_in))
-            biases.append(theta[start + n_out * n_in:self._bounds[l + 1]])
+            weights.append(theta[start:start + op.n_weights].reshape(op.weight_shape))
+            biases.append(theta[start + op.n_weights:self._bounds[l + 1]].reshape(op.bias_shape))
         return weights, biases
 
     @property
@@ -157,7 +173,8 @@ class LiftedNetwork:
     # ------------------------------------------------------------------ basics
     def __repr__(self):
         acts = ", ".join(a.name for a in self.activations)
-        return (f"LiftedNetwork(widths={self.widths}, activations=[{acts}], lambdas={self.lambdas}, "
+        layers = self.widths if self.compiled else self.layers
+        return (f"LiftedNetwork({layers}, activations=[{acts}], lambdas={self.lambdas}, "
                 f"dtype={self.dtype.name}, penalty={self.penalty!r})")
 
     def get_parameters(self):
@@ -174,9 +191,9 @@ class LiftedNetwork:
             raise ValueError(f"expected {self.n_layers} weights and biases")
         checked = []
         for l, (w, b) in enumerate(zip(weights, biases)):
-            shape_w = (self.widths[l + 1], self.widths[l])
-            if np.shape(w) != shape_w or np.shape(b) != (self.widths[l + 1],):
-                raise ValueError(f"layer {l + 1}: expected W {shape_w} and b ({self.widths[l + 1]},), "
+            shape_w, shape_b = tuple(self.layers[l].weight_shape), tuple(self.layers[l].bias_shape)
+            if np.shape(w) != shape_w or np.shape(b) != shape_b:
+                raise ValueError(f"layer {l + 1}: expected W {shape_w} and b {shape_b}, "
                                  f"got {np.shape(w)} and {np.shape(b)}")
             pair = []
             for name, a in ((f"weights[{l}]", w), (f"biases[{l}]", b)):
@@ -259,24 +276,40 @@ class LiftedNetwork:
         return state
 
     # ----------------------------------------------------------- forward pass
-    def _affine(self, l, x_prev, out, w_scale=1.0):
-        """out = w_scale x_prev W_l^T (bias not added), layer index l from 0.
+    def _inputs(self, l, chain):
+        """The arrays layer ``l`` (from 0) reads, from ``chain = [x_0, x_1, ...]`` (its sources)."""
+        return tuple(chain[l + 1 - s] for s in self.layers[l].sources)
 
-        ``w_scale`` is for a solver that keeps ``W_l / w_scale`` in the weights for a
-        while (see :class:`~bregman_solvers.solvers._engine.StepEngine`): the GEMM's alpha.
+    def bias_row(self, l):
+        """The bias each output entry of layer ``l`` (from 0) receives: ``biases[l]`` itself for a
+        bias per entry, else a fresh expansion (one bias per channel)."""
+        op = self.layers[l]
+        if op.n_biases == op.out_size:
+            return self._biases[l].reshape(-1)
+        row = np.empty(op.out_size, self.dtype)
+        op.expand_bias(self._biases[l], row)
+        return row
+
+    def _affine(self, l, inputs, out, w_scale=1.0):
+        """out = w_scale A_l(inputs; W_l) (bias not added), layer index l from 0.
+
+        ``inputs``: the tuple of arrays the layer reads (:meth:`_inputs`; one array: ``x_{l-1}``). ``w_scale`` is for a
+        solver that keeps ``W_l / w_scale`` in the weights for a while (see
+        :class:`~bregman_solvers.solvers._engine.StepEngine`): the GEMM's alpha.
         """
-        _lifted.gemm(False, True, w_scale, x_prev, self.weights[l], 0.0, out, *self._product_split())
-        return out
+        if isinstance(inputs, np.ndarray):
+            inputs = (inputs,)
+        return self.layers[l].forward(inputs, self.weights[l], out, w_scale, self._product_split())
 
-    def _preactivation(self, l, x_prev, out):
-        """out = x_prev W_l^T + b_l (layer index l from 0): one GEMM, then the bias in a parallel pass."""
-        self._affine(l, x_prev, out)
-        _lifted.add_bias(out, self.biases[l], self._threads(out))
+    def _preactivation(self, l, inputs, out):
+        """out = A_l(inputs) + b_l (layer index l from 0): the operator's product, then the bias in a pass."""
+        self._affine(l, inputs, out)
+        _lifted.add_bias(out, self.bias_row(l), self._threads(out))
         return out
 
     @owns_threads
     def forward(self, X, return_hidden=False):
-        """Evaluate the network: ``x_l = sigma_l(W_l x_{l-1} + b_l)``.
+        """Evaluate the network: ``x_l = sigma_l(A_l(x_{l-1}) + b_l)``.
 
         Parameters
         ----------
@@ -293,7 +326,7 @@ class LiftedNetwork:
         zs, xs = [], [X]
         for l, act in enumerate(self.activations):
             z = np.empty((X.shape[0], self.widths[l + 1]), self.dtype)
-            self._preactivation(l, xs[-1], z)
+            self._preactivation(l, self._inputs(l, xs), z)
             x = np.empty_like(z)
             act(z, out=x, n_threads=self._threads(z), check_finite=False)
             zs.append(z)
@@ -301,6 +334,15 @@ class LiftedNetwork:
         if return_hidden:
             return xs[-1], (zs, xs[1:])
         return xs[-1]
+
+    @owns_threads
+    def predict(self, X):
+        """The network's output on ``X`` (a forward pass), in chunks of at most 10,000 samples."""
+        X = self.check_data(X)
+        out = np.empty((X.shape[0], self.widths[-1]), self.dtype)
+        for a in range(0, X.shape[0], 10000):
+            out[a:a + 10000] = self.forward(X[a:a + 10000])
+        return out
 
     @owns_threads
     def init_state(self, X0):
@@ -322,18 +364,19 @@ class LiftedNetwork:
         shapes (not checked: the solvers' per-batch path). Each pre-activation is computed in
         its array and activated in place. ``w_scale`` (per layer) as in :meth:`_affine`.
         """
-        prev = X0
+        chain = [X0]
         for l, x in enumerate(hidden):
-            self._affine(l, prev, x, 1.0 if w_scale is None else w_scale[l])
-            _lifted.add_bias(x, self.biases[l], self._threads(x))
+            self._affine(l, self._inputs(l, chain), x, 1.0 if w_scale is None else w_scale[l])
+            _lifted.add_bias(x, self.bias_row(l), self._threads(x))
             self.activations[l](x, out=x, n_threads=self._threads(x), check_finite=False)
-            prev = x
+            chain.append(x)
 
     # ------------------------------------------------------------ the energy
-    def _layer_pass(self, l, x_prev, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True,
+    def _layer_pass(self, l, inputs, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True,
                     prox_c=0.0):
         """Pre-activation, residual, penalty (and x-step argument) of layer l (from 0).
 
+        ``inputs``: the arrays the layer reads (:meth:`_inputs`; one array: ``x_{l-1}``).
         Returns the layer's energy term, or None with ``with_loss=False`` (the
         penalties are then not computed at all). ``w_scale`` as in :meth:`_affine`;
         ``keep_z=False``: ``ws.z[l]`` need not hold the pre-activation afterwards;
@@ -341,8 +384,8 @@ class LiftedNetwork:
         (see ``_lifted.layer_pass``).
         """
         act = self.activations[l]
-        self._affine(l, x_prev, ws.z[l], w_scale)
-        _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.biases[l], x_l,
+        self._affine(l, inputs, ws.z[l], w_scale)
+        _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.bias_row(l), x_l,
                            ws.residual[l], ws.loss[l] if with_loss else None, v, a_x, c_z, self._threads(ws.z[l]),
                            keep_z, prox_c, x_l if prox_c > 0 else None)
         if not with_loss:
@@ -354,7 +397,7 @@ class LiftedNetwork:
 
     def _all_passes(self, X0, target, state, ws):
         xs = self._chain(X0, target, state)
-        return np.array([self._layer_pass(l, xs[l], xs[l + 1], ws) for l in range(self.n_layers)])
+        return np.array([self._layer_pass(l, self._inputs(l, xs), xs[l + 1], ws) for l in range(self.n_layers)])
 
     @owns_threads
     def energy(self, X0, target, state):
@@ -382,7 +425,10 @@ class LiftedNetwork:
         """Gradients of the mean energy (MATH.md), no derivative of an activation involved.
 
         ``grad_W_l = (lambda_l / N) R_l^T X_{l-1}``, ``grad_b_l = (lambda_l / N) sum_i r_l^i``
-        and ``grad_X_l = (1 / N) [lambda_l (X_l - Z_l) + lambda_{l+1} R_{l+1} W_{l+1}]`` with
+        and ``grad_X_l = (1 / N) [lambda_l (X_l - Z_l) + lambda_{l+1} R_{l+1} W_{l+1}]`` for dense
+        layers; for any operator ``grad_W_l = (lambda_l / N) (dA_l/dW_l)^T R_l`` and ``grad_X_j``
+        receives ``lambda_l A_{l,j}^T R_l`` from every layer l that reads it (MATH.md, "Beyond
+        dense layers"), with
         residuals ``R_l = sigma_l(Z_l) - X_l`` (Bregman). For the classical penalty
         ``R_l = Z_l - X_l``; for MAC-QP ``R_l = sigma'(Z_l)(sigma(Z_l) - X_l)`` and the own
         term is ``lambda_l (X_l - sigma(Z_l))``. The x-gradient is that of the smooth
@@ -397,28 +443,33 @@ class LiftedNetwork:
         n = X0.shape[0]
         ws = self.workspace(n)
         xs = self._chain(X0, target, state)
-        own = []
+        split = self._product_split()
+        grad_x = [None] * (self.n_layers - 1)
         for l in range(self.n_layers):
             if l < self.n_layers - 1:
                 # v = lambda_l (X_l - Z_l), or lambda_l (X_l - sigma(Z_l)) for MAC-QP
-                self._layer_pass(l, xs[l], xs[l + 1], ws, ws.v[l], self.lambdas[l], -self.lambdas[l])
-                own.append(ws.v[l].copy())
+                self._layer_pass(l, self._inputs(l, xs), xs[l + 1], ws, ws.v[l], self.lambdas[l], -self.lambdas[l])
+                grad_x[l] = ws.v[l].copy()
             else:
-                self._layer_pass(l, xs[l], xs[l + 1], ws)
-        grad_w, grad_b, grad_x = [], [], []
-        for l in range(self.n_layers):
+                self._layer_pass(l, self._inputs(l, xs), xs[l + 1], ws)
+        grad_w, grad_b = [], []
+        for l, op in enumerate(self.layers):
+            inputs = self._inputs(l, xs)
             gw = np.empty_like(self.weights[l])
-            _lifted.gemm(True, False, self.lambdas[l] / n, ws.residual[l], xs[l], 0.0, gw, *self._product_split())
+            op.weight_gradient(ws.residual[l], inputs, gw, self.lambdas[l] / n, 0.0, split)
             gb = np.empty_like(self.biases[l])
-            _lifted.column_sums(ws.residual[l], gb, self.lambdas[l] / n)
+            sums = np.empty(op.out_size, self.dtype)
+            _lifted.column_sums(ws.residual[l], sums, self.lambdas[l] / n)
+            op.reduce_bias(sums, gb)
             grad_w.append(gw)
             grad_b.append(gb)
-        for l in range(self.n_layers - 1):
-            gx = own[l]
-            _lifted.gemm(False, False, self.lambdas[l + 1], ws.residual[l + 1], self.weights[l + 1], 1.0, gx,
-                         *self._product_split())
+            # the back terms lambda_l A_{l,j}^T r_l into every hidden variable the layer reads
+            for j, source in enumerate(op.sources):
+                h = l - source                      # hidden[h] is x_{h+1} = chain[l + 1 - source]
+                if h >= 0:
+                    op.adjoint(ws.residual[l], self.weights[l], j, grad_x[h], self.lambdas[l], split)
+        for gx in grad_x:
             gx /= n
-            grad_x.append(gx)
         return grad_w, grad_b, grad_x
 
     # --------------------------------------------------------------- metrics
@@ -427,12 +478,11 @@ class LiftedNetwork:
         """Mean ``|x_l - sigma_l(z_l)|`` per hidden layer (0 for a consistent lifted state)."""
         X0 = self.check_data(X0)
         self.check_state(state, X0.shape[0])
-        out, prev = [], X0
+        out, chain = [], [X0, *state.hidden]
         for l, x in enumerate(state.hidden):
             z = np.empty_like(x)
-            self._preactivation(l, prev, z)
+            self._preactivation(l, self._inputs(l, chain), z)
             out.append(float(np.mean(np.abs(x - self.activations[l](z, check_finite=False)))))
-            prev = x
         return np.array(out)
 
     @owns_threads
@@ -441,13 +491,18 @@ class LiftedNetwork:
 
         For relu that is ``z > 0`` (Table 2 of the paper), on a forward pass of ``X``.
         """
-        prev = self.check_data(X)
+        chain = [self.check_data(X)]
+        n = chain[0].shape[0]
+        # the outputs still read by a later layer (the previous one, and skip connections' sources)
+        reach = max(max(op.sources) for op in self.layers)
         rates = []
         for l, act in enumerate(self.activations[:-1]):
-            # one layer at a time, activated in place: memory of one layer, not of the network
-            z = np.empty((prev.shape[0], self.widths[l + 1]), self.dtype)
-            self._preactivation(l, prev, z)
+            # one layer at a time, activated in place: memory of the layers still read, not of the network
+            z = np.empty((n, self.widths[l + 1]), self.dtype)
+            self._preactivation(l, self._inputs(l, chain), z)
             rates.append(float(np.mean(act.identity_region(z))))
             act(z, out=z, n_threads=self._threads(z), check_finite=False)
-            prev = z
+            chain.append(z)
+            if len(chain) > reach:
+                chain[len(chain) - reach - 1] = None
         return np.array(rates)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._validation import check_parameter_vector
 from .network import LiftedNetwork, LiftedState
+from .operators import Dense
 from .regularisers import BregmanState
 
 __all__ = ["Checkpoint", "save", "load"]
@@ -52,6 +53,9 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
     config = {
         "format": _FORMAT,
         "widths": network.widths,
+        # the operators, when any layer is not dense (their configs: a network of dense layers
+        # is described by its widths, as before operators existed)
+        "layers": None if all(type(op) is Dense for op in network.layers) else _layer_configs(network),
         "activations": [[a.name, a.params] for a in network.activations],
         "lambdas": network.lambdas,
         "dtype": network.dtype.name,
@@ -92,6 +96,16 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
     return path
 
 
+def _layer_configs(network):
+    configs = []
+    for l, op in enumerate(network.layers, start=1):
+        try:
+            configs.append(op.get_config())
+        except NotImplementedError as exc:
+            raise ValueError(f"layer {l}: {exc}") from None
+    return configs
+
+
 def load(path):
     """Read a checkpoint written by :func:`save`; returns a :class:`Checkpoint`.
 
@@ -127,10 +141,14 @@ def _checkpoint(path, data):
                          f"{config.get('format') if isinstance(config, dict) else config!r}")
     from ._validation import check_widths
     from .activations import get_activation
+    from .operators import dense_layers, operator_from_config
 
     try:
         widths = check_widths(config["widths"])
-        L = len(widths) - 1
+        layers = None if config.get("layers") is None else [operator_from_config(c) for c in config["layers"]]
+        if layers is None:
+            layers = dense_layers(widths)
+        L = len(layers)
         has_state, has_bregman = bool(config["has_state"]), bool(config["has_bregman_state"])
         has_previous = bool(config.get("has_previous_parameters", False))   # absent before the momentum
         epoch = config["epoch"]
@@ -147,15 +165,17 @@ def _checkpoint(path, data):
         raise ValueError(f"{path}: the checkpoint's arrays do not match its network "
                          f"(missing {sorted(expected - found)}, unexpected {sorted(found - expected)})")
     # the arrays' shapes before the network is made: a config cannot make it allocate more than the file holds
-    for l in range(L):
-        for name, shape in ((f"W{l}", (widths[l + 1], widths[l])), (f"b{l}", (widths[l + 1],))):
+    for l, op in enumerate(layers):
+        for name, shape in ((f"W{l}", tuple(op.weight_shape)), (f"b{l}", tuple(op.bias_shape))):
             if data[name].shape != shape:
-                raise ValueError(f"{path}: {name} must have shape {shape} (the config's widths), "
+                raise ValueError(f"{path}: {name} must have shape {shape} (the config's layers), "
                                  f"got {data[name].shape}")
     try:
         acts = [get_activation(name, **params) for name, params in config["activations"]]
-        net = LiftedNetwork(widths, acts, config["lambdas"], dtype=config["dtype"], penalty=config["penalty"],
+        net = LiftedNetwork(layers, acts, config["lambdas"], dtype=config["dtype"], penalty=config["penalty"],
                             n_threads=config["n_threads"])
+        if net.widths != widths:
+            raise ValueError(f"the layers' widths {net.widths} differ from the config's {widths}")
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the checkpoint's config does not describe a network ({exc!r})") from None
     net.set_parameters([data[f"W{l}"] for l in range(L)], [data[f"b{l}"] for l in range(L)])

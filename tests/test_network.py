@@ -154,9 +154,9 @@ def test_linear_activation_rate(rng):
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        ({"widths": [3]}, ValueError, "at least the input and output"),
-        ({"widths": [3, 0, 2]}, ValueError, "positive integers"),
-        ({"widths": "34"}, TypeError, "widths must be a sequence"),
+        ({"layers": [3]}, ValueError, "at least the input and output"),
+        ({"layers": [3, 0, 2]}, ValueError, "positive integers"),
+        ({"layers": "34"}, TypeError, "layers must be a sequence"),
         ({"activations": ["relu"]}, ValueError, "sequence of 2"),
         ({"activations": "gelu"}, ValueError, "unknown activation"),
         ({"lambdas": [1.0, -1.0]}, ValueError, "lambdas must be finite and positive"),
@@ -166,7 +166,7 @@ def test_linear_activation_rate(rng):
     ],
 )
 def test_invalid_network_arguments(kwargs, error, match):
-    args = {"widths": [3, 4, 2], "activations": "relu"}
+    args = {"layers": [3, 4, 2], "activations": "relu"}
     args.update(kwargs)
     with pytest.raises(error, match=match):
         LiftedNetwork(**args)

@@ -22,18 +22,23 @@ iterate, for given block steps, without allocating:
   The classical and MAC-QP penalties always use the smooth splitting (MAC-QP
   has no prox: its auxiliary variables are unconstrained).
 
-The layer passes and the parameter step without a regulariser are the compiled
-``_kernels._steps.ProximalSteps`` (the only implementation); what stays in Python is
+For a network of dense layers (``network.compiled``) the layer passes and the parameter
+step without a regulariser are the compiled ``_kernels._steps.ProximalSteps``; any other
+network (a convolution, a skip connection, any :class:`~bregman_solvers.operators.Operator`)
+takes the same steps through its operators' ``forward``, ``adjoint`` and
+``weight_gradient`` and the same fused activation passes (``_lifted.layer_pass``), with the
+explicit parameter step: nothing else in the solvers differs. What stays in Python is
 what needs a regulariser (the explicit step and its prox, Bregman iterations, the
 code's soft threshold), the step sizes' Lipschitz bounds and the backups.
 
 The parameter step takes one of three forms, chosen by :meth:`StepEngine.step_form`:
 
-* ``"scaled"`` (no regulariser, no proximity term or ``0 < tau_theta / tau < 1``):
+* ``"scaled"`` (dense layers, no regulariser, no proximity term or ``0 < tau_theta / tau < 1``):
   the weights are held as ``W_l / s_l`` with ``s_l`` in :attr:`StepEngine.w_scale`, so
   the pull towards the anchor is one ``axpy`` and the gradient product accumulates
   into the weights (see ``ProximalSteps.parameter_step``);
-* ``"explicit"`` (a variational regulariser): pull, gradient product, then the prox;
+* ``"explicit"`` (a variational regulariser, or operators other than dense layers): pull,
+  gradient product, then the prox;
 * ``"bregman"`` (a :class:`~bregman_solvers.regularisers.BregmanIteration`): the
   gradient, then the linearised Bregman step.
 """
@@ -48,25 +53,6 @@ SPLITTINGS = ("phi", "smooth")
 #: Below this scale the weights are normalised before the next scaled step
 #: (keeps ``W / s`` far from overflow whatever ``c`` and K are).
 MIN_W_SCALE = 1e-2
-
-
-def spectral_norm_sq(a, v=None, n_iter=30):
-    """Largest squared singular value of ``a`` by power iteration on ``a^T a``.
-
-    Returns ``(estimate, v)``; pass ``v`` back to warm-start the next call. Power
-    iteration approaches from below, so callers leave a margin.
-    """
-    if v is None:
-        v = np.ones(a.shape[1], dtype=np.float64) / np.sqrt(a.shape[1])
-    est = 0.0
-    for _ in range(n_iter):
-        w = a.T @ (a @ v.astype(a.dtype, copy=False))
-        nrm = float(np.linalg.norm(w))
-        if nrm == 0.0:
-            return 0.0, v
-        est = nrm
-        v = (w / nrm).astype(np.float64)
-    return est, v
 
 
 def normalise_weights(network, w_scale, layers=None):
@@ -113,7 +99,7 @@ class StepEngine:
         self.ws = network.workspace(self.n)
         self.splitting = splitting if network.penalty == "bregman" else "smooth"
         self.scaled = bool(scaled)
-        self._v_w = [None] * network.n_layers
+        self._v_w = {}
         self._v_x = [None] * network.n_layers
         if w_scale is None:
             w_scale = np.ones(network.n_layers)
@@ -187,7 +173,11 @@ class StepEngine:
         with_v = np.array([tau_x is not None and tau_x[h] is not None for h in range(L - 1)], dtype=np.int8)
         if pending_x is not None:
             prox_c = self._x_arrays(pending_x)[3]
-        self.steps().evaluate(self.w_scale, a_x, c_z, back, prox_c, with_v, active, energy, pending_x is not None)
+        if net.compiled:
+            self.steps().evaluate(self.w_scale, a_x, c_z, back, prox_c, with_v, active, energy,
+                                  pending_x is not None)
+        else:
+            self._evaluate_operators(a_x, c_z, back, prox_c, with_v, active, energy, pending_x is not None)
         if not energy:
             return None
         terms = np.zeros(L)
@@ -195,12 +185,31 @@ class StepEngine:
             terms[l] = float(np.mean(ws.loss[l], dtype=np.float64)) * net.lambdas[l]
         return terms
 
+    def _evaluate_operators(self, a_x, c_z, back, prox_c, with_v, active, energy, pending):
+        """:meth:`evaluate` through the layers' operators (any network): each layer's product
+        and fused pass in order (a pending x-step of its target first), then every back term
+        ``V_h += back_h (lambda_l / lambda_{h+1}) A_{l,j}^T R_l`` of the layers that read ``X_h``."""
+        net, ws, xs = self.net, self.ws, self.xs()
+        L, split = net.n_layers, net._product_split()
+        for l in np.flatnonzero(active):
+            hidden = l < L - 1
+            net._layer_pass(l, net._inputs(l, xs), xs[l + 1], ws, ws.v[l] if hidden and with_v[l] else None,
+                            a_x[l] if hidden else 0.0, c_z[l] if hidden else 0.0, energy,
+                            prox_c=prox_c[l] if pending and hidden else 0.0)
+        for l in np.flatnonzero(active):
+            op = net.layers[l]
+            for j, source in enumerate(op.sources):
+                h = l - source                  # the layer whose target (x_{h+1}) this source is
+                if h >= 0 and with_v[h] and active[h]:
+                    coefficient = back[h] * net.lambdas[l] / net.lambdas[h + 1]
+                    op.adjoint(ws.residual[l], net.weights[l], j, ws.v[h], coefficient, split)
+
     # -- the parameter step
     def step_form(self, tau_theta, tau_prox=None):
         """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
         if isinstance(self.regulariser, BregmanIteration):
             return "bregman"
-        if self.scaled and self.regulariser is None and (
+        if self.scaled and self.net.compiled and self.regulariser is None and (
                 tau_prox is None or all(0 < t / tau_prox < 1 for t in tau_theta)):
             return "scaled"
         return "explicit"
@@ -212,11 +221,22 @@ class StepEngine:
 
     def theta_gradients(self, layers=None):
         """The gradients of the energy in theta into the workspace's ``grad_w``, ``grad_b``."""
-        net, ws, xs = self.net, self.ws, self.xs()
-        for l in range(net.n_layers) if layers is None else layers:
-            scale = net.lambdas[l] / self.n
-            _lifted.gemm(True, False, scale, ws.residual[l], xs[l], 0.0, ws.grad_w[l], *net._product_split())
-            _lifted.column_sums(ws.residual[l], ws.grad_b[l], scale, False)
+        for l in range(self.net.n_layers) if layers is None else layers:
+            self._gradient_into(l, self.net.lambdas[l] / self.n, self.ws.grad_w[l], self.ws.grad_b[l], False)
+
+    def _gradient_into(self, l, alpha, w_out, b_out, accumulate):
+        """``W_out (+)= alpha (dA_l/dW)^T R_l`` and ``b_out (+)= alpha (sums of R_l over samples)``,
+        mapped to the bias's shape: the parameter gradient of layer ``l`` from its residual."""
+        net, ws = self.net, self.ws
+        op = net.layers[l]
+        op.weight_gradient(ws.residual[l], net._inputs(l, self.xs()), w_out, alpha, 1.0 if accumulate else 0.0,
+                           net._product_split())
+        if op.n_biases == op.out_size:
+            _lifted.column_sums(ws.residual[l], b_out.reshape(-1), alpha, accumulate)
+        else:
+            sums = np.empty(op.out_size, net.dtype)
+            _lifted.column_sums(ws.residual[l], sums, 1.0, False)
+            op.reduce_bias(sums, b_out, alpha, accumulate)
 
     def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
         """The step from the stored gradients, in place; with ``anchor`` the proximity term
@@ -269,14 +289,12 @@ class StepEngine:
             raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
                              "regulariser and 0 < tau_theta / tau_prox < 1")
         self.normalise_weights()
-        xs = self.xs()
         if anchor is not None:
             theta = net.parameter_vector
             _lifted.pull_towards(theta, anchor, net.layer_bounds, np.asarray(tau_theta, dtype=np.float64) / tau_prox,
                                  net._threads(theta))
         for l, step in enumerate(self._parameter_steps(tau_theta)):
-            _lifted.gemm(True, False, -step, self.ws.residual[l], xs[l], 1.0, net.weights[l], *net._product_split())
-            _lifted.column_sums(self.ws.residual[l], net.biases[l], -step, True)
+            self._gradient_into(l, -step, net.weights[l], net.biases[l], True)
             if self.regulariser is not None:
                 self.regulariser.prox(net.weights[l], tau_theta[l], out=net.weights[l])
 
@@ -351,22 +369,30 @@ class StepEngine:
     # -- block Lipschitz constants (MATH.md)
     def theta_lipschitz(self, layers=None):
         """``L_theta_l = lambda_l (|X_{l-1}|_2^2 + N) / N`` (mean energy), per layer."""
-        xs = self.xs()
-        out = np.zeros(self.net.n_layers)
-        for l in range(self.net.n_layers) if layers is None else layers:
-            est, self._v_x[l] = spectral_norm_sq(xs[l], self._v_x[l], 30 if self._v_x[l] is None else 5)
-            out[l] = self.net.lambdas[l] * (1.05 * est + self.n) / self.n
+        net, xs = self.net, self.xs()
+        out = np.zeros(net.n_layers)
+        for l in range(net.n_layers) if layers is None else layers:
+            est, self._v_x[l] = net.layers[l].input_norm_sq(net._inputs(l, xs), self._v_x[l],
+                                                            30 if self._v_x[l] is None else 5)
+            out[l] = net.lambdas[l] * (1.05 * est + self.n) / self.n
         return out
 
     def x_lipschitz(self):
-        """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting)."""
+        """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting).
+
+        For any operator: the sum of ``lambda_m |A_{m,j}|^2`` over the layers m that read ``x_l``."""
         self.normalise_weights()
         net = self.net
-        out = np.zeros(net.n_layers - 1)
-        for h in range(net.n_layers - 1):
-            w = net.weights[h + 1]
-            est, self._v_w[h + 1] = spectral_norm_sq(w, self._v_w[h + 1], 30 if self._v_w[h + 1] is None else 5)
-            out[h] = net.lambdas[h + 1] * 1.05 * est + (net.lambdas[h] if self.splitting == "smooth" else 0.0)
+        out = np.array([net.lambdas[h] if self.splitting == "smooth" else 0.0 for h in range(net.n_layers - 1)])
+        for m, op in enumerate(net.layers):
+            for j, source in enumerate(op.sources):
+                h = m - source
+                if h < 0:
+                    continue
+                key = (m, j)
+                est, self._v_w[key] = op.norm_sq(net.weights[m], j, self._v_w.get(key),
+                                                 30 if self._v_w.get(key) is None else 5)
+                out[h] += net.lambdas[m] * 1.05 * est
         return out
 
     # -- checks and backups for backtracking and extrapolation

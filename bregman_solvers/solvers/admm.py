@@ -73,6 +73,10 @@ class ADMM(BlockCoordinateDescent):
         net = engine.net
         if net.penalty != "bregman":
             raise ValueError(f"ADMM supports the Bregman penalty only, the network uses {net.penalty!r}")
+        if not net.compiled:
+            raise ValueError("ADMM's parameter block solves a least-squares problem in the (W_l, b_l) of dense "
+                             "layers; this network has other operators: use ProximalGradient or "
+                             "BlockCoordinateDescent")
         self._rho = check_real(self.rho, "rho")
         if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real) or not self.eps > 0:
             raise ValueError(f"eps must be a positive number, got {self.eps!r}")

@@ -36,8 +36,9 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
     ws = network.workspace(n) if ws is None else ws
     L = network.n_layers
     acts = [X]
+    split = network._product_split()
     for l in range(L):
-        network._preactivation(l, acts[-1], ws.z[l])
+        network._preactivation(l, network._inputs(l, acts), ws.z[l])
         if l < L - 1:
             act = network.activations[l]
             act(ws.z[l], out=ws.v[l], n_threads=network._threads(ws.z[l]), check_finite=False)
@@ -52,13 +53,23 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
     if code is not None:
         loss += code.alpha * float(np.abs(acts[code.layer]).sum())
     ws.residual[L - 1] *= factor
+    # the deltas of the hidden layers receive the back terms of every layer that reads them
+    for h in range(L - 1):
+        ws.residual[h].fill(0.0)
     for l in range(L - 1, -1, -1):
-        delta = ws.residual[l]
-        _lifted.gemm(True, False, 1.0, delta, acts[l], 0.0, ws.grad_w[l], *network._product_split())
-        _lifted.column_sums(delta, ws.grad_b[l], 1.0)
+        delta, op = ws.residual[l], network.layers[l]
+        op.weight_gradient(delta, network._inputs(l, acts), ws.grad_w[l], 1.0, 0.0, split)
+        if op.n_biases == op.out_size:
+            _lifted.column_sums(delta, ws.grad_b[l].reshape(-1), 1.0)
+        else:
+            sums = np.empty(op.out_size, network.dtype)
+            _lifted.column_sums(delta, sums, 1.0)
+            op.reduce_bias(sums, ws.grad_b[l])
+        for j, source in enumerate(op.sources):
+            if l - source >= 0:
+                op.adjoint(delta, network.weights[l], j, ws.residual[l - source], 1.0, split)
         if l > 0:
             prev = ws.residual[l - 1]
-            _lifted.gemm(False, False, 1.0, delta, network.weights[l], 0.0, prev, *network._product_split())
             if code is not None and code.layer == l:
                 # d/dx of alpha |x|_1 (mean over samples, scaled like the loss)
                 prev += (code.alpha * factor / network.lambdas[-1]) * np.sign(acts[l])

@@ -15,7 +15,7 @@ from .._validation import check_integer, check_parameter_vector
 from ..network import LiftedState
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
-from ._engine import StepEngine, normalise_weights, spectral_norm_sq
+from ._engine import StepEngine, normalise_weights
 from ..exceptions import DivergenceError
 from ..regularisers import BregmanIteration
 from ._epochs import EpochLoop
@@ -56,7 +56,9 @@ AUTO_SAMPLE_ROWS = 2000
 
 
 def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
-    """Per-layer ``min(0.5, multiple / L_theta_l)`` with ``L_theta_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau``.
+    """Per-layer ``min(0.5, multiple / L_theta_l)`` with ``L_theta_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau``
+    (for any operator ``|dA_l/dW_l|_2^2`` in place of ``|X_{l-1}|_2^2``, see
+    :meth:`~bregman_solvers.operators.Operator.input_norm_sq`).
 
     Given the auxiliary variables, the batch problem separates over the layers' parameters,
     and each layer's block (W_l, b_l) is convex with an ``L_theta_l``-Lipschitz gradient (the
@@ -85,11 +87,12 @@ def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
         The step as a multiple of ``1 / L_theta_l`` (below 2 for a descent step).
     """
     m = min(AUTO_SAMPLE_ROWS, X0.shape[0])
-    inputs = [X0[:m]] + [h[:m] for h in state.hidden]
+    chain = [X0[:m]] + [h[:m] for h in state.hidden]
     proximity = 0.0 if tau is None else 1.0 / tau
     steps = np.empty(network.n_layers)
-    for l, x in enumerate(inputs):
-        est, _ = spectral_norm_sq(x, None, 20)
+    for l, op in enumerate(network.layers):
+        # |dA_l / dW_l|^2 on the sample: |X_{l-1}|_2^2 for a dense layer
+        est, _ = op.input_norm_sq(network._inputs(l, chain), None, 20)
         lipschitz = network.lambdas[l] * (1.05 * est / m + 1.0) + proximity
         steps[l] = min(AUTO_TAU_THETA_CAP, multiple / lipschitz)
     return steps
