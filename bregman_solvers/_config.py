@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _threads, _validation
+from . import _runtime, _threads, _validation
 from ._kernels._openmp import max_threads, openmp_enabled
 
 
@@ -29,10 +29,8 @@ def _owner(filepath):
 
 def _openmp_wait():
     """How the OpenMP threads wait between parallel regions, and who set it."""
-    from . import OPENMP_LOADED_BEFORE
-
     spin, policy = os.environ.get("GOMP_SPINCOUNT"), os.environ.get("OMP_WAIT_POLICY")
-    if OPENMP_LOADED_BEFORE:
+    if _runtime.OPENMP_LOADED_BEFORE:
         return ("the runtime's default (another package loaded OpenMP before bregman_solvers: set "
                 "GOMP_SPINCOUNT=1000 in the environment, or import bregman_solvers first)")
     if spin is not None:

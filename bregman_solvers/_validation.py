@@ -194,25 +194,6 @@ def check_lambdas(lambdas, n_layers):
         raise ValueError(f"lambdas must be finite and positive, got {lambdas}") from None
 
 
-def check_regulariser(regulariser):
-    """A weight regulariser of :mod:`bregman_solvers.regularisers`, or None."""
-    from .regularisers import L1, BregmanIteration, Nuclear, SquaredL2
-
-    if regulariser is None or isinstance(regulariser, (L1, SquaredL2, Nuclear, BregmanIteration)):
-        return regulariser
-    raise TypeError(f"regulariser must be L1, SquaredL2, Nuclear, BregmanIteration or None, "
-                    f"got {type(regulariser).__name__}")
-
-
-def check_code_regulariser(code_regulariser, network):
-    """A :class:`~bregman_solvers.regularisers.CodeL1` that fits ``network``."""
-    from .regularisers import CodeL1
-
-    if not isinstance(code_regulariser, CodeL1):
-        raise TypeError(f"code_regulariser must be a CodeL1 or None, got {type(code_regulariser).__name__}")
-    return code_regulariser.check(network)
-
-
 DEFAULT_MIN_ENTRIES_PER_THREAD = 131072
 MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
 

@@ -190,3 +190,18 @@ class CodeL1:
 
     def __repr__(self):
         return f"CodeL1(layer={self.layer}, alpha={self.alpha})"
+
+
+def check_regulariser(regulariser):
+    """A weight regulariser of :mod:`bregman_solvers.regularisers`, or None."""
+    if regulariser is None or isinstance(regulariser, (L1, SquaredL2, Nuclear, BregmanIteration)):
+        return regulariser
+    raise TypeError(f"regulariser must be L1, SquaredL2, Nuclear, BregmanIteration or None, "
+                    f"got {type(regulariser).__name__}")
+
+
+def check_code_regulariser(code_regulariser, network):
+    """A :class:`~bregman_solvers.regularisers.CodeL1` that fits ``network``."""
+    if not isinstance(code_regulariser, CodeL1):
+        raise TypeError(f"code_regulariser must be a CodeL1 or None, got {type(code_regulariser).__name__}")
+    return code_regulariser.check(network)

@@ -287,7 +287,7 @@ def test_show_config_lists_every_pool_with_its_size_and_owner(monkeypatch):
     assert _threads_owner("/x/site-packages/scipy.libs/libscipy_openblas.so") == "SciPy"
     assert _threads_owner("/x/site-packages/numpy.libs/libopenblas.so") == "NumPy"
     assert _threads_owner("/usr/lib/libgomp.so.1") == "the system"
-    monkeypatch.setattr(bs, "OPENMP_LOADED_BEFORE", True)
+    monkeypatch.setattr(bs._runtime, "OPENMP_LOADED_BEFORE", True)
     assert "another package loaded OpenMP" in bs.get_config()["openmp_wait"]
 
 

@@ -45,8 +45,7 @@ The parameter step takes one of three forms, chosen by :meth:`StepEngine.step_fo
 import numpy as np
 
 from .._kernels import _activations, _lifted, _steps
-from ..regularisers import BregmanIteration, soft_threshold
-from .._validation import check_code_regulariser, check_regulariser
+from ..regularisers import BregmanIteration, check_code_regulariser, check_regulariser, soft_threshold
 
 SPLITTINGS = ("phi", "smooth")
 

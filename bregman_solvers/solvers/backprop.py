@@ -11,9 +11,9 @@ network's workspace (no allocation per batch).
 import numpy as np
 
 from .._kernels import _activations, _lifted
-from ..regularisers import BregmanIteration
+from ..regularisers import BregmanIteration, check_code_regulariser, check_regulariser
 from ..schedules import BatchScheduler, as_schedule
-from .._validation import check_code_regulariser, check_integer, check_regulariser
+from .._validation import check_integer
 from ._base import with_thread_policy
 from ._epochs import EpochLoop
 from ._safeguard import StepSafeguard
