@@ -116,7 +116,7 @@ def _extension(name):
     )
 
 
-KERNELS = ["_openmp", "_activations", "_lifted", "_steps"]
+KERNELS = ["_openmp", "_activations", "_lifted", "_steps", "_conv"]
 
 render_templates()
 

@@ -32,6 +32,9 @@ from . import activations, kernels  # noqa: E402
 from ._config import get_config, show_config  # noqa: E402
 from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
+from . import operators  # noqa: E402
+from .operators import Dense, Operator  # noqa: E402
+from .convolution import Conv2d  # noqa: E402
 from . import datasets, exceptions, regularisers, schedules  # noqa: E402
 from .exceptions import ConvergenceWarning, DivergenceError, DivergenceWarning  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
@@ -58,6 +61,10 @@ except Exception:  # pragma: no cover - running from an uninstalled checkout
 
 __all__ = [
     "ADMM",
+    "Conv2d",
+    "Dense",
+    "Operator",
+    "operators",
     "Activation",
     "Checkpoint",
     "datasets",

@@ -310,10 +310,15 @@ def check_layers(layers):
                 raise ValueError(f"layer {l} ({op!r}): source {source!r} must be between 1 and {l} "
                                  f"(layers back; {l} is the input)")
             read = shapes[l - source]
+            what = "the input" if l - source == 0 else f"layer {l - source}'s output"
             if int(np.prod(read)) != int(np.prod(shape)):
-                what = "the input" if l - source == 0 else f"layer {l - source}'s output"
                 raise ValueError(f"layer {l} ({op!r}) reads {what} of shape {read} as shape {tuple(shape)}: "
                                  f"sizes differ")
+            if len(read) > 1 and len(shape) > 1 and tuple(read) != tuple(shape):
+                # an image read as another image (a channel or height/width mismatch); a flat
+                # reader (a dense layer) flattens any output for free
+                raise ValueError(f"layer {l} ({op!r}) reads {what} of shape {read} as shape {tuple(shape)}: "
+                                 f"shapes differ")
         if op.n_biases < 1 or op.out_size % op.n_biases:
             raise ValueError(f"layer {l} ({op!r}): bias shape {op.bias_shape} must divide the output "
                              f"{op.out_shape} (one per entry or one per channel)")

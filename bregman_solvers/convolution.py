@@ -1,0 +1,112 @@
+"""Convolutional layers as operators (shared/MATH.md, "Convolution").
+
+:class:`Conv2d` is a :class:`~bregman_solvers.operators.Operator`: the solvers train it exactly
+as they train a dense layer, through the operator interface. Images are samples first, each
+sample's ``H x W x C`` entries flat in NHWC order (so a :class:`~bregman_solvers.operators.Dense`
+layer after a convolution reads its output flattened, for free). With ``P(X)`` the patch
+matrix of a batch (:func:`bregman_solvers._kernels._conv.im2col`):
+
+* forward: ``Z = P(X) W_mat^T``, one GEMM of (n H_out W_out) x (k_h k_w C_in) x C_out;
+* weight gradient: ``alpha R^T P(X)``, one GEMM;
+* adjoint (the back term): ``col2im(R W_mat)``, one GEMM and the scatter-add adjoint of im2col;
+* one bias per output channel, shared by every position.
+"""
+import numpy as np
+
+from ._kernels import _conv, _lifted
+from .operators import Operator, _positive_int, _shape, register_operator
+
+__all__ = ["Conv2d"]
+
+
+@register_operator
+class Conv2d(Operator):
+    """A 2-D convolution (cross-correlation, as in every deep-learning framework) on NHWC images.
+
+    Parameters
+    ----------
+    in_shape : (int, int, int)
+        ``(H, W, C_in)`` of the input images.
+    channels : int
+        ``C_out``, the number of kernels.
+    kernel_size : int or (int, int)
+    stride : int, default 1
+    padding : int, default 0
+        Zero padding on every side.
+
+    The kernel ``W`` has shape (C_out, k_h, k_w, C_in), the bias (C_out,); the output shape is
+    ``(H_out, W_out, C_out)`` with ``H_out = (H + 2 padding - k_h) // stride + 1``.
+    """
+
+    def __init__(self, in_shape, channels, kernel_size, stride=1, padding=0):
+        in_shape = _shape(in_shape, "in_shape", "Conv2d")
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv2d: in_shape must be (height, width, channels), got {in_shape}")
+        self.channels = _positive_int(channels, "channels", "Conv2d")
+        kernel = _shape(kernel_size, "kernel_size", "Conv2d")
+        if len(kernel) == 1:
+            kernel = kernel * 2
+        if len(kernel) != 2:
+            raise ValueError(f"Conv2d: kernel_size must be an int or (height, width), got {kernel_size!r}")
+        self.kernel_size = kernel
+        self.stride = _positive_int(stride, "stride", "Conv2d")
+        if isinstance(padding, (bool, np.bool_)) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"Conv2d: padding must be an integer >= 0, got {padding!r}")
+        self.padding = int(padding)
+        height, width, _ = in_shape
+        if kernel[0] > height + 2 * self.padding or kernel[1] > width + 2 * self.padding:
+            raise ValueError(f"Conv2d: kernel_size {kernel} is larger than the padded input "
+                             f"({height + 2 * self.padding}, {width + 2 * self.padding})")
+        self.in_shapes = (in_shape,)
+        self.out_shape = (_conv.output_size(height, kernel[0], self.stride, self.padding),
+                          _conv.output_size(width, kernel[1], self.stride, self.padding), self.channels)
+        self.weight_shape = (self.channels, kernel[0], kernel[1], in_shape[2])
+        self.bias_shape = (self.channels,)
+
+    def get_config(self):
+        return {"type": "Conv2d", "in_shape": list(self.in_shape), "channels": self.channels,
+                "kernel_size": list(self.kernel_size), "stride": self.stride, "padding": self.padding}
+
+    def fan_in_out(self):
+        k = self.kernel_size[0] * self.kernel_size[1]
+        return k * self.in_shape[2], k * self.channels
+
+    # ---------------------------------------------------------------- products
+    @property
+    def _positions(self):
+        return self.out_shape[0] * self.out_shape[1]
+
+    def _geometry(self):
+        height, width, channels = self.in_shape
+        return height, width, channels, self.kernel_size[0], self.kernel_size[1], self.stride, self.padding
+
+    def patches(self, images, threads=1):
+        """The patch matrix of a batch of flat images (n, H W C_in): (n H_out W_out, k_h k_w C_in)."""
+        cols = np.empty((images.shape[0] * self._positions, self.n_weights // self.channels), images.dtype)
+        _conv.im2col(images, cols, *self._geometry(), threads)
+        return cols
+
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+        cols = self.patches(inputs[0], split[1])
+        _lifted.gemm(False, True, scale, cols, weights.reshape(self.channels, -1), 0.0,
+                     out.reshape(-1, self.channels), *split)
+        return out
+
+    def adjoint(self, residual, weights, source, out, alpha, split=(1, 1)):
+        w = weights.reshape(self.channels, -1)
+        cols = np.empty((residual.shape[0] * self._positions, w.shape[1]), residual.dtype)
+        _lifted.gemm(False, False, 1.0, residual.reshape(-1, self.channels), w, 0.0, cols, *split)
+        _conv.col2im(cols, out, *self._geometry(), alpha, split[1])
+        return out
+
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+        cols = self.patches(inputs[0], split[1])
+        _lifted.gemm(True, False, alpha, residual.reshape(-1, self.channels), cols, beta,
+                     out.reshape(self.channels, -1), *split)
+        return out
+
+    def input_norm_sq(self, inputs, v=None, n_iter=20):
+        """``|P(X)|_2^2``: the weight gradient's bound is the patch matrix's spectral norm."""
+        from .operators import spectral_norm_sq
+
+        return spectral_norm_sq(self.patches(inputs[0]), v, n_iter)
