@@ -3,7 +3,6 @@ solvers take theirs inside the step engine), the consistency of a lifted state a
 linear-activation rates of Table 2 (Section 6). A mixin of :class:`~bregman_solvers.LiftedNetwork`."""
 import numpy as np
 
-from ._kernels import _lifted
 from ._threads import owns_threads
 
 __all__ = ["NetworkMetrics"]
@@ -49,10 +48,7 @@ class NetworkMetrics:
             inputs = self._inputs(l, xs)
             gw = np.empty_like(self.weights[l])
             op.weight_gradient(ws.residual[l], inputs, gw, self.lambdas[l] / n, 0.0, split)
-            gb = np.empty_like(self.biases[l])
-            sums = np.empty(op.out_size, self.dtype)
-            _lifted.column_sums(ws.residual[l], sums, self.lambdas[l] / n)
-            op.reduce_bias(sums, gb)
+            gb = op.bias_gradient(ws.residual[l], np.empty_like(self.biases[l]), self.lambdas[l] / n)
             grad_w.append(gw)
             grad_b.append(gb)
             # the back terms lambda_l A_{l,j}^T r_l into every hidden variable the layer reads

@@ -179,6 +179,17 @@ class Operator:
         else:
             np.multiply(summed, alpha, out=out)
 
+    def bias_gradient(self, residual, out, alpha=1.0, accumulate=False):
+        """``out (+)= alpha`` times the residual's sums over samples, mapped to the bias's shape
+        (:meth:`reduce_bias`): the gradient of ``<R, b expanded>`` in ``b``."""
+        if self.n_biases == self.out_size:
+            _lifted.column_sums(residual, out.reshape(-1), alpha, accumulate)
+        else:
+            sums = np.empty(self.out_size, residual.dtype)
+            _lifted.column_sums(residual, sums, 1.0, False)
+            self.reduce_bias(sums, out, alpha, accumulate)
+        return out
+
     # -------------------------------------------------------------- the map
     def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
         """``out = scale * A(inputs; W)`` (no bias), for a batch.

@@ -230,12 +230,7 @@ class StepEngine:
         op = net.layers[l]
         op.weight_gradient(ws.residual[l], net._inputs(l, self.xs()), w_out, alpha, 1.0 if accumulate else 0.0,
                            net._product_split())
-        if op.n_biases == op.out_size:
-            _lifted.column_sums(ws.residual[l], b_out.reshape(-1), alpha, accumulate)
-        else:
-            sums = np.empty(op.out_size, net.dtype)
-            _lifted.column_sums(ws.residual[l], sums, 1.0, False)
-            op.reduce_bias(sums, b_out, alpha, accumulate)
+        op.bias_gradient(ws.residual[l], b_out, alpha, accumulate)
 
     def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
         """The step from the stored gradients, in place; with ``anchor`` the proximity term

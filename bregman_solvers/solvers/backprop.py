@@ -59,12 +59,7 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
     for l in range(L - 1, -1, -1):
         delta, op = ws.residual[l], network.layers[l]
         op.weight_gradient(delta, network._inputs(l, acts), ws.grad_w[l], 1.0, 0.0, split)
-        if op.n_biases == op.out_size:
-            _lifted.column_sums(delta, ws.grad_b[l].reshape(-1), 1.0)
-        else:
-            sums = np.empty(op.out_size, network.dtype)
-            _lifted.column_sums(delta, sums, 1.0)
-            op.reduce_bias(sums, ws.grad_b[l])
+        op.bias_gradient(delta, ws.grad_b[l])
         for j, source in enumerate(op.sources):
             if l - source >= 0:
                 op.adjoint(delta, network.weights[l], j, ws.residual[l - source], 1.0, split)
