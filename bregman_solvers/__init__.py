@@ -34,7 +34,9 @@ from .activations import Activation, get_activation  # noqa: E402
 from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
 from . import operators  # noqa: E402
 from .operators import Dense, Operator  # noqa: E402
-from .convolution import Conv2d  # noqa: E402
+from .convolution import AvgPooled, Conv2d  # noqa: E402
+from .residual import Residual  # noqa: E402
+from . import architectures  # noqa: E402
 from . import datasets, exceptions, regularisers, schedules  # noqa: E402
 from .exceptions import ConvergenceWarning, DivergenceError, DivergenceWarning  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
@@ -61,7 +63,10 @@ except Exception:  # pragma: no cover - running from an uninstalled checkout
 
 __all__ = [
     "ADMM",
+    "architectures",
+    "AvgPooled",
     "Conv2d",
+    "Residual",
     "Dense",
     "Operator",
     "operators",

@@ -1,11 +1,63 @@
 """The diagnostics of a lifted network: the energy's gradients (for checks and custom solvers; the
 solvers take theirs inside the step engine), the consistency of a lifted state and the
-linear-activation rates of Table 2 (Section 6). A mixin of :class:`~bregman_solvers.LiftedNetwork`."""
+linear-activation rates of Table 2 (Section 6), and the memory a fit needs. A mixin of :class:`~bregman_solvers.LiftedNetwork`."""
+import os
+
 import numpy as np
 
 from ._threads import owns_threads
 
-__all__ = ["NetworkMetrics"]
+__all__ = ["NetworkMetrics", "MemoryEstimate", "available_memory"]
+
+
+def available_memory():
+    """Bytes of memory available to this process (``MemAvailable`` of /proc/meminfo; elsewhere the
+    free physical pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n_bytes):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.2f} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+class MemoryEstimate:
+    """What a fit of a lifted network holds in memory, in bytes (:meth:`NetworkMetrics.memory_estimate`).
+
+    Attributes
+    ----------
+    auxiliary : int
+        The auxiliary variables of every training sample (``n_samples`` times the hidden
+        layers' entries): what grows with the data, and what memory maps can keep on disk.
+    parameters : int
+        The parameters and the copies a stochastic fit keeps (anchor, momentum, gradients).
+    batch : int
+        The buffers of one batch: pre-activations, residuals, x-step arguments, and the largest
+        temporary of a product (a convolution's patch matrix).
+    total : int
+    """
+
+    def __init__(self, auxiliary, parameters, batch, n_samples, entries, dtype):
+        self.auxiliary, self.parameters, self.batch = int(auxiliary), int(parameters), int(batch)
+        self.total = self.auxiliary + self.parameters + self.batch
+        self.n_samples, self.entries, self.dtype = n_samples, entries, dtype
+
+    def __repr__(self):
+        return (f"auxiliary variables {_size(self.auxiliary)} ({self.n_samples:,} samples x {self.entries:,} entries, "
+                f"{self.dtype}), parameters {_size(self.parameters)}, batch buffers {_size(self.batch)}: "
+                f"{_size(self.total)} in all")
 
 
 class NetworkMetrics:
@@ -93,3 +145,20 @@ class NetworkMetrics:
             if len(chain) > reach:
                 chain[len(chain) - reach - 1] = None
         return np.array(rates)
+
+    def memory_estimate(self, n_samples, batch_size=100):
+        """The memory a stochastic fit on ``n_samples`` samples holds (a :class:`MemoryEstimate`).
+
+        The auxiliary variables dominate for convolutional layers: a layer keeps its whole
+        output, ``H W C`` entries per sample (shared/MATH.md, "Memory").
+        """
+        item = self.dtype.itemsize
+        entries = int(sum(self.widths[1:-1]))
+        # theta, the batch anchor, the momentum's previous theta and the gradients
+        parameters = 4 * self.parameter_vector.size * item
+        # per layer z, residual, x-step argument, a gathered x and target; plus the largest
+        # temporary a product makes (a patch matrix: the forward product's input)
+        rows = sum(self.widths) * 5
+        temporary = max(op.temporary_entries() for op in self.layers)
+        batch = batch_size * (rows + 2 * temporary) * item
+        return MemoryEstimate(n_samples * entries * item, parameters, batch, n_samples, entries, self.dtype.name)

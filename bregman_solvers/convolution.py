@@ -10,13 +10,18 @@ matrix of a batch (:func:`bregman_solvers._kernels._conv.im2col`):
 * weight gradient: ``alpha R^T P(X)``, one GEMM;
 * adjoint (the back term): ``col2im(R W_mat)``, one GEMM and the scatter-add adjoint of im2col;
 * one bias per output channel, shared by every position.
+
+:class:`AvgPooled` folds average pooling into the operator of the layer that reads the pooled
+image (``A = B o P``, MATH.md "Average pooling"): no auxiliary variable for the pooled image,
+and ``P``, ``P^T`` are one pass each (:func:`bregman_solvers._kernels._conv.avg_pool`).
+A dense layer reads an image flattened (NHWC order) without any operator: flattening is free.
 """
 import numpy as np
 
 from ._kernels import _conv, _lifted
-from .operators import Operator, _positive_int, _shape, register_operator
+from .operators import Operator, _positive_int, _shape, operator_from_config, register_operator, spectral_norm_sq
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "AvgPooled"]
 
 
 @register_operator
@@ -71,6 +76,10 @@ class Conv2d(Operator):
         k = self.kernel_size[0] * self.kernel_size[1]
         return k * self.in_shape[2], k * self.channels
 
+    def temporary_entries(self):
+        """The patch matrix's row block of one sample: ``H_out W_out k_h k_w C_in`` entries."""
+        return self._positions * (self.n_weights // self.channels)
+
     # ---------------------------------------------------------------- products
     @property
     def _positions(self):
@@ -107,6 +116,98 @@ class Conv2d(Operator):
 
     def input_norm_sq(self, inputs, v=None, n_iter=20):
         """``|P(X)|_2^2``: the weight gradient's bound is the patch matrix's spectral norm."""
-        from .operators import spectral_norm_sq
-
         return spectral_norm_sq(self.patches(inputs[0]), v, n_iter)
+
+
+@register_operator
+class AvgPooled(Operator):
+    """An operator applied after average pooling: ``A(x; W) = B(P x; W)`` (MATH.md, "Average pooling").
+
+    ``P`` averages non-overlapping ``size x size`` windows of an NHWC image (stride ``size``;
+    rows and columns beyond the last whole window are dropped). The pooled image is never an
+    auxiliary variable: the layer reading it owns ``P``, so a LeNet-style "conv, pool, conv"
+    is two lifted layers, the second ``AvgPooled(Conv2d(...), 2)``.
+
+    Parameters
+    ----------
+    operator : Operator or dict
+        ``B``, reading the pooled image: a :class:`Conv2d` on ``(H // size, W // size, C)`` or
+        any operator of that many inputs (a :class:`~bregman_solvers.operators.Dense` layer reads
+        it flattened). A dict is an operator config (checkpoints).
+    size : int, default 2
+        The pooling window's side (and stride).
+    in_shape : (int, int, int), optional
+        ``(H, W, C)`` of the image before pooling; by default ``operator``'s image shape times
+        ``size`` (required when ``operator`` reads a flat vector).
+
+    ``W`` and ``b`` are ``operator``'s. With ``P P^T = I / size^2`` the x-step's bound is
+    ``|B|^2 / size^2``; the parameter step's is ``B``'s on the pooled batch.
+    """
+
+    def __init__(self, operator, size=2, in_shape=None):
+        if isinstance(operator, dict):
+            operator = operator_from_config(operator)
+        if not isinstance(operator, Operator) or operator.sources != (1,):
+            raise TypeError(f"AvgPooled: operator must be an Operator reading one source, got {operator!r}")
+        self.operator = operator
+        self.size = _positive_int(size, "size", "AvgPooled")
+        if in_shape is None:
+            if len(operator.in_shape) != 3:
+                raise ValueError(f"AvgPooled: in_shape (H, W, C) is required when the operator reads a flat vector "
+                                 f"({operator!r})")
+            h, w, c = operator.in_shape
+            in_shape = (h * self.size, w * self.size, c)
+        in_shape = _shape(in_shape, "in_shape", "AvgPooled")
+        if len(in_shape) != 3:
+            raise ValueError(f"AvgPooled: in_shape must be (height, width, channels), got {in_shape}")
+        height, width, channels = in_shape
+        if self.size > min(height, width):
+            raise ValueError(f"AvgPooled: size {self.size} is larger than the image {in_shape}")
+        self.pooled_shape = (height // self.size, width // self.size, channels)
+        reads = tuple(operator.in_shape)
+        if int(np.prod(reads)) != int(np.prod(self.pooled_shape)) or (len(reads) == 3 and reads != self.pooled_shape):
+            raise ValueError(f"AvgPooled: pooling {in_shape} by {self.size} gives {self.pooled_shape}, but the "
+                             f"operator {operator!r} reads {reads}")
+        self.in_shapes = (in_shape,)
+        self.out_shape = operator.out_shape
+        self.weight_shape = operator.weight_shape
+        self.bias_shape = operator.bias_shape
+
+    def get_config(self):
+        return {"type": "AvgPooled", "operator": self.operator.get_config(), "size": self.size,
+                "in_shape": list(self.in_shape)}
+
+    def fan_in_out(self):
+        return self.operator.fan_in_out()
+
+    def init_weights(self, rng, out):
+        self.operator.init_weights(rng, out)
+
+    def temporary_entries(self):
+        return self.operator.in_size + self.operator.temporary_entries()
+
+    def pool(self, images, threads=1):
+        """``P X``: the pooled batch (n, H/s W/s C) of flat images (n, H W C)."""
+        pooled = np.empty((images.shape[0], self.operator.in_size), images.dtype)
+        _conv.avg_pool(images, pooled, *self.in_shape, self.size, threads)
+        return pooled
+
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+        return self.operator.forward((self.pool(inputs[0], split[1]),), weights, out, scale, split)
+
+    def adjoint(self, residual, weights, source, out, alpha, split=(1, 1)):
+        back = np.zeros((residual.shape[0], self.operator.in_size), residual.dtype)
+        self.operator.adjoint(residual, weights, 0, back, 1.0, split)
+        _conv.avg_pool_adjoint(back, out, *self.in_shape, self.size, alpha, split[1])
+        return out
+
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+        return self.operator.weight_gradient(residual, (self.pool(inputs[0], split[1]),), out, alpha, beta, split)
+
+    def norm_sq(self, weights, source=0, v=None, n_iter=30):
+        """``|B|^2 / size^2`` (``|P|^2 = 1 / size^2``): a bound of ``|B P|^2``."""
+        estimate, v = self.operator.norm_sq(weights, 0, v, n_iter)
+        return estimate / self.size ** 2, v
+
+    def input_norm_sq(self, inputs, v=None, n_iter=20):
+        return self.operator.input_norm_sq((self.pool(inputs[0]),), v, n_iter)

@@ -28,7 +28,7 @@ import numpy as np
 from . import _threads as thread_pools
 from ._threads import fit_threads, usable_cores
 from ._validation import check_integer
-from .network import LiftedNetwork, LiftedState
+from .network import LiftedNetwork
 from .regularisers import BregmanIteration
 from .schedules import BatchScheduler
 from .solvers._base import with_thread_policy
@@ -42,9 +42,6 @@ INSTALL_HINT = 'the Dask back end needs dask.distributed: pip install "bregman_s
 
 #: Seconds to wait for a live worker to take over a lost worker's shard
 REPLACEMENT_TIMEOUT = 120
-
-#: Rows of the forward pass that initialises a memory-mapped shard's auxiliary variables at a time
-INIT_CHUNK = 10_000
 
 #: Batches per shard between two averagings by default with ``averaging="shard"``: on full MNIST
 #: with 2 workers, 5 epochs, two seeds, 0.3 and 0.2 points below the single process, where one
@@ -181,13 +178,7 @@ class ShardTrainer:
         if aux_storage == "memory":
             return self.network.init_state(self.X)
         self._folder = tempfile.mkdtemp(prefix="bregman-shard-", dir=aux_dir)
-        n = self.X.shape[0]
-        hidden = [np.lib.format.open_memmap(os.path.join(self._folder, f"x{l + 1}.npy"), "w+", self.network.dtype,
-                                            (n, w)) for l, w in enumerate(self.network.widths[1:-1])]
-        for a in range(0, n, INIT_CHUNK):       # a chunk at a time: never the whole state in memory
-            for dst, rows in zip(hidden, self.network.init_state(self.X[a:a + INIT_CHUNK]).hidden):
-                dst[a:a + INIT_CHUNK] = rows
-        return LiftedState(hidden)
+        return self.network.init_state(self.X, directory=self._folder)
 
     def _raise(self, steps, at_start=False):
         raise divergence_error(steps, self._epoch, True, at_start)

@@ -6,6 +6,7 @@ score, partial_fit), :class:`SparseAutoencoder` and :class:`DenoisingAutoencoder
 Hyper-parameters are constructor arguments and are never rewritten by ``fit``;
 the trained network is on ``network_`` and the fit history on ``history_``.
 """
+import copy
 import numbers
 
 import numpy as np
@@ -17,7 +18,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._validation import check_integer
 from .distributed import DistributedImplicitSGD
 from .activations import get_activation
+from .architectures import ARCHITECTURES
 from .network import LiftedNetwork
+from .operators import Operator
 from .regularisers import CodeL1
 from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
                       ModelAveraging, ProximalGradient, StochasticProximalGradient)
@@ -80,6 +83,17 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
         return ADMM(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
                     n_threads=est.n_threads, callback=callback)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
+
+
+def _image_shape(shape):
+    """``image_shape`` as (H, W, C) (None stays None; (H, W) gets one channel)."""
+    if shape is None:
+        return None
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) not in (2, 3) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise ValueError(f"image_shape must be (height, width) or (height, width, channels) of positive integers, "
+                         f"got {shape!r}")
+    return tuple(int(s) for s in shape) + ((1,) if len(shape) == 2 else ())
 
 
 def _seed(random_state):
@@ -151,6 +165,15 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default (100,)
+        The hidden widths of the dense network (``layers=None``).
+    layers : None, str or list of Operator, default None
+        The network: None for dense layers of ``hidden_layer_sizes``; a named architecture,
+        ``"lenet5"`` or ``"resnet"`` (:mod:`bregman_solvers.architectures`, on images of
+        ``image_shape``); or the operators themselves (:mod:`bregman_solvers.operators`), the
+        last one with an output per class.
+    image_shape : None or tuple of int, default None
+        ``(H, W, C)`` (or ``(H, W)``: one channel) of image inputs given flat, NHWC order; images
+        given as (n, H, W) or (n, H, W, C) arrays bring their own shape.
     activation : str, default "relu"
         Activation of the hidden layers (any of :func:`bregman_solvers.activations.available`
         except softmax).
@@ -218,7 +241,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
-                 solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
+                 layers=None, image_shape=None, solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7):
@@ -228,6 +251,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         self.scheduler = scheduler
         self.sync_every = sync_every
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.layers = layers
+        self.image_shape = image_shape
         self.activation = activation
         self.output = output
         self.penalty = penalty
@@ -251,13 +276,52 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, n_features, n_classes, dtype):
         if self.output not in ("identity", "softmax"):
             raise ValueError(f"output must be 'identity' or 'softmax', got {self.output!r}")
-        hidden = list(self.hidden_layer_sizes) if np.ndim(self.hidden_layer_sizes) else [self.hidden_layer_sizes]
         if get_activation(self.activation).name == "softmax":
             raise ValueError("activation of the hidden layers cannot be softmax")
-        widths = [n_features, *hidden, n_classes]
-        acts = [self.activation] * len(hidden) + [self.output]
-        return LiftedNetwork(widths, acts, self.lambdas, dtype=dtype, random_state=_seed(self.random_state),
-                             n_threads=self.n_threads, penalty=self.penalty)
+        common = dict(lambdas=self.lambdas, dtype=dtype, random_state=_seed(self.random_state), n_threads=self.n_threads,
+                      penalty=self.penalty)
+        if isinstance(self.layers, str):
+            if self.layers not in ARCHITECTURES:
+                raise ValueError(f"layers must be None, one of {ARCHITECTURES} or a list of operators, "
+                                 f"got {self.layers!r}")
+            image = self.image_shape_ if self.layers != "mlp" else n_features
+            if image is None:
+                raise ValueError(f"layers={self.layers!r} needs images: give image_shape=(height, width, channels) "
+                                 f"or X as an (n, height, width[, channels]) array")
+            options = {} if self.layers != "mlp" else {"hidden": self._hidden()}
+            return LiftedNetwork.from_architecture(self.layers, image, n_classes, self.output, self.activation,
+                                                   **options, **common)
+        if self.layers is not None:
+            layers = list(self.layers) if isinstance(self.layers, (list, tuple)) else None
+            if not layers or not all(isinstance(op, Operator) for op in layers):
+                raise TypeError(f"layers must be None, a name or a list of Operator, got {self.layers!r}")
+            if layers[0].in_size != n_features or layers[-1].out_size != n_classes:
+                raise ValueError(f"layers: the first layer reads {layers[0].in_size} features and the last writes "
+                                 f"{layers[-1].out_size} outputs; X has {n_features} features and y {n_classes} classes")
+            layers = [copy.deepcopy(op) for op in layers]
+            return LiftedNetwork(layers, [self.activation] * (len(layers) - 1) + [self.output], **common)
+        hidden = self._hidden()
+        return LiftedNetwork([n_features, *hidden, n_classes], [self.activation] * len(hidden) + [self.output],
+                             **common)
+
+    def _hidden(self):
+        return list(self.hidden_layer_sizes) if np.ndim(self.hidden_layer_sizes) else [self.hidden_layer_sizes]
+
+    def _flat(self, X, first):
+        """``X`` with each sample flat, NHWC: image arrays (n, H, W[, C]) reshaped, their shape
+        checked against ``image_shape`` (and, after the first fit, the fitted one)."""
+        shape = None
+        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
+            shape = X.shape[1:] + ((1,) if X.ndim == 3 else ())
+            X = X.reshape(X.shape[0], -1)
+        if first:
+            given = _image_shape(self.image_shape)
+            if shape is not None and given is not None and given != shape:
+                raise ValueError(f"image_shape {given} differs from the images' shape {shape}")
+            self.image_shape_ = shape or given
+        elif shape is not None and shape != getattr(self, "image_shape_", None):
+            raise ValueError(f"X holds images of shape {shape}, the classifier was fitted on {self.image_shape_}")
+        return X
 
     def _targets(self, y, dtype):
         """One-hot rows of the network's output width for labels ``y`` (all seen before)."""
@@ -269,6 +333,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, partial, classes=None, validation_data=None, callback=None, resume=None):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
+        X = self._flat(X, first)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
         dtype = _resolve_dtype(self, dtype, X, first)
         check_classification_targets(y)
@@ -291,7 +356,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                 X_val, y_val = validation_data
             except (TypeError, ValueError):
                 raise ValueError("validation_data must be a pair (X, y)") from None
-            X_val = validate_data(self, X_val, dtype=[np.float64, np.float32], reset=False)
+            X_val = validate_data(self, self._flat(X_val, False), dtype=[np.float64, np.float32], reset=False)
             validation = (X_val.astype(dtype, copy=False), self._targets(np.asarray(y_val), dtype))
         history = _fit_network(self, self.network_, X.astype(self.network_.dtype, copy=False), target,
                                partial=partial, validation_data=validation, callback=callback, resume=resume)
@@ -327,8 +392,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """The network's outputs, shape (n_samples, n_classes) (or (n_samples,) for 2 classes)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        out = self.network_.forward(X.astype(self.network_.dtype, copy=False))
+        X = validate_data(self, self._flat(X, False), dtype=[np.float64, np.float32], reset=False)
+        out = self.network_.predict(X.astype(self.network_.dtype, copy=False))
         if len(self.classes_) == 2:
             return (out[:, 1] - out[:, 0]).astype(np.float64)
         return out.astype(np.float64)
@@ -336,8 +401,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities: the softmax output, or the softmax of an identity output's scores."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        out = self.network_.forward(X.astype(self.network_.dtype, copy=False)).astype(np.float64)
+        X = validate_data(self, self._flat(X, False), dtype=[np.float64, np.float32], reset=False)
+        out = self.network_.predict(X.astype(self.network_.dtype, copy=False)).astype(np.float64)
         if self.output == "softmax":
             return out
         out -= out.max(axis=1, keepdims=True)

@@ -15,6 +15,8 @@ The hot paths run on the fused layer kernels (:mod:`bregman_solvers._kernels._li
 one BLAS GEMM per product and one OpenMP pass per layer, into a workspace allocated
 once per batch size.
 """
+import os
+
 import numpy as np
 
 from . import _validation
@@ -34,6 +36,9 @@ __all__ = ["LiftedNetwork", "LiftedState", "EnergyTerms", "PENALTIES"]
 #: lifted network (eq. 7, ``0.5 |x - z|^2`` with x in the domain of Psi) and MAC-QP
 #: (eq. 6, ``0.5 |x - sigma(z)|^2``, which needs sigma').
 PENALTIES = tuple(_lifted.PENALTY_CODES)
+
+#: Samples per chunk of :meth:`LiftedNetwork.init_state` for memory maps and non-dense networks.
+INIT_CHUNK = 2000
 
 
 class LiftedNetwork(NetworkMetrics):
@@ -170,6 +175,20 @@ class LiftedNetwork(NetworkMetrics):
         self.__dict__.update(state)
         self._thread_counts = {}
         self._weights, self._biases = self.unflatten(self._theta)
+
+    @classmethod
+    def from_architecture(cls, name, in_shape, n_outputs, output_activation="identity", hidden_activation="relu",
+                          **kwargs):
+        """A network of a named architecture (:func:`bregman_solvers.architectures.architecture`):
+        ``"mlp"``, ``"lenet5"`` or ``"resnet"`` on inputs of ``in_shape`` (``(H, W, C)`` images),
+        ``hidden_activation`` on every hidden layer and ``output_activation`` on the output.
+        ``kwargs`` go to the constructor (``lambdas``, ``dtype``, ``random_state``, ...), but
+        ``hidden`` (``"mlp"``), ``channels`` and ``blocks`` (``"resnet"``) to the architecture."""
+        from .architectures import architecture
+
+        options = {k: kwargs.pop(k) for k in ("hidden", "channels", "blocks") if k in kwargs}
+        layers = architecture(name, in_shape, n_outputs, **options)
+        return cls(layers, [hidden_activation] * (len(layers) - 1) + [output_activation], **kwargs)
 
     # ------------------------------------------------------------------ basics
     def __repr__(self):
@@ -346,16 +365,34 @@ class LiftedNetwork(NetworkMetrics):
         return out
 
     @owns_threads
-    def init_state(self, X0):
+    def init_state(self, X0, directory=None):
         """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``.
 
         Each hidden layer's pre-activation is computed into the array that becomes
         its auxiliary variable and activated in place, and the output layer is
-        skipped: the peak memory is the auxiliary variables themselves.
+        skipped: the peak memory is the auxiliary variables themselves (see
+        :meth:`memory_estimate`). Networks with other than dense layers run
+        :data:`INIT_CHUNK` samples at a time (a convolution's patch matrix is many times its input).
+
+        Parameters
+        ----------
+        X0 : array-like of shape (n_samples, n_0)
+        directory : str, optional
+            Keep the auxiliary variables on disk: one ``.npy`` file per hidden layer in this
+            (existing) folder, opened as memory maps, filled :data:`INIT_CHUNK` samples at a time.
         """
         prev = self.check_data(X0)
-        hidden = [np.empty((prev.shape[0], w), self.dtype) for w in self.widths[1:-1]]
-        self.forward_hidden(prev, hidden)
+        n = prev.shape[0]
+        if directory is None:
+            hidden = [np.empty((n, w), self.dtype) for w in self.widths[1:-1]]
+        else:
+            if not os.path.isdir(directory):
+                raise ValueError(f"directory must be an existing folder, got {directory!r}")
+            hidden = [np.lib.format.open_memmap(os.path.join(directory, f"x{l + 1}.npy"), "w+", self.dtype, (n, w))
+                      for l, w in enumerate(self.widths[1:-1])]
+        chunk = n if directory is None and self.compiled else INIT_CHUNK
+        for a in range(0, n, chunk):
+            self.forward_hidden(prev[a:a + chunk], [h[a:a + chunk] for h in hidden])
         return LiftedState(hidden)
 
     def forward_hidden(self, X0, hidden, w_scale=None):

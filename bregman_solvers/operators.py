@@ -190,6 +190,11 @@ class Operator:
             self.reduce_bias(sums, out, alpha, accumulate)
         return out
 
+    def temporary_entries(self):
+        """Entries per sample of the largest temporary array a product allocates (0 for none):
+        what :meth:`~bregman_solvers.LiftedNetwork.memory_estimate` adds per batch row."""
+        return 0
+
     # -------------------------------------------------------------- the map
     def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
         """``out = scale * A(inputs; W)`` (no bias), for a batch.

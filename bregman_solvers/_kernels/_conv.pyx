@@ -124,3 +124,96 @@ cdef void _col2im_image(const floating* cols, floating* image, floating alpha, i
                         for c in range(channels):
                             image[(h * width + w) * channels + c] += alpha * entry[c]
                     entry += channels
+
+
+# ---------------------------------------------------------------- average pooling
+# Non-overlapping ``size x size`` windows (stride = size), the remainder rows and columns of an
+# image whose sides are not multiples of ``size`` dropped (PyTorch's ``avg_pool2d`` default).
+# Pooling is linear, P P^T = I / size^2: the layer that reads a pooled image folds P into its
+# operator (shared/MATH.md, "Average pooling").
+
+cdef int _check_pool(Py_ssize_t n_images, Py_ssize_t image_size, Py_ssize_t n_pooled, Py_ssize_t pooled_size,
+                     int height, int width, int channels, int size, int n_threads) except -1:
+    if height < 1 or width < 1 or channels < 1:
+        raise ValueError(f"height, width and channels must be >= 1, got {height}, {width}, {channels}")
+    if size < 1 or size > height or size > width:
+        raise ValueError(f"size must be between 1 and the image's sides ({height}, {width}), got {size}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    if image_size != <Py_ssize_t>height * width * channels:
+        raise ValueError(f"images must have {height * width * channels} entries (H W C), got {image_size}")
+    if n_pooled != n_images or pooled_size != <Py_ssize_t>(height // size) * (width // size) * channels:
+        raise ValueError(f"the pooled images must have shape ({n_images}, {(height // size) * (width // size) * channels}), "
+                         f"got ({n_pooled}, {pooled_size})")
+    return 0
+
+
+def avg_pool(const floating[:, ::1] images, floating[:, ::1] pooled, int height, int width, int channels, int size,
+             int n_threads=1):
+    """``pooled`` (n, H/s W/s C): the mean of each ``size x size`` window of ``images`` (n, H W C)."""
+    _check_pool(images.shape[0], images.shape[1], pooled.shape[0], pooled.shape[1], height, width, channels, size,
+                n_threads)
+    cdef Py_ssize_t i, n = images.shape[0]
+    if n == 0:
+        return
+    cdef const floating* source = &images[0, 0]
+    cdef floating* target = &pooled[0, 0]
+    cdef Py_ssize_t image_size = images.shape[1], pooled_size = pooled.shape[1]
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _pool_image(source + i * image_size, target + i * pooled_size, height, width, channels, size)
+
+
+def avg_pool_adjoint(const floating[:, ::1] pooled, floating[:, ::1] images, int height, int width, int channels,
+                     int size, double alpha=1.0, int n_threads=1):
+    """``images += alpha P^T pooled``: each pooled entry spread back over its window, divided by
+    ``size^2`` (the dropped remainder rows and columns receive nothing)."""
+    _check_pool(images.shape[0], images.shape[1], pooled.shape[0], pooled.shape[1], height, width, channels, size,
+                n_threads)
+    cdef Py_ssize_t i, n = images.shape[0]
+    if n == 0:
+        return
+    cdef const floating* source = &pooled[0, 0]
+    cdef floating* target = &images[0, 0]
+    cdef Py_ssize_t image_size = images.shape[1], pooled_size = pooled.shape[1]
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _unpool_image(source + i * pooled_size, target + i * image_size, <floating>(alpha / (size * size)),
+                          height, width, channels, size)
+
+
+cdef void _pool_image(const floating* image, floating* pooled, int height, int width, int channels,
+                      int size) noexcept nogil:
+    cdef int out_h = height // size, out_w = width // size
+    cdef int oh, ow, a, b, c
+    cdef floating scale = 1.0 / (size * size)
+    cdef const floating* pixel
+    cdef floating* entry
+    for oh in range(out_h):
+        for ow in range(out_w):
+            entry = pooled + (oh * out_w + ow) * channels
+            for c in range(channels):
+                entry[c] = 0
+            for a in range(size):
+                for b in range(size):
+                    pixel = image + ((oh * size + a) * width + ow * size + b) * channels
+                    for c in range(channels):
+                        entry[c] += pixel[c]
+            for c in range(channels):
+                entry[c] *= scale
+
+
+cdef void _unpool_image(const floating* pooled, floating* image, floating scale, int height, int width, int channels,
+                        int size) noexcept nogil:
+    cdef int out_h = height // size, out_w = width // size
+    cdef int oh, ow, a, b, c
+    cdef floating* pixel
+    cdef const floating* entry
+    for oh in range(out_h):
+        for ow in range(out_w):
+            entry = pooled + (oh * out_w + ow) * channels
+            for a in range(size):
+                for b in range(size):
+                    pixel = image + ((oh * size + a) * width + ow * size + b) * channels
+                    for c in range(channels):
+                        pixel[c] += scale * entry[c]

@@ -14,6 +14,7 @@ from scipy.optimize import OptimizeResult
 from .._threads import fit_threads
 from .._validation import check_integer, check_real
 from ..exceptions import ConvergenceWarning, DivergenceError
+from .._metrics import _size, available_memory
 from ..network import LiftedNetwork
 
 
@@ -60,6 +61,23 @@ class FitResult(OptimizeResult):
     __str__ = __repr__
 
 
+#: The share of the available memory the auxiliary variables of a fit may take.
+MEMORY_SHARE = 0.8
+
+
+def check_fits_in_memory(network, n_samples):
+    """Refuse, before anything is allocated, a fit whose auxiliary variables cannot fit in memory
+    (a :class:`MemoryError` with the estimate and the two ways out)."""
+    available = available_memory()
+    estimate = network.memory_estimate(n_samples)
+    if available is not None and estimate.auxiliary > MEMORY_SHARE * available:
+        raise MemoryError(f"the auxiliary variables of {n_samples:,} samples need {_size(estimate.auxiliary)} "
+                          f"({estimate.entries:,} entries a sample, {estimate.dtype}), more than "
+                          f"{MEMORY_SHARE:.0%} of the {_size(available)} of memory available: keep them on disk "
+                          f"with state=network.init_state(X0, directory=...) (memory maps), or train on fewer "
+                          f"samples")
+
+
 class LiftedSolver:
     """Base class of the solvers of the lifted problem: hyper-parameters in ``__init__``
     (checked by ``fit``), ``fit`` returns a :class:`FitResult`.
@@ -88,6 +106,7 @@ class LiftedSolver:
             raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
         X0, target = network.check_data(X0, target)
         if state is None:
+            check_fits_in_memory(network, X0.shape[0])
             state = network.init_state(X0)
         else:
             network.check_state(state, X0.shape[0])
