@@ -36,6 +36,17 @@ def test_classify(tmp_path, capsys):
     assert all(len(values) == 2 and min(values) > 0 for values in curves.values())
 
 
+def test_classify_a_convolutional_network(tmp_path, capsys):
+    assert main(["classify", "--arch", "lenet5", "--n-train", "200", "--n-test", "100", "--epochs", "1", "--quiet",
+                 "--threads", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "memory: auxiliary variables 5.21 MB (200 samples x 6,508 entries, float32)" in out
+    assert "layer 4 |" in out and "layer 5" not in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["settings"]["arch"] == "lenet5"
+    assert all(len(row["linear_activation_rates"]) == 4 for row in results["table1"].values())
+
+
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
 def test_autoencoders(tmp_path, command):
     args = [command, *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2"]
