@@ -28,6 +28,12 @@ that choice is worth.
     python benchmarks/compare.py --n-samples 5000 --dtypes float32
     python benchmarks/compare.py --activations relu tanh   # the tanh row: hidden layers tanh
 
+``--configs lenet5`` (run only when asked) times the LeNet-5-like lifted CNN
+(:func:`bregman_solvers.architectures.architecture`, batch 100, K = 10) against its own floor:
+per inner iteration and layer, the patch matrix (im2col) and the forward GEMM, the weight
+gradient's GEMM on the same patches, and for every layer but the first the back term's GEMM and
+col2im (pooling passes included), on preallocated buffers: what an epoch must do at least.
+
 ``--activations`` runs the library and SGD-BP columns with other hidden activations (the
 floor does not depend on them; the NumPy and PyTorch peers are written for relu and are
 left out of those rows), and prints each row's library time over the relu row's.
@@ -275,11 +281,87 @@ def activation_rows(cfg, widths, K, X, Y, dtype, activations, repeat):
               flush=True)
 
 
+def conv_floor(layers, batch, dtype, n_iter):
+    """Seconds of a lifted CNN's products for ``n_iter`` inner iterations, each patch matrix formed once."""
+    from bregman_solvers.convolution import AvgPooled, Conv2d
+    from bregman_solvers._kernels import _conv, _lifted
+    from bregman_solvers._threads import usable_cores
+
+    t = usable_cores()          # the passes' threads; the products run on BLAS's own threads
+
+    rng = np.random.default_rng(0)
+    xs = [rng.random((batch, layers[0].in_size)).astype(dtype)] + \
+         [rng.random((batch, op.out_size)).astype(dtype) for op in layers]
+    ws = [rng.standard_normal(op.weight_shape).astype(dtype) for op in layers]
+    plans = []
+    for l, op in enumerate(layers):
+        pool = op if isinstance(op, AvgPooled) else None
+        inner = op.operator if pool else op
+        pooled = np.empty((batch, inner.in_size), dtype) if pool else None
+        cols = np.empty((batch * inner._positions, inner.n_weights // inner.channels), dtype) \
+            if isinstance(inner, Conv2d) else None
+        back = np.zeros((batch, op.in_size), dtype)
+        plans.append((op, inner, pool, pooled, cols, back))
+    z = [np.empty((batch, op.out_size), dtype) for op in layers]
+    g = [np.empty(op.weight_shape, dtype) for op in layers]
+    start = time.perf_counter()
+    for _ in range(n_iter):
+        for l, (op, inner, pool, pooled, cols, back) in enumerate(plans):
+            x = xs[l]
+            if pool:
+                _conv.avg_pool(x, pooled, *pool.in_shape, pool.size, t)
+                x = pooled
+            if cols is not None:
+                _conv.im2col(x, cols, *inner._geometry(), t)
+                w = ws[l].reshape(inner.channels, -1)
+                _lifted.gemm(False, True, 1.0, cols, w, 0.0, z[l].reshape(-1, inner.channels))
+                _lifted.gemm(True, False, 1.0, z[l].reshape(-1, inner.channels), cols, 0.0,
+                             g[l].reshape(inner.channels, -1))
+                if l:
+                    _lifted.gemm(False, False, 1.0, z[l].reshape(-1, inner.channels), w, 0.0, cols)
+                    target = back if not pool else np.zeros_like(pooled)
+                    _conv.col2im(cols, target, *inner._geometry(), 1.0, t)
+            else:
+                _lifted.gemm(False, True, 1.0, x, ws[l], 0.0, z[l])
+                _lifted.gemm(True, False, 1.0, z[l], x, 0.0, g[l])
+                if l:
+                    target = back if not pool else np.zeros_like(pooled)
+                    _lifted.gemm(False, False, 1.0, z[l], ws[l], 0.0, target)
+            if pool and l:
+                _conv.avg_pool_adjoint(pooled, back, *pool.in_shape, pool.size, 1.0, t)
+    return time.perf_counter() - start
+
+
+def conv_rows(n, dtypes, repeat):
+    """The ``lenet5`` config: the library's epoch against :func:`conv_floor`, side by side."""
+    from bregman_solvers.architectures import architecture
+
+    print(f"\n{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'lib/floor':>10}")
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        X = (rng.random((n, 784)) - 0.5).astype(dtype)
+        Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
+        layers = architecture("lenet5", (28, 28, 1), 10)
+        net = bs.LiftedNetwork(layers, ["relu"] * 4 + ["identity"], dtype=dtype, random_state=0)
+        state = net.init_state(X)
+        solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, track_energy=False,
+                                shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0)
+        solver.fit(net, X[:200], Y[:200])                           # warm-up
+        n_iter = 10 * (n // 100)
+        best = {"lib": np.inf, "floor": np.inf}
+        for _ in range(repeat):
+            best["lib"] = min(best["lib"], timed(lambda: solver.fit(net, X, Y, state=state)))
+            best["floor"] = min(best["floor"], conv_floor(layers, 100, dtype, n_iter))
+        per = 1000.0 / n
+        print(f"{'lenet5':15} {dtype:8} {best['lib'] * per:9.3f} {best['floor'] * per:9.3f} "
+              f"{best['lib'] / best['floor']:10.2f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=[*CONFIGS, "lenet5"])
     parser.add_argument("--activations", nargs="+", default=["relu"], choices=["relu", "tanh", "sigmoid"],
                         help="hidden activations, one row each (relu first for the ratios)")
     parser.add_argument("--repeat", type=int, default=1,
@@ -296,11 +378,14 @@ def main(argv=None):
         has_torch = True
     except ImportError:
         has_torch = False
-    print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
-          f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11}"
-          + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
+    if any(cfg in CONFIGS for cfg in args.configs):
+        print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
+              f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11}"
+              + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
     pending = []          # (config, dtype) cases whose activation rows follow the main table
     for cfg in args.configs:
+        if cfg not in CONFIGS:
+            continue
         widths, K = CONFIGS[cfg]
         for dtype in args.dtypes:
             X = (rng.random((n, 784)) - 0.5).astype(dtype)
@@ -352,6 +437,8 @@ def main(argv=None):
             others = [act for act in args.activations if act != "relu"]
             if others:
                 pending.append((cfg, widths, K, X, Y, dtype))
+    if "lenet5" in args.configs:
+        conv_rows(n, args.dtypes, args.repeat)
     if any(act != "relu" for act in args.activations):
         print(f"\nhidden activations (library and SGD-BP epochs; ratios to the same epoch with relu, "
               f"measured side by side)\n{'config':15} {'dtype':8} {'act':8} {'library':>9} {'sgd-bp':>9} "

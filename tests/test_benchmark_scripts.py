@@ -3,6 +3,8 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+import numpy as np
+
 from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers import _engine, stochastic
 
@@ -61,3 +63,22 @@ def test_time_to_accuracy_reports_seconds_and_epochs_to_each_target(capsys, tmp_
     assert tta.first_reaching([0.5, 0.91, 0.96], [1.0, 2.0, 3.0], 0.9) == (3.0, 2)
     assert tta.first_reaching([0.5], [1.0], 0.9) is None
     assert (tmp_path / "r.json").exists()
+
+
+def test_the_convolution_benchmarks_run(capsys):
+    """asv's convolution benchmarks (setup and one call each) and compare.py's lenet5 row."""
+    bench = load("bench_convolution")
+    for cls in (bench.ConvolutionKernels, bench.LeNetEpoch):
+        case = cls()
+        case.setup("float32")
+        for name in dir(cls):
+            if name.startswith("time_"):
+                getattr(case, name)("float32")
+    assert np.all(case.net.parameter_vector == case.net.parameter_vector)       # finite, not NaN
+    kernels = bench.ConvolutionKernels()
+    kernels.setup("float64")
+    kernels.time_col2im("float64")
+    assert np.abs(kernels.back).sum() > 0
+    load("compare").main(["--configs", "lenet5", "--n-samples", "200", "--dtypes", "float32"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lenet5")]
+    assert len(row) == 1 and float(row[0].split()[-1]) > 0
