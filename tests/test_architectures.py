@@ -278,3 +278,23 @@ def test_lenet5_learns_mnist(seed=0):
     net = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, dtype="float32", random_state=seed)
     bs.ImplicitSGD(epochs=2, random_state=seed, tau_x=0.1).fit(net, X, one_hot(y[:1000], 10, "float32"))
     assert np.mean(net.predict(Xt).argmax(1) == y[1000:1500]) > 0.5
+
+
+def test_a_pooled_residual_network_trains_on_dask_shards_on_disk(tmp_path):
+    """The shards hold image-shaped auxiliary variables (memory-mapped here): one shard is ImplicitSGD
+    exactly, two shards learn."""
+    distributed = pytest.importorskip("distributed")
+    from bregman_solvers.distributed import DistributedImplicitSGD
+
+    X, Y = images(240)
+    fast = dict(batch_size=40, inner_iterations=5, epochs=4, random_state=0, n_threads=1, tau_x=0.1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
+        alone, one, two = (shallow_network(random_state=0) for _ in range(3))
+        before = np.mean(two.predict(X).argmax(1) == Y.argmax(1))
+        bs.ImplicitSGD(**fast).fit(alone, X, Y)
+        DistributedImplicitSGD(n_workers=1, client=client, aux_storage="memmap", aux_dir=str(tmp_path),
+                               **fast).fit(one, X, Y)
+        DistributedImplicitSGD(n_workers=2, client=client, **fast).fit(two, X, Y)
+    np.testing.assert_array_equal(one.parameter_vector, alone.parameter_vector)
+    assert np.mean(two.predict(X).argmax(1) == Y.argmax(1)) > max(0.6, before)
