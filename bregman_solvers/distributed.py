@@ -18,7 +18,6 @@ usable cores). Dask is an optional dependency: ``pip install "bregman_solvers[di
 """
 import logging
 import math
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager

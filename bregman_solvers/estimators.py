@@ -1,10 +1,9 @@
 """scikit-learn estimators over the lifted solvers and the back-propagation baselines.
 
-:class:`LiftedBregmanClassifier` (fit, predict, predict_proba, decision_function,
-score, partial_fit), :class:`SparseAutoencoder` and :class:`DenoisingAutoencoder`
-(fit, transform = the code, inverse_transform, predict = reconstruction, score).
-Hyper-parameters are constructor arguments and are never rewritten by ``fit``;
-the trained network is on ``network_`` and the fit history on ``history_``.
+:class:`LiftedBregmanClassifier` (fit, predict, predict_proba, decision_function, score, partial_fit),
+:class:`SparseAutoencoder` and :class:`DenoisingAutoencoder` (fit, transform = the code, inverse_transform,
+predict = reconstruction, score). Hyper-parameters are constructor arguments, never rewritten by ``fit``;
+the trained network is on ``network_``, the fit history on ``history_`` (solvers: ``_estimator_solvers.py``).
 """
 import copy
 import numbers
@@ -15,149 +14,15 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_integer
-from .distributed import DistributedImplicitSGD
+from ._estimator_solvers import (SOLVERS, _STOCHASTIC, _check_common, _fit_network, _flat_images,
+                                 _resolve_dtype, _resumed_network, _seed)
 from .activations import get_activation
 from .architectures import ARCHITECTURES
 from .network import LiftedNetwork
 from .operators import Operator
 from .regularisers import CodeL1
-from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
-                      ModelAveraging, ProximalGradient, StochasticProximalGradient)
 
 __all__ = ["LiftedBregmanClassifier", "SparseAutoencoder", "DenoisingAutoencoder", "SOLVERS"]
-
-#: Solver names accepted by the estimators.
-SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "isgd-bp", "gd-bp")
-_STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
-
-
-def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
-    """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
-    ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each)."""
-    epochs = est.epochs if epochs is None else epochs
-    monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer,
-                   callback=callback)
-    common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
-                      verbose=est.verbose, n_threads=est.n_threads, **monitor)
-    name = est.solver
-    n_workers, scheduler = est.n_workers, est.scheduler
-    if n_workers is not None or scheduler is not None:
-        if name not in ("isgd", "averaging"):
-            raise ValueError(f"n_workers and scheduler (the Dask back end) need solver 'isgd' or 'averaging', "
-                             f"got {name!r}")
-        return DistributedImplicitSGD(
-            n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
-            averaging="batch" if name == "averaging" else "shard", inner_iterations=est.inner_iterations,
-            tau=est.tau, tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-            code_regulariser=code_regulariser, aux_start=est.aux_start,
-            momentum=est.momentum if name == "isgd" else 0.0, **common_sto)
-    if name == "isgd":
-        return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
-                           tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                           aux_start=est.aux_start, momentum=est.momentum, **common_sto)
-    if name == "spg":
-        return StochasticProximalGradient(tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-                                          code_regulariser=code_regulariser, **common_sto)
-    if name == "averaging":
-        return ModelAveraging(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
-                              tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                              **common_sto)
-    if name == "sgd-bp":
-        return SGDBP(learning_rate=est.learning_rate, regulariser=est.regulariser,
-                     code_regulariser=code_regulariser, **common_sto)
-    if name == "isgd-bp":
-        return ImplicitSGDBP(inner_iterations=est.inner_iterations, tau=est.tau, learning_rate=est.learning_rate,
-                             regulariser=est.regulariser, code_regulariser=code_regulariser, **common_sto)
-    if name == "gd-bp":
-        return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=est.regulariser,
-                                 code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
-                                 **monitor)
-    common_det = dict(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                      n_threads=est.n_threads, callback=callback)
-    if name in ("pg", "fista"):
-        return ProximalGradient(accelerated=name == "fista", **common_det)
-    if name == "bcd":
-        return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
-    if name == "admm":
-        return ADMM(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                    n_threads=est.n_threads, callback=callback)
-    raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
-
-
-def _image_shape(shape):
-    """``image_shape`` as (H, W, C) (None stays None; (H, W) gets one channel)."""
-    if shape is None:
-        return None
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) not in (2, 3) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape):
-        raise ValueError(f"image_shape must be (height, width) or (height, width, channels) of positive integers, "
-                         f"got {shape!r}")
-    return tuple(int(s) for s in shape) + ((1,) if len(shape) == 2 else ())
-
-
-def _seed(random_state):
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}")
-
-
-def _check_common(est):
-    if est.solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {est.solver!r}")
-    if est.dtype is not None and est.dtype not in ("float32", "float64", np.float32, np.float64):
-        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
-    for name in ("batch_size", "epochs", "inner_iterations"):
-        value = getattr(est, name)
-        check_integer(value, name)
-    return None if est.dtype is None else np.dtype(est.dtype)
-
-
-def _resolve_dtype(est, dtype, X, first):
-    """The computation dtype: the estimator's, else the fitted network's (continuing a fit), else
-    the data's when it is float32 (no copy to float64, half the memory), else float64."""
-    if dtype is not None:
-        return dtype
-    if not first:
-        return est.network_.dtype
-    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
-
-
-def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
-                 code_layer=None, callback=None, resume=None):
-    """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
-    from its epoch with its auxiliary variables, Bregman state and the momentum's previous parameters."""
-    solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer, callback)
-    if resume is None:
-        return solver.fit(network, X, target).history
-    if est.solver not in _STOCHASTIC:
-        raise ValueError(f"resume needs a stochastic solver {_STOCHASTIC}, got {est.solver!r}")
-    if isinstance(solver, DistributedImplicitSGD):
-        # the shards' auxiliary variables start from a forward pass of the checkpoint's network
-        return solver.fit(network, X, target, initial_epoch=resume.epoch).history
-    kwargs = dict(initial_epoch=resume.epoch, bregman_state=resume.bregman_state)
-    if est.solver not in ("sgd-bp", "isgd-bp"):
-        kwargs["state"] = resume.state
-    if est.solver in ("isgd", "spg"):
-        kwargs["previous_parameters"] = resume.previous_parameters
-    return solver.fit(network, X, target, **kwargs).history
-
-
-def _resumed_network(est, resume, n_features):
-    """The network of a checkpoint to continue, checked against the data."""
-    from .persistence import Checkpoint
-
-    if not isinstance(resume, Checkpoint):
-        raise TypeError(f"resume must be a Checkpoint (bregman_solvers.load), got {type(resume).__name__}")
-    if resume.network.widths[0] != n_features:
-        raise ValueError(f"resume: the checkpoint's network takes {resume.network.widths[0]} features, "
-                         f"X has {n_features}")
-    return resume.network
-
 
 class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     """A feed-forward classifier trained with the lifted Bregman framework.
@@ -308,20 +173,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         return list(self.hidden_layer_sizes) if np.ndim(self.hidden_layer_sizes) else [self.hidden_layer_sizes]
 
     def _flat(self, X, first):
-        """``X`` with each sample flat, NHWC: image arrays (n, H, W[, C]) reshaped, their shape
-        checked against ``image_shape`` (and, after the first fit, the fitted one)."""
-        shape = None
-        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
-            shape = X.shape[1:] + ((1,) if X.ndim == 3 else ())
-            X = X.reshape(X.shape[0], -1)
-        if first:
-            given = _image_shape(self.image_shape)
-            if shape is not None and given is not None and given != shape:
-                raise ValueError(f"image_shape {given} differs from the images' shape {shape}")
-            self.image_shape_ = shape or given
-        elif shape is not None and shape != getattr(self, "image_shape_", None):
-            raise ValueError(f"X holds images of shape {shape}, the classifier was fitted on {self.image_shape_}")
-        return X
+        return _flat_images(self, X, first)
 
     def _targets(self, y, dtype):
         """One-hot rows of the network's output width for labels ``y`` (all seen before)."""

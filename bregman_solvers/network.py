@@ -1,15 +1,14 @@
 """The lifted network: parameters, forward pass, lifted state, energy and gradients.
 
-A feed-forward network with L layers, ``z_l = W_l x_{l-1} + b_l``, ``x_l = sigma_l(z_l)``,
-stored with samples as rows (``Z_l = X_{l-1} W_l^T + b_l``). Lifting keeps an
-auxiliary variable ``X_l`` per hidden layer and replaces the constraints by penalties;
-with the Bregman loss (eq. 13, and eq. 25 for mini-batches) the energy is
+A feed-forward network with L layers, ``z_l = A_l(x_{l-1}; W_l) + b_l`` (dense: ``W_l x_{l-1} + b_l``,
+samples as rows ``Z_l = X_{l-1} W_l^T + b_l``), ``x_l = sigma_l(z_l)``. Lifting keeps an auxiliary
+variable ``X_l`` per hidden layer and replaces the constraints by penalties; with the Bregman loss
+(eq. 13, and eq. 25 for mini-batches) the energy is
 
-    E(theta, X) = (1/N) sum_i sum_l lambda_l B_l(x_l^i, W_l x_{l-1}^i + b_l),
+    E(theta, X) = (1/N) sum_i sum_l lambda_l B_l(x_l^i, z_l^i),
 
-``x_0`` the input and ``x_L`` the target. The mean over samples is the scaling
-convention of MATH.md: the theta gradient is independent of N, and the
-auxiliary-variable step uses each sample's own gradient.
+``x_0`` the input and ``x_L`` the target. The mean over samples is MATH.md's scaling convention:
+the theta gradient is independent of N, and the x-step uses each sample's own gradient.
 
 The hot paths run on the fused layer kernels (:mod:`bregman_solvers._kernels._lifted`):
 one BLAS GEMM per product and one OpenMP pass per layer, into a workspace allocated
@@ -179,11 +178,9 @@ class LiftedNetwork(NetworkMetrics):
     @classmethod
     def from_architecture(cls, name, in_shape, n_outputs, output_activation="identity", hidden_activation="relu",
                           **kwargs):
-        """A network of a named architecture (:func:`bregman_solvers.architectures.architecture`):
-        ``"mlp"``, ``"lenet5"`` or ``"resnet"`` on inputs of ``in_shape`` (``(H, W, C)`` images),
-        ``hidden_activation`` on every hidden layer and ``output_activation`` on the output.
-        ``kwargs`` go to the constructor (``lambdas``, ``dtype``, ``random_state``, ...), but
-        ``hidden`` (``"mlp"``), ``channels`` and ``blocks`` (``"resnet"``) to the architecture."""
+        """A network of a named architecture, ``"mlp"``, ``"lenet5"`` or ``"resnet"``
+        (:func:`~bregman_solvers.architectures.architecture`: ``hidden``, ``channels``, ``blocks``
+        go there), ``hidden_activation`` on hidden layers; ``kwargs`` go to the constructor."""
         from .architectures import architecture
 
         options = {k: kwargs.pop(k) for k in ("hidden", "channels", "blocks") if k in kwargs}
@@ -368,18 +365,11 @@ class LiftedNetwork(NetworkMetrics):
     def init_state(self, X0, directory=None):
         """A lifted state with the auxiliary variables of a forward pass: ``X_l = sigma_l(z_l)``.
 
-        Each hidden layer's pre-activation is computed into the array that becomes
-        its auxiliary variable and activated in place, and the output layer is
-        skipped: the peak memory is the auxiliary variables themselves (see
-        :meth:`memory_estimate`). Networks with other than dense layers run
-        :data:`INIT_CHUNK` samples at a time (a convolution's patch matrix is many times its input).
-
-        Parameters
-        ----------
-        X0 : array-like of shape (n_samples, n_0)
-        directory : str, optional
-            Keep the auxiliary variables on disk: one ``.npy`` file per hidden layer in this
-            (existing) folder, opened as memory maps, filled :data:`INIT_CHUNK` samples at a time.
+        Each hidden layer's pre-activation is computed into the array that becomes its auxiliary
+        variable and activated in place (the output layer is skipped): the peak memory is the
+        auxiliary variables themselves (:meth:`memory_estimate`); networks with other than dense
+        layers run :data:`INIT_CHUNK` samples at a time (a patch matrix is many times its input).
+        With ``directory`` (an existing folder) the variables are memory-mapped ``.npy`` files there.
         """
         prev = self.check_data(X0)
         n = prev.shape[0]

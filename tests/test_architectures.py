@@ -97,12 +97,11 @@ def test_norm_bounds_hold():
         w = rng.standard_normal(op.weight_shape)
         for j, shape in enumerate(op.in_shapes):
             bound, _ = op.norm_sq(w, j)
-            x = np.zeros((1, int(np.prod(shape))))
             worst = 0.0
             for _ in range(20):
                 xs = [np.zeros((1, int(np.prod(s)))) for s in op.in_shapes]
-                xs[j] = rng.standard_normal(x.shape)
-                z, free = np.empty((1, op.out_size)), np.empty((1, op.out_size))
+                xs[j] = rng.standard_normal(xs[j].shape)
+                z = np.empty((1, op.out_size))
                 op.forward(tuple(xs), w, z)
                 worst = max(worst, float(np.sum(z ** 2) / np.sum(xs[j] ** 2)))
             assert worst <= bound * 1.001
