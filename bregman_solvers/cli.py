@@ -18,6 +18,9 @@ from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, prepro
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
+from ._cli_args import _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto, _sync_every
+from ._cli_output import (_cells, _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images,
+                          _write_json)
 
 
 def _load(args):
@@ -45,18 +48,6 @@ def _load(args):
     return Xtr, ytr, Xte, yte, mean
 
 
-def _write_json(path, obj):
-    def default(o):
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, (np.floating, np.integer)):
-            return o.item()
-        raise TypeError(type(o).__name__)
-
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=default)
-
-
 def _fit_reporting_divergence(name, fit):
     """Run ``fit()``; a model whose training diverges is reported, and the run goes on with the others.
 
@@ -70,67 +61,6 @@ def _fit_reporting_divergence(name, fit):
         print(f"  {name} diverged: {exc}\n  (its row reads 'diverged'; the other models go on)", flush=True)
         return str(exc)
     return None
-
-
-def _cells(result, n, make):
-    """A table row's ``n`` cells for one model's ``result``: ``make()``, or "diverged" throughout."""
-    return ["diverged"] * n if "diverged" in result else make()
-
-
-def _markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _plot_curves(path, curves, ylabel, title, logy=False):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, values in curves.items():
-        if values:
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if logy:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_images(path, rows, labels, mean, n=8):
-    """The first ``n`` images of each row of arrays, as square images (nothing for non-square data)."""
-    side = int(round(np.sqrt(mean.size)))
-    if side * side != mean.size:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(rows[0]))
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.2))
-    axes = np.atleast_2d(axes)
-    for r, (images, label) in enumerate(zip(rows, labels)):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(np.clip(images[c] + mean, 0, 1).reshape(side, side), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _settings(args, command):
@@ -200,32 +130,6 @@ def _checkpointing(args, slug):
         return False
 
     return save, resume, earlier
-
-
-def _energy_curves(histories):
-    """What ``energy.png`` plots for each model.
-
-    A lifted model's full-data energy is evaluated with each batch's auxiliary variables as its
-    last visit left them, up to an epoch older than the final parameters: it is not monotone in
-    stochastic training and can rise in an epoch whose every batch lowered its own energy (the
-    stale variables of the early batches no longer fit the moved parameters). The plot therefore
-    shows it beside the mean of the batches' energies at their visits and the training loss of the
-    forward pass (the lifted energy at consistency, ``x_l = sigma(z_l)``), which is what
-    back-propagation's curve measures too.
-    """
-    curves = {}
-    for model, h in histories.items():
-        short = model[model.find("(") + 1:-1] if model.endswith(")") else model      # "LBN", "SGD-BP"
-        if h.get("energy"):
-            curves[f"{short}: full-data energy, stored aux. variables"] = h["energy"]
-            curves[f"{short}: mean batch energy at its visit"] = h["batch_energy"]
-        curves[f"{short}: training loss, forward pass"] = h.get("train_loss", [])
-    return curves
-
-
-def _joined(earlier, later):
-    """Two histories one after the other (entry by entry)."""
-    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
 
 
 def _architecture(args):
@@ -483,61 +387,6 @@ def _run_demo(args):
     from ._demo import demo
 
     return demo(args.n_samples, args.n_features, args.dtype, args.seed)
-
-
-def _number(text):
-    """``text`` as a float; NaN when it is not a number (every check below then refuses it)."""
-    try:
-        return float(text)
-    except ValueError:
-        return np.nan
-
-
-def _step(text):
-    value = _number(text)
-    if not (value > 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _sync_every(text):
-    return "epoch" if text == "epoch" else _positive(text)
-
-
-def _momentum(text):
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return value
-
-
-def _step_or_auto(text):
-    return "auto" if text == "auto" else _step(text)
-
-
-def _nonnegative(text):
-    value = _number(text)
-    if not (value >= 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _integer_at_least(text, minimum, what):
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-    return value
-
-
-def _positive(text):
-    return _integer_at_least(text, 1, "a positive integer")
-
-
-def _seed(text):
-    return _integer_at_least(text, 0, "an integer >= 0")
 
 
 def main(argv=None):

@@ -1,0 +1,104 @@
+"""What the command line writes: JSON, Markdown tables and plots (matplotlib, imported when a plot
+is drawn), and the energy curves it plots (:mod:`bregman_solvers.cli`)."""
+import json
+
+import numpy as np
+
+
+def _write_json(path, obj):
+    def default(o):
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, (np.floating, np.integer)):
+            return o.item()
+        raise TypeError(type(o).__name__)
+
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, default=default)
+
+
+def _cells(result, n, make):
+    """A table row's ``n`` cells for one model's ``result``: ``make()``, or "diverged" throughout."""
+    return ["diverged"] * n if "diverged" in result else make()
+
+
+def _markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_curves(path, curves, ylabel, title, logy=False):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, values in curves.items():
+        if values:
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_images(path, rows, labels, mean, n=8):
+    """The first ``n`` images of each row of arrays, as square images (nothing for non-square data)."""
+    side = int(round(np.sqrt(mean.size)))
+    if side * side != mean.size:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(rows[0]))
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.2))
+    axes = np.atleast_2d(axes)
+    for r, (images, label) in enumerate(zip(rows, labels)):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(np.clip(images[c] + mean, 0, 1).reshape(side, side), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _energy_curves(histories):
+    """What ``energy.png`` plots for each model.
+
+    A lifted model's full-data energy is evaluated with each batch's auxiliary variables as its
+    last visit left them, up to an epoch older than the final parameters: it is not monotone in
+    stochastic training and can rise in an epoch whose every batch lowered its own energy (the
+    stale variables of the early batches no longer fit the moved parameters). The plot therefore
+    shows it beside the mean of the batches' energies at their visits and the training loss of the
+    forward pass (the lifted energy at consistency, ``x_l = sigma(z_l)``), which is what
+    back-propagation's curve measures too.
+    """
+    curves = {}
+    for model, h in histories.items():
+        short = model[model.find("(") + 1:-1] if model.endswith(")") else model      # "LBN", "SGD-BP"
+        if h.get("energy"):
+            curves[f"{short}: full-data energy, stored aux. variables"] = h["energy"]
+            curves[f"{short}: mean batch energy at its visit"] = h["batch_energy"]
+        curves[f"{short}: training loss, forward pass"] = h.get("train_loss", [])
+    return curves
+
+
+def _joined(earlier, later):
+    """Two histories one after the other (entry by entry)."""
+    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
