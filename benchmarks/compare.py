@@ -28,11 +28,10 @@ that choice is worth.
     python benchmarks/compare.py --n-samples 5000 --dtypes float32
     python benchmarks/compare.py --activations relu tanh   # the tanh row: hidden layers tanh
 
-``--configs lenet5`` (run only when asked) times the LeNet-5-like lifted CNN
-(:func:`bregman_solvers.architectures.architecture`, batch 100, K = 10) against its own floor:
-per inner iteration and layer, the patch matrix (im2col) and the forward GEMM, the weight
-gradient's GEMM on the same patches, and for every layer but the first the back term's GEMM and
-col2im (pooling passes included), on preallocated buffers: what an epoch must do at least.
+``--configs lenet5`` (only when asked) times the LeNet-5-like lifted CNN (batch 100, K = 10) against
+its floor: per inner iteration and layer the patch matrix (im2col) and the forward GEMM, the weight
+gradient's GEMM on the same patches, and but for the first layer the back term's GEMM and col2im
+(pooling passes included), on preallocated buffers: what an epoch must do at least.
 
 ``--activations`` runs the library and SGD-BP columns with other hidden activations (the
 floor does not depend on them; the NumPy and PyTorch peers are written for relu and are
@@ -335,7 +334,6 @@ def conv_floor(layers, batch, dtype, n_iter):
 def conv_rows(n, dtypes, repeat):
     """The ``lenet5`` config: the library's epoch against :func:`conv_floor`, side by side."""
     from bregman_solvers.architectures import architecture
-
     print(f"\n{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'lib/floor':>10}")
     rng = np.random.default_rng(0)
     for dtype in dtypes:
