@@ -297,3 +297,16 @@ def test_a_pooled_residual_network_trains_on_dask_shards_on_disk(tmp_path):
         DistributedImplicitSGD(n_workers=2, client=client, **fast).fit(two, X, Y)
     np.testing.assert_array_equal(one.parameter_vector, alone.parameter_vector)
     assert np.mean(two.predict(X).argmax(1) == Y.argmax(1)) > max(0.6, before)
+
+
+def test_the_lifted_cnn_example_runs(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "lifted_cnn.py"
+    spec = importlib.util.spec_from_file_location("lifted_cnn", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(["--epochs", "1", "--n-train", "200", "--n-test", "100"])
+    out = capsys.readouterr().out
+    assert "auxiliary variables 5.21 MB (200 samples x 6,508 entries, float32)" in out and "epoch 1: test" in out
