@@ -73,7 +73,7 @@ def _settings(args, command):
 #: The lifted solvers' steps where the command line leaves them (None): the estimators'
 #: own defaults but for the step sizes of the paper's experiments (docs/results.rst)
 LIFTED_STEPS = {"bregman": dict(tau_theta="auto", tau_x=0.5, tau=10.0),
-                # measured on LeNet-5 (2,000 MNIST images, 2 epochs): 0.5 reached 13%, 0.05-0.2 73-77%
+                # tau_x 0.5 fails on LeNet-5 where 0.05-0.2 learn (docs/layers.rst, "What was measured")
                 "convolutional": dict(tau_theta="auto", tau_x=0.1, tau=10.0),
                 # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
                 "classical": dict(tau_theta=0.1, tau_x=0.1, tau=1.0),
