@@ -95,8 +95,10 @@ class Conv2d(Operator):
         _conv.im2col(images, cols, *self._geometry(), threads)
         return cols
 
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         cols = self.patches(inputs[0], split[1])
+        if cache is not None:           # the weight gradient on the same inputs reuses it
+            cache["patches"] = cols
         _lifted.gemm(False, True, scale, cols, weights.reshape(self.channels, -1), 0.0,
                      out.reshape(-1, self.channels), *split)
         return out
@@ -108,8 +110,10 @@ class Conv2d(Operator):
         _conv.col2im(cols, out, *self._geometry(), alpha, split[1])
         return out
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
-        cols = self.patches(inputs[0], split[1])
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
+        cols = cache.get("patches") if cache is not None else None
+        if cols is None:
+            cols = self.patches(inputs[0], split[1])
         _lifted.gemm(True, False, alpha, residual.reshape(-1, self.channels), cols, beta,
                      out.reshape(self.channels, -1), *split)
         return out
@@ -192,8 +196,12 @@ class AvgPooled(Operator):
         _conv.avg_pool(images, pooled, *self.in_shape, self.size, threads)
         return pooled
 
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
-        return self.operator.forward((self.pool(inputs[0], split[1]),), weights, out, scale, split)
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
+        pooled = self.pool(inputs[0], split[1])
+        inner = None
+        if cache is not None:
+            cache["pooled"], inner = pooled, cache.setdefault("inner", {})
+        return self.operator.forward((pooled,), weights, out, scale, split, inner)
 
     def adjoint(self, residual, weights, source, out, alpha, split=(1, 1)):
         back = np.zeros((residual.shape[0], self.operator.in_size), residual.dtype)
@@ -201,8 +209,12 @@ class AvgPooled(Operator):
         _conv.avg_pool_adjoint(back, out, *self.in_shape, self.size, alpha, split[1])
         return out
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
-        return self.operator.weight_gradient(residual, (self.pool(inputs[0], split[1]),), out, alpha, beta, split)
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
+        pooled = cache.get("pooled") if cache is not None else None
+        if pooled is None:
+            pooled = self.pool(inputs[0], split[1])
+        inner = cache.get("inner") if cache is not None else None
+        return self.operator.weight_gradient(residual, (pooled,), out, alpha, beta, split, inner)
 
     def norm_sq(self, weights, source=0, v=None, n_iter=30):
         """``|B|^2 / size^2`` (``|P|^2 = 1 / size^2``): a bound of ``|B P|^2``."""

@@ -307,16 +307,16 @@ class LiftedNetwork(NetworkMetrics):
         op.expand_bias(self._biases[l], row)
         return row
 
-    def _affine(self, l, inputs, out, w_scale=1.0):
+    def _affine(self, l, inputs, out, w_scale=1.0, cache=None):
         """out = w_scale A_l(inputs; W_l) (bias not added), layer index l from 0.
 
         ``inputs``: the tuple of arrays the layer reads (:meth:`_inputs`; one array: ``x_{l-1}``). ``w_scale`` is for a
-        solver that keeps ``W_l / w_scale`` in the weights for a while (see
-        :class:`~bregman_solvers.solvers._engine.StepEngine`): the GEMM's alpha.
+        solver that keeps ``W_l / w_scale`` in the weights for a while (see :class:`~bregman_solvers.solvers._engine.
+        StepEngine`): the GEMM's alpha. ``cache``: the operator's (:meth:`~bregman_solvers.operators.Operator.forward`).
         """
         if isinstance(inputs, np.ndarray):
             inputs = (inputs,)
-        return self.layers[l].forward(inputs, self.weights[l], out, w_scale, self._product_split())
+        return self.layers[l].forward(inputs, self.weights[l], out, w_scale, self._product_split(), cache)
 
     def _preactivation(self, l, inputs, out):
         """out = A_l(inputs) + b_l (layer index l from 0): the operator's product, then the bias in a pass."""
@@ -401,7 +401,7 @@ class LiftedNetwork(NetworkMetrics):
 
     # ------------------------------------------------------------ the energy
     def _layer_pass(self, l, inputs, x_l, ws, v=None, a_x=0.0, c_z=0.0, with_loss=True, w_scale=1.0, keep_z=True,
-                    prox_c=0.0):
+                    prox_c=0.0, cache=None):
         """Pre-activation, residual, penalty (and x-step argument) of layer l (from 0).
 
         ``inputs``: the arrays the layer reads (:meth:`_inputs`; one array: ``x_{l-1}``).
@@ -409,10 +409,10 @@ class LiftedNetwork(NetworkMetrics):
         penalties are then not computed at all). ``w_scale`` as in :meth:`_affine`;
         ``keep_z=False``: ``ws.z[l]`` need not hold the pre-activation afterwards;
         ``prox_c > 0``: first ``x_l <- prox_{prox_c Psi}(v)``, the previous x-step
-        (see ``_lifted.layer_pass``).
+        (see ``_lifted.layer_pass``). ``cache`` as in :meth:`_affine`.
         """
         act = self.activations[l]
-        self._affine(l, inputs, ws.z[l], w_scale)
+        self._affine(l, inputs, ws.z[l], w_scale, cache)
         _lifted.layer_pass(self._penalty_code, act.kind, act.param, ws.z[l], self.bias_row(l), x_l,
                            ws.residual[l], ws.loss[l] if with_loss else None, v, a_x, c_z, self._threads(ws.z[l]),
                            keep_z, prox_c, x_l if prox_c > 0 else None)

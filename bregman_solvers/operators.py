@@ -196,7 +196,7 @@ class Operator:
         return 0
 
     # -------------------------------------------------------------- the map
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         """``out = scale * A(inputs; W)`` (no bias), for a batch.
 
         Parameters
@@ -208,6 +208,10 @@ class Operator:
         scale : float
         split : (int, int)
             ``(blocks, threads)`` of a matrix product (``_kernels._lifted.gemm``).
+        cache : dict or None
+            Where the operator may keep what it derived from ``inputs`` (a convolution's patch
+            matrix) for a :meth:`weight_gradient` on the same inputs. The step engine passes one
+            dict per layer and empties it whenever the auxiliary variables change; None: keep nothing.
         """
         raise NotImplementedError
 
@@ -216,8 +220,9 @@ class Operator:
         into :attr:`sources`)."""
         raise NotImplementedError
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
-        """``out = alpha (dA/dW)^T residual + beta out`` (out of shape :attr:`weight_shape`)."""
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
+        """``out = alpha (dA/dW)^T residual + beta out`` (out of shape :attr:`weight_shape`);
+        ``cache``: the dict a :meth:`forward` on the same ``inputs`` filled, or None."""
         raise NotImplementedError
 
     # ----------------------------------------------------------- the bounds
@@ -282,7 +287,7 @@ class Dense(Operator):
     def get_config(self):
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out}
 
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         _lifted.gemm(False, True, scale, inputs[0], weights, 0.0, out, *split)
         return out
 
@@ -290,7 +295,7 @@ class Dense(Operator):
         _lifted.gemm(False, False, alpha, residual, weights, 1.0, out, *split)
         return out
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
         _lifted.gemm(True, False, alpha, residual, inputs[0], beta, out, *split)
         return out
 

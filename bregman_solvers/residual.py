@@ -19,6 +19,11 @@ from .operators import Dense, Operator, _shape, operator_from_config, register_o
 __all__ = ["Residual"]
 
 
+def _part(cache, key):
+    """The sub-cache of one of the block's two maps (None without a cache)."""
+    return None if cache is None else cache.setdefault(key, {})
+
+
 @register_operator
 class Residual(Operator):
     """``A(x_{l-1}, x_{l-2}; W) = B(x_{l-1}; W_B) + S(x_{l-2}; W_S)``: an operator plus a skip.
@@ -99,15 +104,15 @@ class Residual(Operator):
             self.projection.init_weights(rng, skip)
 
     # ---------------------------------------------------------------- products
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         main, skip = self._split(weights)
-        self.operator.forward(inputs[:1], main, out, scale, split)
+        self.operator.forward(inputs[:1], main, out, scale, split, _part(cache, "main"))
         if skip is None:
             _lifted.axpy(scale, inputs[1].reshape(-1), out.reshape(-1), split[1])
         else:
             # S(x) added to B(x): the projection's product into a temporary, then one axpy
             extra = np.empty_like(out)
-            self.projection.forward(inputs[1:], skip, extra, scale, split)
+            self.projection.forward(inputs[1:], skip, extra, scale, split, _part(cache, "skip"))
             _lifted.axpy(1.0, extra.reshape(-1), out.reshape(-1), split[1])
         return out
 
@@ -120,11 +125,11 @@ class Residual(Operator):
             return out
         return self.projection.adjoint(residual, skip, 0, out, alpha, split)
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
         main, skip = self._split(out)
-        self.operator.weight_gradient(residual, inputs[:1], main, alpha, beta, split)
+        self.operator.weight_gradient(residual, inputs[:1], main, alpha, beta, split, _part(cache, "main"))
         if skip is not None:
-            self.projection.weight_gradient(residual, inputs[1:], skip, alpha, beta, split)
+            self.projection.weight_gradient(residual, inputs[1:], skip, alpha, beta, split, _part(cache, "skip"))
         return out
 
     # ----------------------------------------------------------- the bounds

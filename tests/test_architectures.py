@@ -310,3 +310,28 @@ def test_the_lifted_cnn_example_runs(capsys):
     example.main(["--epochs", "1", "--n-train", "200", "--n-test", "100"])
     out = capsys.readouterr().out
     assert "auxiliary variables 5.21 MB (200 samples x 6,508 entries, float32)" in out and "epoch 1: test" in out
+
+
+def test_the_engine_reuses_patches_only_for_the_inputs_they_came_from():
+    """The parameter step reads the patch matrices its evaluate formed; after an x-step (or a
+    restore) they are formed again: the engine's gradients equal the network's, computed afresh."""
+    from bregman_solvers.solvers._engine import StepEngine
+
+    X, Y = images(50, dtype=np.float64)
+    net = small_network(random_state=0)
+    state = net.init_state(X)
+    engine = StepEngine(net, X, Y, state)
+    tau_x = np.full(net.n_layers - 1, 0.3)
+    for step in range(3):
+        engine.evaluate(tau_x)
+        engine.theta_gradients()
+        expected, _, _ = net.gradients(X, Y, state)
+        for got, want in zip(engine.ws.grad_w, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+        engine.apply_x(tau_x)                         # moves every auxiliary variable
+        assert all(not cache for cache in engine._caches)
+    snap = engine.snapshot()
+    engine.evaluate()
+    assert engine._caches[1]["patches"] is not None
+    engine.restore(snap)
+    assert all(not cache for cache in engine._caches)

@@ -34,7 +34,7 @@ class FixedMap(Operator):
 
     __hash__ = Operator.__hash__
 
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         np.matmul(inputs[0], (scale * self.matrix.T).astype(out.dtype), out=out)
         return out
 
@@ -42,7 +42,7 @@ class FixedMap(Operator):
         out += alpha * (residual @ self.matrix.astype(out.dtype))
         return out
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
         return out
 
 
@@ -66,7 +66,7 @@ class DenseWithSkip(Operator):
         return {"type": "DenseWithSkip", "n_in": self.n_in, "n_skip": self.n_out, "channels": self.channels,
                 "c": self.c}
 
-    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1)):
+    def forward(self, inputs, weights, out, scale=1.0, split=(1, 1), cache=None):
         np.matmul(inputs[0], scale * weights.T, out=out)
         out += self.c * inputs[1]
         return out
@@ -75,7 +75,7 @@ class DenseWithSkip(Operator):
         out += alpha * (residual @ weights if source == 0 else self.c * residual)
         return out
 
-    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1)):
+    def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
         out *= beta
         out += alpha * (residual.T @ inputs[0])
         return out

@@ -109,6 +109,9 @@ class StepEngine:
         self.w_scale = w_scale
         self._anchor_views = (None, None)
         self._compiled = (None, None)
+        # per layer, what an operator derived from its inputs in the last evaluate (a patch
+        # matrix), for the parameter step on the same auxiliary variables
+        self._caches = [{} for _ in range(network.n_layers)]
 
     # -- chain of variables x_0 .. x_L
     def xs(self):
@@ -190,11 +193,12 @@ class StepEngine:
         ``V_h += back_h (lambda_l / lambda_{h+1}) A_{l,j}^T R_l`` of the layers that read ``X_h``."""
         net, ws, xs = self.net, self.ws, self.xs()
         L, split = net.n_layers, net._product_split()
+        self.forget_inputs()
         for l in np.flatnonzero(active):
             hidden = l < L - 1
             net._layer_pass(l, net._inputs(l, xs), xs[l + 1], ws, ws.v[l] if hidden and with_v[l] else None,
                             a_x[l] if hidden else 0.0, c_z[l] if hidden else 0.0, energy,
-                            prox_c=prox_c[l] if pending and hidden else 0.0)
+                            prox_c=prox_c[l] if pending and hidden else 0.0, cache=self._caches[l])
         for l in np.flatnonzero(active):
             op = net.layers[l]
             for j, source in enumerate(op.sources):
@@ -229,7 +233,7 @@ class StepEngine:
         net, ws = self.net, self.ws
         op = net.layers[l]
         op.weight_gradient(ws.residual[l], net._inputs(l, self.xs()), w_out, alpha, 1.0 if accumulate else 0.0,
-                           net._product_split())
+                           net._product_split(), self._caches[l])
         op.bias_gradient(ws.residual[l], b_out, alpha, accumulate)
 
     def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
@@ -339,8 +343,14 @@ class StepEngine:
     def total(self, terms):
         return float(np.sum(terms)) + self.regularisation()
 
+    def forget_inputs(self):
+        """Empty the operators' caches: the auxiliary variables (or the batch) changed."""
+        for cache in self._caches:
+            cache.clear()
+
     def apply_x(self, tau_x, hidden=None):
         """The x-step ``X_h = prox_{c Psi}(V_h)`` of the hidden layers (all, or ``hidden``)."""
+        self.forget_inputs()
         net, ws = self.net, self.ws
         code = self.code_regulariser
         for h in range(net.n_layers - 1) if hidden is None else hidden:
@@ -403,6 +413,7 @@ class StepEngine:
                 [h.copy() for h in self.state.hidden])
 
     def restore(self, snap):
+        self.forget_inputs()
         for dst, src in zip(self.net.weights, snap[0]):
             np.copyto(dst, src)
         for dst, src in zip(self.net.biases, snap[1]):
