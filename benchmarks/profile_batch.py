@@ -17,7 +17,7 @@ import numpy as np
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
-from bregman_solvers.solvers import _engine, stochastic
+from bregman_solvers.solvers import _batches, _engine, stochastic
 
 WIDTHS = [784, 784, 784, 784, 10]
 BATCH, K = 100, 10
@@ -55,13 +55,13 @@ def main(argv=None):
     steps_label = "K steps"
     totals = {}
     originals = timed_calls([
-        (stochastic._BatchBuffers, "gather", "gather"),
+        (_batches._BatchBuffers, "gather", "gather"),
         (_lifted, "copy", "anchor copy"),
         # the first evaluation of a batch reports the energy
         (_engine.StepEngine, "evaluate", "first evaluation"),
         (stochastic.ImplicitSGD, "_inner_steps", "_all"),
         (_engine.StepEngine, "iterate_finite", "finiteness check"),
-        (stochastic._BatchBuffers, "scatter", "scatter"),
+        (_batches._BatchBuffers, "scatter", "scatter"),
     ], totals)
     rng = np.random.default_rng(0)
     n_batches = args.n_samples // BATCH

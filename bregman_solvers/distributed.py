@@ -6,7 +6,7 @@ parameters theta travel. :class:`DistributedImplicitSGD` keeps one :class:`Shard
 Dask actor) per shard, each holding its samples, their auxiliary variables and a copy of the
 network. Every round the driver broadcasts theta, each shard runs ``sync_every`` batches of
 Algorithm 1 on its samples with the library's own batch steps
-(:class:`~bregman_solvers.solvers.stochastic.AlgorithmOneBatches`), and the driver averages the
+(:class:`~bregman_solvers.solvers._batches.AlgorithmOneBatches`), and the driver averages the
 shards' parameters weighted by the samples each processed (iterative parameter mixing,
 McDonald et al. 2010). With ``averaging="batch"`` every batch starts from the round's theta and
 the average is over batches: with ``sync_every="epoch"`` that is eq. 23's model averaging
@@ -32,7 +32,8 @@ from .regularisers import BregmanIteration
 from .schedules import BatchScheduler
 from .solvers._base import with_thread_policy
 from .solvers._epochs import EpochLoop, divergence_error
-from .solvers.stochastic import AlgorithmOneBatches, ImplicitSGD, parameters_finite
+from .solvers._batches import AlgorithmOneBatches, parameters_finite
+from .solvers.stochastic import ImplicitSGD
 
 __all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from bregman_solvers._kernels import _lifted
-from bregman_solvers.solvers import _engine, stochastic
+from bregman_solvers.solvers import _batches, _engine, stochastic
 
 
 def load(name):
@@ -17,9 +17,9 @@ def load(name):
     return module
 
 
-WRAPPED = [(stochastic._BatchBuffers, "gather"), (_lifted, "copy"), (_engine.StepEngine, "evaluate"),
+WRAPPED = [(_batches._BatchBuffers, "gather"), (_lifted, "copy"), (_engine.StepEngine, "evaluate"),
            (stochastic.ImplicitSGD, "_inner_steps"), (_engine.StepEngine, "iterate_finite"),
-           (stochastic._BatchBuffers, "scatter")]
+           (_batches._BatchBuffers, "scatter")]
 
 
 def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):

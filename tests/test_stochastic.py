@@ -109,7 +109,7 @@ def test_auto_theta_steps_against_numpy_oracle(data, tau, scale):
     """``tau_theta="auto"``: min(0.5, 1.5 / L_l), L_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau, with the
     spectral norm estimated from below and raised by 5%: between the steps of the exact norm and of
     1.05 times it (small data: the cap)."""
-    from bregman_solvers.solvers.stochastic import AUTO_STEP_MULTIPLE, AUTO_TAU_THETA_CAP, auto_theta_steps
+    from bregman_solvers.solvers._batches import AUTO_STEP_MULTIPLE, AUTO_TAU_THETA_CAP, auto_theta_steps
 
     assert AUTO_STEP_MULTIPLE == 1.5
 
@@ -131,7 +131,7 @@ def test_auto_theta_steps_against_numpy_oracle(data, tau, scale):
 
 def test_auto_steps_take_one_over_l_with_momentum(data):
     """With momentum the auto steps are 1 / L (the extrapolation enlarges the move), without 1.5 / L."""
-    from bregman_solvers.solvers.stochastic import AlgorithmOneBatches, auto_theta_steps
+    from bregman_solvers.solvers._batches import AlgorithmOneBatches, auto_theta_steps
 
     X, Y = data
     X = 3.0 * X                                    # beyond the cap of 0.5
@@ -150,7 +150,7 @@ def test_auto_theta_steps_decrease_the_batch_problem(data):
     """The auto steps are below the stability limit 2 / L of each layer's convex block: theta steps
     at fixed auxiliary variables decrease the batch energy plus the proximity term at every step
     (a multiple of 5 instead of 1.5 fails this)."""
-    from bregman_solvers.solvers.stochastic import auto_theta_steps
+    from bregman_solvers.solvers._batches import auto_theta_steps
 
     X, Y = data
     X = 4.0 * X                                   # steps below the cap, so the bound decides
@@ -788,7 +788,7 @@ def test_momentum_restarts_after_a_recovery(data, monkeypatch):
     (the velocity led to the divergence): the extrapolation is not applied twice, and the momentum
     is halved with the steps."""
     from bregman_solvers._kernels import _lifted
-    from bregman_solvers.solvers.stochastic import AlgorithmOneBatches
+    from bregman_solvers.solvers._batches import AlgorithmOneBatches
     from bregman_solvers.exceptions import DivergenceWarning
 
     X, Y = data

@@ -1,0 +1,224 @@
+"""Algorithm 1's batches (eq. 22-24) on one network: the batch buffers, the ``tau_theta="auto"`` step
+rule and :class:`AlgorithmOneBatches`, the loop :class:`~bregman_solvers.ImplicitSGD` runs for an epoch
+and a data-parallel shard (:mod:`bregman_solvers.distributed`) for a round."""
+from collections import deque
+
+import numpy as np
+
+from .._kernels import _lifted
+from .._threads import current_threads
+from ..exceptions import DivergenceError
+from ..network import LiftedState
+from ..regularisers import BregmanIteration
+from ._engine import normalise_weights
+from ._safeguard import StepSafeguard
+
+__all__ = ["AlgorithmOneBatches", "auto_theta_steps", "parameters_finite"]
+
+
+class _BatchBuffers:
+    """Gathered copies of one batch (input, target, auxiliary variables), reused every batch."""
+
+    def __init__(self, network, size):
+        dt = network.dtype
+        self.x0 = np.empty((size, network.widths[0]), dt)
+        self.target = np.empty((size, network.widths[-1]), dt)
+        self.hidden = [np.empty((size, w), dt) for w in network.widths[1:-1]]
+        self.state = LiftedState(self.hidden)
+
+    def gather(self, idx, X0, target, state):
+        for dst, src in [(self.x0, X0), (self.target, target), *zip(self.hidden, state.hidden)]:
+            np.take(src, idx, axis=0, out=dst)
+
+    def scatter(self, idx, state):
+        for src, dst in zip(self.hidden, state.hidden):
+            dst[idx] = src
+
+
+def parameters_finite(network):
+    """Whether every parameter is finite: one read of the parameter vector by BLAS (see ``_lifted.abs_sum``)."""
+    return bool(np.isfinite(_lifted.abs_sum(network.parameter_vector)))
+
+
+#: Cap, multiple of ``1 / L_theta_l`` (without and with momentum) and sample size of ``tau_theta="auto"``.
+AUTO_TAU_THETA_CAP = 0.5
+AUTO_STEP_MULTIPLE = 1.5
+AUTO_STEP_MULTIPLE_WITH_MOMENTUM = 1.0
+AUTO_SAMPLE_ROWS = 2000
+
+
+def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
+    """Per-layer ``min(0.5, multiple / L_theta_l)`` with ``L_theta_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau``
+    (for any operator ``|dA_l/dW_l|_2^2`` in place of ``|X_{l-1}|_2^2``, see
+    :meth:`~bregman_solvers.operators.Operator.input_norm_sq`).
+
+    Given the auxiliary variables, the batch problem separates over the layers' parameters,
+    and each layer's block (W_l, b_l) is convex with an ``L_theta_l``-Lipschitz gradient (the
+    block bound of MATH.md on the mean energy, plus the proximity term's ``1 / tau``): a
+    gradient step on it decreases the energy for any step below ``2 / L_theta_l``, and
+    ``1.5 / L_theta_l`` keeps a quarter of that as a margin for what the bound does not see
+    (the auxiliary variables move in the same iteration; a batch's norm exceeds the sample's).
+    The spectral norm is estimated by power iterations on the first :data:`AUTO_SAMPLE_ROWS`
+    rows of the layer inputs (data and lifted state) and raised by 5% (power iterations
+    approach it from below). Safe on data of any scale. Measured (docs/stochastic.rst, "Where
+    a batch starts"): ``1 / L`` learns less per epoch, ``2 / L`` oscillates on small data.
+    With momentum between batches the extrapolation already enlarges each move, and
+    :class:`ImplicitSGD` passes ``multiple = 1`` (:data:`AUTO_STEP_MULTIPLE_WITH_MOMENTUM`):
+    at 1.5 the training loss of small data sets jumped from epoch to epoch ("Momentum between
+    batches").
+
+    Parameters
+    ----------
+    network : LiftedNetwork
+    X0 : ndarray of shape (n_samples, n_features)
+    state : LiftedState
+        The auxiliary variables (the inputs of layers 2..L).
+    tau : float or None
+        Weight of the proximity term (None or ``inf``: none).
+    multiple : float, default 1.5
+        The step as a multiple of ``1 / L_theta_l`` (below 2 for a descent step).
+    """
+    m = min(AUTO_SAMPLE_ROWS, X0.shape[0])
+    chain = [X0[:m]] + [h[:m] for h in state.hidden]
+    proximity = 0.0 if tau is None else 1.0 / tau
+    steps = np.empty(network.n_layers)
+    for l, op in enumerate(network.layers):
+        # |dA_l / dW_l|^2 on the sample: |X_{l-1}|_2^2 for a dense layer
+        est, _ = op.input_norm_sq(network._inputs(l, chain), None, 20)
+        lipschitz = network.lambdas[l] * (1.05 * est / m + 1.0) + proximity
+        steps[l] = min(AUTO_TAU_THETA_CAP, multiple / lipschitz)
+    return steps
+
+
+class AlgorithmOneBatches:
+    """Algorithm 1's batches on one network, its data and their auxiliary variables.
+
+    What :class:`ImplicitSGD` runs for an epoch and a data-parallel worker
+    (:mod:`bregman_solvers.distributed`) for a round on its shard: for each batch,
+    gather its rows, take the K inner steps from the anchor theta^k (eq. 24), scatter
+    its auxiliary variables back; a divergence backs off through the
+    :class:`~bregman_solvers.solvers._safeguard.StepSafeguard`. Buffers and engines
+    are kept per batch size, so consecutive calls reuse them.
+
+    Parameters
+    ----------
+    solver : ImplicitSGD
+        The hyper-parameters (steps, K, splitting, regularisers, safeguard).
+    network, X0, target, state
+        Updated in place: the parameters and the auxiliary variables of the batches run.
+    bregman_state : BregmanState, optional
+    raise_divergence : callable
+        ``raise_divergence(steps, at_start=False)`` raises the fit's
+        :class:`~bregman_solvers.exceptions.DivergenceError`.
+    """
+
+    def __init__(self, solver, network, X0, target, state, bregman_state, raise_divergence):
+        self.solver = solver
+        self.n_inner, self.tau, self.tau_theta, self.tau_x = solver._validate(network)
+        self.network, self.X0, self.target, self.state = network, X0, target, state
+        self.bregman_state = bregman_state
+        self.raise_divergence = raise_divergence
+        self.forward_start = solver.aux_start == "forward"
+        self.momentum = solver._momentum()
+        # theta^{k-1} of the inertial step (None: the next batch starts the momentum afresh)
+        self.previous = None
+        self.buffers, self.engines = {}, {}
+        L = network.n_layers
+        # the weights' scales of the scaled proximity step, shared by the engines of all batch
+        # sizes: between batches the weights stay scaled, and the anchor is copied with them
+        self.w_scale, self.anchor_scale = np.ones(L), np.ones(L)
+        # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
+        self.guard = StepSafeguard(network.parameter_vector, enabled=solver.safeguard and not isinstance(
+            solver.regulariser, BregmanIteration))
+
+    def epoch_steps(self, epoch):
+        """The base steps of epoch ``epoch``: per-layer ``tau_theta``, per-layer ``tau_x`` and ``tau``
+        (None: no proximity term); ``tau_theta="auto"`` estimates its bounds here, on this data.
+        Starts the epoch's count of recoveries (``guard.recoveries``)."""
+        L = self.network.n_layers
+        tau = None if self.tau is None else self.tau(epoch)
+        if self.tau_theta == "auto":
+            multiple = AUTO_STEP_MULTIPLE_WITH_MOMENTUM if self.momentum else AUTO_STEP_MULTIPLE
+            base_theta = auto_theta_steps(self.network, self.X0, self.state, tau, multiple)
+        else:
+            base_theta = np.full(L, self.tau_theta(epoch))
+        self.guard.recoveries = 0
+        return base_theta, np.full(L - 1, self.tau_x(epoch)), tau
+
+    def run(self, batches, steps, progress=None):
+        """Run ``batches`` (index arrays into ``X0``) in order with the base ``steps`` of
+        :meth:`epoch_steps`; returns each batch's energy before its steps. The weights are
+        explicit (normalised) when it returns or raises."""
+        base_theta, base_x, t_prox = steps
+        network, guard, w_scale, anchor_scale = self.network, self.guard, self.w_scale, self.anchor_scale
+        auto = self.tau_theta == "auto"
+        energies = []
+        queue = deque(batches)
+        try:
+            while queue:
+                idx = queue.popleft()
+                t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
+                reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
+                buf, engine = self._engine(len(idx))
+                buf.gather(idx, self.X0, self.target, self.state)
+                if self.momentum:
+                    self._extrapolate()
+                if self.forward_start:
+                    # the batch starts from the forward pass of theta^k, not from its stored variables
+                    network.forward_hidden(buf.x0, buf.hidden, w_scale)
+                # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
+                # threads), with the scales its weights carry
+                anchor = guard.anchor
+                _lifted.copy(network.parameter_vector, anchor)
+                anchor_scale[:] = w_scale
+                # keep the scales across batches when every step takes the scaled form: saves
+                # the pass over the weights that multiplies them back in
+                keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
+                try:
+                    first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
+                                                     reported, anchor_scale, keep_scale, guard.bound())
+                except DivergenceError as error:
+                    guard.back_off(error)                 # raises at the floor (or without the safeguard)
+                    self.restart_momentum()               # the velocity led here: start afresh
+                    if error.at_start:
+                        # the previous batch's steps blew the parameters up: undo it, redo both
+                        previous = guard.undo_previous(network, engine, self.X0, self.state)
+                        if previous is None:
+                            raise
+                        queue.appendleft(idx)
+                        if previous is not guard.SNAPSHOT:
+                            queue.appendleft(previous)
+                    else:
+                        queue.appendleft(idx)             # the anchor is back: retry the batch
+                    continue
+                energies.append(first)
+                buf.scatter(idx, self.state)
+                guard.completed(idx, first, anchor_scale)
+                if progress is not None:
+                    progress.update(1)
+        finally:
+            # explicit weights between calls (metrics, callbacks, averaging) and after an error
+            normalise_weights(network, w_scale)
+        return energies
+
+    def _extrapolate(self):
+        """The inertial step: theta^k becomes the anchor ``y^k = theta^k + beta (theta^k - theta^{k-1})``.
+
+        ``beta`` is the momentum times the safeguard's factor: a recovery halves it with the steps
+        (the velocity, not only the step, can be what diverges)."""
+        theta = self.network.parameter_vector
+        normalise_weights(self.network, self.w_scale)      # the velocity is one of explicit weights
+        if self.previous is None:
+            self.previous = theta.copy()
+        else:
+            _lifted.extrapolate(theta, self.previous, self.momentum * self.guard.factor, current_threads() or 1)
+
+    def restart_momentum(self):
+        """Forget the velocity: the next batch starts from theta^k itself."""
+        self.previous = None
+
+    def _engine(self, size):
+        if size not in self.buffers:
+            self.buffers[size], self.engines[size] = self.solver._batch_engine(
+                self.network, size, self.bregman_state, self.w_scale)
+        return self.buffers[size], self.engines[size]
