@@ -1,262 +1,36 @@
-"""Data-parallel lifted training on Dask: iterative parameter mixing of implicit SGD.
-
-The lifted problem's auxiliary variables belong to their samples, so a worker that owns a
-shard of the samples owns their auxiliary variables too and never ships them: only the
-parameters theta travel. :class:`DistributedImplicitSGD` keeps one :class:`ShardTrainer` (a
-Dask actor) per shard, each holding its samples, their auxiliary variables and a copy of the
-network. Every round the driver broadcasts theta, each shard runs ``sync_every`` batches of
-Algorithm 1 on its samples with the library's own batch steps
-(:class:`~bregman_solvers.solvers._batches.AlgorithmOneBatches`), and the driver averages the
-shards' parameters weighted by the samples each processed (iterative parameter mixing,
-McDonald et al. 2010). With ``averaging="batch"`` every batch starts from the round's theta and
-the average is over batches: with ``sync_every="epoch"`` that is eq. 23's model averaging
-(:class:`~bregman_solvers.ModelAveraging`) on the cluster.
-
-Without a client, a :class:`distributed.LocalCluster` of worker processes starts for the fit
-(bound to localhost, no dashboard unless asked, ``n_workers x threads_per_worker`` at most the
-usable cores). Dask is an optional dependency: ``pip install "bregman_solvers[distributed]"``.
-"""
-import logging
+"""The driver of a data-parallel fit: :class:`DistributedImplicitSGD` and its shards' placement."""
 import math
-import shutil
-import tempfile
-from contextlib import contextmanager
 
 import numpy as np
 
-from . import _threads as thread_pools
-from ._threads import fit_threads, usable_cores
-from ._validation import check_integer
-from .network import LiftedNetwork
-from .regularisers import BregmanIteration
-from .schedules import BatchScheduler
-from .solvers._base import with_thread_policy
-from .solvers._epochs import EpochLoop, divergence_error
-from .solvers._batches import AlgorithmOneBatches, parameters_finite
-from .solvers.stochastic import ImplicitSGD
+from .. import _threads as thread_pools
+from .._validation import check_integer
+from ..network import LiftedNetwork
+from ..regularisers import BregmanIteration
+from ..solvers._base import with_thread_policy
+from ..solvers._epochs import EpochLoop, divergence_error
+from ..solvers._batches import parameters_finite
+from ..solvers.stochastic import ImplicitSGD
 
-__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client"]
+from ._cluster import _import_distributed, _is_dask_array, _worker_lost, dask_client
+from ._shard import ShardTrainer, _shard_round
 
-#: What the message of an error tells a user without Dask
-INSTALL_HINT = 'the Dask back end needs dask.distributed: pip install "bregman_solvers[distributed]"'
 
 #: Seconds to wait for a live worker to take over a lost worker's shard
 REPLACEMENT_TIMEOUT = 120
 
+
 #: Batches per shard between two averagings by default with ``averaging="shard"``: on full MNIST
+
+
 #: with 2 workers, 5 epochs, two seeds, 0.3 and 0.2 points below the single process, where one
+
+
 #: averaging per epoch was 0.8 and 0.2 (docs/scaling.rst). A data set with fewer batches per shard
+
+
 #: averages once per epoch.
 DEFAULT_SYNC_EVERY = 60
-
-
-def _import_distributed():
-    try:
-        import distributed
-    except ImportError as exc:           # the optional extra is not installed
-        raise ImportError(INSTALL_HINT) from exc
-    return distributed
-
-
-class ShardLost(RuntimeError):
-    """A shard's actor is not where its round was sent: its worker was lost."""
-
-
-def _worker_lost(error):
-    """Whether a shard's call failed because its worker died: Dask says "Worker holding Actor was
-    lost" (RuntimeError), the connection closed under the call (CommClosedError, an OSError), the
-    round ran on a worker without the shard (:class:`ShardLost`) or every worker that tried it died
-    (KilledWorker)."""
-    return (isinstance(error, (OSError, ShardLost)) or type(error).__name__ == "KilledWorker"
-            or "lost" in str(error).lower())
-
-
-def _shard_round(key, *args):
-    """A task on the shard's worker: its actor's round, in a task thread.
-
-    The round runs as a task rather than an actor call because Dask runs actor calls in a
-    separate executor in which the same round measured 23% slower (docs/scaling.rst); the
-    actor still holds the shard between rounds.
-    """
-    from distributed import get_worker
-
-    shard = get_worker().state.actors.get(key)
-    if shard is None:
-        raise ShardLost(f"shard {key} is not on this worker: its worker was lost")
-    return shard.run_round(*args)
-
-
-def _is_dask_array(a):
-    return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
-
-
-#: Seconds a new LocalCluster may take until all its workers have registered.
-WORKER_START_TIMEOUT = 120
-
-
-@contextmanager
-def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=None, dashboard=False):
-    """The Dask client a fit runs on.
-
-    ``client`` as given; else a client of the scheduler at ``scheduler`` (an address such
-    as ``"tcp://host:8786"``), closed afterwards; else a new :class:`distributed.LocalCluster`
-    of ``n_workers`` processes (default: the usable cores) with ``threads_per_worker``
-    threads each (default: the cores divided among the workers, at least one), bound to
-    127.0.0.1, its dashboard off unless ``dashboard`` (then on a free port:
-    ``client.dashboard_link``); closed afterwards.
-    """
-    distributed = _import_distributed()
-    if client is not None:
-        yield client
-        return
-    if scheduler is not None:
-        with distributed.Client(scheduler) as own:
-            yield own
-        return
-    cores = usable_cores()
-    n = cores if n_workers is None else n_workers
-    threads = max(1, cores // n) if threads_per_worker is None else threads_per_worker
-    # without the dashboard the scheduler still serves its health routes over HTTP: on a free port
-    web = {} if dashboard else {"scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"}}
-    with distributed.LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                                  **web) as cluster, distributed.Client(cluster) as own:
-        # on a busy machine a spawned worker can register after the cluster has started: wait for all
-        own.wait_for_workers(n, timeout=WORKER_START_TIMEOUT)
-        yield own
-
-
-class ShardTrainer:
-    """One shard of the samples, their auxiliary variables and a network copy, on one worker.
-
-    Created as a Dask actor by :class:`DistributedImplicitSGD`; usable directly too (the
-    tests run it in-process). The auxiliary variables are initialised by a forward pass from
-    the network's parameters and stay here between rounds.
-
-    Parameters
-    ----------
-    network : LiftedNetwork
-        This shard's copy (its parameters are overwritten by each round's theta).
-    X, Y : ndarray or list of ndarray
-        The shard's inputs and targets (a list: row blocks, concatenated here).
-    solver : ImplicitSGD
-        The batch steps' hyper-parameters.
-    seed : int
-        Seed of this shard's batches (epoch ``e``'s permutation depends on ``(seed, e)`` only).
-    n_threads : int
-        Threads of this shard's passes and products.
-    aux_storage : {"memory", "memmap"}
-        Where the auxiliary variables live: in memory, or in memory-mapped files under
-        ``aux_dir`` (a new temporary folder when None, removed by :meth:`close`).
-    product_blocks : int, optional
-        The blocks this worker process splits each matrix product into
-        (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`, process-wide). The driver sends one
-        value to all shards of a fit, so that the rounding of the products, and with it the
-        fit, does not depend on which worker runs a shard (a Dask worker starts with
-        ``OMP_NUM_THREADS=1``, which would otherwise make it 1: unsplit products on one thread).
-    """
-
-    def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None,
-                 product_blocks=None):
-        if product_blocks is not None:
-            thread_pools.PRODUCT_BLOCKS = check_integer(product_blocks, "product_blocks")
-        if isinstance(X, list):
-            X, Y = np.concatenate(X), np.concatenate(Y)
-        self.network, self.solver, self.n_threads = network, solver, n_threads
-        self._folder = None
-        with fit_threads(n_threads):
-            X, Y = network.check_data(X, Y)
-            # own copies: arrays that arrived over the wire live in the message's buffer
-            # (read-only, not allocated by NumPy, so without its huge-page advice)
-            self.X, self.Y = np.array(X, order="C"), np.array(Y, order="C")
-            self.state = self._new_state(aux_storage, aux_dir)
-        self.scheduler = BatchScheduler(self.X.shape[0], solver.batch_size, solver.shuffle, solver.drop_last, seed)
-        self._epoch, self._steps = None, None
-        self.batches = AlgorithmOneBatches(solver, network, self.X, self.Y, self.state, None, self._raise)
-
-    def _new_state(self, aux_storage, aux_dir):
-        if aux_storage == "memory":
-            return self.network.init_state(self.X)
-        self._folder = tempfile.mkdtemp(prefix="bregman-shard-", dir=aux_dir)
-        return self.network.init_state(self.X, directory=self._folder)
-
-    def _raise(self, steps, at_start=False):
-        raise divergence_error(steps, self._epoch, True, at_start)
-
-    def n_samples(self):
-        return self.X.shape[0]
-
-    def n_batches(self):
-        """Batches per epoch on this shard."""
-        return len(self.scheduler)
-
-    def run_round(self, theta, epoch, first, stop, restart_each_batch=False, keep_velocity=False, previous=None,
-                  return_previous=False):
-        """Batches ``first:stop`` of this shard's epoch ``epoch`` from the parameters ``theta``.
-
-        The momentum's velocity is ``theta - previous`` when ``previous`` is given (the driver's
-        average of the shards' last ``previous``: the velocity of the average), this shard's own
-        when ``keep_velocity`` (``theta`` is its own last result: the only shard of the fit),
-        and starts afresh otherwise. A shard's own velocity must not be carried over the jump
-        to an averaged theta: it belongs to its own trajectory, and so it diverged.
-
-        Returns a dict: ``theta`` (the parameters after the batches, or the mean of every
-        batch's parameters with ``restart_each_batch``, where each batch starts from
-        ``theta``: eq. 23), ``samples`` and ``batches`` processed, ``energies`` (each batch's
-        energy before its steps), the safeguard's ``step_factor`` and ``recoveries``; with
-        ``return_previous``, ``previous``: theta^{k-1} of the momentum after the round (None
-        without a velocity: momentum 0, or restarted by a recovery).
-        """
-        with fit_threads(self.n_threads):
-            params = self.network.parameter_vector
-            if previous is not None:
-                self.batches.previous = np.array(previous, dtype=params.dtype)
-            elif not keep_velocity:
-                self.batches.restart_momentum()
-            np.copyto(params, theta)
-            if epoch != self._epoch:
-                self._epoch, self._steps = epoch, self.batches.epoch_steps(epoch)
-            # a new theta arrived: the previous round's batches can no longer be undone
-            self.batches.guard.forget()
-            batches = self.scheduler.epoch(epoch)[first:stop]
-            if not restart_each_batch:
-                energies = self.batches.run(batches, self._steps)
-                result = params.copy()
-            else:
-                result, energies = np.zeros_like(params), []
-                for idx in batches:
-                    np.copyto(params, theta)
-                    self.batches.restart_momentum()       # eq. 23: every batch from theta itself
-                    energies += self.batches.run([idx], self._steps)
-                    result += params
-                result /= max(1, len(batches))
-        out = {"theta": result, "samples": int(sum(len(b) for b in batches)), "batches": len(batches),
-               "energies": energies, "step_factor": self.batches.guard.factor,
-               "recoveries": self.batches.guard.recoveries}
-        if return_previous:
-            out["previous"] = None if self.batches.previous is None else self.batches.previous.copy()
-        return out
-
-    def energy(self, theta):
-        """This shard's lifted energy per layer at ``theta``, summed over its samples."""
-        from .solvers._epochs import batched_energy
-
-        with fit_threads(self.n_threads):
-            np.copyto(self.network.parameter_vector, theta)
-            return batched_energy(self.network, self.X, self.Y, self.state) * self.X.shape[0]
-
-    def code_zeros(self, layer):
-        """(zero entries, entries) of hidden layer ``layer``'s auxiliary variables."""
-        code = self.state.hidden[layer - 1]
-        return int(np.count_nonzero(code == 0)), int(code.size)
-
-    def close(self):
-        """Remove a memory-mapped state's files."""
-        if self._folder is not None:
-            self.state = None
-            self.batches = None
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
 
 
 class DistributedImplicitSGD(ImplicitSGD):
