@@ -14,7 +14,7 @@ from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
-from ._batches import AlgorithmOneBatches, _BatchBuffers, auto_theta_steps, parameters_finite
+from ._batches import AlgorithmOneBatches, _BatchBuffers, parameters_finite
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
@@ -340,13 +340,18 @@ class ModelAveraging(ImplicitSGD):
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
                          callback=callback, verbose=verbose, n_threads=n_threads, aux_start="stored",
-                         momentum=0.0)
+                         momentum=0.0, safeguard=False)
         self.n_jobs = n_jobs
 
     @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
-        """Train ``network``; arguments as :meth:`ImplicitSGD.fit`."""
-        n_inner, tau, tau_theta, tau_x = self._validate(network)
+        """Train ``network``; arguments as :meth:`ImplicitSGD.fit`.
+
+        Each worker runs :class:`~bregman_solvers.solvers._batches.AlgorithmOneBatches` (the batch
+        loop of :class:`ImplicitSGD` and of the Dask shards) one batch at a time from theta^k; the
+        epoch's theta^{k+1} is the mean of the batches' parameters, in batch order (eq. 23).
+        """
+        self._validate(network)
         n_jobs = check_integer(self.n_jobs, "n_jobs")
         from ..regularisers import BregmanIteration
 
@@ -356,40 +361,34 @@ class ModelAveraging(ImplicitSGD):
         X0, target, state = self._prepare(network, X0, target, state)
         loop = EpochLoop(self, network, X0, target, state, None)
         scheduler = BatchScheduler(X0.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
-        L = network.n_layers
-        workers = [network.copy() for _ in range(n_jobs)]
+        # one batch runner per worker, on its own copy of the network (the state's rows are shared:
+        # batches are disjoint, so no two workers write one row)
+        runners = [AlgorithmOneBatches(self, network.copy(), X0, target, state, None, loop.raise_divergence)
+                   for _ in range(n_jobs)]
 
         # the workers share the fit's threads (each gets its part, at least one)
         share = max(1, current_threads() // n_jobs)
 
-        def process(worker, batches, steps, start):
-            t_theta, t_x = np.broadcast_to(steps[0], (L,)).copy(), np.full(L - 1, steps[1])
-            buffers, engines, results = {}, {}, []
+        def process(runner, batches, steps, start):
+            """Each batch from theta^k itself (eq. 23): its parameters after the K steps, and its energy."""
+            params, results = runner.network.parameter_vector, []
             for idx in batches:
-                np.copyto(worker.parameter_vector, start)
-                size = len(idx)
-                if size not in buffers:
-                    buffers[size], engines[size] = self._batch_engine(worker, size)
-                buf, engine = buffers[size], engines[size]
-                buf.gather(idx, X0, target, state)
-                energy = self._inner_steps(engine, n_inner, t_theta, t_x, start, steps[2], loop, steps)
-                buf.scatter(idx, state)        # batches are disjoint: no two workers write one row
-                results.append((worker.parameter_vector.copy(), energy))
+                np.copyto(params, start)
+                (energy,) = runner.run([idx], steps)
+                results.append((params.copy(), energy))
             return results
 
         def run_epoch(epoch, progress):
-            prox_weight = None if tau is None else tau(epoch)
-            theta_step = auto_theta_steps(network, X0, state, prox_weight) if tau_theta == "auto" else tau_theta(epoch)
-            steps = (theta_step, tau_x(epoch), prox_weight)
             start = network.parameter_vector.copy()
+            steps = runners[0].epoch_steps(epoch)          # the auto rule reads the data, not theta
             batches = scheduler.epoch(epoch)
             chunks = [batches[j::n_jobs] for j in range(n_jobs)]
             if n_jobs == 1:
-                outputs = [process(workers[0], chunks[0], steps, start)]
+                outputs = [process(runners[0], chunks[0], steps, start)]
             else:
                 def in_worker_thread(j):
                     with worker_threads(share):
-                        return process(workers[j], chunks[j], steps, start)
+                        return process(runners[j], chunks[j], steps, start)
 
                 with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                     outputs = list(pool.map(in_worker_thread, range(n_jobs)))
