@@ -316,3 +316,17 @@ def test_the_command_line_takes_the_dask_back_end(client, tmp_path):
     assert lbn["shards"] == [2] and lbn["rounds"] == [2]          # 2 batches of 100 per shard, 1 per round
     assert "shards" not in results["history"]["SGD-BP"]            # the baseline stays in-process
     assert results["settings"]["scheduler"] == client.scheduler.address
+
+
+def test_a_lost_worker_is_recognised_by_type_never_by_message():
+    distributed = pytest.importorskip("distributed")
+    from distributed.comm import CommClosedError
+
+    from bregman_solvers.distributed import ShardLost
+    from bregman_solvers.distributed._cluster import lost_worker_error
+
+    assert lost_worker_error(ShardLost("gone")) and lost_worker_error(CommClosedError("closed"))
+    assert lost_worker_error(distributed.KilledWorker("task", "worker"))
+    # an actor's lost worker is a plain RuntimeError: the driver asks the scheduler instead
+    assert not lost_worker_error(RuntimeError("Worker holding Actor was lost"))
+    assert not lost_worker_error(OSError("No space left on device"))     # a shard's own failure

@@ -21,13 +21,16 @@ class ShardLost(RuntimeError):
     """A shard's actor is not where its round was sent: its worker was lost."""
 
 
-def _worker_lost(error):
-    """Whether a shard's call failed because its worker died: Dask says "Worker holding Actor was
-    lost" (RuntimeError), the connection closed under the call (CommClosedError, an OSError), the
-    round ran on a worker without the shard (:class:`ShardLost`) or every worker that tried it died
-    (KilledWorker)."""
-    return (isinstance(error, (OSError, ShardLost)) or type(error).__name__ == "KilledWorker"
-            or "lost" in str(error).lower())
+def lost_worker_error(error):
+    """Whether ``error`` is one of Dask's typed failures of a lost worker: every worker that tried
+    the task died (``KilledWorker``), the connection closed under the call (``CommClosedError``),
+    or the round ran on a worker without the shard (:class:`ShardLost`). Dask reports an actor's
+    lost worker as a plain ``RuntimeError``: the driver then asks the scheduler whether the
+    shard's worker is still there (``_Shards.lost``), and never reads an error's message."""
+    distributed = _import_distributed()
+    from distributed.comm import CommClosedError
+
+    return isinstance(error, (ShardLost, CommClosedError, distributed.KilledWorker))
 
 
 def _is_dask_array(a):

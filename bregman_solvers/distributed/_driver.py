@@ -12,7 +12,7 @@ from ..solvers._epochs import EpochLoop, divergence_error
 from ..solvers._batches import parameters_finite
 from ..solvers.stochastic import ImplicitSGD
 
-from ._cluster import _import_distributed, _is_dask_array, _worker_lost, dask_client
+from ._cluster import _import_distributed, _is_dask_array, dask_client, lost_worker_error
 from ._shard import ShardTrainer, _shard_round
 
 
@@ -304,6 +304,12 @@ class _Shards:
     def __len__(self):
         return len(self.actors)
 
+    def lost(self, i, error):
+        """Whether shard ``i``'s call failed with ``error`` because its worker is gone: a typed
+        failure of a lost worker (:func:`lost_worker_error`), or its worker no longer among the
+        scheduler's (public ``Client.scheduler_info``)."""
+        return lost_worker_error(error) or self.data[i][0] not in self._workers()
+
     def _workers(self):
         """Address -> threads of every worker of the cluster."""
         return {addr: info.get("nthreads", 1) for addr, info in self.client.scheduler_info()["workers"].items()}
@@ -386,7 +392,7 @@ class _Shards:
             try:
                 results.append(call.result())
             except Exception as error:      # a lost worker, else the shard's own error (re-raised)
-                if not _worker_lost(error):
+                if not self.lost(i, error):
                     raise
                 lost += 1
                 self._replace(i, epoch, error)
