@@ -326,7 +326,7 @@ def test_a_lost_worker_is_recognised_by_type_never_by_message():
     from bregman_solvers.distributed._cluster import lost_worker_error
 
     assert lost_worker_error(ShardLost("gone")) and lost_worker_error(CommClosedError("closed"))
-    assert lost_worker_error(distributed.KilledWorker("task", "worker"))
+    assert lost_worker_error(distributed.KilledWorker("task", "worker", 3))
     # an actor's lost worker is a plain RuntimeError: the driver asks the scheduler instead
     assert not lost_worker_error(RuntimeError("Worker holding Actor was lost"))
     assert not lost_worker_error(OSError("No space left on device"))     # a shard's own failure
