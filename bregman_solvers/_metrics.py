@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from ._threads import owns_threads
+from ._validation import check_integer
 
 __all__ = ["NetworkMetrics", "MemoryEstimate", "available_memory"]
 
@@ -152,6 +153,8 @@ class NetworkMetrics:
         The auxiliary variables dominate for convolutional layers: a layer keeps its whole
         output, ``H W C`` entries per sample (shared/MATH.md, "Memory").
         """
+        n_samples = check_integer(n_samples, "n_samples", minimum=0)
+        batch_size = check_integer(batch_size, "batch_size")
         item = self.dtype.itemsize
         entries = int(sum(self.widths[1:-1]))
         # theta, the batch anchor, the momentum's previous theta and the gradients

@@ -153,6 +153,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             if image is None:
                 raise ValueError(f"layers={self.layers!r} needs images: give image_shape=(height, width, channels) "
                                  f"or X as an (n, height, width[, channels]) array")
+            if int(np.prod(image)) != n_features:
+                raise ValueError(f"image_shape {image} holds {int(np.prod(image))} entries, X has {n_features} "
+                                 f"features")
             options = {} if self.layers != "mlp" else {"hidden": self._hidden()}
             return LiftedNetwork.from_architecture(self.layers, image, n_classes, self.output, self.activation,
                                                    **options, **common)

@@ -214,6 +214,10 @@ def test_named_architectures_and_their_memory():
     est = lenet.memory_estimate(60000, batch_size=100)
     assert est.auxiliary == 60000 * 6508 * 4 and est.total > est.auxiliary
     assert "1.56 GB (60,000 samples x 6,508 entries, float32)" in repr(est)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 0"):
+        lenet.memory_estimate(-1)
+    with pytest.raises(TypeError, match="batch_size must be a positive integer"):
+        lenet.memory_estimate(10, batch_size=2.5)
     resnet = bs.LiftedNetwork.from_architecture("resnet", (28, 28, 1), 10, random_state=0)
     assert resnet.widths == [784] + [3136] * 7 + [10]
     assert [op.sources for op in resnet.layers].count((1, 2)) == 3
@@ -264,6 +268,8 @@ def test_the_classifier_takes_images_and_architectures():
         LiftedBregmanClassifier(layers="lenet5").fit(X, y)
     with pytest.raises(ValueError, match="image_shape must be"):
         LiftedBregmanClassifier(layers="lenet5", image_shape=(6, 0)).fit(X, y)
+    with pytest.raises(ValueError, match=r"image_shape \(5, 5, 2\) holds 50 entries, X has 72 features"):
+        LiftedBregmanClassifier(layers="resnet", image_shape=(5, 5, 2)).fit(X, y)
     with pytest.raises(ValueError, match="the last writes 4 outputs"):
         LiftedBregmanClassifier(layers=[bs.Dense(72, 4)]).fit(X, y)
 
