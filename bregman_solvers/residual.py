@@ -40,11 +40,15 @@ class Residual(Operator):
         ``True``: ``S`` is learned, a 1x1 :class:`Conv2d` (stride ``ceil(H_skip / H_out)``) when
         both shapes are images, else a :class:`Dense` map; its weights follow ``B``'s in ``W``
         (then a flat vector) and it has no bias of its own (``b_l`` is the layer's).
+    zero_init : bool, default False
+        Start ``B``'s weights at zero (the projection's stay Glorot): the block starts as its
+        skip, ``x_l = sigma(S(x_{l-2}) + b_l)``, the "zero-gamma" start of deep residual
+        networks (Goyal et al. 2017). Measured in docs/layers.rst.
     """
 
     sources = (1, 2)
 
-    def __init__(self, operator, skip_shape=None, projection=False):
+    def __init__(self, operator, skip_shape=None, projection=False, zero_init=False):
         if isinstance(operator, dict):
             operator = operator_from_config(operator)
         if not isinstance(operator, Operator) or operator.sources != (1,):
@@ -52,8 +56,10 @@ class Residual(Operator):
         self.operator = operator
         out_shape = tuple(operator.out_shape)
         skip_shape = out_shape if skip_shape is None else _shape(skip_shape, "skip_shape", "Residual")
-        if not isinstance(projection, (bool, np.bool_)):
-            raise TypeError(f"Residual: projection must be True or False, got {projection!r}")
+        for name, flag in (("projection", projection), ("zero_init", zero_init)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"Residual: {name} must be True or False, got {flag!r}")
+        self.zero_init = bool(zero_init)
         self.projection = None
         if projection:
             self.projection = self._projection(skip_shape, out_shape)
@@ -80,7 +86,7 @@ class Residual(Operator):
 
     def get_config(self):
         return {"type": "Residual", "operator": self.operator.get_config(), "skip_shape": list(self.in_shapes[1]),
-                "projection": self.projection is not None}
+                "projection": self.projection is not None, "zero_init": self.zero_init}
 
     def fan_in_out(self):
         return self.operator.fan_in_out()
@@ -99,7 +105,9 @@ class Residual(Operator):
 
     def init_weights(self, rng, out):
         main, skip = self._split(out)
-        self.operator.init_weights(rng, main)
+        self.operator.init_weights(rng, main)      # drawn either way: the stream stays the same
+        if self.zero_init:
+            main[...] = 0
         if skip is not None:
             self.projection.init_weights(rng, skip)
 

@@ -197,6 +197,8 @@ def test_bad_layers_name_the_argument():
         bs.AvgPooled(bs.Conv2d((3, 3, 1), 2, 3), 0)
     with pytest.raises(TypeError, match="Residual: projection must be True or False"):
         bs.Residual(bs.Dense(4, 4), projection="yes")
+    with pytest.raises(TypeError, match="Residual: zero_init must be True or False"):
+        bs.Residual(bs.Dense(4, 4), zero_init=1)
     with pytest.raises(ValueError, match=r"layer 3 .* reads layer 1's output of shape \(6, 6, 4\) as shape "
                                          r"\(6, 6, 3\)"):
         bs.LiftedNetwork([bs.Conv2d((6, 6, 1), 4, 3, padding=1), bs.Conv2d((6, 6, 4), 3, 3, padding=1),
@@ -219,14 +221,16 @@ def test_named_architectures_and_their_memory():
     with pytest.raises(TypeError, match="batch_size must be a positive integer"):
         lenet.memory_estimate(10, batch_size=2.5)
     resnet = bs.LiftedNetwork.from_architecture("resnet", (28, 28, 1), 10, random_state=0)
-    assert resnet.widths == [784] + [3136] * 7 + [10]
-    assert [op.sources for op in resnet.layers].count((1, 2)) == 3
+    assert resnet.widths == [784] + [3136] * 3 + [10] and not resnet.weights[2].any()     # zero-init branch
+    assert [op.sources for op in resnet.layers].count((1, 2)) == 1
+    deeper = bs.LiftedNetwork.from_architecture("resnet", (28, 28, 1), 10, blocks=3, random_state=0)
+    assert deeper.widths == [784] + [3136] * 7 + [10]
     mlp = bs.LiftedNetwork.from_architecture("mlp", 20, 3, hidden=[7], output_activation="softmax")
     assert mlp.widths == [20, 7, 3] and mlp.compiled and mlp.activations[-1].name == "softmax"
 
 
 def test_a_checkpoint_keeps_pooled_and_residual_layers(tmp_path):
-    net = bs.LiftedNetwork.from_architecture("resnet", (8, 8, 1), 3, blocks=1, dtype="float32", random_state=0)
+    net = bs.LiftedNetwork.from_architecture("resnet", (8, 8, 1), 3, blocks=2, dtype="float32", random_state=0)
     back = bs.load(bs.save(tmp_path / "resnet", net)).network
     assert back.layers == net.layers
     np.testing.assert_array_equal(back.parameter_vector, net.parameter_vector)
