@@ -9,7 +9,7 @@ from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
 from ..solvers._base import with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
-from ..solvers._batches import parameters_finite
+from ..solvers._batches import ParameterAverage, parameters_finite
 from ..solvers.stochastic import ImplicitSGD
 
 from ._cluster import _import_distributed, _is_dask_array, dask_client, lost_worker_error
@@ -217,10 +217,10 @@ class DistributedImplicitSGD(ImplicitSGD):
         previous = None
 
         def weighted_mean(results, weights, key):
-            total, mean = sum(weights), np.zeros(theta.shape, np.float64)
+            average = ParameterAverage(theta.size)
             for res, w in zip(results, weights):       # in shard order: reproducible
-                mean += (w / total) * res[key].astype(np.float64)
-            return mean
+                average.add(res[key], w)
+            return average.mean()
 
         def run_epoch(epoch, progress):
             nonlocal previous

@@ -9,7 +9,7 @@ from .._threads import fit_threads
 from .._validation import check_integer
 from ..schedules import BatchScheduler
 from ..solvers._epochs import divergence_error
-from ..solvers._batches import AlgorithmOneBatches
+from ..solvers._batches import AlgorithmOneBatches, ParameterAverage
 
 from ._cluster import ShardLost
 
@@ -126,13 +126,13 @@ class ShardTrainer:
                 energies = self.batches.run(batches, self._steps)
                 result = params.copy()
             else:
-                result, energies = np.zeros_like(params), []
+                average, energies = ParameterAverage(params.size), []
                 for idx in batches:
                     np.copyto(params, theta)
                     self.batches.restart_momentum()       # eq. 23: every batch from theta itself
                     energies += self.batches.run([idx], self._steps)
-                    result += params
-                result /= max(1, len(batches))
+                    average.add(params)
+                result = average.mean(out=np.empty_like(params)) if batches else np.zeros_like(params)
         out = {"theta": result, "samples": int(sum(len(b) for b in batches)), "batches": len(batches),
                "energies": energies, "step_factor": self.batches.guard.factor,
                "recoveries": self.batches.guard.recoveries}

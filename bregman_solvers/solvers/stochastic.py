@@ -14,7 +14,7 @@ from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
-from ._batches import AlgorithmOneBatches, _BatchBuffers, parameters_finite
+from ._batches import AlgorithmOneBatches, ParameterAverage, _BatchBuffers, parameters_finite
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
@@ -397,10 +397,10 @@ class ModelAveraging(ImplicitSGD):
             for j, out in enumerate(outputs):
                 for k, res in enumerate(out):
                     ordered[j + k * n_jobs] = res
-            average = np.zeros_like(network.parameter_vector)
+            average = ParameterAverage(network.parameter_vector.size)
             for theta, _ in ordered:
-                average += theta
-            np.divide(average, len(ordered), out=network.parameter_vector)
+                average.add(theta)
+            average.mean(out=network.parameter_vector)
             progress.update(len(batches))
             return float(np.mean([e for _, e in ordered]))
 
