@@ -1140,3 +1140,20 @@ def test_forward_start_learns_and_is_checked(data):
     assert fit.history["train_loss"][-1] < fit.history["train_loss"][0]
     with pytest.raises(ValueError, match="aux_start"):
         bs.ImplicitSGD(aux_start="fresh", epochs=1).fit(net(), X, Y)
+
+
+def test_parameter_average_is_eq_23_in_float64():
+    from bregman_solvers.solvers._batches import ParameterAverage
+
+    rng = np.random.default_rng(0)
+    thetas = [rng.standard_normal(7).astype(np.float32) for _ in range(3)]
+    average = ParameterAverage(7)
+    assert average.mean() is None                      # nothing added yet
+    for theta, w in zip(thetas, (1, 2, 0)):
+        average.add(theta, w)
+    expected = (thetas[0].astype(np.float64) + 2 * thetas[1].astype(np.float64)) / 3
+    np.testing.assert_allclose(average.mean(), expected, rtol=1e-15)
+    out = np.empty(7, np.float32)
+    assert average.mean(out=out) is out and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_allclose(average.mean(), expected, rtol=1e-15)     # asking twice changes nothing

@@ -40,8 +40,7 @@ class ParameterAverage:
             return None
         if out is None:
             return self.total / self.weight
-        np.divide(self.total, self.weight, out=self.total)
-        np.copyto(out, self.total, casting="same_kind")
+        np.copyto(out, self.total / self.weight, casting="same_kind")
         return out
 
 
