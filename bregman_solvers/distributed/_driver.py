@@ -1,5 +1,6 @@
 """The driver of a data-parallel fit: :class:`DistributedImplicitSGD` and its shards' placement."""
 import math
+import uuid
 
 import numpy as np
 
@@ -294,9 +295,9 @@ class _Shards:
             # (worker, rows): the rows are sliced at each (re-)creation, so the driver holds no copy
             self.data = [(names[i % len(names)], p, None) for i, p in enumerate(parts)]
             self.X0, self.target = X0, target
+        self.keys = [None] * len(self.data)
         futures = [self._create(i, where) for i, (where, _, _) in enumerate(self.data)]
         self.actors = [f.result() for f in futures]
-        self.keys = [f.key for f in futures]
         self.batch_counts = [a.n_batches().result() for a in self.actors]
         # a re-created shard holds the same rows: the counts stay valid for the whole fit
         self.n_samples = sum(a.n_samples().result() for a in self.actors)
@@ -341,10 +342,11 @@ class _Shards:
         _, X, Y = self.data[i]
         if Y is None:                                  # NumPy data: X holds the shard's rows
             X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where])
+        self.keys[i] = f"bregman-shard-{uuid.uuid4().hex}-{i}"      # where its round's task finds it
         return self.client.submit(ShardTrainer, self.network.copy(), X, Y, self.solver, self.seed + i,
                                   self.n_threads.get(where, 1), self.aux_storage, self.aux_dir,
-                                  self.product_blocks, actor=True, workers=[where], allow_other_workers=False,
-                                  pure=False)
+                                  self.product_blocks, self.keys[i], actor=True, workers=[where],
+                                  allow_other_workers=False, pure=False)
 
     def _replace(self, i, epoch, error):
         """Shard ``i``'s worker was lost: re-create the shard on the live worker with the fewest shards."""
@@ -360,7 +362,7 @@ class _Shards:
         _, X, Y = self.data[i]
         self.data[i] = (where, X, Y)
         future = self._create(i, where)
-        self.actors[i], self.keys[i] = future.result(), future.key
+        self.actors[i] = future.result()
         self.events.append({"epoch": epoch + 1, "round": self.round_index, "shard": i, "moved_to": where,
                             "error": f"{type(error).__name__}: {error}"})
 

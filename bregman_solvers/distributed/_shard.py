@@ -1,6 +1,7 @@
 """One shard of the samples on one worker: its data, auxiliary variables and network copy (a Dask actor)."""
 import shutil
 import tempfile
+import weakref
 
 import numpy as np
 
@@ -14,16 +15,19 @@ from ..solvers._batches import AlgorithmOneBatches, ParameterAverage
 from ._cluster import ShardLost
 
 
+#: The shards living in this process, by the key their driver gave them (weak references: a
+#: shard the cluster drops is freed). A round's task finds its shard here, without Dask internals.
+_SHARDS = weakref.WeakValueDictionary()
+
+
 def _shard_round(key, *args):
     """A task on the shard's worker: its actor's round, in a task thread.
 
     The round runs as a task rather than an actor call because Dask runs actor calls in a
-    separate executor in which the same round measured 23% slower (docs/scaling.rst); the
-    actor still holds the shard between rounds.
+    separate executor in which the same round measured slower (docs/scaling.rst); the actor
+    still holds the shard between rounds, and registers itself under ``key`` (:data:`_SHARDS`).
     """
-    from distributed import get_worker
-
-    shard = get_worker().state.actors.get(key)
+    shard = _SHARDS.get(key)
     if shard is None:
         raise ShardLost(f"shard {key} is not on this worker: its worker was lost")
     return shard.run_round(*args)
@@ -57,10 +61,13 @@ class ShardTrainer:
         value to all shards of a fit, so that the rounding of the products, and with it the
         fit, does not depend on which worker runs a shard (a Dask worker starts with
         ``OMP_NUM_THREADS=1``, which would otherwise make it 1: unsplit products on one thread).
+    key : str, optional
+        Register the shard under this key in its process, where a round's task finds it
+        (``_shard_round``); the driver gives each shard a unique one.
     """
 
     def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None,
-                 product_blocks=None):
+                 product_blocks=None, key=None):
         if product_blocks is not None:
             thread_pools.PRODUCT_BLOCKS = check_integer(product_blocks, "product_blocks")
         if isinstance(X, list):
@@ -76,6 +83,8 @@ class ShardTrainer:
         self.scheduler = BatchScheduler(self.X.shape[0], solver.batch_size, solver.shuffle, solver.drop_last, seed)
         self._epoch, self._steps = None, None
         self.batches = AlgorithmOneBatches(solver, network, self.X, self.Y, self.state, None, self._raise)
+        if key is not None:
+            _SHARDS[key] = self
 
     def _new_state(self, aux_storage, aux_dir):
         if aux_storage == "memory":
