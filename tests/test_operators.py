@@ -232,9 +232,12 @@ def test_toy_operators_with_the_other_solvers():
     """The deterministic proximal gradient (auto steps from the operators' norm bounds), the
     stochastic proximal gradient, model averaging and the back-propagation baseline."""
     X, Y = blobs(200)
-    for solver in (bs.ProximalGradient(max_iter=60, tol=0), bs.StochasticProximalGradient(epochs=3, batch_size=50),
-                   bs.ModelAveraging(epochs=3, batch_size=50, n_jobs=2), bs.SGDBP(epochs=20, batch_size=20,
-                                                                                      learning_rate=0.1)):
+    # seeded: unseeded, the stochastic proximal gradient's accuracy spread over 0.805-0.84 (12 seeds)
+    # and once fell below the bound in a full run; model averaging 0.85-0.915, SGD-BP 0.995-1.0
+    for solver in (bs.ProximalGradient(max_iter=60, tol=0),
+                   bs.StochasticProximalGradient(epochs=3, batch_size=50, random_state=0),
+                   bs.ModelAveraging(epochs=3, batch_size=50, n_jobs=2, random_state=0),
+                   bs.SGDBP(epochs=20, batch_size=20, learning_rate=0.1, random_state=0)):
         net = toy_network(skip_layers, random_state=0)
         solver.fit(net, X, Y)
         assert accuracy(net, X, Y) > 0.8, type(solver).__name__
