@@ -243,3 +243,29 @@ def project_domain(name, x):
     if name == "elu":
         return np.maximum(x, -PARAMS["elu"])
     return x
+
+
+def assert_energy_gradients(net, X, Y, state, rng, picks=6, eps=1e-6):
+    """Central differences of the lifted energy against ``net.gradients`` in a few random entries of
+    every weight, bias and auxiliary variable (float64 networks)."""
+    import pytest
+
+    gw, gb, gx = net.gradients(X, Y, state)
+
+    def check(array, grad):
+        flat, g = array.reshape(-1), grad.reshape(-1)
+        for i in rng.choice(flat.size, min(picks, flat.size), replace=False):
+            old = flat[i]
+            flat[i] = old + eps
+            up = net.energy(X, Y, state).total
+            flat[i] = old - eps
+            down = net.energy(X, Y, state).total
+            flat[i] = old
+            assert (up - down) / (2 * eps) == pytest.approx(g[i], rel=1e-5, abs=1e-8)
+
+    for l in range(net.n_layers):
+        if net.weights[l].size:
+            check(net.weights[l], gw[l])
+        check(net.biases[l], gb[l])
+    for h, x in enumerate(state.hidden):
+        check(x, gx[h])

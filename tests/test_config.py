@@ -72,3 +72,15 @@ def test_a_source_checkout_without_built_kernels_says_what_to_do(tmp_path):
     assert run.returncode != 0
     assert "compiled kernels are not built in" in run.stderr and "pip install -e ." in run.stderr
     assert "source checkout" in run.stderr
+
+
+def test_every_subpackage_is_installed():
+    """A non-editable install (the README's main command) ships only the packages pyproject lists:
+    every folder of the package with an __init__.py must be among them."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "bregman_solvers").rglob("__init__.py")}
+    assert found <= listed, f"not installed by pip install .: {sorted(found - listed)}"

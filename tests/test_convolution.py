@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 import bregman_solvers as bs
+import oracles
 from bregman_solvers._kernels import _conv
 
 DTYPES = [np.float32, np.float64]
@@ -86,24 +87,7 @@ def test_energy_gradients_match_finite_differences():
     state = net.init_state(X)
     for h in state.hidden:
         h += 0.2 * np.abs(rng.standard_normal(h.shape))
-    gw, gb, gx = net.gradients(X, Y, state)
-
-    def check(array, grad):
-        flat, g = array.reshape(-1), grad.reshape(-1)
-        for i in rng.choice(flat.size, min(6, flat.size), replace=False):
-            old = flat[i]
-            flat[i] = old + 1e-6
-            up = net.energy(X, Y, state).total
-            flat[i] = old - 1e-6
-            down = net.energy(X, Y, state).total
-            flat[i] = old
-            assert (up - down) / 2e-6 == pytest.approx(g[i], rel=1e-5, abs=1e-8)
-
-    for l in range(net.n_layers):
-        check(net.weights[l], gw[l])
-        check(net.biases[l], gb[l])
-    for h, x in enumerate(state.hidden):
-        check(x, gx[h])
+    oracles.assert_energy_gradients(net, X, Y, state, rng)
 
 
 @pytest.mark.parametrize("kwargs,match", [

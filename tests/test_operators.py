@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import bregman_solvers as bs
+import oracles
 from bregman_solvers.operators import Dense, Operator, check_layers, operator_from_config, register_operator
 from bregman_solvers.solvers._engine import StepEngine
 
@@ -151,28 +152,7 @@ def test_energy_gradients_match_finite_differences(layers):
     state = net.init_state(X)
     for h in state.hidden:                       # away from the forward pass, inside relu's domain
         h += 0.3 * np.abs(rng.standard_normal(h.shape))
-    gw, gb, gx = net.gradients(X, Y, state)
-
-    def energy():
-        return net.energy(X, Y, state).total
-
-    def check(array, grad, picks=6):
-        flat, g = array.reshape(-1), grad.reshape(-1)
-        for i in rng.choice(flat.size, min(picks, flat.size), replace=False):
-            old, eps = flat[i], 1e-6
-            flat[i] = old + eps
-            up = energy()
-            flat[i] = old - eps
-            down = energy()
-            flat[i] = old
-            assert (up - down) / (2 * eps) == pytest.approx(g[i], rel=1e-5, abs=1e-8)
-
-    for l in range(net.n_layers):
-        if net.weights[l].size:
-            check(net.weights[l], gw[l])
-        check(net.biases[l], gb[l])
-    for h, x in enumerate(state.hidden):
-        check(x, gx[h])
+    oracles.assert_energy_gradients(net, X, Y, state, rng)
 
 
 @pytest.mark.parametrize("splitting", ["smooth", "phi"])
