@@ -59,7 +59,8 @@ def _pooled(shape, size=2):
 
 
 _BUILDERS = {"mlp": _mlp, "lenet5": _lenet5, "resnet": _resnet}
-_OPTIONS = {"mlp": ("hidden",), "lenet5": (), "resnet": ("channels", "blocks")}
+#: The options each architecture takes (:func:`architecture`'s ``**options``).
+OPTIONS = {"mlp": ("hidden",), "lenet5": (), "resnet": ("channels", "blocks")}
 
 
 def architecture(name, in_shape, n_outputs, **options):
@@ -91,7 +92,7 @@ def architecture(name, in_shape, n_outputs, **options):
         raise ValueError(f"architecture 'lenet5' needs images of at least 12x12 pixels, got {image}")
     if name == "resnet" and min(image[:2]) < 4:
         raise ValueError(f"architecture 'resnet' needs images of at least 4x4 pixels, got {image}")
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    unknown = sorted(set(options) - set(OPTIONS[name]))
     if unknown:
-        raise TypeError(f"architecture {name!r} takes the options {_OPTIONS[name]}, got {unknown}")
+        raise TypeError(f"architecture {name!r} takes the options {OPTIONS[name]}, got {unknown}")
     return _BUILDERS[name](image, n_outputs, **options)

@@ -179,11 +179,11 @@ class LiftedNetwork(NetworkMetrics):
     def from_architecture(cls, name, in_shape, n_outputs, output_activation="identity", hidden_activation="relu",
                           **kwargs):
         """A network of a named architecture, ``"mlp"``, ``"lenet5"`` or ``"resnet"``
-        (:func:`~bregman_solvers.architectures.architecture`: ``hidden``, ``channels``, ``blocks``
-        go there), ``hidden_activation`` on hidden layers; ``kwargs`` go to the constructor."""
-        from .architectures import architecture
+        (:func:`~bregman_solvers.architectures.architecture`: its ``OPTIONS`` go there),
+        ``hidden_activation`` on hidden layers; the other ``kwargs`` go to the constructor."""
+        from .architectures import OPTIONS, architecture
 
-        options = {k: kwargs.pop(k) for k in ("hidden", "channels", "blocks") if k in kwargs}
+        options = {k: kwargs.pop(k) for k in set().union(*OPTIONS.values()) if k in kwargs}
         layers = architecture(name, in_shape, n_outputs, **options)
         return cls(layers, [hidden_activation] * (len(layers) - 1) + [output_activation], **kwargs)
 
