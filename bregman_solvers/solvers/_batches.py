@@ -29,7 +29,10 @@ class ParameterAverage:
         self.weight = 0.0
 
     def add(self, theta, weight=1.0):
-        if weight:
+        if weight == 1:
+            self.total += theta                 # cast entry by entry: no float64 copy of theta
+            self.weight += 1.0
+        elif weight:
             self.total += float(weight) * np.asarray(theta, dtype=np.float64)
             self.weight += float(weight)
         return self

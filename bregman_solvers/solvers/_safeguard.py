@@ -76,7 +76,10 @@ class StepSafeguard:
         return None if (self.reference is None or not self.enabled) else self.GROWTH * max(self.reference, 1.0)
 
     def completed(self, idx, energy, anchor_scale):
-        """A batch's steps went through: it becomes the one to undo if the next batch starts diverged."""
+        """A batch's steps went through: it becomes the one to undo if the next batch starts diverged
+        (nothing to keep when the safeguard is off: every divergence raises)."""
+        if not self.enabled:
+            return
         if self.reference is None:
             self.reference = energy
         if len(self._done) == self.DEPTH:
