@@ -6,13 +6,28 @@ kernels, 10x10 outputs) and its first pooling (28x28x6 by 2); the epoch on 500 r
 MNIST-sized samples (the cost does not depend on the values), batch 100, K = 10, Algorithm 1
 from stored variables with fixed steps (the products comparable across versions).
 """
+import functools
+
 import numpy as np
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _conv
 from bregman_solvers.architectures import architecture
 
-DTYPES = ["float32", "float64"]
+from ._common import DTYPES, THREADS, EpochTiming, classification_data, size
+
+BATCH = size(100, 3)
+
+
+@functools.cache
+def _kernel_case(dtype):
+    rng = np.random.default_rng(0)
+    conv = bs.Conv2d((14, 14, 6), 16, 5)
+    images = rng.random((BATCH, conv.in_size)).astype(dtype)
+    big = rng.random((BATCH, 28 * 28 * 6)).astype(dtype)
+    return dict(conv=conv, images=images, cols=conv.patches(images), back=np.zeros_like(images), big=big,
+                pooled=np.empty((BATCH, 14 * 14 * 6), dtype), big_back=np.zeros_like(big),
+                geometry=conv._geometry())
 
 
 class ConvolutionKernels:
@@ -20,15 +35,7 @@ class ConvolutionKernels:
     param_names = ["dtype"]
 
     def setup(self, dtype):
-        rng = np.random.default_rng(0)
-        self.conv = bs.Conv2d((14, 14, 6), 16, 5)
-        self.images = rng.random((100, self.conv.in_size)).astype(dtype)
-        self.cols = self.conv.patches(self.images)
-        self.back = np.zeros_like(self.images)
-        self.big = rng.random((100, 28 * 28 * 6)).astype(dtype)
-        self.pooled = np.empty((100, 14 * 14 * 6), dtype)
-        self.big_back = np.zeros_like(self.big)
-        self.geometry = self.conv._geometry()
+        self.__dict__.update(_kernel_case(dtype))
 
     def time_im2col(self, dtype):
         _conv.im2col(self.images, self.cols, *self.geometry)
@@ -43,21 +50,23 @@ class ConvolutionKernels:
         _conv.avg_pool_adjoint(self.pooled, self.big_back, 28, 28, 6, 2)
 
 
-class LeNetEpoch:
+@functools.cache
+def _lenet_case(dtype):
+    X, Y = classification_data(size(500, 6), dtype)
+    net = bs.LiftedNetwork(architecture("lenet5", (28, 28, 1), 10), ["relu"] * 4 + ["identity"], dtype=dtype,
+                           random_state=0)
+    solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=10, epochs=1, random_state=0, track_energy=False,
+                            tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0,
+                            n_threads=THREADS)
+    return X, Y, net, net.init_state(X), solver
+
+
+class LeNetEpoch(EpochTiming):
     params = (DTYPES,)
     param_names = ["dtype"]
-    timeout = 300
 
     def setup(self, dtype):
-        rng = np.random.default_rng(0)
-        self.X = (rng.random((500, 784)) - 0.5).astype(dtype)
-        self.Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 500)]
-        self.net = bs.LiftedNetwork(architecture("lenet5", (28, 28, 1), 10), ["relu"] * 4 + ["identity"], dtype=dtype,
-                                    random_state=0)
-        self.state = self.net.init_state(self.X)
-        self.solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0,
-                                     track_energy=False, tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored",
-                                     momentum=0.0)
+        self.X, self.Y, self.net, self.state, self.solver = _lenet_case(dtype)
 
     def time_epoch(self, dtype):
         self.solver.fit(self.net, self.X, self.Y, state=self.state)

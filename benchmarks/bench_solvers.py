@@ -3,6 +3,8 @@
 Widths 784 (a 784-784-784-784-10 relu network), batches of 100 and 1000 samples
 (MNIST-sized random data; the cost does not depend on the values), float32 and float64.
 """
+import functools
+
 import numpy as np
 
 import bregman_solvers as bs
@@ -10,27 +12,38 @@ from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers._engine import StepEngine
 from bregman_solvers.solvers.block_coordinate import theta_block_sweep, x_block_sweep
 
-WIDTHS = [784, 784, 784, 784, 10]
+from ._common import DTYPES, FEATURES, HIDDEN, THREADS, blas_controller, classification_data, pin_blas, size
+
+WIDTHS = [FEATURES, HIDDEN, HIDDEN, HIDDEN, 10]
+BATCHES = [size(100, 5), size(1000, 9)]
 
 
+@functools.cache
 def _problem(batch, dtype):
-    rng = np.random.default_rng(0)
-    X = rng.random((batch, 784)).astype(dtype)
-    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, batch)]
-    net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "relu", "identity"], dtype=dtype, random_state=0)
+    """The network, a batch, its labels and auxiliary variables: built once per benchmark process
+    (asv re-runs setup before every sample; the benchmarks go on from where the last call left)."""
+    X, Y = classification_data(batch, dtype)
+    net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "relu", "identity"], dtype=dtype, random_state=0,
+                           n_threads=THREADS)
     X, Y = net.check_data(X, Y)
     return net, X, Y, net.init_state(X)
+
+
+@functools.cache
+def _workspace(batch, dtype):
+    return _problem(batch, dtype)[0].workspace(batch)
 
 
 class LayerUpdate:
     """The fused layer pass: Z = X W^T (GEMM), then bias, residual, loss and x-step argument."""
 
-    params = ([100, 1000], ["float32", "float64"])
+    params = (BATCHES, DTYPES)
     param_names = ["batch", "dtype"]
 
     def setup(self, batch, dtype):
+        pin_blas()
         self.net, self.X, self.Y, self.state = _problem(batch, dtype)
-        self.ws = self.net.workspace(batch)
+        self.ws = _workspace(batch, dtype)
         self.x1 = self.state.hidden[0]
 
     def time_layer_pass(self, batch, dtype):
@@ -41,20 +54,24 @@ class LayerUpdate:
         self.net._layer_pass(1, self.x1, self.state.hidden[1], self.ws, self.ws.v[1], 0.5, 0.5, with_loss=False)
 
 
+@functools.cache
+def _parameter_passes(dtype):
+    net = _problem(BATCHES[0], dtype)[0]
+    theta = net.parameter_vector
+    anchor = theta + 1  # a pull towards a different point (the result stays finite and normal)
+    return net, anchor, np.empty_like(theta), np.full(net.n_layers, 1e-3)
+
+
 class ParameterPasses:
     """Whole-parameter passes of implicit SGD: the proximity pull (explicit, and scaled by BLAS
     axpy), the anchor copy and the finiteness check of a batch."""
 
-    params = (["float32", "float64"],)
+    params = (DTYPES,)
     param_names = ["dtype"]
 
     def setup(self, dtype):
-        self.net, self.X, self.Y, self.state = _problem(100, dtype)
-        theta = self.net.parameter_vector
-        self.anchor = theta + 1  # a pull towards a different point (the result stays finite and normal)
-        self.copy = np.empty_like(theta)
-        self.coef = np.full(self.net.n_layers, 1e-3)
-        self.threads = self.net._threads(theta)
+        self.net, self.anchor, self.copy, self.coef = _parameter_passes(dtype)
+        self.threads = self.net._threads(self.net.parameter_vector)
 
     def time_pull_towards(self, dtype):
         _lifted.pull_towards(self.net.parameter_vector, self.anchor, self.net.layer_bounds, self.coef, self.threads)
@@ -69,22 +86,28 @@ class ParameterPasses:
         _lifted.abs_sum(self.net.parameter_vector)
 
 
+@functools.cache
+def _iterations(batch, dtype):
+    """A step engine on one batch with the steps, anchor and ADMM variables the iterations use."""
+    net, X, Y, state = _problem(batch, dtype)
+    engine = StepEngine(net, X, Y, state)
+    admm = bs.ADMM(admm_iterations=1, inner_iterations=1)
+    admm._start(engine)       # split and dual variables, as fit() does once
+    case = dict(net=net, engine=engine, admm=admm, tau_theta=0.1 / engine.theta_lipschitz(),
+                tau_x=0.1 / engine.x_lipschitz(), anchor=net.parameter_vector.copy(),
+                anchor_scale=np.ones(net.n_layers), isgd_tau_theta=np.full(net.n_layers, 1e-3),
+                isgd_tau_x=np.full(net.n_layers - 1, 1e-3))
+    engine.evaluate(case["isgd_tau_x"])           # V of a first iteration: an x-step is pending
+    return case
+
+
 class SolverIterations:
-    params = ([100, 1000], ["float32", "float64"])
+    params = (BATCHES, DTYPES)
     param_names = ["batch", "dtype"]
 
     def setup(self, batch, dtype):
-        self.net, self.X, self.Y, self.state = _problem(batch, dtype)
-        self.engine = StepEngine(self.net, self.X, self.Y, self.state)
-        self.tau_theta = 0.1 / self.engine.theta_lipschitz()
-        self.tau_x = 0.1 / self.engine.x_lipschitz()
-        self.admm = bs.ADMM(admm_iterations=1, inner_iterations=1)
-        self.admm._start(self.engine)       # split and dual variables, as fit() does once
-        self.anchor = self.net.parameter_vector.copy()
-        self.anchor_scale = np.ones(self.net.n_layers)
-        self.isgd_tau_theta = np.full(self.net.n_layers, 1e-3)
-        self.isgd_tau_x = np.full(self.net.n_layers - 1, 1e-3)
-        self.engine.evaluate(self.isgd_tau_x)           # V of a first iteration: an x-step is pending
+        pin_blas()
+        self.__dict__.update(_iterations(batch, dtype))
 
     def time_implicit_sgd_inner_iteration(self, batch, dtype):
         # Algorithm 1's inner step after the first, one call at a time: residuals only (with
@@ -95,6 +118,10 @@ class SolverIterations:
         # as ImplicitSGD runs it: the previous iteration's x-step taken inside the layer passes
         e.evaluate(self.isgd_tau_x, energy=False, pending_x=self.isgd_tau_x)
         e.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
+
+    def time_parameter_step(self, batch, dtype):
+        # the parameter step alone, as every solver takes it: gradient products, proximity pull, bias
+        self.engine.theta_step(self.isgd_tau_theta, anchor=self.anchor, tau_prox=1.0)
 
     def time_implicit_sgd_batch_steps(self, batch, dtype):
         # the K = 10 steps of one batch as ImplicitSGD runs them without a regulariser: the
@@ -124,27 +151,31 @@ class SolverIterations:
         x_block_sweep(self.engine, [0, 2], 1, 1.0)
 
 
+@functools.cache
+def _products(dtype):
+    rng = np.random.default_rng(0)
+    n, d = BATCHES[0], HIDDEN
+    x, r = (rng.standard_normal((n, d)).astype(dtype) for _ in range(2))
+    w = rng.standard_normal((d, d)).astype(dtype)
+    return {"forward": (False, True, 1.0, x, w, 0.0, np.empty((n, d), dtype)),
+            "gradient": (True, False, 1e-3, r, x, 1.0, w.copy()),
+            "back": (False, False, 1e-3, r, w, 1.0, np.empty((n, d), dtype))}
+
+
 class SplitProducts:
     """The products of a batch of 100 as a fit runs them: BLAS at one thread, the product split into
     blocks over the library's OpenMP threads (``_lifted.gemm(..., n_blocks, n_threads)``), against
     one BLAS call on BLAS's own threads (what the library did before, and the floor of compare.py)."""
 
-    params = (["forward", "gradient", "back"], [1, 2], ["float32", "float64"])
+    params = (["forward", "gradient", "back"], sorted({1, 2, THREADS}), DTYPES)
     param_names = ["product", "threads", "dtype"]
 
     def setup(self, product, threads, dtype):
-        from threadpoolctl import ThreadpoolController
-
         from bregman_solvers import _threads
 
-        rng = np.random.default_rng(0)
-        x, r = (rng.standard_normal((100, 784)).astype(dtype) for _ in range(2))
-        w = rng.standard_normal((784, 784)).astype(dtype)
-        self.args = {"forward": (False, True, 1.0, x, w, 0.0, np.empty((100, 784), dtype)),
-                     "gradient": (True, False, 1e-3, r, x, 1.0, w.copy()),
-                     "back": (False, False, 1e-3, r, w, 1.0, np.empty((100, 784), dtype))}[product]
+        self.args = _products(dtype)[product]
         self.blocks = _threads.PRODUCT_BLOCKS
-        self.controller = ThreadpoolController()
+        self.controller = blas_controller()
 
     def time_split_blas_one_thread(self, product, threads, dtype):
         with self.controller.limit(limits=1, user_api="blas"):

@@ -3,8 +3,6 @@ import importlib.util
 import inspect
 from pathlib import Path
 
-import numpy as np
-
 from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers import _batches, _engine, stochastic
 
@@ -65,20 +63,8 @@ def test_time_to_accuracy_reports_seconds_and_epochs_to_each_target(capsys, tmp_
     assert (tmp_path / "r.json").exists()
 
 
-def test_the_convolution_benchmarks_run(capsys):
-    """asv's convolution benchmarks (setup and one call each) and compare.py's lenet5 row."""
-    bench = load("bench_convolution")
-    for cls in (bench.ConvolutionKernels, bench.LeNetEpoch):
-        case = cls()
-        case.setup("float32")
-        for name in dir(cls):
-            if name.startswith("time_"):
-                getattr(case, name)("float32")
-    assert np.all(case.net.parameter_vector == case.net.parameter_vector)       # finite, not NaN
-    kernels = bench.ConvolutionKernels()
-    kernels.setup("float64")
-    kernels.time_col2im("float64")
-    assert np.abs(kernels.back).sum() > 0
+def test_compare_runs_the_convolutional_config(capsys):
+    """compare.py's lenet5 row (the asv convolution benchmarks run in tests/test_benchmarks.py)."""
     load("compare").main(["--configs", "lenet5", "--n-samples", "200", "--dtypes", "float32"])
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lenet5")]
     assert len(row) == 1 and float(row[0].split()[-1]) > 0
