@@ -38,7 +38,7 @@ from .convolution import AvgPooled, Conv2d  # noqa: E402
 from .residual import Residual  # noqa: E402
 from . import architectures  # noqa: E402
 from . import datasets, exceptions, regularisers, schedules  # noqa: E402
-from .exceptions import ConvergenceWarning, DivergenceError, DivergenceWarning  # noqa: E402
+from .exceptions import DivergenceError, DivergenceWarning  # noqa: E402
 from .persistence import Checkpoint, load, save  # noqa: E402
 from .distributed import DistributedImplicitSGD  # noqa: E402  (Dask itself is imported by fit)
 from .solvers import (  # noqa: E402
@@ -53,6 +53,15 @@ from .solvers import (  # noqa: E402
     SGDBP,
     StochasticProximalGradient,
 )
+
+
+
+def __getattr__(name):
+    # made on first use: it derives from scikit-learn's, which `import bregman_solvers` does not import
+    if name == "ConvergenceWarning":
+        return exceptions.ConvergenceWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     from importlib.metadata import version as _version

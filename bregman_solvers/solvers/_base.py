@@ -13,7 +13,8 @@ from scipy.optimize import OptimizeResult
 
 from .._threads import fit_threads
 from .._validation import check_integer, check_real
-from ..exceptions import ConvergenceWarning, DivergenceError
+from .. import exceptions
+from ..exceptions import DivergenceError
 from .._metrics import _size, available_memory
 from ..network import LiftedNetwork
 
@@ -120,7 +121,7 @@ class LiftedSolver:
             warnings.warn(f"{type(self).__name__} stopped after max_iter={n_iter} iterations before the relative "
                           f"energy change fell below tol={self.tol:g}; the result's history shows the energy "
                           f"(raise max_iter, or set tol=0 to run a fixed number of iterations)",
-                          ConvergenceWarning, stacklevel=4)     # _result, fit, its thread-policy wrapper
+                          exceptions.ConvergenceWarning, stacklevel=4)     # _result, fit, its thread-policy wrapper
         return FitResult(network=network, state=state, energy=history["energy"][-1] if history["energy"] else np.nan,
                          n_iter=n_iter, converged=converged, message=message, success=converged,
                          history=history)
