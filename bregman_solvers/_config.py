@@ -21,10 +21,38 @@ def _version():
 def _owner(filepath):
     """Which package loaded a thread pool's library, from its path."""
     path = (filepath or "").replace("\\", "/").lower()
-    for key, owner in (("/scipy", "SciPy"), ("/numpy", "NumPy"), ("/torch", "PyTorch"), ("/sklearn", "scikit-learn")):
+    for key, owner in (("/scipy", "SciPy"), ("/numpy", "NumPy"), ("/torch", "PyTorch"), ("/sklearn", "scikit-learn"),
+                       ("/scikit_learn", "scikit-learn")):
         if key in path:
             return owner
     return "the system"
+
+
+def openmp_library():
+    """The file of the OpenMP runtime the compiled kernels call, or None where it cannot be told.
+
+    Several runtimes may be loaded (scikit-learn's wheels bring their own libgomp); the kernels use
+    the one their extension resolved ``omp_get_max_threads`` against. ``dlsym`` on the extension's
+    handle searches it and its dependencies in that order, and ``dladdr`` names the file of the
+    symbol found (glibc and macOS; elsewhere None).
+    """
+    if not openmp_enabled():
+        return None
+    import ctypes
+
+    from ._kernels import _openmp
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+    try:
+        symbol = ctypes.CDLL(_openmp.__file__).omp_get_max_threads
+        info = DlInfo()
+        found = ctypes.CDLL(None).dladdr(ctypes.cast(symbol, ctypes.c_void_p), ctypes.byref(info))
+    except (OSError, AttributeError, TypeError):     # no dlsym/dladdr here (e.g. Windows)
+        return None
+    return os.path.realpath(info.dli_fname.decode()) if found and info.dli_fname else None
 
 
 def _openmp_wait():
@@ -38,17 +66,23 @@ def _openmp_wait():
     return f"OMP_WAIT_POLICY={policy}"
 
 
-def _pool(info):
-    """One thread pool of threadpoolctl's listing, with its role in a fit."""
+def _pool(info, ours):
+    """One thread pool of threadpoolctl's listing, with its role in a fit (``ours``: the file of the
+    OpenMP runtime the kernels call, see :func:`openmp_library`)."""
     api = info.get("user_api")
     owner = _owner(info.get("filepath"))
+    path = info.get("filepath")
     if api == "blas":
         role = ("the library's products (scipy.linalg.cython_blas), split into blocks over the fit's OpenMP threads"
                 if owner == "SciPy" else f"{owner}'s own products (not on the library's hot path)")
         during_fit, set_by = 1, "bregman_solvers during a fit (threadpoolctl), else BLAS's default"
     else:
-        role = "the library's kernels and product blocks" if openmp_enabled() else f"{owner}'s OpenMP code"
-        during_fit, set_by = "n_threads", "n_threads per call (default: the usable cores no other fit holds)"
+        if openmp_enabled() and (ours is None or (path and os.path.realpath(path) == ours)):
+            role = "the library's kernels and product blocks"
+            during_fit, set_by = "n_threads", "n_threads per call (default: the usable cores no other fit holds)"
+        else:
+            role = f"{owner}'s own OpenMP code (not the library's kernels)"
+            during_fit, set_by = "unchanged", f"{owner} (OMP_NUM_THREADS, threadpoolctl)"
     return {"user_api": api, "internal_api": info.get("internal_api"), "version": info.get("version"),
             "num_threads": info.get("num_threads"), "during_fit": during_fit, "set_by": set_by, "owner": owner,
             "role": role, "filepath": info.get("filepath")}
@@ -62,7 +96,8 @@ def get_config():
     (what ``n_threads=None`` takes when no other fit runs), ``product_blocks``
     (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`), ``openmp_wait`` (how idle OpenMP
     threads wait), ``omp_wait_policy``, ``min_entries_per_thread`` (see
-    docs/performance.rst) and ``thread_pools``: one dict per thread pool threadpoolctl
+    docs/performance.rst), ``openmp_library`` (the file of the OpenMP runtime the kernels call,
+    :func:`openmp_library`) and ``thread_pools``: one dict per thread pool threadpoolctl
     sees (OpenMP runtimes and BLAS libraries) with ``user_api``, ``internal_api``,
     ``version``, ``num_threads`` (now), ``during_fit`` (its size during a fit),
     ``set_by``, ``owner`` (the package that loaded it), ``role`` and ``filepath``.
@@ -81,7 +116,8 @@ def get_config():
         "openmp_wait": _openmp_wait(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
-        "thread_pools": [_pool(info) for info in threadpool_info()],
+        "openmp_library": openmp_library(),
+        "thread_pools": [_pool(info, openmp_library()) for info in threadpool_info()],
     }
 
 
@@ -103,6 +139,7 @@ def show_config(file=None):
           file=out)
     print(f"  product blocks  {cfg['product_blocks']} (large products split into at most this many; "
           f"results do not depend on n_threads)", file=out)
+    print(f"  openmp runtime  {cfg['openmp_library'] or 'not identified on this platform'}", file=out)
     print(f"  openmp waiting  {cfg['openmp_wait']}", file=out)
     print(f"  min entries per thread {cfg['min_entries_per_thread']} (smaller passes use fewer threads)", file=out)
     print("thread pools (threads now / during a fit; who sets them; what runs on them)", file=out)

@@ -15,6 +15,44 @@ def test_show_config_reports_version_build_and_blas():
     assert any(pool["user_api"] == "blas" for pool in cfg["thread_pools"])
 
 
+def test_show_config_names_the_openmp_runtime_the_kernels_call():
+    """scikit-learn's wheels bring their own libgomp: only the runtime the extensions resolved
+    is labelled as running the library's kernels."""
+    import os
+    import sys
+
+    import pytest
+
+    if not bs.get_config()["openmp"] or not sys.platform.startswith("linux"):
+        pytest.skip("dladdr-based identification is checked on Linux OpenMP builds")
+    import sklearn.cluster  # noqa: F401  (loads scikit-learn's own OpenMP runtime where it has one)
+
+    cfg = bs.get_config()
+    ours = cfg["openmp_library"]
+    assert ours and os.path.exists(ours) and "omp" in os.path.basename(ours)
+    openmp = [pool for pool in cfg["thread_pools"] if pool["user_api"] == "openmp"]
+    kernels = [pool for pool in openmp if pool["role"] == "the library's kernels and product blocks"]
+    assert kernels and all(os.path.realpath(pool["filepath"]) == ours for pool in kernels)
+    for pool in openmp:
+        if os.path.realpath(pool["filepath"]) != ours:
+            assert "not the library's kernels" in pool["role"] and pool["during_fit"] == "unchanged"
+    buf = io.StringIO()
+    bs.show_config(file=buf)
+    assert f"openmp runtime  {ours}" in buf.getvalue()
+
+
+def test_import_does_not_import_scikit_learn():
+    """scikit-learn is imported where it is used (estimators, a fit's ConvergenceWarning), not by
+    `import bregman_solvers`; ConvergenceWarning is still scikit-learn's subclass."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bregman_solvers as bs; assert 'sklearn' not in sys.modules, 'imported'; "
+            "from sklearn.exceptions import ConvergenceWarning as C; "
+            "assert issubclass(bs.ConvergenceWarning, C) and bs.exceptions.ConvergenceWarning is bs.ConvergenceWarning")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_effective_n_threads_policy():
     from bregman_solvers.kernels import effective_n_threads, max_threads, openmp_enabled
 
