@@ -32,7 +32,10 @@ def _momentum(text):
 
 
 def _step_or_auto(text):
-    return "auto" if text == "auto" else _step(text)
+    value = _number(text)
+    if text != "auto" and not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}")
+    return "auto" if text == "auto" else value
 
 
 def _nonnegative(text):

@@ -14,8 +14,10 @@ import time
 import numpy as np
 
 from . import __version__
-from .datasets import add_gaussian_noise, load_fashion_mnist, load_mnist, preprocess
+from .datasets import (EMBEDDED_DIR, FASHION_MNIST_SYSTEM_DIR, add_gaussian_noise, identify, load_fashion_mnist,
+                       load_mnist, preprocess)
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
+from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from ._cli_args import _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto, _sync_every
@@ -23,29 +25,46 @@ from ._cli_output import (_cells, _energy_curves, _joined, _markdown_table, _plo
                           _write_json)
 
 
+def _data_source(args):
+    """The folder the data come from, in words (for messages and results.json)."""
+    if args.data_dir is not None:
+        return os.path.abspath(args.data_dir)
+    env = os.environ.get("BREGMAN_SOLVERS_DATA")
+    if env:
+        return os.path.abspath(env)
+    return EMBEDDED_DIR if args.dataset == "mnist" else FASHION_MNIST_SYSTEM_DIR
+
+
 def _load(args):
-    """Training and test data, scaled to [0, 1] and centred by the training mean (returned too)."""
+    """Training and test data, scaled to [0, 1] and centred by the training mean (returned too), and
+    what was read: the folder and the set its labels are recognised as (``datasets.identify``)."""
     loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
+    source = _data_source(args)
     try:
         Xtr, ytr = loader(args.data_dir, "train")
         Xte, yte = loader(args.data_dir, "test")
     except FileNotFoundError as exc:
-        if args.data_dir is not None:
+        if args.data_dir is not None or isinstance(exc, NotADirectoryError):
             raise
         # the loader's advice is for Python callers; a command-line user passes --data-dir
-        raise FileNotFoundError(f"no {args.dataset} files found ({exc}); pass --data-dir DIR with the four IDX "
-                                f"files (or set BREGMAN_SOLVERS_DATA)") from None
+        raise FileNotFoundError(f"no {args.dataset} files in {source} (there is no embedded {args.dataset}): pass "
+                                f"--data-dir DIR with its four IDX files, or set BREGMAN_SOLVERS_DATA") from None
     for option, asked, available in (("--n-train", args.n_train, Xtr.shape[0]), ("--n-test", args.n_test,
                                                                                   Xte.shape[0])):
         if asked > available:
-            source = args.data_dir or os.environ.get("BREGMAN_SOLVERS_DATA") or (
-                "the embedded subset (pass --data-dir for the full IDX files)" if args.dataset == "mnist"
-                else "the files found without --data-dir")
-            raise ValueError(f"{option} {asked} is more than the {available} images in {source}")
+            where = f"{source} (the embedded subset: pass --data-dir for the full IDX files)" if (
+                source == EMBEDDED_DIR) else source
+            raise ValueError(f"{option} {asked} is more than the {available} images in {where}")
+    recognised = [identify(y) for y in (ytr, yte)]
+    data = {"directory": source, "dataset": args.dataset,
+            "recognised": [f"{k[0]} {k[1]}" if k else "not a standard set" for k in recognised]}
+    if any(k is None for k in recognised):
+        print(f"  note: {source} holds files that are not the standard {args.dataset} (their labels differ): "
+              f"the tables are labelled {args.dataset} as asked", flush=True)
     Xtr, ytr = Xtr[:args.n_train], ytr[:args.n_train]
     Xte, yte = Xte[:args.n_test], yte[:args.n_test]
     Xtr, Xte, mean = preprocess(Xtr, Xte, dtype=np.dtype(args.dtype).type)
-    return Xtr, ytr, Xte, yte, mean
+    return Xtr, ytr, Xte, yte, mean, data
 
 
 def _fit_reporting_divergence(name, fit):
@@ -104,7 +123,16 @@ def _workers(args, params):
     return dict(params, n_workers=args.workers, scheduler=args.scheduler, sync_every=args.sync_every)
 
 
-def _checkpointing(args, slug):
+def _check_resumable(args):
+    """``--resume`` needs at least one checkpoint in ``--out``: else it is an error naming the folder."""
+    import glob
+
+    if args.resume and not glob.glob(os.path.join(glob.escape(args.out), "checkpoint-*.npz")):
+        raise FileNotFoundError(f"--resume: no checkpoint in {args.out} (checkpoints are written there by "
+                                f"--checkpoint-every N; pass the --out of that run)")
+
+
+def _checkpointing(args, slug, resumable=True):
     """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
     (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
     epochs, and with ``--resume`` the checkpoint to continue from and the history before it."""
@@ -113,6 +141,10 @@ def _checkpointing(args, slug):
     path = os.path.join(args.out, f"checkpoint-{slug}.npz")
     sidecar = path[:-4] + ".json"
     resume, earlier = None, {}
+    if not resumable:
+        if args.resume or args.checkpoint_every:
+            print("  (its solver keeps no checkpoint: trained from the start)", flush=True)
+        return None, None, {}
     if args.resume and os.path.exists(path):
         resume = persistence.load(path)
         with open(sidecar) as f:
@@ -152,7 +184,8 @@ def _print_memory(est, n_train, args):
 
 def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
-    Xtr, ytr, Xte, yte, _ = _load(args)
+    _check_resumable(args)
+    Xtr, ytr, Xte, yte, _, data = _load(args)
     models = {"lifted Bregman network (LBN)": dict(solver="isgd", penalty="bregman"),
               "SGD-BP": dict(solver="sgd-bp")}
     slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
@@ -200,7 +233,7 @@ def classify(args):
         f.write("Table 1: classification accuracy\n\n" + table1)
     with open(os.path.join(args.out, "table2.md"), "w") as f:
         f.write("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
-    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, "classify"),
+    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, "classify"), "data": data,
                                                         "table1": results, "history": histories})
     _plot_curves(os.path.join(args.out, "accuracy.png"),
                  {f"{m} (test)": h["val_accuracy"] for m, h in histories.items()}, "test accuracy",
@@ -248,19 +281,22 @@ def _ae_models(args, n_train, denoise):
 
 
 def _autoencoder(args, denoise):
-    Xtr, _, Xte, _, mean = _load(args)
+    _check_resumable(args)
+    Xtr, _, Xte, _, mean, data = _load(args)
     args.n_features = Xtr.shape[1]
     inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1) if denoise else Xte
     results, histories, recon = {}, {}, {}
     for name, (estimator, params) in _ae_models(args, Xtr.shape[0], denoise).items():
         print(f"training {name} ...", flush=True)
         est = estimator(**_workers(args, params))
+        callback, resume, earlier = _checkpointing(args, name.lower(), params["solver"] in _STOCHASTIC)
         t0 = time.time()
-        diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, validation_data=Xte))
+        diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, validation_data=Xte, callback=callback,
+                                                                   resume=resume))
         if diverged:
             results[name] = {"diverged": diverged, "seconds": time.time() - t0}
             continue
-        history = histories[name] = est.history_
+        history = histories[name] = _joined(earlier, est.history_)
         results[name] = {"test_mse": history["val_mse"][-1], "test_code_sparsity": history["val_code_sparsity"][-1],
                          "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
         recon[name] = est.predict(inputs_te[:8])
@@ -271,7 +307,7 @@ def _autoencoder(args, denoise):
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     command = "denoise" if denoise else "autoencoder"
-    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, command),
+    _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, command), "data": data,
                                                         "results": results, "history": histories})
     _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
                  "training objective (reconstruction loss)", "objective per epoch", logy=True)
@@ -302,16 +338,36 @@ def denoise(args):
 
 
 # ------------------------------------------------------------------ parser
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, once: not where the help already says its default, nor for
+    flags and options without one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An error is one line (``prog: error: ...``) and a hint, not the usage before it; exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n  (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="bregman-solvers", description="Lifted Bregman training: the paper's "
-                                     "experiments on MNIST-format data, with tables and plots.")
+    parser = _Parser(prog="bregman-solvers", formatter_class=_HelpFormatter,
+                     description="Lifted Bregman training: the paper's experiments on MNIST-format data, with "
+                     "tables and plots.")
     parser.add_argument("--version", action="version", version=f"bregman_solvers {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p, n_train, epochs, out):
         p.add_argument("--data-dir", default=None, help="directory with the IDX files (default: "
                        "$BREGMAN_SOLVERS_DATA, else the embedded MNIST subset)")
-        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="data set")
+        p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
+                       help="the data set the files hold (checked where they are a standard set)")
         p.add_argument("--epochs", type=_positive, default=epochs, help="training epochs")
         p.add_argument("--n-train", type=_positive, default=n_train, help="training images (the first ones)")
         p.add_argument("--n-test", type=_positive, default=1000, help="test images (the first ones)")
@@ -328,7 +384,8 @@ def build_parser():
                        help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
                        "bounds) (default: auto for LBN, 0.1 for the classical network and the autoencoders)")
         p.add_argument("--tau-x", type=_step, default=None, help="auxiliary-variable step of the lifted solvers "
-                       "(default: 0.5 for LBN, 0.1 for the classical network and the autoencoders)")
+                       "(default: 0.5 for LBN, 0.1 for LBN with a convolutional --arch, the classical network and the "
+                       "autoencoders)")
         p.add_argument("--tau", type=_step, default=None, help="weight of implicit SGD's proximity term "
                        "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
         p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
@@ -343,33 +400,38 @@ def build_parser():
                        "of --scheduler); needs the extra bregman_solvers[distributed]")
         p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
                        "(e.g. tcp://host:8786) to train the lifted models on")
+        p.add_argument("--scheduler-timeout", type=_step, default=10.0, metavar="SECONDS",
+                       help="seconds to wait for --scheduler to answer before giving up")
+        p.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
+                       help="save each model's checkpoint (and history) in --out every N epochs and after the last "
+                       "(models trained by the stochastic solvers)")
+        p.add_argument("--resume", action="store_true",
+                       help="continue each model from its checkpoint in --out (written by --checkpoint-every); "
+                       "models without one train from the start")
         p.add_argument("--sync-every", type=_sync_every, default=None,
                        help="batches per shard between two averagings of the parameters, or 'epoch' "
                        "(default: 60 batches; once per epoch for the model averaging of eq. 23)")
 
-    p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)")
-    p.add_argument("--n-samples", type=_positive, default=10000)
-    p.add_argument("--n-features", type=_positive, default=784)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=_seed, default=0)
+    p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)",
+                       formatter_class=_HelpFormatter)
+    p.add_argument("--n-samples", type=_positive, default=10000, help="rows of the random batch")
+    p.add_argument("--n-features", type=_positive, default=784, help="columns of the random batch")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="computation dtype")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random batch")
     p.set_defaults(func=_run_demo, out=None)
-    p = sub.add_parser("classify", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = sub.add_parser("classify", formatter_class=_HelpFormatter,
                        help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
     common(p, 5000, 5, "results/classify")
     p.add_argument("--arch", choices=["mlp", "lenet5", "resnet"], default="mlp",
                    help="the network: dense layers of --hidden, the LeNet-5-like CNN or the small residual "
                    "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
-    p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784],
-                   help="hidden widths of the dense network (--arch mlp)")
+    p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
+                   help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
-    p.add_argument("--checkpoint-every", type=_positive, default=None,
-                   help="save each model's checkpoint (and history) in --out every N epochs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue each model from its checkpoint in --out (from --checkpoint-every)")
     p.set_defaults(func=classify)
     for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
                               ("denoise", denoise, "sparse denoising autoencoders")):
-        p = sub.add_parser(name, help=help_, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=help_, formatter_class=_HelpFormatter)
         common(p, 1000, 5, f"results/{name}")
         p.add_argument("--alpha", type=_nonnegative, default=0.2, help="l1 weight on the code")
         p.add_argument("--threshold", type=_nonnegative, default=0.1, help="soft-threshold of the code activation")
@@ -400,8 +462,17 @@ def main(argv=None):
                   f"{exc.strerror or exc}", file=sys.stderr)
             return 2
     try:
+        if getattr(args, "scheduler", None) is not None:
+            from .distributed._cluster import _import_distributed
+
+            _import_distributed()           # a one-line error without the extra bregman_solvers[distributed]
+            import dask
+
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{args.scheduler_timeout}s"}):
+                return args.func(args)
         return args.func(args)
-    except (FileNotFoundError, ValueError, FloatingPointError) as exc:    # DivergenceError included
+    except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError,  # DivergenceError too
+            ConnectionError, ImportError) as exc:
         print(f"bregman-solvers {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -16,7 +16,7 @@ import numpy as np
 from ._validation import check_integer
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "one_hot", "preprocess", "add_gaussian_noise",
-           "EMBEDDED_DIR", "FASHION_MNIST_SYSTEM_DIR"]
+           "EMBEDDED_DIR", "FASHION_MNIST_SYSTEM_DIR", "identify"]
 
 #: The embedded MNIST subset (5,000 training and 1,000 test images).
 EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -27,6 +27,17 @@ _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+#: sha256 of the label files' contents (decompressed, as read) of the standard sets and of the embedded
+#: MNIST subset: which set a folder holds, whatever its compression or file names
+KNOWN_LABELS = {
+    "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13": ("mnist", "train"),
+    "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5": ("mnist", "test"),
+    "4263f048ea43702387ef1c8494b59e785853c0410e9770600d50f541a6fee264": ("mnist", "train"),   # embedded
+    "d14ba0a1a3818edefa35518ed001ece84b7ac0eabe9394551c73928493175d3f": ("mnist", "test"),    # embedded
+    "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7": ("fashion-mnist", "train"),
+    "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9": ("fashion-mnist", "test"),
+}
+_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 # IDX type codes -> numpy dtypes (big-endian)
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -76,15 +87,29 @@ def _find(directory, stem):
     raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
 
 
-def _load_pair(path, subset):
+def identify(labels):
+    """``(data set, subset)`` of a standard label array (MNIST, Fashion-MNIST, the embedded subset),
+    recognised by the sha256 of its contents; None for any other data."""
+    import hashlib
+
+    return KNOWN_LABELS.get(hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest())
+
+
+def _load_pair(path, subset, dataset=None):
     if subset not in _FILES:
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"data directory {path} is a file: pass the directory that holds the four IDX files")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"data directory {path} does not exist")
     images = read_idx(_find(path, _FILES[subset][0]))
     labels = read_idx(_find(path, _FILES[subset][1]))
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise ValueError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
+    known = identify(labels)
+    if dataset is not None and known is not None and known[0] != dataset:
+        raise ValueError(f"{path} holds {_NAMES[known[0]]}'s files (recognised by their labels), not "
+                         f"{_NAMES[dataset]}'s")
     return images.reshape(images.shape[0], -1), labels
 
 
@@ -118,13 +143,15 @@ def load_mnist(path=None, subset="train", n_samples=None, random_state=None):
     Raises
     ------
     FileNotFoundError
-        The directory or a file is missing.
+        The directory or a file is missing (``NotADirectoryError`` where ``path`` is a file).
     ValueError
-        A file is not an IDX file, is truncated or corrupt, or images and labels disagree.
+        A file is not an IDX file, is truncated or corrupt, images and labels disagree, or the
+        folder holds another standard set (Fashion-MNIST's files, recognised by their labels:
+        :func:`identify`).
     """
     if path is None:
         path = os.environ.get("BREGMAN_SOLVERS_DATA") or EMBEDDED_DIR
-    return _select(*_load_pair(path, subset), n_samples, random_state)
+    return _select(*_load_pair(path, subset, "mnist"), n_samples, random_state)
 
 
 def load_fashion_mnist(path=None, subset="train", n_samples=None, random_state=None):
@@ -139,7 +166,7 @@ def load_fashion_mnist(path=None, subset="train", n_samples=None, random_state=N
             raise FileNotFoundError(
                 f"Fashion-MNIST not found in {path}: pass path=, set BREGMAN_SOLVERS_DATA, or install "
                 f"Debian's dataset-fashion-mnist package")
-    return _select(*_load_pair(path, subset), n_samples, random_state)
+    return _select(*_load_pair(path, subset, "fashion-mnist"), n_samples, random_state)
 
 
 def one_hot(labels, n_classes=None, dtype=np.float64):

@@ -351,21 +351,24 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     def _inputs(self, X, rng):
         return X
 
-    def fit(self, X, y=None, validation_data=None):
+    def fit(self, X, y=None, validation_data=None, callback=None, resume=None):
         """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder).
 
         ``validation_data``: clean samples ``X_val`` evaluated every epoch (the denoising
         autoencoder feeds them with noise of its own seed): ``history_["val_mse"]``,
-        ``history_["val_code_sparsity"]``.
+        ``history_["val_code_sparsity"]``. ``callback`` and ``resume``: as in
+        :meth:`LiftedBregmanClassifier.fit` (``resume`` needs a stochastic ``solver``).
         """
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not self.warm_start
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
         dtype = _resolve_dtype(self, dtype, X, first)
-        X = X.astype(dtype, copy=False)
         if first:
-            self.network_ = self._build(X.shape[1], dtype)
+            self.network_ = (self._build(X.shape[1], dtype) if resume is None
+                             else _resumed_network(self, resume, X.shape[1]))
             self.history_ = {}
+        dtype = self.network_.dtype                    # (a resumed network keeps its own)
+        X = X.astype(dtype, copy=False)
         seed = _seed(self.random_state)
         noisy = self._inputs(X, np.random.default_rng(seed))
         validation = None
@@ -376,7 +379,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
             validation = (self._inputs(X_val, np.random.default_rng(None if seed is None else seed + 1)), X_val)
         code = CodeL1(self.code_layer, self.code_alpha) if self.code_alpha else None
         history = _fit_network(self, self.network_, noisy, X, code_regulariser=code, validation_data=validation,
-                               code_layer=self.code_layer)
+                               code_layer=self.code_layer, callback=callback, resume=resume)
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(values)
         return self

@@ -184,7 +184,8 @@ def test_a_missing_data_set_tells_a_command_line_user_about_data_dir(tmp_path, c
     monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIR", str(tmp_path / "nowhere"))
     assert main(["classify", "--dataset", "fashion-mnist", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "--data-dir" in err and "path=" not in err.split("; pass")[1]
+    assert "--data-dir" in err and "path=" not in err and err.count("BREGMAN_SOLVERS_DATA") == 1
+    assert err.count("\n") == 1 and str(tmp_path / "nowhere") in err
 
 
 def test_help_shows_the_defaults(capsys):
@@ -210,3 +211,91 @@ def test_checkpoints_and_resume_give_the_uninterrupted_run(tmp_path):
         assert parts["history"][model]["val_accuracy"] == whole["history"][model]["val_accuracy"]
         assert parts["history"][model]["epoch"] == [1, 2, 3]
     assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
+
+
+def test_autoencoder_checkpoints_and_resume_give_the_uninterrupted_run(tmp_path):
+    """autoencoder and denoise take --checkpoint-every / --resume like classify (stochastic models);
+    GD-BP's deterministic solver keeps no checkpoint and trains from the start."""
+    args = ["autoencoder", "--n-train", "100", "--n-test", "50", "--quiet", "--threads", "1", "--models", "LBN-S",
+            "SGD-BP"]
+    assert main([*args, "--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*args, "--epochs", "2", "--checkpoint-every", "1", "--out", str(tmp_path / "parts")]) == 0
+    assert main([*args, "--epochs", "3", "--resume", "--out", str(tmp_path / "parts")]) == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts = json.loads((tmp_path / "parts" / "results.json").read_text())
+    for model in ("LBN-S", "SGD-BP"):
+        assert parts["results"][model]["test_mse"] == whole["results"][model]["test_mse"], model
+        assert parts["history"][model]["val_mse"] == whole["history"][model]["val_mse"], model
+        assert parts["history"][model]["epoch"] == [1, 2, 3]
+    assert main(["autoencoder", *TINY, "--models", "GD-BP", "--checkpoint-every", "1", "--out",
+                 str(tmp_path / "gd")]) == 0
+    assert not list((tmp_path / "gd").glob("checkpoint-*"))
+
+
+def test_resume_without_a_checkpoint_is_an_error_naming_the_folder(tmp_path, capsys):
+    for command in ("classify", "autoencoder", "denoise"):
+        assert main([command, *TINY, "--resume", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--resume: no checkpoint in" in err and str(tmp_path) in err
+
+
+def test_errors_are_one_line_with_a_hint(capsys):
+    """argparse's errors: one line and the --help hint, no usage block; value forms stated."""
+    for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or a positive number"),
+                       (["classify", "--epochs", "0"], "must be a positive integer"),
+                       (["bogus"], "invalid choice"), ([], "required: command")):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 2 and "error:" in lines[0] and says in lines[0] and "--help" in lines[1], err
+
+
+def test_help_states_each_default_once_and_helps_every_option(capsys):
+    import argparse
+
+    from bregman_solvers.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in sub.choices.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or "-h" in action.option_strings:
+                continue
+            assert action.help and len(action.help) > 8, (command, action.dest)
+            rendered = formatter._get_help_string(action) % {"default": action.default}
+            assert rendered.count("(default") <= 1, (command, action.dest, rendered)
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a number or 'auto'" in out and "(default: the usable cores) (default" not in out
+
+
+def test_data_dir_errors_name_the_problem(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["classify", *TINY, "--data-dir", str(a_file), "--out", str(tmp_path / "o")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_a_data_folder_of_the_other_set_is_refused(tmp_path, capsys):
+    """--dataset fashion-mnist on MNIST's files (recognised by their labels' checksum) is an error;
+    results.json records the folder read and what its files were recognised as."""
+    from bregman_solvers.datasets import EMBEDDED_DIR
+
+    assert main(["classify", *TINY, "--dataset", "fashion-mnist", "--data-dir", EMBEDDED_DIR, "--out",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds MNIST's files" in err and "not Fashion-MNIST's" in err
+    assert main(["classify", *TINY, "--hidden", "8", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    assert data["directory"] == EMBEDDED_DIR and data["recognised"] == ["mnist train", "mnist test"]
+
+
+def test_an_unreachable_scheduler_is_one_line_after_the_timeout(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    code = main(["classify", *TINY, "--hidden", "8", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err

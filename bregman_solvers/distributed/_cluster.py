@@ -57,7 +57,12 @@ def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=
         yield client
         return
     if scheduler is not None:
-        with distributed.Client(scheduler) as own:
+        try:
+            own = distributed.Client(scheduler)
+        except (OSError, TimeoutError) as exc:     # Dask's connect timeout (distributed.comm.timeouts.connect)
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc} (is it running, and "
+                                  f"is the address right?)") from None
+        with own:
             yield own
         return
     cores = usable_cores()
