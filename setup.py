@@ -59,7 +59,18 @@ def _openmp_flags(compiler):
     return None
 
 
+def _build_jobs():
+    """Parallel jobs of the build: ``BREGMAN_SOLVERS_BUILD_JOBS``, else the usable cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return int(os.environ.get("BREGMAN_SOLVERS_BUILD_JOBS", "0")) or cores
+
+
 class BuildExtWithOpenMP(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:           # the extensions compiled side by side (pip passes no -j)
+            self.parallel = _build_jobs()
+
     def build_extensions(self):
         flags = _openmp_flags(self.compiler)
         if flags is None:
@@ -130,6 +141,7 @@ setup(
             "cdivision": True,
             "initializedcheck": False,
         },
+        nthreads=_build_jobs() if sys.platform != "win32" else 0,    # Cython's C generation, in parallel too
     ),
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )

@@ -79,24 +79,39 @@ def _plot_images(path, rows, labels, mean, n=8):
 
 
 def _energy_curves(histories):
-    """What ``energy.png`` plots for each model.
+    """What ``energy.png`` plots for each model: quantities comparable from epoch to epoch.
 
-    A lifted model's full-data energy is evaluated with each batch's auxiliary variables as its
-    last visit left them, up to an epoch older than the final parameters: it is not monotone in
-    stochastic training and can rise in an epoch whose every batch lowered its own energy (the
-    stale variables of the early batches no longer fit the moved parameters). The plot therefore
-    shows it beside the mean of the batches' energies at their visits and the training loss of the
-    forward pass (the lifted energy at consistency, ``x_l = sigma(z_l)``), which is what
-    back-propagation's curve measures too.
+    For a lifted model, the mean of the batches' energies at their visits during the epoch; for
+    every model, the training loss of the forward pass (the lifted energy at consistency,
+    ``x_l = sigma(z_l)``), which is what back-propagation's curve measures too. The full-data
+    energy over the stored auxiliary variables stays in results.json but is not plotted: each
+    batch's variables are as its last visit left them, up to an epoch older than the final
+    parameters, so it is not monotone under stochastic training (and stale under the default
+    forward start, which does not use them).
     """
     curves = {}
     for model, h in histories.items():
         short = model[model.find("(") + 1:-1] if model.endswith(")") else model      # "LBN", "SGD-BP"
-        if h.get("energy"):
-            curves[f"{short}: full-data energy, stored aux. variables"] = h["energy"]
-            curves[f"{short}: mean batch energy at its visit"] = h["batch_energy"]
+        if h.get("batch_energy") and h.get("energy"):
+            curves[f"{short}: mean batch energy during the epoch"] = h["batch_energy"]
         curves[f"{short}: training loss, forward pass"] = h.get("train_loss", [])
     return curves
+
+
+def _accuracy_curves(histories):
+    """What ``accuracy.png`` plots: each model's train and test accuracy per epoch, in percent."""
+    curves = {}
+    for model, h in histories.items():
+        short = model[model.find("(") + 1:-1] if model.endswith(")") else model
+        curves[f"{short} train"] = [100 * a for a in h.get("train_accuracy", [])]
+        curves[f"{short} test"] = [100 * a for a in h.get("val_accuracy", [])]
+    return curves
+
+
+#: What Table 2 reports, written under it
+TABLE2_DEFINITION = ("Linear-activation rate: the fraction of (sample, unit) pairs of a hidden layer whose "
+                     "pre-activation lies where the activation acts as the identity (z > 0 for ReLU), on a "
+                     "forward pass of the first 2,000 training images (the paper's Table 2).")
 
 
 def _joined(earlier, later):

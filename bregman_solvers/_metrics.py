@@ -147,6 +147,37 @@ class NetworkMetrics:
                 chain[len(chain) - reach - 1] = None
         return np.array(rates)
 
+    def score(self, X, y):
+        """Classification accuracy on ``X``: the fraction of samples whose output's argmax (of
+        :meth:`~bregman_solvers.LiftedNetwork.predict`, the forward pass) is their label.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_0)
+        y : array-like of shape (n_samples,) with integer labels in ``0..n_L - 1``, or one-hot rows
+            of shape (n_samples, n_L)
+
+        Raises
+        ------
+        ValueError
+            ``y`` has another length than ``X``, labels outside ``0..n_L - 1``, or 2-D rows that are
+            not one-hot (a regression target: compare :meth:`predict` with it instead).
+        """
+        output = self.predict(X)
+        y = np.asarray(y)
+        n_out = output.shape[1]
+        if y.ndim == 2:
+            if y.shape != output.shape or not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+                raise ValueError(f"y must be labels of shape ({len(output)},) or one-hot rows of shape "
+                                 f"{output.shape}; got shape {y.shape} with rows that are not one-hot (for a "
+                                 f"regression target compare predict(X) with it)")
+            y = y.argmax(axis=1)
+        if y.ndim != 1 or len(y) != len(output):
+            raise ValueError(f"y must have {len(output)} labels (one per sample of X), got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= n_out)):
+            raise ValueError(f"y must hold integer labels in 0..{n_out - 1} (the network's {n_out} outputs)")
+        return float(np.mean(output.argmax(axis=1) == y))
+
     def memory_estimate(self, n_samples, batch_size=100):
         """The memory a stochastic fit on ``n_samples`` samples holds (a :class:`MemoryEstimate`).
 

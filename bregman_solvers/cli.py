@@ -21,8 +21,8 @@ from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from ._cli_args import _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto, _sync_every
-from ._cli_output import (_cells, _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images,
-                          _write_json)
+from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _energy_curves, _joined, _markdown_table,
+                          _plot_curves, _plot_images, _write_json)
 
 
 def _data_source(args):
@@ -232,16 +232,15 @@ def classify(args):
     with open(os.path.join(args.out, "table1.md"), "w") as f:
         f.write("Table 1: classification accuracy\n\n" + table1)
     with open(os.path.join(args.out, "table2.md"), "w") as f:
-        f.write("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
+        f.write("Table 2: linear-activation rates of the hidden layers\n\n" + table2 + "\n" + TABLE2_DEFINITION + "\n")
     _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, "classify"), "data": data,
                                                         "table1": results, "history": histories})
-    _plot_curves(os.path.join(args.out, "accuracy.png"),
-                 {f"{m} (test)": h["val_accuracy"] for m, h in histories.items()}, "test accuracy",
-                 f"{args.dataset}: test accuracy per epoch")
+    _plot_curves(os.path.join(args.out, "accuracy.png"), _accuracy_curves(histories), "accuracy (%)",
+                 f"{args.dataset}: train and test accuracy per epoch")
     _plot_curves(os.path.join(args.out, "energy.png"), _energy_curves(histories),
                  "energy / loss per sample", "training energy and loss per epoch", logy=True)
     print("\nTable 1: classification accuracy\n\n" + table1)
-    print("Table 2: linear-activation rates of the hidden layers\n\n" + table2)
+    print("Table 2: linear-activation rates of the hidden layers\n\n" + table2 + "\n" + TABLE2_DEFINITION + "\n")
     print(f"results, tables and plots in {args.out}")
     return 0
 

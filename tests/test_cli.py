@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bregman_solvers.cli import _energy_curves, main
+from bregman_solvers.cli import _accuracy_curves, _energy_curves, main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["--n-train", "200", "--n-test", "100", "--epochs", "2", "--quiet", "--threads", "1"]
@@ -29,11 +29,16 @@ def test_classify(tmp_path, capsys):
     assert_png(tmp_path / "accuracy.png")
     assert_png(tmp_path / "energy.png")
     curves = _energy_curves(results["history"])
-    # the lifted models' full-data energy beside their batch energies and every model's forward-pass loss
-    assert sum("full-data energy" in label for label in curves) == 2
-    assert sum("batch energy" in label for label in curves) == 2
+    # quantities comparable across epochs: the lifted models' mean batch energy, every model's forward-pass
+    # loss (the full-data energy over stored auxiliary variables stays in results.json only)
+    assert not any("full-data" in label for label in curves)
+    assert sum("mean batch energy" in label for label in curves) == 2
     assert sum("forward pass" in label for label in curves) == 3
     assert all(len(values) == 2 and min(values) > 0 for values in curves.values())
+    accuracy = _accuracy_curves(results["history"])
+    assert len(accuracy) == 6 and all(0 <= v <= 100 for values in accuracy.values() for v in values)
+    assert any(v > 1 for values in accuracy.values() for v in values)            # percent, not fractions
+    assert "Linear-activation rate:" in (tmp_path / "table2.md").read_text() and "Linear-activation rate:" in out
 
 
 def test_classify_a_convolutional_network(tmp_path, capsys):

@@ -11,8 +11,11 @@ import bregman_solvers as bs
 from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 from bregman_solvers.regularisers import CodeL1
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="MNIST not found beside the checkout")
+# the full MNIST files: BREGMAN_SOLVERS_DATA where it holds them, else ../shared/data/mnist beside the checkout
+BESIDE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+DATA = os.environ.get("BREGMAN_SOLVERS_DATA") or BESIDE
+pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="the full MNIST files were not found: set "
+                                "BREGMAN_SOLVERS_DATA or put them in ../shared/data/mnist")
 
 
 @pytest.fixture(scope="module")

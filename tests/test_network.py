@@ -198,3 +198,21 @@ def test_float32_network_stays_float32(rng):
     assert state.hidden[0].dtype == np.float32
     gw, gb, gx = net.gradients(X, rng.standard_normal((5, 2)), state)
     assert all(g.dtype == np.float32 for g in gw + gb + gx)
+
+
+def test_predict_is_the_forward_pass_and_score_the_accuracy():
+    import bregman_solvers as bs
+
+    rng = np.random.default_rng(0)
+    net = bs.LiftedNetwork([6, 7, 4], ["relu", "identity"], random_state=0)
+    X = rng.standard_normal((25, 6))
+    y = rng.integers(0, 4, 25)
+    out = net.predict(X)
+    np.testing.assert_array_equal(out, net.forward(X))
+    expected = np.mean(out.argmax(axis=1) == y)
+    assert net.score(X, y) == expected == net.score(X, np.eye(4)[y])
+    assert net.score(X, out.argmax(axis=1)) == 1.0
+    for bad, says in ((y[:-1], "25 labels"), (y + 4, "in 0..3"), (y.astype(float), "integer labels"),
+                      (np.full((25, 4), 0.25), "not one-hot"), (np.eye(5)[y % 5], "one-hot rows")):
+        with pytest.raises(ValueError, match=says):
+            net.score(X, bad)
