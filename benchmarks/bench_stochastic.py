@@ -8,8 +8,6 @@ built once per process).
 """
 import functools
 
-import numpy as np
-
 import bregman_solvers as bs
 
 from ._common import DTYPES, EpochTiming, FEATURES, HIDDEN, THREADS, classification_data, size

@@ -61,3 +61,21 @@ def _positive(text):
 
 def _seed(text):
     return _integer_at_least(text, 0, "an integer >= 0")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, once: not where the help already says its default, nor for
+    flags and options without one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An error is one line (``prog: error: ...``) and a hint, not the usage before it; exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n  (see {self.prog} --help)\n")

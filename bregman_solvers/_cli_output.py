@@ -1,6 +1,7 @@
 """What the command line writes: JSON, Markdown tables and plots (matplotlib, imported when a plot
-is drawn), and the energy curves it plots (:mod:`bregman_solvers.cli`)."""
+is drawn), the curves it plots, and the checkpoints it keeps in ``--out`` (:mod:`bregman_solvers.cli`)."""
 import json
+import os
 
 import numpy as np
 
@@ -117,3 +118,44 @@ TABLE2_DEFINITION = ("Linear-activation rate: the fraction of (sample, unit) pai
 def _joined(earlier, later):
     """Two histories one after the other (entry by entry)."""
     return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
+
+
+def _check_resumable(args):
+    """``--resume`` needs at least one checkpoint in ``--out``: else it is an error naming the folder."""
+    import glob
+
+    if args.resume and not glob.glob(os.path.join(glob.escape(args.out), "checkpoint-*.npz")):
+        raise FileNotFoundError(f"--resume: no checkpoint in {args.out} (checkpoints are written there by "
+                                f"--checkpoint-every N; pass the --out of that run)")
+
+
+def _checkpointing(args, slug, resumable=True):
+    """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
+    (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
+    epochs, and with ``--resume`` the checkpoint to continue from and the history before it."""
+    from . import persistence
+
+    path = os.path.join(args.out, f"checkpoint-{slug}.npz")
+    sidecar = path[:-4] + ".json"
+    resume, earlier = None, {}
+    if not resumable:
+        if args.resume or args.checkpoint_every:
+            print("  (its solver keeps no checkpoint: trained from the start)", flush=True)
+        return None, None, {}
+    if args.resume and os.path.exists(path):
+        resume = persistence.load(path)
+        with open(sidecar) as f:
+            earlier = json.load(f)
+        print(f"  resuming from {path} (epoch {resume.epoch})", flush=True)
+    if not args.checkpoint_every:
+        return None, resume, earlier
+
+    def save(result):
+        if result.epoch % args.checkpoint_every == 0 or result.epoch == args.epochs:
+            persistence.save(path, result.network, result.state, epoch=result.epoch,
+                             bregman_state=result.get("bregman_state"),
+                             previous_parameters=result.get("previous_parameters"))
+            _write_json(sidecar, _joined(earlier, result.history))
+        return False
+
+    return save, resume, earlier

@@ -5,8 +5,6 @@ Defaults finish in a few minutes on 2 cores on the embedded MNIST subset; flags
 reproduce the paper's sizes. Every run writes its settings and results as JSON
 next to its tables and plots in ``--out``.
 """
-import argparse
-import json
 import os
 import sys
 import time
@@ -20,9 +18,10 @@ from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAut
 from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
-from ._cli_args import _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto, _sync_every
-from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _energy_curves, _joined, _markdown_table,
-                          _plot_curves, _plot_images, _write_json)
+from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
+                        _sync_every)
+from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
+                          _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images, _write_json)
 
 
 def _data_source(args):
@@ -121,47 +120,6 @@ def _workers(args, params):
     if params.get("solver") != "isgd" or (args.workers is None and args.scheduler is None):
         return params
     return dict(params, n_workers=args.workers, scheduler=args.scheduler, sync_every=args.sync_every)
-
-
-def _check_resumable(args):
-    """``--resume`` needs at least one checkpoint in ``--out``: else it is an error naming the folder."""
-    import glob
-
-    if args.resume and not glob.glob(os.path.join(glob.escape(args.out), "checkpoint-*.npz")):
-        raise FileNotFoundError(f"--resume: no checkpoint in {args.out} (checkpoints are written there by "
-                                f"--checkpoint-every N; pass the --out of that run)")
-
-
-def _checkpointing(args, slug, resumable=True):
-    """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
-    (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
-    epochs, and with ``--resume`` the checkpoint to continue from and the history before it."""
-    from . import persistence
-
-    path = os.path.join(args.out, f"checkpoint-{slug}.npz")
-    sidecar = path[:-4] + ".json"
-    resume, earlier = None, {}
-    if not resumable:
-        if args.resume or args.checkpoint_every:
-            print("  (its solver keeps no checkpoint: trained from the start)", flush=True)
-        return None, None, {}
-    if args.resume and os.path.exists(path):
-        resume = persistence.load(path)
-        with open(sidecar) as f:
-            earlier = json.load(f)
-        print(f"  resuming from {path} (epoch {resume.epoch})", flush=True)
-    if not args.checkpoint_every:
-        return None, resume, earlier
-
-    def save(result):
-        if result.epoch % args.checkpoint_every == 0 or result.epoch == args.epochs:
-            persistence.save(path, result.network, result.state, epoch=result.epoch,
-                             bregman_state=result.get("bregman_state"),
-                             previous_parameters=result.get("previous_parameters"))
-            _write_json(sidecar, _joined(earlier, result.history))
-        return False
-
-    return save, resume, earlier
 
 
 def _architecture(args):
@@ -337,24 +295,6 @@ def denoise(args):
 
 
 # ------------------------------------------------------------------ parser
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """argparse's defaults in the help, once: not where the help already says its default, nor for
-    flags and options without one."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
-            return text
-        return super()._get_help_string(action)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An error is one line (``prog: error: ...``) and a hint, not the usage before it; exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n  (see {self.prog} --help)\n")
-
-
 def build_parser():
     parser = _Parser(prog="bregman-solvers", formatter_class=_HelpFormatter,
                      description="Lifted Bregman training: the paper's experiments on MNIST-format data, with "
