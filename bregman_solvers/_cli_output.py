@@ -19,8 +19,13 @@ def _write_json(path, obj):
 
 
 def _cells(result, n, make):
-    """A table row's ``n`` cells for one model's ``result``: ``make()``, or "diverged" throughout."""
-    return ["diverged"] * n if "diverged" in result else make()
+    """A table row's ``n`` cells for one model's ``result``: ``make()``, or "diverged" throughout, or
+    "interrupted" for a fit interrupted before its first epoch ended."""
+    if "diverged" in result:
+        return ["diverged"] * n
+    if result.get("interrupted") and "test_accuracy" not in result and "test_mse" not in result:
+        return ["interrupted"] * n
+    return make()
 
 
 def _markdown_table(header, rows):
@@ -47,7 +52,8 @@ def _plot_curves(path, curves, ylabel, title, logy=False):
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    if any(curves.values()):              # an interrupted run may have no epoch to plot
+        ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -6,8 +6,11 @@ reproduce the paper's sizes. Every run writes its settings and results as JSON
 next to its tables and plots in ``--out``.
 """
 import os
+import signal
 import sys
+import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _sync_every)
+from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _row_name, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
                           _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images, _write_json)
 
@@ -152,7 +156,7 @@ def classify(args):
         classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored",
                          momentum=args.momentum or 0.0)
         models = {"standard lifted network": classical, **models}
-    results, histories = {}, {}
+    results, histories, kept = {}, {}, None
     for name, model in models.items():
         print(f"training {name} ...", flush=True)
         preset = model.get("penalty", "bregman")
@@ -171,6 +175,14 @@ def classify(args):
         if diverged:
             results[name] = {"diverged": diverged, "seconds": time.time() - t0}
             continue
+        if _INTERRUPT["seen"]:
+            history, results[name], kept = _partial(name, est, earlier, args.epochs, t0)
+            if history.get("epoch"):
+                histories[name] = history
+                results[name].update(train_accuracy=history["train_accuracy"][-1],
+                                     test_accuracy=history["val_accuracy"][-1],
+                                     linear_activation_rates=est.network_.linear_activation_rate(Xtr[:2000]).tolist())
+            break
         history = histories[name] = _joined(earlier, est.history_)
         results[name] = {
             "train_accuracy": history["train_accuracy"][-1],
@@ -178,29 +190,34 @@ def classify(args):
             "linear_activation_rates": est.network_.linear_activation_rate(Xtr[:2000]).tolist(),
             "seconds": time.time() - t0,
         }
+    stopped = _stopped(results, models, kept)
+    mark = f" (interrupted: {stopped['kept']})" if stopped else ""
     n_hidden = _network(args).n_layers - 1
     table1 = _markdown_table(["model", f"{args.dataset} train", f"{args.dataset} test"],
-                             [[m, *_cells(r, 2, lambda r=r: [f"{100 * r['train_accuracy']:.1f}%",
-                                                             f"{100 * r['test_accuracy']:.1f}%"])]
+                             [[_row_name(m, r), *_cells(r, 2, lambda r=r: [f"{100 * r['train_accuracy']:.1f}%",
+                                                                           f"{100 * r['test_accuracy']:.1f}%"])]
                               for m, r in results.items()])
     table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(n_hidden)]],
-                             [[m, *_cells(r, n_hidden, lambda r=r: [f"{100 * v:.1f}%"
-                                                                    for v in r["linear_activation_rates"]])]
+                             [[_row_name(m, r), *_cells(r, n_hidden, lambda r=r: [f"{100 * v:.1f}%"
+                                                                                  for v in r["linear_activation_rates"]])]
                               for m, r in results.items()])
+    title1 = f"Table 1: classification accuracy{mark}"
+    title2 = f"Table 2: linear-activation rates of the hidden layers{mark}"
     with open(os.path.join(args.out, "table1.md"), "w") as f:
-        f.write("Table 1: classification accuracy\n\n" + table1)
+        f.write(f"{title1}\n\n{table1}")
     with open(os.path.join(args.out, "table2.md"), "w") as f:
-        f.write("Table 2: linear-activation rates of the hidden layers\n\n" + table2 + "\n" + TABLE2_DEFINITION + "\n")
+        f.write(f"{title2}\n\n{table2}\n{TABLE2_DEFINITION}\n")
     _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, "classify"), "data": data,
-                                                        "table1": results, "history": histories})
+                                                        "interrupted": stopped, "table1": results,
+                                                        "history": histories})
     _plot_curves(os.path.join(args.out, "accuracy.png"), _accuracy_curves(histories), "accuracy (%)",
-                 f"{args.dataset}: train and test accuracy per epoch")
-    _plot_curves(os.path.join(args.out, "energy.png"), _energy_curves(histories),
-                 "energy / loss per sample", "training energy and loss per epoch", logy=True)
-    print("\nTable 1: classification accuracy\n\n" + table1)
-    print("Table 2: linear-activation rates of the hidden layers\n\n" + table2 + "\n" + TABLE2_DEFINITION + "\n")
+                 f"{args.dataset}: train and test accuracy per epoch{' (interrupted)' if stopped else ''}")
+    _plot_curves(os.path.join(args.out, "energy.png"), _energy_curves(histories), "energy / loss per sample",
+                 f"training energy and loss per epoch{' (interrupted)' if stopped else ''}", logy=True)
+    print(f"\n{title1}\n\n{table1}")
+    print(f"{title2}\n\n{table2}\n{TABLE2_DEFINITION}\n")
     print(f"results, tables and plots in {args.out}")
-    return 0
+    return _report_interrupt(args, stopped)
 
 
 # ------------------------------------------------------------------ autoencoders
@@ -242,8 +259,9 @@ def _autoencoder(args, denoise):
     Xtr, _, Xte, _, mean, data = _load(args)
     args.n_features = Xtr.shape[1]
     inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1) if denoise else Xte
-    results, histories, recon = {}, {}, {}
-    for name, (estimator, params) in _ae_models(args, Xtr.shape[0], denoise).items():
+    results, histories, recon, kept = {}, {}, {}, None
+    models = _ae_models(args, Xtr.shape[0], denoise)
+    for name, (estimator, params) in models.items():
         print(f"training {name} ...", flush=True)
         est = estimator(**_workers(args, params))
         callback, resume, earlier = _checkpointing(args, name.lower(), params["solver"] in _STOCHASTIC)
@@ -253,19 +271,32 @@ def _autoencoder(args, denoise):
         if diverged:
             results[name] = {"diverged": diverged, "seconds": time.time() - t0}
             continue
-        history = histories[name] = _joined(earlier, est.history_)
-        results[name] = {"test_mse": history["val_mse"][-1], "test_code_sparsity": history["val_code_sparsity"][-1],
-                         "train_objective": history["train_loss"][-1], "seconds": time.time() - t0}
+        history = histories[name] = _joined(earlier, getattr(est, "history_", {}))
+        if _INTERRUPT["seen"]:
+            history, results[name], kept = _partial(name, est, earlier, args.epochs, t0)
+            if not history.get("epoch"):
+                del histories[name]
+                break
+        results.setdefault(name, {}).update(
+            test_mse=history["val_mse"][-1], test_code_sparsity=history["val_code_sparsity"][-1],
+            train_objective=history["train_loss"][-1], seconds=time.time() - t0)
         recon[name] = est.predict(inputs_te[:8])
+        if kept:
+            break
     del args.n_features
-    rows = [[m, *_cells(r, 2, lambda r=r: [f"{r['test_mse']:.5f}", f"{100 * r['test_code_sparsity']:.1f}%"])]
+    stopped = _stopped(results, models, kept)
+    rows = [[_row_name(m, r), *_cells(r, 2, lambda r=r: [f"{r['test_mse']:.5f}",
+                                                          f"{100 * r['test_code_sparsity']:.1f}%"])]
             for m, r in results.items()]
     table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
+    if stopped:
+        table = f"Interrupted: {stopped['kept']}\n\n{table}"
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     command = "denoise" if denoise else "autoencoder"
     _write_json(os.path.join(args.out, "results.json"), {"settings": _settings(args, command), "data": data,
-                                                        "results": results, "history": histories})
+                                                        "interrupted": stopped, "results": results,
+                                                        "history": histories})
     _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
                  "training objective (reconstruction loss)", "objective per epoch", logy=True)
     # the paper's validation curves (Figures 6-8): the test images' reconstruction error per epoch
@@ -281,7 +312,7 @@ def _autoencoder(args, denoise):
                  labels + list(recon), mean)
     print("\n" + table)
     print(f"results, tables and plots in {args.out}")
-    return 0
+    return _report_interrupt(args, stopped)
 
 
 def autoencoder(args):
@@ -400,20 +431,39 @@ def main(argv=None):
             print(f"bregman-solvers {args.command}: error: --out {args.out!r} cannot be a results directory: "
                   f"{exc.strerror or exc}", file=sys.stderr)
             return 2
+    _INTERRUPT["seen"] = False
+    watching = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if watching else None
     try:
-        if getattr(args, "scheduler", None) is not None:
-            from .distributed._cluster import _import_distributed
-
-            _import_distributed()           # a one-line error without the extra bregman_solvers[distributed]
-            import dask
-
-            with dask.config.set({"distributed.comm.timeouts.connect": f"{args.scheduler_timeout}s"}):
-                return args.func(args)
-        return args.func(args)
+        with warnings.catch_warnings():
+            # an interrupted fit warns that it returns its last completed epoch: the command says so in one line
+            warnings.filterwarnings("ignore", message=r"interrupted \(KeyboardInterrupt\)", category=RuntimeWarning)
+            return _run(args)
     except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError,  # DivergenceError too
             ConnectionError, ImportError) as exc:
         print(f"bregman-solvers {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # outside a fit's epochs (data loading, the end-of-epoch evaluation, tables, plots): stop here
+        print(f"bregman-solvers {args.command}: interrupted before the run's results were complete; what was "
+              f"written is in {args.out} (checkpoints of --checkpoint-every included)", file=sys.stderr)
+        return 130
+    finally:
+        if watching:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(args):
+    """The command, with Dask's connect timeout set to ``--scheduler-timeout`` where a scheduler is named."""
+    if getattr(args, "scheduler", None) is None:
+        return args.func(args)
+    from .distributed._cluster import _import_distributed
+
+    _import_distributed()           # a one-line error without the extra bregman_solvers[distributed]
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": f"{args.scheduler_timeout}s"}):
+        return args.func(args)
 
 
 if __name__ == "__main__":

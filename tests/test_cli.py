@@ -304,3 +304,79 @@ def test_an_unreachable_scheduler_is_one_line_after_the_timeout(tmp_path, capsys
                  "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def _interrupt_at(monkeypatch, owner, name, call):
+    """Deliver a real SIGINT (through the command's handler) on the ``call``-th call of owner.name."""
+    import os
+    import signal
+
+    real, count = getattr(owner, name), {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    import inspect
+
+    static = isinstance(inspect.getattr_static(owner, name), staticmethod)
+    monkeypatch.setattr(owner, name, staticmethod(wrapped) if static else wrapped)
+
+
+INTERRUPTIBLE = ["classify", "--n-train", "200", "--n-test", "100", "--quiet", "--threads", "1", "--hidden", "16",
+                 "--epochs", "3"]
+
+
+def test_ctrl_c_during_a_fit_keeps_the_completed_epochs_and_resumes_to_the_whole_run(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in LBN's second epoch: exit 130, one line, LBN's first epoch kept and marked interrupted in
+    results.json and the tables, SGD-BP not trained, the checkpoint there; --resume then gives the
+    uninterrupted run's tables."""
+    from bregman_solvers.solvers import stochastic
+
+    assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, stochastic.ImplicitSGD, "_inner_steps", 3)        # 2 batches per epoch: epoch 2
+        code = main([*INTERRUPTIBLE, "--checkpoint-every", "1", "--out", str(tmp_path / "parts")])
+    err = capsys.readouterr().err
+    assert code == 130 and err.count("\n") == 1 and "Traceback" not in err
+    assert "kept lifted Bregman network (LBN) after 1 of 3 epochs; not trained: SGD-BP" in err and "--resume" in err
+    results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert results["interrupted"]["not_trained"] == ["SGD-BP"] and list(results["table1"]) == [
+        "lifted Bregman network (LBN)"]
+    assert results["table1"]["lifted Bregman network (LBN)"]["epochs_completed"] == 1
+    assert "interrupted" in (tmp_path / "parts" / "table1.md").read_text().splitlines()[0]
+    assert (tmp_path / "parts" / "checkpoint-lbn.npz").exists()
+    assert main([*INTERRUPTIBLE, "--checkpoint-every", "1", "--resume", "--out", str(tmp_path / "parts")]) == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert parts["interrupted"] is None
+    for model in whole["table1"]:
+        assert parts["history"][model]["val_accuracy"] == whole["history"][model]["val_accuracy"], model
+    assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
+
+
+def test_ctrl_c_in_the_first_epoch_writes_marked_results_without_a_traceback(tmp_path, capsys, monkeypatch):
+    from bregman_solvers.solvers import stochastic
+
+    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "_inner_steps", 1)
+    assert main([*INTERRUPTIBLE, "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "after 0 of 3 epochs" in err and "no checkpoint was kept" in err
+    assert "| interrupted | interrupted |" in (tmp_path / "table1.md").read_text()
+
+
+@pytest.mark.parametrize("point", ["evaluation", "plotting"])
+def test_ctrl_c_outside_the_epochs_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch, point):
+    from bregman_solvers import cli
+    from bregman_solvers.network import LiftedNetwork
+
+    owner, name = (LiftedNetwork, "linear_activation_rate") if point == "evaluation" else (cli, "_plot_curves")
+    _interrupt_at(monkeypatch, owner, name, 1)
+    assert main([*INTERRUPTIBLE, "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+    if point == "plotting":         # the tables and JSON were written before the plots
+        assert (tmp_path / "results.json").exists()
