@@ -12,11 +12,9 @@ import threading
 import time
 import warnings
 
-import numpy as np
-
 from . import __version__
-from .datasets import (EMBEDDED_DIR, FASHION_MNIST_SYSTEM_DIR, add_gaussian_noise, identify, load_fashion_mnist,
-                       load_mnist, preprocess)
+from ._cli_data import _load
+from .datasets import add_gaussian_noise
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
 from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
@@ -26,48 +24,6 @@ from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _posit
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _row_name, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
                           _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images, _write_json)
-
-
-def _data_source(args):
-    """The folder the data come from, in words (for messages and results.json)."""
-    if args.data_dir is not None:
-        return os.path.abspath(args.data_dir)
-    env = os.environ.get("BREGMAN_SOLVERS_DATA")
-    if env:
-        return os.path.abspath(env)
-    return EMBEDDED_DIR if args.dataset == "mnist" else FASHION_MNIST_SYSTEM_DIR
-
-
-def _load(args):
-    """Training and test data, scaled to [0, 1] and centred by the training mean (returned too), and
-    what was read: the folder and the set its labels are recognised as (``datasets.identify``)."""
-    loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
-    source = _data_source(args)
-    try:
-        Xtr, ytr = loader(args.data_dir, "train")
-        Xte, yte = loader(args.data_dir, "test")
-    except FileNotFoundError as exc:
-        if args.data_dir is not None or isinstance(exc, NotADirectoryError):
-            raise
-        # the loader's advice is for Python callers; a command-line user passes --data-dir
-        raise FileNotFoundError(f"no {args.dataset} files in {source} (there is no embedded {args.dataset}): pass "
-                                f"--data-dir DIR with its four IDX files, or set BREGMAN_SOLVERS_DATA") from None
-    for option, asked, available in (("--n-train", args.n_train, Xtr.shape[0]), ("--n-test", args.n_test,
-                                                                                  Xte.shape[0])):
-        if asked > available:
-            where = f"{source} (the embedded subset: pass --data-dir for the full IDX files)" if (
-                source == EMBEDDED_DIR) else source
-            raise ValueError(f"{option} {asked} is more than the {available} images in {where}")
-    recognised = [identify(y) for y in (ytr, yte)]
-    data = {"directory": source, "dataset": args.dataset,
-            "recognised": [f"{k[0]} {k[1]}" if k else "not a standard set" for k in recognised]}
-    if any(k is None for k in recognised):
-        print(f"  note: {source} holds files that are not the standard {args.dataset} (their labels differ): "
-              f"the tables are labelled {args.dataset} as asked", flush=True)
-    Xtr, ytr = Xtr[:args.n_train], ytr[:args.n_train]
-    Xte, yte = Xte[:args.n_test], yte[:args.n_test]
-    Xtr, Xte, mean = preprocess(Xtr, Xte, dtype=np.dtype(args.dtype).type)
-    return Xtr, ytr, Xte, yte, mean, data
 
 
 def _fit_reporting_divergence(name, fit):

@@ -166,7 +166,7 @@ def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
     """Nothing assumes 784 features or 10 classes: 36-pixel images of 3 classes train and plot."""
     import numpy as np
 
-    from bregman_solvers import cli
+    from bregman_solvers import _cli_data
 
     rng = np.random.default_rng(0)
 
@@ -174,7 +174,7 @@ def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
         n = 120 if kind == "train" else 60
         return rng.random((n, 36)).astype(np.float32), rng.integers(0, 3, n)
 
-    monkeypatch.setattr(cli, "load_mnist", loader)
+    monkeypatch.setattr(_cli_data, "load_mnist", loader)
     assert main(["classify", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet", "--hidden", "8",
                  "--out", str(tmp_path / "c")]) == 0
     assert main(["autoencoder", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet",
