@@ -32,10 +32,12 @@ def _momentum(text):
 
 
 def _step_or_auto(text):
-    value = _number(text)
-    if text != "auto" and not (value > 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}")
-    return "auto" if text == "auto" else value
+    if text == "auto":
+        return "auto"
+    try:
+        return _step(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}") from None
 
 
 def _nonnegative(text):

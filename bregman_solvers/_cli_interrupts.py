@@ -4,12 +4,10 @@ An interrupted fit returns the network of its last completed epoch (the solvers'
 then marks that model's results interrupted, trains no further model, writes its tables, JSON and
 plots with the mark, and ends with one line saying what was kept and how to resume (exit 130).
 """
-import glob
-import os
 import sys
 import time
 
-from ._cli_output import _joined
+from ._cli_output import _has_checkpoints, _joined
 
 
 #: Set by the SIGINT handler of :func:`main`: a fit interrupted by Ctrl-C returns its last completed
@@ -49,7 +47,7 @@ def _report_interrupt(args, stopped):
     if stopped is None:
         return 0
     untrained = f"; not trained: {', '.join(stopped['not_trained'])}" if stopped["not_trained"] else ""
-    if glob.glob(os.path.join(glob.escape(args.out), "checkpoint-*.npz")):
+    if _has_checkpoints(args.out):
         how = "resume with the same command and --resume"
     else:
         how = "no checkpoint was kept (run with --checkpoint-every 1 to keep one, then --resume)"

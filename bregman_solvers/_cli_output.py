@@ -23,7 +23,7 @@ def _cells(result, n, make):
     "interrupted" for a fit interrupted before its first epoch ended."""
     if "diverged" in result:
         return ["diverged"] * n
-    if result.get("interrupted") and "test_accuracy" not in result and "test_mse" not in result:
+    if result.get("interrupted") and result["epochs_completed"] == 0:
         return ["interrupted"] * n
     return make()
 
@@ -85,6 +85,11 @@ def _plot_images(path, rows, labels, mean, n=8):
     plt.close(fig)
 
 
+def _short(model):
+    """A model's short name for a legend: "LBN" of "lifted Bregman network (LBN)"."""
+    return model[model.find("(") + 1:-1] if model.endswith(")") else model
+
+
 def _energy_curves(histories):
     """What ``energy.png`` plots for each model: quantities comparable from epoch to epoch.
 
@@ -98,7 +103,7 @@ def _energy_curves(histories):
     """
     curves = {}
     for model, h in histories.items():
-        short = model[model.find("(") + 1:-1] if model.endswith(")") else model      # "LBN", "SGD-BP"
+        short = _short(model)
         if h.get("batch_energy") and h.get("energy"):
             curves[f"{short}: mean batch energy during the epoch"] = h["batch_energy"]
         curves[f"{short}: training loss, forward pass"] = h.get("train_loss", [])
@@ -109,7 +114,7 @@ def _accuracy_curves(histories):
     """What ``accuracy.png`` plots: each model's train and test accuracy per epoch, in percent."""
     curves = {}
     for model, h in histories.items():
-        short = model[model.find("(") + 1:-1] if model.endswith(")") else model
+        short = _short(model)
         curves[f"{short} train"] = [100 * a for a in h.get("train_accuracy", [])]
         curves[f"{short} test"] = [100 * a for a in h.get("val_accuracy", [])]
     return curves
@@ -126,11 +131,16 @@ def _joined(earlier, later):
     return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {*earlier, *later}}
 
 
-def _check_resumable(args):
-    """``--resume`` needs at least one checkpoint in ``--out``: else it is an error naming the folder."""
+def _has_checkpoints(out):
+    """Whether the folder ``out`` holds a checkpoint of some model (``checkpoint-*.npz``)."""
     import glob
 
-    if args.resume and not glob.glob(os.path.join(glob.escape(args.out), "checkpoint-*.npz")):
+    return bool(glob.glob(os.path.join(glob.escape(out), "checkpoint-*.npz")))
+
+
+def _check_resumable(args):
+    """``--resume`` needs at least one checkpoint in ``--out``: else it is an error naming the folder."""
+    if args.resume and not _has_checkpoints(args.out):
         raise FileNotFoundError(f"--resume: no checkpoint in {args.out} (checkpoints are written there by "
                                 f"--checkpoint-every N; pass the --out of that run)")
 

@@ -104,6 +104,7 @@ def get_config():
     """
     from threadpoolctl import threadpool_info
 
+    ours = openmp_library()
     return {
         "version": _version(),
         "python": sys.version.split()[0],
@@ -116,8 +117,8 @@ def get_config():
         "openmp_wait": _openmp_wait(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
-        "openmp_library": openmp_library(),
-        "thread_pools": [_pool(info, openmp_library()) for info in threadpool_info()],
+        "openmp_library": ours,
+        "thread_pools": [_pool(info, ours) for info in threadpool_info()],
     }
 
 

@@ -227,12 +227,13 @@ def _autoencoder(args, denoise):
         if diverged:
             results[name] = {"diverged": diverged, "seconds": time.time() - t0}
             continue
-        history = histories[name] = _joined(earlier, getattr(est, "history_", {}))
         if _INTERRUPT["seen"]:
             history, results[name], kept = _partial(name, est, earlier, args.epochs, t0)
             if not history.get("epoch"):
-                del histories[name]
                 break
+        else:
+            history = _joined(earlier, est.history_)
+        histories[name] = history
         results.setdefault(name, {}).update(
             test_mse=history["val_mse"][-1], test_code_sparsity=history["val_code_sparsity"][-1],
             train_objective=history["train_loss"][-1], seconds=time.time() - t0)
