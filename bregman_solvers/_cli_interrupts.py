@@ -1,13 +1,19 @@
 """How the command line keeps its word on Ctrl-C (:mod:`bregman_solvers.cli`).
 
-An interrupted fit returns the network of its last completed epoch (the solvers' rule); the command
-then marks that model's results interrupted, trains no further model, writes its tables, JSON and
-plots with the mark, and ends with one line saying what was kept and how to resume (exit 130).
+During implicit SGD's batches Ctrl-C only asks the fit to stop: it finishes its current batch, and
+its callback writes a checkpoint of that point (parameters, auxiliary variables, momentum, and the
+position in the epoch), from which ``--resume`` continues exactly like the uninterrupted run; an
+interrupt during the end-of-epoch evaluation keeps the epoch's batches the same way. Elsewhere
+(another solver's batches, loading, plotting) it interrupts at once: a fit then returns the network
+of its last completed epoch. The command marks the model's results interrupted, trains no further
+model, writes its tables, JSON and plots with the mark, and ends with one line saying what was kept
+and how to resume (exit 130).
 """
 import sys
 import time
 
 from ._cli_output import _has_checkpoints, _joined
+from .solvers._stop import request_stop
 
 
 #: Set by the SIGINT handler of :func:`main`: a fit interrupted by Ctrl-C returns its last completed
@@ -17,7 +23,8 @@ _INTERRUPT = {"seen": False}
 
 def _on_interrupt(signum, frame):
     _INTERRUPT["seen"] = True
-    raise KeyboardInterrupt
+    if not request_stop():          # no batch loop to stop at its next batch boundary: stop here
+        raise KeyboardInterrupt
 
 
 def _partial(name, est, earlier, epochs, t0):

@@ -148,7 +148,8 @@ def _check_resumable(args):
 def _checkpointing(args, slug, resumable=True):
     """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
     (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
-    epochs, and with ``--resume`` the checkpoint to continue from and the history before it."""
+    epochs and whenever the fit stops at a batch boundary on Ctrl-C, and with ``--resume`` the
+    checkpoint to continue from and the history before it."""
     from . import persistence
 
     path = os.path.join(args.out, f"checkpoint-{slug}.npz")
@@ -162,15 +163,18 @@ def _checkpointing(args, slug, resumable=True):
         resume = persistence.load(path)
         with open(sidecar) as f:
             earlier = json.load(f)
-        print(f"  resuming from {path} (epoch {resume.epoch})", flush=True)
-    if not args.checkpoint_every:
-        return None, resume, earlier
+        where = f"epoch {resume.epoch}" if resume.position is None else \
+            f"batch {resume.position['batch']} of epoch {resume.epoch + 1}"
+        print(f"  resuming from {path} ({where})", flush=True)
+    every = args.checkpoint_every
 
     def save(result):
-        if result.epoch % args.checkpoint_every == 0 or result.epoch == args.epochs:
+        due = every and (result.epoch % every == 0 or result.epoch == args.epochs)
+        if result.get("interrupted") or due:
             persistence.save(path, result.network, result.state, epoch=result.epoch,
                              bregman_state=result.get("bregman_state"),
-                             previous_parameters=result.get("previous_parameters"))
+                             previous_parameters=result.get("previous_parameters"),
+                             position=result.get("position"))
             _write_json(sidecar, _joined(earlier, result.history))
         return False
 

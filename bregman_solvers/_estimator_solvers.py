@@ -114,7 +114,8 @@ def _resolve_dtype(est, dtype, X, first):
 def _fit_network(est, network, X, target, code_regulariser=None, partial=False, validation_data=None,
                  code_layer=None, callback=None, resume=None):
     """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
-    from its epoch with its auxiliary variables, Bregman state and the momentum's previous parameters."""
+    from its epoch (and batch, after a stop at a batch boundary) with its auxiliary variables, Bregman state
+    and the momentum's previous parameters."""
     solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer, callback)
     if resume is None:
         return solver.fit(network, X, target).history
@@ -128,6 +129,7 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
         kwargs["state"] = resume.state
     if est.solver in ("isgd", "spg"):
         kwargs["previous_parameters"] = resume.previous_parameters
+        kwargs["position"] = resume.position
     return solver.fit(network, X, target, **kwargs).history
 
 

@@ -331,9 +331,9 @@ def build_parser():
                        help="seconds to wait for --scheduler to answer before giving up")
         p.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
                        help="save each model's checkpoint (and history) in --out every N epochs and after the last "
-                       "(models trained by the stochastic solvers)")
+                       "(models trained by the stochastic solvers; a lifted fit stopped by Ctrl-C saves one anyway)")
         p.add_argument("--resume", action="store_true",
-                       help="continue each model from its checkpoint in --out (written by --checkpoint-every); "
+                       help="continue each model from its checkpoint in --out (written by --checkpoint-every or at Ctrl-C); "
                        "models without one train from the start")
         p.add_argument("--sync-every", type=_sync_every, default=None,
                        help="batches per shard between two averagings of the parameters, or 'epoch' "

@@ -27,26 +27,30 @@ _FORMAT = "bregman_solvers.checkpoint/1"
 
 class Checkpoint:
     """What :func:`load` returns: ``network``, ``state`` (or None), ``epoch``, ``bregman_state`` (or None),
-    ``previous_parameters`` (or None: implicit SGD's theta^{k-1}, the momentum's velocity)."""
+    ``previous_parameters`` (or None: implicit SGD's theta^{k-1}, the momentum's velocity), ``position``
+    (or None: where a fit stopped inside epoch ``epoch``, see :meth:`ImplicitSGD.fit`)."""
 
-    def __init__(self, network, state=None, epoch=0, bregman_state=None, previous_parameters=None):
+    def __init__(self, network, state=None, epoch=0, bregman_state=None, previous_parameters=None,
+                 position=None):
         self.network = network
         self.state = state
         self.epoch = int(epoch)
         self.bregman_state = bregman_state
         self.previous_parameters = previous_parameters
+        self.position = position
 
     def __repr__(self):
         return f"Checkpoint({self.network!r}, state={'yes' if self.state else 'no'}, epoch={self.epoch})"
 
 
-def save(path, network, state=None, epoch=0, bregman_state=None, previous_parameters=None):
+def save(path, network, state=None, epoch=0, bregman_state=None, previous_parameters=None, position=None):
     """Write ``network`` (and the solver state) to ``path`` (an ``.npz`` file; ``.npz`` is added to a
     path without it, as NumPy does).
 
     The write is atomic: the checkpoint goes to a temporary file beside ``path``, is flushed to
     disk, and replaces ``path`` in one ``os.replace``, so a process killed during a save leaves the
-    previous checkpoint intact (and at worst a stray temporary file).
+    previous checkpoint intact (and at worst a stray temporary file). ``position``: where a fit
+    stopped inside epoch ``epoch`` (an interrupted result's ``position``), None at an epoch's end.
     """
     if not isinstance(network, LiftedNetwork):
         raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
@@ -65,6 +69,7 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
         "has_state": state is not None,
         "has_bregman_state": bregman_state is not None,
         "has_previous_parameters": previous_parameters is not None,
+        "position": _position_config(position, network.n_layers),
     }
     arrays = {"config": np.array(json.dumps(config))}
     for l, (w, b) in enumerate(zip(network.weights, network.biases)):
@@ -94,6 +99,19 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
             os.remove(temporary)
         raise
     return path
+
+
+def _position_config(position, n_layers):
+    """``position`` as JSON (its steps as lists; floats round-trip exactly through ``json``)."""
+    if position is None:
+        return None
+    from .solvers._stop import check_position
+
+    checked = check_position(position, None, n_layers)
+    steps = checked["steps"]
+    if steps is not None:
+        steps = [steps[0].tolist(), steps[1].tolist(), steps[2]]
+    return {"batch": checked["batch"], "energies": checked["energies"], "steps": steps}
 
 
 def _layer_configs(network):
@@ -197,4 +215,12 @@ def _checkpoint(path, data):
             previous = check_parameter_vector(net, data["theta_previous"], "previous_parameters")
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: theta_previous: {exc}") from None
-    return Checkpoint(net, state, epoch, breg, previous)
+    position = config.get("position")          # absent before stops at a batch boundary
+    if position is not None:
+        from .solvers._stop import check_position
+
+        try:
+            position = check_position(position, None, L)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return Checkpoint(net, state, epoch, breg, previous, position)

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+import bregman_solvers as bs
 from bregman_solvers.cli import _accuracy_curves, _energy_curves, main
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -329,17 +330,30 @@ INTERRUPTIBLE = ["classify", "--n-train", "200", "--n-test", "100", "--quiet", "
                  "--epochs", "3"]
 
 
-def test_ctrl_c_during_a_fit_keeps_the_completed_epochs_and_resumes_to_the_whole_run(tmp_path, capsys, monkeypatch):
-    """Ctrl-C in LBN's second epoch: exit 130, one line, LBN's first epoch kept and marked interrupted in
-    results.json and the tables, SGD-BP not trained, the checkpoint there; --resume then gives the
-    uninterrupted run's tables."""
+def _resume_gives_the_whole_run(tmp_path, whole, parts, *extra):
+    assert main([*INTERRUPTIBLE, *extra, "--resume", "--out", str(tmp_path / parts)]) == 0
+    whole_results = json.loads((tmp_path / whole / "results.json").read_text())
+    parts_results = json.loads((tmp_path / parts / "results.json").read_text())
+    assert parts_results["interrupted"] is None
+    for model in whole_results["table1"]:
+        for key in ("val_accuracy", "batch_energy", "train_accuracy"):
+            assert parts_results["history"][model][key] == whole_results["history"][model][key], (model, key)
+    assert (tmp_path / whole / "table1.md").read_text() == (tmp_path / parts / "table1.md").read_text()
+
+
+@pytest.mark.parametrize("every", [[], ["--checkpoint-every", "1"]])
+def test_ctrl_c_during_a_fit_stops_at_the_batch_and_resumes_to_the_whole_run(tmp_path, capsys, monkeypatch, every):
+    """Ctrl-C during the first batch of LBN's second epoch: the batch finishes, the fit stops there and
+    writes a checkpoint of that point (with or without --checkpoint-every); exit 130, one line, LBN
+    marked interrupted in results.json and the tables, SGD-BP not trained; --resume then gives the
+    uninterrupted run's histories and tables."""
     from bregman_solvers.solvers import stochastic
 
     assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "whole")]) == 0
     capsys.readouterr()
     with monkeypatch.context() as patch:
         _interrupt_at(patch, stochastic.ImplicitSGD, "_inner_steps", 3)        # 2 batches per epoch: epoch 2
-        code = main([*INTERRUPTIBLE, "--checkpoint-every", "1", "--out", str(tmp_path / "parts")])
+        code = main([*INTERRUPTIBLE, *every, "--out", str(tmp_path / "parts")])
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and "Traceback" not in err
     assert "kept lifted Bregman network (LBN) after 1 of 3 epochs; not trained: SGD-BP" in err and "--resume" in err
@@ -348,14 +362,27 @@ def test_ctrl_c_during_a_fit_keeps_the_completed_epochs_and_resumes_to_the_whole
         "lifted Bregman network (LBN)"]
     assert results["table1"]["lifted Bregman network (LBN)"]["epochs_completed"] == 1
     assert "interrupted" in (tmp_path / "parts" / "table1.md").read_text().splitlines()[0]
-    assert (tmp_path / "parts" / "checkpoint-lbn.npz").exists()
-    assert main([*INTERRUPTIBLE, "--checkpoint-every", "1", "--resume", "--out", str(tmp_path / "parts")]) == 0
-    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
-    parts = json.loads((tmp_path / "parts" / "results.json").read_text())
-    assert parts["interrupted"] is None
-    for model in whole["table1"]:
-        assert parts["history"][model]["val_accuracy"] == whole["history"][model]["val_accuracy"], model
-    assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
+    checkpoint = bs.load(tmp_path / "parts" / "checkpoint-lbn.npz")
+    assert checkpoint.epoch == 1 and checkpoint.position["batch"] == 1
+    _resume_gives_the_whole_run(tmp_path, "whole", "parts", *every)
+
+
+def test_ctrl_c_during_the_epochs_evaluation_keeps_the_epochs_batches(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the second epoch's validation metrics are computed: its batches are kept (a
+    checkpoint at the end of its batches), and --resume records the epoch and goes on as the whole run."""
+    from bregman_solvers.solvers import _epochs
+
+    assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        # the training and validation metrics of each epoch: two calls per epoch
+        _interrupt_at(patch, _epochs, "evaluate_network", 3)
+        assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "parts")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "after 1 of 3 epochs" in err and "--resume" in err
+    checkpoint = bs.load(tmp_path / "parts" / "checkpoint-lbn.npz")
+    assert checkpoint.epoch == 1 and checkpoint.position["batch"] == 2          # both batches of epoch 2
+    _resume_gives_the_whole_run(tmp_path, "whole", "parts")
 
 
 def test_ctrl_c_in_the_first_epoch_writes_marked_results_without_a_traceback(tmp_path, capsys, monkeypatch):
@@ -364,7 +391,7 @@ def test_ctrl_c_in_the_first_epoch_writes_marked_results_without_a_traceback(tmp
     _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "_inner_steps", 1)
     assert main([*INTERRUPTIBLE, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "after 0 of 3 epochs" in err and "no checkpoint was kept" in err
+    assert err.count("\n") == 1 and "after 0 of 3 epochs" in err and "resume with the same command" in err
     assert "| interrupted | interrupted |" in (tmp_path / "table1.md").read_text()
 
 
@@ -380,3 +407,42 @@ def test_ctrl_c_outside_the_epochs_is_one_line_and_exit_130(tmp_path, capsys, mo
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
     if point == "plotting":         # the tables and JSON were written before the plots
         assert (tmp_path / "results.json").exists()
+
+
+def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_whole_run(tmp_path):
+    """The command as a user runs it, interrupted by a real SIGINT a second into LBN's fit (wherever it
+    lands: a batch or an epoch's evaluation): exit 130, one line on stderr and no traceback, a
+    checkpoint without --checkpoint-every, results marked interrupted; --resume then ends with the
+    uninterrupted run's histories and tables."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "bregman_solvers", "classify", "--n-train", "2000", "--n-test", "200",
+               "--quiet", "--threads", "1", "--hidden", "128", "128", "--epochs", "20"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(bs.__file__)),
+                                                                      os.environ.get("PYTHONPATH")])))
+    whole = subprocess.run([*command, "--out", str(tmp_path / "whole")], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "parts")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert process.stdout.readline().startswith("training lifted Bregman network")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err and "interrupted: kept lifted Bregman network" in err
+    assert json.loads((tmp_path / "parts" / "results.json").read_text())["interrupted"]["not_trained"] == ["SGD-BP"]
+    assert (tmp_path / "parts" / "checkpoint-lbn.npz").exists()
+    resumed = subprocess.run([*command, "--resume", "--out", str(tmp_path / "parts")], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    whole_results = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts_results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    for model in whole_results["table1"]:
+        for key in ("val_accuracy", "batch_energy"):
+            assert parts_results["history"][model][key] == whole_results["history"][model][key], (model, key)
+    assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()

@@ -323,6 +323,97 @@ def test_resume_from_checkpoint_equals_uninterrupted_fit(data, tmp_path):
     assert not np.array_equal(full.parameter_vector, again.network.parameter_vector)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stop_after", [1, 5, 6])          # in epoch 1, mid epoch 2, at epoch 2's last batch
+def test_a_stop_at_a_batch_boundary_resumes_exactly_through_a_checkpoint(data, tmp_path, monkeypatch, dtype,
+                                                                         stop_after):
+    """request_stop() during a batch (what the command line's SIGINT handler calls): the batch
+    finishes, the fit returns (with a warning) the parameters and auxiliary variables after it, the
+    callback sees the interrupted result, and a checkpoint of it resumes to the uninterrupted fit's
+    parameters and history, bit for bit."""
+    from bregman_solvers.solvers import _stop, stochastic
+
+    X, Y = (a.astype(dtype) for a in data)
+    solver = lambda **kw: bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=3, random_state=3,  # noqa: E731
+                                         track_energy=True, **kw)
+    full = net(dtype)
+    whole = solver().fit(full, X, Y)
+    real, count = stochastic.ImplicitSGD._inner_steps, {"n": 0}
+
+    def inner_steps(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == stop_after:
+            assert _stop.request_stop()               # a batch loop is running: it will stop
+        return real(*args, **kwargs)
+
+    seen = []
+    with monkeypatch.context() as patch:
+        patch.setattr(stochastic.ImplicitSGD, "_inner_steps", staticmethod(inner_steps))
+        first = net(dtype)
+        with pytest.warns(RuntimeWarning, match=f"interrupted .* after batch {(stop_after - 1) % 6 + 1} of epoch"):
+            r = solver(callback=seen.append).fit(first, X, Y)
+    assert not _stop.request_stop()                   # no batch loop runs now: the caller interrupts itself
+    assert r.interrupted and seen[-1] is r and r.epoch == (stop_after - 1) // 6
+    assert r.position["batch"] == (stop_after - 1) % 6 + 1 and len(r.position["energies"]) == r.position["batch"]
+    bs.save(tmp_path / "stop.npz", first, r.state, epoch=r.epoch, previous_parameters=r.previous_parameters,
+            position=r.position)
+    ckpt = bs.load(tmp_path / "stop.npz")
+    assert ckpt.position["batch"] == r.position["batch"] and ckpt.position["energies"] == r.position["energies"]
+    rest = solver().fit(ckpt.network, X, Y, state=ckpt.state, initial_epoch=ckpt.epoch,
+                        previous_parameters=ckpt.previous_parameters, position=ckpt.position)
+    np.testing.assert_array_equal(ckpt.network.parameter_vector, full.parameter_vector)
+    for key in ("batch_energy", "energy", "train_loss"):
+        assert r.history.get(key, []) + rest.history[key] == whole.history[key], key
+
+
+def test_an_interrupt_during_the_epochs_evaluation_keeps_its_batches(data, monkeypatch):
+    """A KeyboardInterrupt while epoch 2 is evaluated: the epoch's batches are kept (position at its
+    end), its partial record removed; resuming records it and goes on as the uninterrupted fit."""
+    from bregman_solvers.solvers import _epochs
+
+    X, Y = data
+    solver = lambda: bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=3, random_state=3,  # noqa: E731
+                                    track_energy=True)
+    full = net()
+    whole = solver().fit(full, X, Y)
+    real, count = _epochs.evaluate_network, {"n": 0}
+
+    def evaluate(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_epochs, "evaluate_network", evaluate)
+    first = net()
+    with pytest.warns(RuntimeWarning, match="after batch 6 of epoch 2"):
+        r = solver().fit(first, X, Y)
+    monkeypatch.undo()
+    assert r.epoch == 1 and r.position["batch"] == 6 and r.position["steps"] is None
+    assert {len(v) for k, v in r.history.items() if v} == {1}           # epoch 1's record only
+    rest = solver().fit(first, X, Y, state=r.state, initial_epoch=1, previous_parameters=r.previous_parameters,
+                        position=r.position)
+    np.testing.assert_array_equal(first.parameter_vector, full.parameter_vector)
+    assert r.history["batch_energy"] + rest.history["batch_energy"] == whole.history["batch_energy"]
+
+
+@pytest.mark.parametrize("position, match", [
+    ({"batch": 1}, "must be a dict with the keys"),
+    ("somewhere", "must be a dict with the keys"),
+    ({"batch": 7, "energies": [1.0], "steps": None}, r"position\['batch'\] must be an integer in \[0, 6\]"),
+    ({"batch": True, "energies": [1.0], "steps": None}, r"position\['batch'\]"),
+    ({"batch": 2, "energies": [], "steps": None}, r"position\['energies'\]"),
+    ({"batch": 2, "energies": [1.0, float("nan")], "steps": None}, r"position\['energies'\]"),
+    ({"batch": 2, "energies": [1.0, 2.0], "steps": ([0.1], [0.5, 0.5], None)}, r"position\['steps'\]"),
+    ({"batch": 2, "energies": [1.0, 2.0], "steps": ([0.1] * 3, [0.5, -0.5], None)}, r"position\['steps'\]"),
+    ({"batch": 2, "energies": [1.0, 2.0], "steps": ([0.1] * 3, [0.5, 0.5], "x")}, r"position\['steps'\]"),
+])
+def test_a_bad_position_is_refused_by_name(data, position, match):
+    X, Y = data
+    with pytest.raises(ValueError, match=match):
+        bs.ImplicitSGD(batch_size=50, epochs=2, random_state=0).fit(net(), X, Y, initial_epoch=1, position=position)
+
+
 def test_previous_parameters_are_checked(data, tmp_path):
     X, Y = data
     network = net()

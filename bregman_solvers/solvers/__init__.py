@@ -5,6 +5,7 @@ from .backprop import SGDBP, GradientDescentBP, ImplicitSGDBP
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import ProximalGradient
 from .stochastic import ImplicitSGD, ModelAveraging, StochasticProximalGradient
+from ._stop import request_stop
 
 __all__ = ["ADMM", "GradientDescentBP", "ImplicitSGDBP", "SGDBP", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
-           "ProximalGradient", "StochasticProximalGradient"]
+           "ProximalGradient", "StochasticProximalGradient", "request_stop"]

@@ -12,6 +12,7 @@ from ..network import LiftedState
 from ..regularisers import BregmanIteration
 from ._engine import normalise_weights
 from ._safeguard import StepSafeguard
+from ._stop import STOP
 
 __all__ = ["AlgorithmOneBatches", "ParameterAverage", "auto_theta_steps", "parameters_finite"]
 
@@ -179,58 +180,67 @@ class AlgorithmOneBatches:
     def run(self, batches, steps, progress=None):
         """Run ``batches`` (index arrays into ``X0``) in order with the base ``steps`` of
         :meth:`epoch_steps`; returns each batch's energy before its steps. The weights are
-        explicit (normalised) when it returns or raises."""
-        base_theta, base_x, t_prox = steps
-        network, guard, w_scale, anchor_scale = self.network, self.guard, self.w_scale, self.anchor_scale
-        auto = self.tau_theta == "auto"
+        explicit (normalised) when it returns or raises. A stop requested through
+        :func:`~bregman_solvers.solvers._stop.request_stop` ends it after the current batch with
+        :class:`~bregman_solvers.solvers._stop.StopAtBatch`."""
         energies = []
         queue = deque(batches)
         try:
-            while queue:
-                idx = queue.popleft()
-                t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
-                reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
-                buf, engine = self._engine(len(idx))
-                buf.gather(idx, self.X0, self.target, self.state)
-                if self.momentum:
-                    self._extrapolate()
-                if self.forward_start:
-                    # the batch starts from the forward pass of theta^k, not from its stored variables
-                    network.forward_hidden(buf.x0, buf.hidden, w_scale)
-                # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
-                # threads), with the scales its weights carry
-                anchor = guard.anchor
-                _lifted.copy(network.parameter_vector, anchor)
-                anchor_scale[:] = w_scale
-                # keep the scales across batches when every step takes the scaled form: saves
-                # the pass over the weights that multiplies them back in
-                keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
-                try:
-                    first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
-                                                     reported, anchor_scale, keep_scale, guard.bound())
-                except DivergenceError as error:
-                    guard.back_off(error)                 # raises at the floor (or without the safeguard)
-                    self.restart_momentum()               # the velocity led here: start afresh
-                    if error.at_start:
-                        # the previous batch's steps blew the parameters up: undo it, redo both
-                        previous = guard.undo_previous(network, engine, self.X0, self.state)
-                        if previous is None:
-                            raise
-                        queue.appendleft(idx)
-                        if previous is not guard.SNAPSHOT:
-                            queue.appendleft(previous)
-                    else:
-                        queue.appendleft(idx)             # the anchor is back: retry the batch
-                    continue
-                energies.append(first)
-                buf.scatter(idx, self.state)
-                guard.completed(idx, first, anchor_scale)
-                if progress is not None:
-                    progress.update(1)
+            with STOP.watching():
+                self._run_queue(queue, steps, energies, progress)
         finally:
             # explicit weights between calls (metrics, callbacks, averaging) and after an error
-            normalise_weights(network, w_scale)
+            normalise_weights(self.network, self.w_scale)
         return energies
+
+    def _run_queue(self, queue, steps, energies, progress):
+        base_theta, base_x, t_prox = steps
+        network, guard, w_scale, anchor_scale = self.network, self.guard, self.w_scale, self.anchor_scale
+        auto = self.tau_theta == "auto"
+        total = len(queue)
+        while queue:
+            idx = queue.popleft()
+            t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
+            reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
+            buf, engine = self._engine(len(idx))
+            buf.gather(idx, self.X0, self.target, self.state)
+            if self.momentum:
+                self._extrapolate()
+            if self.forward_start:
+                # the batch starts from the forward pass of theta^k, not from its stored variables
+                network.forward_hidden(buf.x0, buf.hidden, w_scale)
+            # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
+            # threads), with the scales its weights carry
+            anchor = guard.anchor
+            _lifted.copy(network.parameter_vector, anchor)
+            anchor_scale[:] = w_scale
+            # keep the scales across batches when every step takes the scaled form: saves
+            # the pass over the weights that multiplies them back in
+            keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
+            try:
+                first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
+                                                 reported, anchor_scale, keep_scale, guard.bound())
+            except DivergenceError as error:
+                guard.back_off(error)                 # raises at the floor (or without the safeguard)
+                self.restart_momentum()               # the velocity led here: start afresh
+                if error.at_start:
+                    # the previous batch's steps blew the parameters up: undo it, redo both
+                    previous = guard.undo_previous(network, engine, self.X0, self.state)
+                    if previous is None:
+                        raise
+                    queue.appendleft(idx)
+                    if previous is not guard.SNAPSHOT:
+                        queue.appendleft(previous)
+                else:
+                    queue.appendleft(idx)             # the anchor is back: retry the batch
+                continue
+            energies.append(first)
+            buf.scatter(idx, self.state)
+            guard.completed(idx, first, anchor_scale)
+            if progress is not None:
+                progress.update(1)
+            # after a completed batch the queue holds the epoch's remaining batches in order
+            STOP.check(total - len(queue), energies, steps)
 
     def _extrapolate(self):
         """The inertial step: theta^k becomes the anchor ``y^k = theta^k + beta (theta^k - theta^{k-1})``.

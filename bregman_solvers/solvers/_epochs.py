@@ -14,6 +14,7 @@ from ..regularisers import BregmanIteration
 from .._validation import check_integer
 from ..exceptions import DivergenceError
 from ._base import FitResult, LiftedSolver, Timer
+from ._stop import StopAtBatch
 
 #: Rows per chunk when a metric needs a pass over a whole data set.
 CHUNK = 4096
@@ -148,6 +149,9 @@ class EpochLoop:
         self.epoch = None
         #: The first batch loss of a back-propagation fit (its divergence bound, see ``_BPSolver._step``)
         self.first_loss = None
+        #: Whether ``run_epoch`` stops at a batch boundary on request (``StopAtBatch``) and the fit can
+        #: resume there (implicit SGD's ``position``); otherwise an interrupt goes back to the last epoch
+        self.resumable_batches = False
 
     def raise_divergence(self, steps, at_start=False):
         """Raise :func:`divergence_error` for the step sizes ``steps`` in the current epoch."""
@@ -214,17 +218,27 @@ class EpochLoop:
             np.copyto(completed, net.parameter_vector)
             try:
                 batch_energy = run_epoch(epoch, progress)
+            except StopAtBatch as stop:
+                if self.resumable_batches:
+                    return self._stopped(history, epoch, stop)
+                return self._rolled_back(history, epoch, completed, "")
             except KeyboardInterrupt:
-                # Ctrl-C: back to the last completed epoch (run_epoch has made the weights explicit)
-                np.copyto(net.parameter_vector, completed)
-                message = (f"interrupted (KeyboardInterrupt) during epoch {epoch + 1}: the network has the "
-                           f"parameters of epoch {epoch}; the auxiliary variables hold the interrupted epoch's")
-                warnings.warn(message, RuntimeWarning, stacklevel=4)
-                # the solver state belongs to the interrupted epoch, not to the parameters restored
-                return self._result(history, epoch, False, message, with_fields=False)
+                return self._rolled_back(history, epoch, completed, "")
             finally:
                 progress.close()
-            self._record(history, epoch, timer() - start, batch_energy)
+            recorded = {key: len(values) for key, values in history.items()}
+            try:
+                self._record(history, epoch, timer() - start, batch_energy)
+            except KeyboardInterrupt:
+                # during the end-of-epoch evaluation: the epoch's batches are done, its record is not
+                for key in list(history):
+                    if key in recorded:
+                        del history[key][recorded[key]:]
+                    else:
+                        del history[key]
+                if self.resumable_batches:
+                    return self._stopped(history, epoch, StopAtBatch(n_batches, [batch_energy], None))
+                return self._rolled_back(history, epoch, completed, "'s evaluation")
             if not self.lifted and not self._losses_finite(history):
                 # back-propagation's last steps left finite parameters whose loss overflows (the next
                 # batch's would catch it; after the last batch only the metrics can): back to the epoch's start
@@ -245,6 +259,34 @@ class EpochLoop:
                         converged, message = True, f"early stopping: no improvement for {solver.patience} epochs"
                         break
         return self._result(history, epoch + 1, converged, message)
+
+    def _rolled_back(self, history, epoch, completed, during):
+        """Ctrl-C anywhere in an epoch: back to the last completed epoch (the weights are explicit)."""
+        np.copyto(self.network.parameter_vector, completed)
+        message = (f"interrupted (KeyboardInterrupt) during epoch {epoch + 1}{during}: the network has the "
+                   f"parameters of epoch {epoch}; the auxiliary variables hold the interrupted epoch's")
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        # the solver state belongs to the interrupted epoch, not to the parameters restored
+        result = self._result(history, epoch, False, message, with_fields=False)
+        result["interrupted"], result["position"] = True, None
+        return result
+
+    def _stopped(self, history, epoch, stop):
+        """A stop at a batch boundary of epoch ``epoch``: the parameters and auxiliary variables after
+        ``stop.batch`` batches, and ``result.position`` to continue from there exactly (the callback
+        sees this result too, e.g. to write a checkpoint)."""
+        message = (f"interrupted (KeyboardInterrupt) after batch {stop.batch} of epoch {epoch + 1}: the network "
+                   f"has the parameters after that batch; the result's position resumes the fit there")
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        result = self._result(history, epoch, False, message)
+        steps = None if stop.steps is None else (
+            [float(t) for t in stop.steps[0]], [float(t) for t in stop.steps[1]],
+            None if stop.steps[2] is None else float(stop.steps[2]))
+        result["interrupted"] = True
+        result["position"] = {"batch": stop.batch, "energies": [float(e) for e in stop.energies], "steps": steps}
+        if self.solver.callback is not None:
+            self.solver.callback(result)
+        return result
 
     def _result(self, history, epoch, converged, message, with_fields=True):
         energy = history["energy"][-1] if history["energy"] else (

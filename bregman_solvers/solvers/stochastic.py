@@ -14,6 +14,7 @@ from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
+from ._stop import StopAtBatch, check_position
 from ._batches import AlgorithmOneBatches, ParameterAverage, _BatchBuffers, parameters_finite
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
@@ -182,7 +183,7 @@ class ImplicitSGD(LiftedSolver):
 
     @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None,
-            previous_parameters=None):
+            previous_parameters=None, position=None):
         """Train ``network`` on ``(X0, target)``.
 
         Parameters
@@ -203,13 +204,22 @@ class ImplicitSGD(LiftedSolver):
             theta^{k-1} of the momentum (a flat vector like ``network.parameter_vector``), when
             resuming: the resumed fit then continues exactly like the uninterrupted one. Without
             it the first batch starts without velocity.
+        position : dict, optional
+            Where an interrupted fit stopped inside epoch ``initial_epoch`` (its result's
+            ``position``, or a checkpoint's): the epoch continues after the batches it had done,
+            with the steps it had, and its ``batch_energy`` counts them too.
 
         Returns
         -------
         FitResult
             ``history`` has one entry per epoch (see :class:`~bregman_solvers.solvers.FitResult`);
-            ``previous_parameters`` is the momentum's theta^{k-1} after the last completed epoch
-            (None without momentum), for a checkpoint.
+            ``previous_parameters`` is the momentum's theta^{k-1} after the last completed batch
+            (None without momentum), for a checkpoint. A fit stopped at a batch boundary
+            (:func:`~bregman_solvers.solvers._stop.request_stop`, the command line's Ctrl-C) has
+            ``interrupted`` True and ``position`` (the batches done in epoch ``epoch``, their
+            energies and the epoch's steps): ``fit(..., initial_epoch=result.epoch,
+            position=result.position, state=result.state, previous_parameters=...)`` then
+            continues exactly like the uninterrupted fit.
         """
         X0, target, state = self._prepare(network, X0, target, state)
         loop = EpochLoop(self, network, X0, target, state, bregman_state)
@@ -221,9 +231,24 @@ class ImplicitSGD(LiftedSolver):
             batches.previous = check_parameter_vector(network, previous_parameters, "previous_parameters")
         loop.result_fields["previous_parameters"] = lambda: None if batches.previous is None else \
             batches.previous.copy()
+        loop.resumable_batches = True
+        start = check_position(position, len(scheduler), network.n_layers)
 
         def run_epoch(epoch, progress):
-            energies = batches.run(scheduler.epoch(epoch), batches.epoch_steps(epoch), progress)
+            todo, offset, done, steps = scheduler.epoch(epoch), 0, [], None
+            if start is not None and epoch == initial_epoch:
+                # resumed inside this epoch: its remaining batches, with the steps it started with
+                offset, done, steps = start["batch"], start["energies"], start["steps"]
+                todo = todo[offset:]
+                progress.update(offset)
+            if steps is None:
+                steps = batches.epoch_steps(epoch)
+            else:
+                batches.guard.recoveries = 0
+            try:
+                energies = done + batches.run(todo, steps, progress)
+            except StopAtBatch as stop:
+                raise StopAtBatch(offset + stop.batch, done + stop.energies, steps) from None
             loop.extra["step_factor"], loop.extra["recoveries"] = batches.guard.factor, batches.guard.recoveries
             return float(np.mean(energies))
 
