@@ -16,6 +16,22 @@ SOLVERS = ("isgd", "spg", "averaging", "pg", "fista", "bcd", "admm", "sgd-bp", "
 _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
 
 
+#: ``epochs="auto"``: enough epochs for at least this many batch steps (and at least 10 epochs)
+AUTO_BATCH_STEPS = 300
+
+
+def _resolved_epochs(est, n_samples):
+    """``est.epochs``, or for ``"auto"`` the epochs of at least :data:`AUTO_BATCH_STEPS` batch steps with
+    a stochastic solver (10 for a deterministic one) and at least 10: measured on scikit-learn's small
+    sets (docs/estimators.rst), ten epochs of a few hundred samples are a few dozen steps, too few."""
+    if est.epochs != "auto":
+        return est.epochs
+    if est.solver not in _STOCHASTIC:
+        return 10
+    batches = -(-n_samples // min(est.batch_size, n_samples))
+    return max(10, -(-AUTO_BATCH_STEPS // batches))
+
+
 def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
     """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
     ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each)."""
@@ -97,6 +113,10 @@ def _check_common(est):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
     for name in ("batch_size", "epochs", "inner_iterations"):
         value = getattr(est, name)
+        if name == "epochs" and isinstance(value, str):
+            if value != "auto":
+                raise ValueError(f"epochs must be a positive integer or 'auto', got {value!r}")
+            continue
         check_integer(value, name)
     return None if est.dtype is None else np.dtype(est.dtype)
 
@@ -116,7 +136,8 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
     """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
     from its epoch (and batch, after a stop at a batch boundary) with its auxiliary variables, Bregman state
     and the momentum's previous parameters."""
-    solver = _make_solver(est, code_regulariser, 1 if partial else None, validation_data, code_layer, callback)
+    epochs = 1 if partial else _resolved_epochs(est, X.shape[0])
+    solver = _make_solver(est, code_regulariser, epochs, validation_data, code_layer, callback)
     if resume is None:
         return solver.fit(network, X, target).history
     if est.solver not in _STOCHASTIC:

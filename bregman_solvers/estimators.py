@@ -52,7 +52,15 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         ``averaging`` (model averaging), ``pg`` / ``fista`` / ``bcd`` / ``admm``
         (deterministic lifted solvers, ``epochs`` iterations), or the
         back-propagation baselines ``sgd-bp``, ``isgd-bp``, ``gd-bp``.
-    batch_size, inner_iterations, epochs : int
+    batch_size, inner_iterations : int
+    epochs : int or "auto", default "auto"
+        ``"auto"``: 10 epochs, or more where the data are small, so that a stochastic solver
+        takes at least 300 batch steps (``max(10, ceil(300 / batches per epoch))``: 22 epochs on
+        the 1,347 training samples of scikit-learn's digits, 60 on 426 of breast cancer; 10 from
+        3,000 samples on at batch size 100);
+        10 iterations for a deterministic solver. Measured over ten seeds on the three small sets
+        (docs/estimators.rst): 10 epochs left 50 steps on breast cancer and 20 on wine, and the
+        test accuracy varied with the seed.
     tau, tau_theta, tau_x : float
         Steps of the lifted stochastic solvers (see :class:`~bregman_solvers.ImplicitSGD`);
         ``tau_theta="auto"`` (default) caps 0.5 by the layers' Lipschitz bounds, so that
@@ -106,7 +114,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="identity", lambdas=1.0,
-                 layers=None, image_shape=None, solver="isgd", batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto",
+                 layers=None, image_shape=None, solver="isgd", batch_size=100, inner_iterations=10, epochs="auto", tau=10.0,
+                 tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7):

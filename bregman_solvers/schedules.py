@@ -100,7 +100,13 @@ class BatchScheduler:
         Clipped to ``n_samples``.
     shuffle : bool, default True
     drop_last : bool, default False
-        Drop a final batch smaller than ``batch_size``.
+        Drop a final batch smaller than ``batch_size``. Otherwise, when ``batch_size`` does not
+        divide ``n_samples``, the epoch is split into ``ceil(n_samples / batch_size)`` batches
+        whose sizes differ by at most one (426 samples at 100: 86, 85, 85, 85, 85, not four of
+        100 and one of 26): a batch's step does not shrink with its size (the steps are per
+        sample, MATH.md), so a small last batch takes a full step on a noisy gradient; on
+        scikit-learn's breast cancer set that last batch wrecked a trained classifier at the end
+        of an epoch (test accuracy 0.70-0.73 on one seed in ten) and the balanced batches did not.
     random_state : int or None
         Seed; None draws one (so that epochs still differ from each other).
     """
@@ -128,8 +134,11 @@ class BatchScheduler:
             order = np.random.default_rng([self.seed, int(epoch)]).permutation(self.n_samples)
         else:
             order = np.arange(self.n_samples)
-        batches = [order[i:i + self.batch_size] for i in range(0, self.n_samples, self.batch_size)]
-        if self.drop_last and len(batches[-1]) < self.batch_size:
-            batches.pop()
+        if self.drop_last or self.n_samples % self.batch_size == 0:
+            batches = [order[i:i + self.batch_size] for i in range(0, self.n_samples, self.batch_size)]
+            if self.drop_last and len(batches[-1]) < self.batch_size:
+                batches.pop()
+        else:
+            batches = np.array_split(order, len(self))     # balanced: sizes differ by at most one
         # sorted indices make the gathers and scatters walk memory forwards
         return [np.sort(b) for b in batches]

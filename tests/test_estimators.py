@@ -157,3 +157,24 @@ def test_forward_start_reaches_the_solver(blobs, monkeypatch):
                                            aux_start=start).fit(X, y) for start in ("stored", "forward")}
     assert not np.array_equal(fits["stored"].network_.weights[0], fits["forward"].network_.weights[0])
     assert fits["forward"].score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("n, solver, batch_size, epochs", [
+    (1347, "isgd", 100, 22), (426, "isgd", 100, 60), (133, "isgd", 100, 150), (5000, "isgd", 100, 10),
+    (60, "isgd", 100, 300), (426, "sgd-bp", 50, 34), (426, "pg", 100, 10)])
+def test_auto_epochs_give_small_data_300_batch_steps(n, solver, batch_size, epochs):
+    """epochs="auto" (the classifier's default): at least 300 batch steps and 10 epochs for a stochastic
+    solver, 10 iterations for a deterministic one; what the solver receives."""
+    from bregman_solvers._estimator_solvers import _resolved_epochs
+
+    est = LiftedBregmanClassifier(solver=solver, batch_size=batch_size)
+    assert est.epochs == "auto" and _resolved_epochs(est, n) == epochs
+    assert _resolved_epochs(LiftedBregmanClassifier(epochs=3), n) == 3
+
+
+def test_auto_epochs_reach_the_fit(blobs):
+    X, y = blobs
+    est = LiftedBregmanClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X[:150], y[:150])
+    assert len(est.history_["epoch"]) == 150                 # 150 samples: 2 batches an epoch
+    with pytest.raises(ValueError, match="epochs must be a positive integer or 'auto', got 'many'"):
+        LiftedBregmanClassifier(epochs="many").fit(X, y)

@@ -806,6 +806,23 @@ def test_schedules_and_batch_scheduler():
         BatchScheduler(10, 0)
 
 
+@pytest.mark.parametrize("n, size, sizes", [(103, 10, {9, 10}), (426, 100, {85, 86}), (100, 100, {100}),
+                                           (300, 50, {50}), (1, 100, {1}), (133, 100, {66, 67})])
+def test_the_batches_of_an_epoch_are_balanced(n, size, sizes):
+    """No small last batch: ceil(n / batch_size) batches whose sizes differ by at most one (the same
+    batches as before where batch_size divides n), each sample once."""
+    for epoch in range(3):
+        batches = BatchScheduler(n, size, random_state=1).epoch(epoch)
+        assert len(batches) == -(-n // size) and {len(b) for b in batches} == sizes
+        assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(n))
+    if n % size == 0:
+        order = np.random.default_rng([1, 0]).permutation(n)
+        for i, b in enumerate(BatchScheduler(n, size, random_state=1).epoch(0)):
+            assert np.array_equal(b, np.sort(order[i * size:(i + 1) * size]))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        BatchScheduler(10, 0)
+
+
 def test_stochastic_solvers_refuse_bad_arguments(data):
     X, Y = data
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
@@ -853,14 +870,14 @@ def test_momentum_is_the_inertial_step_between_batches(data, dtype, aux_start):
     theta = oracle.parameter_vector
     previous = None
     for epoch in range(2):
-        for start in range(0, 130, 40):
-            rows = slice(start, start + 40)
+        for rows in np.array_split(np.arange(130), 4):         # balanced batches: 33, 33, 32, 32
             current = theta.astype(np.float64)
             if previous is not None:
                 theta[:] = current + 0.6 * (current - previous)
             previous = current
             batch_state = bs.LiftedState([h[rows].copy() for h in oracle_state.hidden])
-            bs.ImplicitSGD(epochs=1, batch_size=40, **{k: v for k, v in settings.items() if k != "batch_size"}
+            bs.ImplicitSGD(epochs=1, batch_size=len(rows), **{k: v for k, v in settings.items()
+                                                              if k != "batch_size"}
                            ).fit(oracle, X[rows], Y[rows], state=batch_state)
             for h, b in zip(oracle_state.hidden, batch_state.hidden):
                 h[rows] = b
