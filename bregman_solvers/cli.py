@@ -1,6 +1,6 @@
 """The command line: the paper's experiments with tables and plots.
 
-``bregman-solvers classify | autoencoder | denoise`` (also ``python -m bregman_solvers``).
+``bregman-solvers classify | autoencoder | denoise | anomaly`` (also ``python -m bregman_solvers``).
 Defaults finish in a few minutes on 2 cores on the embedded MNIST subset; flags
 reproduce the paper's sizes. Every run writes its settings and results as JSON
 next to its tables and plots in ``--out``.
@@ -13,6 +13,7 @@ import time
 import warnings
 
 from . import __version__
+from ._cli_anomaly import add_parser as _add_anomaly_parser
 from ._cli_data import _load
 from .datasets import add_gaussian_noise
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
@@ -369,6 +370,7 @@ def build_parser():
             p.add_argument("--noise", type=_nonnegative, default=0.3,
                            help="standard deviation of the Gaussian noise")
         p.set_defaults(func=func)
+    _add_anomaly_parser(sub, _HelpFormatter, _positive, _seed)
     return parser
 
 

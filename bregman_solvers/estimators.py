@@ -2,27 +2,29 @@
 
 :class:`LiftedBregmanClassifier` (fit, predict, predict_proba, decision_function, score, partial_fit),
 :class:`SparseAutoencoder` and :class:`DenoisingAutoencoder` (fit, transform = the code, inverse_transform,
-predict = reconstruction, score). Hyper-parameters are constructor arguments, never rewritten by ``fit``;
+predict = reconstruction, score), :class:`LiftedEnergyOutlierDetector` (fit, score_samples, decision_function,
+predict, energy_terms). Hyper-parameters are constructor arguments, never rewritten by ``fit``;
 the trained network is on ``network_``, the fit history on ``history_`` (solvers: ``_estimator_solvers.py``).
 """
 import copy
-import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._autoencoders import DenoisingAutoencoder, SparseAutoencoder
+from ._outliers import LiftedEnergyOutlierDetector
 from ._estimator_solvers import (SOLVERS, _STOCHASTIC, _check_common, _fit_network, _flat_images,
                                  _resolve_dtype, _resumed_network, _seed)
 from .activations import get_activation
 from .architectures import ARCHITECTURES
 from .network import LiftedNetwork
 from .operators import Operator
-from .regularisers import CodeL1
 
-__all__ = ["LiftedBregmanClassifier", "SparseAutoencoder", "DenoisingAutoencoder", "SOLVERS"]
+__all__ = ["LiftedBregmanClassifier", "SparseAutoencoder", "DenoisingAutoencoder", "LiftedEnergyOutlierDetector",
+           "SOLVERS"]
 
 class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     """A feed-forward classifier trained with the lifted Bregman framework.
@@ -283,172 +285,3 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-class SparseAutoencoder(TransformerMixin, BaseEstimator):
-    """A sparse autoencoder trained with the lifted Bregman framework (eq. 26).
-
-    Encoder ``hidden_layer_sizes[:code_layer]``, code layer with a soft-threshold
-    activation (and l1 on its auxiliary variable), decoder, identity output; the
-    target is the input itself.
-
-    Parameters
-    ----------
-    hidden_layer_sizes : tuple of int, default (784, 784, 784)
-    code_layer : int, default 2
-        Which hidden layer (1-based) is the code.
-    activation : str, default "relu"
-        Activation of the other hidden layers.
-    code_threshold : float or None, default 0.1
-        ``alpha`` of the code's soft-threshold activation (None: the code layer takes
-        ``activation`` like the others, an undercomplete autoencoder's code).
-    code_alpha : float, default 0.05
-        Weight of the l1 norm on the code (0: none).
-    solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
-    regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
-    scheduler, sync_every, aux_start, momentum
-        As in :class:`LiftedBregmanClassifier`.
-
-    Attributes
-    ----------
-    network_ : LiftedNetwork
-    history_ : dict
-    n_features_in_ : int
-    """
-
-    def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
-                 code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
-                 tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
-        self.aux_start = aux_start
-        self.momentum = momentum
-        self.n_workers = n_workers
-        self.scheduler = scheduler
-        self.sync_every = sync_every
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.track_metrics = track_metrics
-        self.code_layer = code_layer
-        self.activation = activation
-        self.code_threshold = code_threshold
-        self.code_alpha = code_alpha
-        self.solver = solver
-        self.batch_size = batch_size
-        self.inner_iterations = inner_iterations
-        self.epochs = epochs
-        self.tau = tau
-        self.tau_theta = tau_theta
-        self.tau_x = tau_x
-        self.learning_rate = learning_rate
-        self.regulariser = regulariser
-        self.dtype = dtype
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-
-    def _build(self, n_features, dtype):
-        hidden = list(self.hidden_layer_sizes)
-        if not 1 <= self.code_layer <= len(hidden):
-            raise ValueError(f"code_layer must lie in 1..{len(hidden)}, got {self.code_layer}")
-        acts = [self.activation] * len(hidden) + ["identity"]
-        if self.code_threshold is not None:
-            acts[self.code_layer - 1] = get_activation("soft_threshold", alpha=self.code_threshold)
-        return LiftedNetwork([n_features, *hidden, n_features], acts, dtype=dtype,
-                             random_state=_seed(self.random_state), n_threads=self.n_threads)
-
-    def _inputs(self, X, rng):
-        return X
-
-    def fit(self, X, y=None, validation_data=None, callback=None, resume=None):
-        """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder).
-
-        ``validation_data``: clean samples ``X_val`` evaluated every epoch (the denoising
-        autoencoder feeds them with noise of its own seed): ``history_["val_mse"]``,
-        ``history_["val_code_sparsity"]``. ``callback`` and ``resume``: as in
-        :meth:`LiftedBregmanClassifier.fit` (``resume`` needs a stochastic ``solver``).
-        """
-        dtype = _check_common(self)
-        first = not hasattr(self, "network_") or not self.warm_start
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
-        dtype = _resolve_dtype(self, dtype, X, first)
-        if first:
-            self.network_ = (self._build(X.shape[1], dtype) if resume is None
-                             else _resumed_network(self, resume, X.shape[1]))
-            self.history_ = {}
-        dtype = self.network_.dtype                    # (a resumed network keeps its own)
-        X = X.astype(dtype, copy=False)
-        seed = _seed(self.random_state)
-        noisy = self._inputs(X, np.random.default_rng(seed))
-        validation = None
-        if validation_data is not None:
-            X_val = validate_data(self, validation_data, dtype=[np.float64, np.float32], reset=False)
-            X_val = X_val.astype(dtype, copy=False)
-            # the validation noise is another stream than the training noise's (seed + 1)
-            validation = (self._inputs(X_val, np.random.default_rng(None if seed is None else seed + 1)), X_val)
-        code = CodeL1(self.code_layer, self.code_alpha) if self.code_alpha else None
-        history = _fit_network(self, self.network_, noisy, X, code_regulariser=code, validation_data=validation,
-                               code_layer=self.code_layer, callback=callback, resume=resume)
-        for key, values in history.items():
-            self.history_.setdefault(key, []).extend(values)
-        return self
-
-    def _forward(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self.network_.forward(X.astype(self.network_.dtype, copy=False), return_hidden=True)
-
-    def transform(self, X):
-        """The code (activations of the code layer), shape (n_samples, code width)."""
-        _, (_, xs) = self._forward(X)
-        return xs[self.code_layer - 1]
-
-    def inverse_transform(self, X):
-        """Decode codes back to the input space."""
-        check_is_fitted(self)
-        net = self.network_
-        x = np.asarray(X, dtype=net.dtype)
-        if x.ndim != 2 or x.shape[1] != net.widths[self.code_layer]:
-            raise ValueError(f"codes must have shape (n_samples, {net.widths[self.code_layer]}), got {x.shape}")
-        for l in range(self.code_layer, net.n_layers):
-            x = net.activations[l](x @ net.weights[l].T + net.biases[l])
-        return x
-
-    def predict(self, X):
-        """The reconstruction of ``X``."""
-        out, _ = self._forward(X)
-        return out
-
-    def score(self, X, y=None):
-        """Negative mean squared reconstruction error (higher is better)."""
-        X_checked = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return -float(np.mean((self.predict(X_checked) - X_checked) ** 2))
-
-
-class DenoisingAutoencoder(SparseAutoencoder):
-    """A sparse denoising autoencoder (eq. 27): trained to map noisy inputs to clean ones.
-
-    Gaussian noise of standard deviation ``noise_std`` is added to the training
-    inputs (seeded by ``random_state``); the target is the clean input. Other
-    parameters as :class:`SparseAutoencoder`.
-    """
-
-    def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
-                 code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
-                 tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
-                 dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
-                         code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
-                         inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
-                         tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
-                         track_metrics=track_metrics, dtype=dtype,
-                         n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose,
-                         n_workers=n_workers, scheduler=scheduler, sync_every=sync_every, aux_start=aux_start,
-                         momentum=momentum)
-        self.noise_std = noise_std
-
-    def _inputs(self, X, rng):
-        if not (isinstance(self.noise_std, numbers.Real) and self.noise_std >= 0):
-            raise ValueError(f"noise_std must be a number >= 0, got {self.noise_std!r}")
-        return (X + rng.normal(0.0, self.noise_std, size=X.shape)).astype(X.dtype)

@@ -68,3 +68,30 @@ def test_compare_runs_the_convolutional_config(capsys):
     load("compare").main(["--configs", "lenet5", "--n-samples", "200", "--dtypes", "float32"])
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lenet5")]
     assert len(row) == 1 and float(row[0].split()[-1]) > 0
+
+
+def test_anomaly_benchmark_reports_every_method_side_by_side(capsys, tmp_path, monkeypatch):
+    """The one-class protocol on the embedded subset, two normal classes, every method: one AUROC per
+    method and class in the table and the JSON (small settings through the detector's defaults)."""
+    import json
+
+    from bregman_solvers import _outliers
+
+    anomaly = load("anomaly")
+    small = dict(hidden_layer_sizes=(16, 4, 16), epochs=1, inner_iterations=2, x_steps=2)
+    real = _outliers.LiftedEnergyOutlierDetector
+
+    def detector(**kw):
+        return real(**{**kw, **small})
+
+    monkeypatch.setattr(_outliers, "LiftedEnergyOutlierDetector", detector)
+    import bregman_solvers.estimators as estimators
+
+    monkeypatch.setattr(estimators, "LiftedEnergyOutlierDetector", detector)
+    anomaly.main(["--classes", "0", "7", "--threads", "1", "--json", str(tmp_path / "a.json")])
+    out = capsys.readouterr().out
+    for method in anomaly.METHODS:
+        assert f"| {method} |" in out, method
+    results = json.loads((tmp_path / "a.json").read_text())["results"]
+    assert set(results) == set(anomaly.METHODS)
+    assert all(0.5 < results[m][c]["auroc"] <= 1 for m in results for c in ("0", "7"))

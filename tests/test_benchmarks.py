@@ -55,7 +55,7 @@ def parameter_grid(cls):
 
 
 def test_every_benchmark_runs_setup_a_call_and_teardown_at_tiny_sizes(suite):
-    assert {"bench_activations", "bench_solvers", "bench_stochastic", "bench_convolution"} <= set(suite)
+    assert {"bench_activations", "bench_solvers", "bench_stochastic", "bench_convolution", "bench_anomaly"} <= set(suite)
     assert suite["_common"].TINY and suite["_common"].FULL_GRID
     calls = 0
     for cls, methods in benchmark_classes(suite):

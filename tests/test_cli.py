@@ -1,6 +1,7 @@
 """The command line end to end on tiny data, into a temporary directory."""
 import json
 
+import numpy as np
 import pytest
 
 import bregman_solvers as bs
@@ -446,3 +447,44 @@ def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_w
         for key in ("val_accuracy", "batch_energy"):
             assert parts_results["history"][model][key] == whole_results["history"][model][key], (model, key)
     assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
+
+
+ANOMALY = ["anomaly", "--n-train", "400", "--n-test", "200", "--epochs", "2", "--hidden", "16", "4", "16",
+           "--x-steps", "3", "--quiet", "--threads", "1"]
+
+
+def test_anomaly_writes_the_auroc_table_plots_and_json(tmp_path, capsys):
+    assert main([*ANOMALY, "--normal-class", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "AUROC (%) per normal class, mnist" in out and "| energy |" in out and "| reconstruction |" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    row = results["results"]["1"]
+    labels = bs.datasets.load_mnist(subset="train")[1][:400]
+    assert results["interrupted"] is None and row["n_train"] == int(np.sum(labels == 1))
+    for scoring in ("energy", "reconstruction"):
+        assert 0.5 < row[scoring]["auroc"] <= 1 and len(row[scoring]["per_layer_auroc"]) == 4
+    assert {p.name for p in tmp_path.iterdir()} == {"auroc.md", "results.json", "roc.png", "histograms.png"}
+
+
+def test_anomaly_refuses_bad_classes_and_too_few_images_in_one_line(tmp_path, capsys):
+    for argv in ([*ANOMALY, "--normal-class", "10"], [*ANOMALY, "--normal-class", "one"],
+                 [*ANOMALY, "--x-steps", "-1"], [*ANOMALY, "--epochs", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--out", str(tmp_path)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "error:" in err and "Traceback" not in err and err.count("\n") <= 2, err
+    assert main(["anomaly", "--n-train", "5", "--normal-class", "3", "--out", str(tmp_path)]) == 2
+    assert "training image(s) of class 3; raise --n-train" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_an_anomaly_fit_keeps_the_classes_done(tmp_path, capsys, monkeypatch):
+    from bregman_solvers.solvers import stochastic
+
+    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "_inner_steps", 3)      # 2 epochs of 1 batch: class 1
+    assert main([*ANOMALY, "--n-train", "100", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted: kept classes [0]" in err and "Traceback" not in err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["interrupted"] == "class 1's training" and list(results["results"]) == ["0"]
+    assert "(interrupted during class 1's training)" in (tmp_path / "auroc.md").read_text()

@@ -319,7 +319,7 @@ CLI_OPTIONS = ["--epochs", "--n-train", "--n-test", "--batch-size", "--inner-ite
                "--tau", "--learning-rate", "--seed", "--threads", "--dtype", "--dataset", "--hidden", "--alpha",
                "--threshold", "--noise", "--checkpoint-every", "--data-dir", "--out", "--bogus", "--resume",
                "--scheduler-timeout", "--arch", "--models", "--momentum", "--aux-start", "--sync-every", "--classical",
-               "--n-features", "--n-samples"]
+               "--n-features", "--n-samples", "--normal-class", "--x-steps"]
 #: Options the campaign leaves out, and why: help and quiet change no result; a valid --workers or
 #: --scheduler starts or waits for a Dask cluster (seconds per example; their refusals and the
 #: unreachable scheduler are tested in tests/test_cli.py and tests/test_distributed.py)
@@ -340,7 +340,7 @@ cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf
 
 
 @FUZZ
-@given(command=st.sampled_from(["classify", "autoencoder", "denoise", "demo", "nope"]),
+@given(command=st.sampled_from(["classify", "autoencoder", "denoise", "anomaly", "demo", "nope"]),
        options=st.lists(st.tuples(st.sampled_from(CLI_OPTIONS), cli_values), max_size=3))
 @example(command="classify", options=[])
 def test_cli_door(tmp_path, capsys, monkeypatch, command, options):
@@ -349,6 +349,9 @@ def test_cli_door(tmp_path, capsys, monkeypatch, command, options):
     monkeypatch.chdir(tmp_path)         # a fuzzed --out is a folder relative to here
     if command == "demo":
         base = ["demo", "--n-samples", "20", "--n-features", "5"]
+    elif command == "anomaly":
+        base = ["anomaly", "--n-train", "60", "--n-test", "20", "--epochs", "1", "--normal-class", "0", "--hidden",
+                "4", "2", "4", "--x-steps", "1", "--quiet", "--threads", "1", "--out", str(tmp_path / "out")]
     else:
         base = [command, "--n-train", "12", "--n-test", "6", "--epochs", "1", "--batch-size", "4",
                 "--inner-iterations", "1", "--quiet", "--threads", "1", "--out", str(tmp_path / "out")]

@@ -5,7 +5,8 @@ from .backprop import SGDBP, GradientDescentBP, ImplicitSGDBP
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import ProximalGradient
 from .stochastic import ImplicitSGD, ModelAveraging, StochasticProximalGradient
+from ._relax import relaxed_energy
 from ._stop import request_stop
 
 __all__ = ["ADMM", "GradientDescentBP", "ImplicitSGDBP", "SGDBP", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
-           "ProximalGradient", "StochasticProximalGradient", "request_stop"]
+           "ProximalGradient", "StochasticProximalGradient", "relaxed_energy", "request_stop"]
