@@ -71,7 +71,15 @@ def run(dataset, data_dir, classes, methods=METHODS, seed=0, threads=None):
         for method in methods:
             fit, score = detectors[method]
             start = time.perf_counter()
-            model = fitted[fit] if isinstance(fit, str) else fit(X)
+            try:
+                model = fitted.get(fit) if isinstance(fit, str) else fit(X)
+            except FloatingPointError as exc:     # a DivergenceError: the method's row says so, the run goes on
+                results.setdefault(method, {})[int(c)] = {"auroc": float("nan"), "diverged": str(exc)}
+                print(f"class {c} {method:<22} diverged: {exc}", flush=True)
+                continue
+            if model is None:                     # scored on a model that diverged
+                results.setdefault(method, {})[int(c)] = {"auroc": float("nan"), "diverged": "its model diverged"}
+                continue
             fit_seconds = 0.0 if isinstance(fit, str) else time.perf_counter() - start
             fitted[method] = model
             start = time.perf_counter()
@@ -88,11 +96,14 @@ def table(results, classes):
     lines = ["| method | " + " | ".join(str(c) for c in classes) + " | mean | fit s | score s |",
              "|---" * (len(classes) + 4) + "|"]
     for method, by_class in results.items():
-        aurocs = [100 * by_class[int(c)]["auroc"] for c in classes]
-        fit = np.mean([by_class[int(c)]["fit_seconds"] for c in classes])
-        score = np.mean([by_class[int(c)]["score_seconds"] for c in classes])
-        lines.append(f"| {method} | " + " | ".join(f"{a:.1f}" for a in aurocs) +
-                     f" | {np.mean(aurocs):.1f} | {fit:.1f} | {score:.1f} |")
+        rows = [by_class[int(c)] for c in classes]
+        aurocs = [100 * r["auroc"] for r in rows]
+        fit = np.mean([r["fit_seconds"] for r in rows if "fit_seconds" in r] or [np.nan])
+        score = np.mean([r["score_seconds"] for r in rows if "score_seconds" in r] or [np.nan])
+        cells = ["diverged" if np.isnan(a) else f"{a:.1f}" for a in aurocs]
+        # the mean over the classes it finished (a diverged class marks it)
+        mean = f"{np.nanmean(aurocs):.1f}" + ("*" if np.isnan(aurocs).any() else "")
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {mean} | {fit:.1f} | {score:.1f} |")
     return "\n".join(lines)
 
 
@@ -113,6 +124,8 @@ def main(argv=None):
     results = run(args.dataset, args.data_dir, args.classes, methods, args.seed, args.threads)
     print(f"\nAUROC (%) per normal class, {args.dataset} (mean fit and score seconds per class)\n")
     print(table(results, args.classes))
+    if any(np.isnan(r["auroc"]) for by_class in results.values() for r in by_class.values()):
+        print("\n* the mean over the classes whose training did not diverge")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"dataset": args.dataset, "classes": args.classes, "seed": args.seed, "results": results},

@@ -179,3 +179,16 @@ def _checkpointing(args, slug, resumable=True):
         return False
 
     return save, resume, earlier
+
+
+def _export(args, est, slug, mean):
+    """With ``--export PATH``: the trained model as ONNX at ``PATH-<slug>.onnx``, the training mean
+    subtracted in the graph (:func:`bregman_solvers.interop.to_onnx`)."""
+    if not args.export:
+        return
+    from .interop import to_onnx
+
+    root = args.export[:-5] if args.export.endswith(".onnx") else args.export
+    path = f"{root}-{slug}.onnx"
+    to_onnx(est, path, input_mean=mean)
+    print(f"  exported {path}", flush=True)

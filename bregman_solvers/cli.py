@@ -24,7 +24,8 @@ from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _posit
                         _sync_every)
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _row_name, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
-                          _energy_curves, _joined, _markdown_table, _plot_curves, _plot_images, _write_json)
+                          _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images,
+                          _write_json)
 
 
 def _fit_reporting_divergence(name, fit):
@@ -104,7 +105,7 @@ def _print_memory(est, n_train, args):
 def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     _check_resumable(args)
-    Xtr, ytr, Xte, yte, _, data = _load(args)
+    Xtr, ytr, Xte, yte, mean, data = _load(args)
     models = {"lifted Bregman network (LBN)": dict(solver="isgd", penalty="bregman"),
               "SGD-BP": dict(solver="sgd-bp")}
     slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
@@ -147,6 +148,7 @@ def classify(args):
             "linear_activation_rates": est.network_.linear_activation_rate(Xtr[:2000]).tolist(),
             "seconds": time.time() - t0,
         }
+        _export(args, est, slugs[name], mean)
     stopped = _stopped(results, models, kept)
     mark = f" (interrupted: {stopped['kept']})" if stopped else ""
     n_hidden = _network(args).n_layers - 1
@@ -241,6 +243,7 @@ def _autoencoder(args, denoise):
         recon[name] = est.predict(inputs_te[:8])
         if kept:
             break
+        _export(args, est, name.lower(), mean)
     del args.n_features
     stopped = _stopped(results, models, kept)
     rows = [[_row_name(m, r), *_cells(r, 2, lambda r=r: [f"{r['test_mse']:.5f}",
@@ -323,6 +326,9 @@ def build_parser():
         p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="computation dtype")
         p.add_argument("--out", default=out, help="output directory")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--export", default=None, metavar="PATH.onnx",
+                       help="write each trained model as ONNX (PATH-<model>.onnx; the centring in the graph: "
+                       "inputs are pixels in [0, 1]); needs the extra bregman_solvers[onnx]")
         p.add_argument("--workers", type=_positive, default=None, help="train the lifted models data-parallel "
                        "on Dask with this many shards (a local cluster of as many processes, or the workers "
                        "of --scheduler); needs the extra bregman_solvers[distributed]")
@@ -390,6 +396,17 @@ def main(argv=None):
             print(f"bregman-solvers {args.command}: error: --out {args.out!r} cannot be a results directory: "
                   f"{exc.strerror or exc}", file=sys.stderr)
             return 2
+    if getattr(args, "export", None):
+        try:
+            from .interop import _import_onnx
+
+            _import_onnx()          # before any training: the error comes first, in one line
+            folder = os.path.dirname(os.path.abspath(args.export))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise ImportError(f"{folder} is not a folder this process can write to")
+        except ImportError as exc:
+            print(f"bregman-solvers {args.command}: error: --export: {exc}", file=sys.stderr)
+            return 2
     _INTERRUPT["seen"] = False
     watching = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _on_interrupt) if watching else None
@@ -398,7 +415,7 @@ def main(argv=None):
             # an interrupted fit warns that it returns its last completed epoch: the command says so in one line
             warnings.filterwarnings("ignore", message=r"interrupted \(KeyboardInterrupt\)", category=RuntimeWarning)
             return _run(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError, FloatingPointError,  # DivergenceError too
+    except (OSError, ValueError, FloatingPointError,  # DivergenceError too; files: FileNotFoundError, ...
             ConnectionError, ImportError) as exc:
         print(f"bregman-solvers {args.command}: error: {exc}", file=sys.stderr)
         return 2

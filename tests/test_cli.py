@@ -488,3 +488,31 @@ def test_ctrl_c_during_an_anomaly_fit_keeps_the_classes_done(tmp_path, capsys, m
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["interrupted"] == "class 1's training" and list(results["results"]) == ["0"]
     assert "(interrupted during class 1's training)" in (tmp_path / "auroc.md").read_text()
+
+
+def test_export_writes_each_model_as_onnx_with_the_centring_in_the_graph(tmp_path, capsys):
+    """--export: every trained model as ONNX; the graph takes pixels in [0, 1] (the training mean is
+    subtracted inside) and predicts what the run's table says."""
+    onnx = pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    assert main(["classify", *TINY, "--hidden", "16", "--out", str(tmp_path), "--export",
+                 str(tmp_path / "model.onnx")]) == 0
+    assert "exported" in capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    X, y = bs.datasets.load_mnist(subset="test", n_samples=100)
+    for slug, model in (("lbn", "lifted Bregman network (LBN)"), ("sgd-bp", "SGD-BP")):
+        graph = onnx.load(tmp_path / f"model-{slug}.onnx")
+        (labels,) = ReferenceEvaluator(graph).run(["label"], {"input": X.astype(np.float32) / 255})
+        assert np.mean(labels == y) == pytest.approx(results["table1"][model]["test_accuracy"])
+    assert main(["autoencoder", *TINY, "--models", "LBN-S", "--out", str(tmp_path / "ae"), "--export",
+                 str(tmp_path / "ae.onnx")]) == 0
+    assert (tmp_path / "ae-lbn-s.onnx").exists()
+
+
+def test_export_into_a_missing_folder_is_one_line_before_training(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    assert main(["classify", *TINY, "--out", str(tmp_path), "--export", str(tmp_path / "no" / "m.onnx")]) == 2
+    captured = capsys.readouterr()
+    assert "training" not in captured.out and captured.err.count("\n") == 1
+    assert "--export:" in captured.err and "is not a folder this process can write to" in captured.err

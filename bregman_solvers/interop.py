@@ -1,0 +1,227 @@
+"""Take a trained network elsewhere, and bring one in: ONNX export and scikit-learn warm starts.
+
+* :func:`to_onnx`: a :class:`~bregman_solvers.LiftedNetwork` or a fitted estimator as an ONNX model
+  (the optional extra ``bregman_solvers[onnx]``): per dense layer one ``Gemm``, each activation as
+  standard ONNX operators, a classifier's predicted labels (``ArgMax``, then its ``classes_``) beside
+  its scores; a dynamic batch dimension.
+* :func:`from_sklearn`: a fitted ``MLPClassifier`` / ``MLPRegressor`` as a
+  :class:`~bregman_solvers.LiftedNetwork` with the same parameters, to continue with lifted training.
+
+A trained lifted network predicts with its forward pass (eq. 1): the auxiliary variables are a
+device of training, so the exported graph is the plain feed-forward network.
+"""
+import numpy as np
+
+from .activations import get_activation
+from .network import LiftedNetwork
+from .operators import Dense
+
+__all__ = ["to_onnx", "from_sklearn", "ONNX_OPSET"]
+
+#: The default opset (``Clip`` with inputs, ``Softmax`` along an axis, ``Shrink``: opset 13 has all)
+ONNX_OPSET = 17
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("to_onnx needs the onnx package: pip install 'bregman_solvers[onnx]'") from None
+    return onnx
+
+
+def _network_of(model):
+    """The network of ``model`` and what the graph outputs: ``(network, classes or None, kind)``."""
+    if isinstance(model, LiftedNetwork):
+        return model, None, "network"
+    network = getattr(model, "network_", None)
+    if not isinstance(network, LiftedNetwork):
+        raise TypeError(f"model must be a LiftedNetwork or a fitted estimator of bregman_solvers, got "
+                        f"{type(model).__name__}" + (" (not fitted)" if hasattr(model, "get_params") else ""))
+    classes = getattr(model, "classes_", None)
+    return network, classes, "classifier" if classes is not None else "network"
+
+
+def _activation_nodes(helper, act, x, y, dtype, prefix, initializers):
+    """The ONNX nodes computing ``y = act(x)``.
+
+    ONNX's attributes are float32: in float32 the parametrised activations are its operators
+    (``LeakyRelu``, ``Elu``, ``Shrink``); in float64 they are composed from operators whose
+    parameter is a float64 tensor, so that the graph computes what the network computes.
+    """
+    name, p = act.name, act.params
+    alpha = float(next(iter(p.values()))) if p else None
+    single = dtype == np.float32
+
+    def constant(suffix, value):
+        initializers.append((f"{prefix}_{suffix}", np.array(value, dtype)))
+        return f"{prefix}_{suffix}"
+
+    if name == "identity":
+        return [helper.make_node("Identity", [x], [y])]
+    if name == "relu":
+        return [helper.make_node("Relu", [x], [y])]
+    if name == "leaky_relu":
+        if single:
+            return [helper.make_node("LeakyRelu", [x], [y], alpha=alpha)]
+        return [helper.make_node("PRelu", [x, constant("slope", alpha)], [y])]
+    if name == "elu":
+        if single:
+            return [helper.make_node("Elu", [x], [y], alpha=alpha)]
+        # relu(x) + alpha (exp(min(x, 0)) - 1)
+        t = [f"{prefix}_{k}" for k in ("pos", "neg", "exp", "m1", "scaled")]
+        return [helper.make_node("Relu", [x], [t[0]]),
+                helper.make_node("Min", [x, constant("zero", 0)], [t[1]]),
+                helper.make_node("Exp", [t[1]], [t[2]]),
+                helper.make_node("Sub", [t[2], constant("one", 1)], [t[3]]),
+                helper.make_node("Mul", [t[3], constant("alpha", alpha)], [t[4]]),
+                helper.make_node("Add", [t[0], t[4]], [y])]
+    if name == "soft_threshold":
+        if single:
+            # Shrink: x - bias above lambd, x + bias below -lambd, 0 between
+            return [helper.make_node("Shrink", [x], [y], lambd=alpha, bias=alpha)]
+        # sign(x) relu(|x| - alpha)
+        t = [f"{prefix}_{k}" for k in ("abs", "shifted", "magnitude", "sign")]
+        return [helper.make_node("Abs", [x], [t[0]]),
+                helper.make_node("Sub", [t[0], constant("alpha", alpha)], [t[1]]),
+                helper.make_node("Relu", [t[1]], [t[2]]),
+                helper.make_node("Sign", [x], [t[3]]),
+                helper.make_node("Mul", [t[3], t[2]], [y])]
+    if name == "nonneg_soft_threshold":
+        initializers.append((f"{prefix}_alpha", np.array(alpha, dtype)))
+        return [helper.make_node("Sub", [x, f"{prefix}_alpha"], [f"{prefix}_shifted"]),
+                helper.make_node("Relu", [f"{prefix}_shifted"], [y])]
+    if name == "hard_tanh":
+        initializers += [(f"{prefix}_low", np.array(-1, dtype)), (f"{prefix}_high", np.array(1, dtype))]
+        return [helper.make_node("Clip", [x, f"{prefix}_low", f"{prefix}_high"], [y])]
+    if name == "tanh":
+        return [helper.make_node("Tanh", [x], [y])]
+    if name == "sigmoid":
+        return [helper.make_node("Sigmoid", [x], [y])]
+    if name == "softmax":
+        return [helper.make_node("Softmax", [x], [y], axis=1)]
+    raise ValueError(f"activation {name!r} has no ONNX form here")
+
+
+def to_onnx(model, path=None, opset=ONNX_OPSET, input_name="input", input_mean=None):
+    """The forward pass of ``model`` as an ONNX model (checked with ``onnx.checker``).
+
+    Parameters
+    ----------
+    model : LiftedNetwork or fitted estimator
+        A network of dense layers (convolutions, pooling and residual blocks are refused, naming
+        the layer), or a fitted :class:`~bregman_solvers.estimators.LiftedBregmanClassifier`,
+        :class:`~bregman_solvers.estimators.SparseAutoencoder`,
+        :class:`~bregman_solvers.estimators.DenoisingAutoencoder` or
+        :class:`~bregman_solvers.estimators.LiftedEnergyOutlierDetector` (its autoencoder).
+    path : str or path-like, optional
+        Also write the model there.
+    opset : int, default :data:`ONNX_OPSET`
+        At least 13.
+    input_name : str, default "input"
+    input_mean : array-like of shape (n_features,), optional
+        Subtracted from the input first, in the graph: the centring the network was trained with
+        (the command line's, :func:`~bregman_solvers.datasets.preprocess`), so that the exported
+        model takes the data as they come (e.g. pixels scaled to [0, 1]).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``input_name``: (batch, n_features) in the network's dtype, the batch dimension
+        dynamic. Outputs: ``output``, the network's output (a classifier's scores, an
+        autoencoder's reconstruction); for a classifier also ``label``, ``classes_[argmax]`` of
+        the scores (as its ``predict``).
+    """
+    onnx = _import_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 13:
+        raise ValueError(f"opset must be an integer >= 13, got {opset!r}")
+    if not isinstance(input_name, str) or not input_name:
+        raise ValueError(f"input_name must be a non-empty string, got {input_name!r}")
+    network, classes, kind = _network_of(model)
+    for l, op in enumerate(network.layers, start=1):
+        if type(op) is not Dense:
+            raise ValueError(f"layer {l} ({op!r}) cannot be exported yet: to_onnx takes networks of dense layers")
+    dtype = network.dtype
+    elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    nodes, initializers = [], []
+    x = input_name
+    if input_mean is not None:
+        mean = np.asarray(input_mean, dtype=dtype)
+        if mean.shape != (network.widths[0],) or not np.all(np.isfinite(mean)):
+            raise ValueError(f"input_mean must be {network.widths[0]} finite numbers (one per feature), got "
+                             f"shape {mean.shape}")
+        initializers.append(("input_mean", mean))
+        nodes.append(helper.make_node("Sub", [input_name, "input_mean"], ["centred"]))
+        x = "centred"
+    for l, (w, b, act) in enumerate(zip(network.weights, network.biases, network.activations)):
+        initializers += [(f"W{l}", np.asarray(w)), (f"b{l}", np.asarray(b))]
+        z = f"z{l}"
+        nodes.append(helper.make_node("Gemm", [x, f"W{l}", f"b{l}"], [z], transB=1))   # z = x W^T + b
+        y = "output" if l == network.n_layers - 1 else f"x{l + 1}"
+        nodes += _activation_nodes(helper, act, z, y, dtype, f"act{l}", initializers)
+        x = y
+    outputs = [helper.make_tensor_value_info("output", elem, ["batch", network.widths[-1]])]
+    if kind == "classifier":
+        scores = "output"
+        if len(classes) < network.widths[-1]:       # a single class: scores of more outputs than classes
+            initializers += [("label_starts", np.array([0], np.int64)), ("label_ends", np.array([len(classes)],
+                                                                                                np.int64)),
+                             ("label_axes", np.array([1], np.int64))]
+            nodes.append(helper.make_node("Slice", ["output", "label_starts", "label_ends", "label_axes"],
+                                          ["class_scores"]))
+            scores = "class_scores"
+        nodes.append(helper.make_node("ArgMax", [scores], ["label_index"], axis=1, keepdims=0))
+        labels = np.asarray(classes)
+        if labels.dtype.kind in "iub":
+            table, elem_label = labels.astype(np.int64), TensorProto.INT64
+        elif labels.dtype.kind in "US" or labels.dtype == object:
+            table, elem_label = labels.astype(str).astype(object), TensorProto.STRING
+        else:
+            table, elem_label = labels.astype(np.float64), TensorProto.DOUBLE
+        initializers.append(("classes", table))
+        nodes.append(helper.make_node("Gather", ["classes", "label_index"], ["label"], axis=0))
+        outputs.append(helper.make_tensor_value_info("label", elem_label, ["batch"]))
+    graph = helper.make_graph(
+        nodes, f"bregman_solvers_{kind}",
+        [helper.make_tensor_value_info(input_name, elem, ["batch", network.widths[0]])], outputs,
+        [numpy_helper.from_array(array, name) for name, array in initializers])
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
+                                   producer_name="bregman_solvers")
+    onnx.checker.check_model(onnx_model)
+    if path is not None:
+        onnx.save(onnx_model, path)
+    return onnx_model
+
+
+def from_sklearn(mlp, dtype=None, **network_params):
+    """A fitted ``MLPClassifier`` or ``MLPRegressor`` as a :class:`~bregman_solvers.LiftedNetwork`
+    with the same weights and activations (to continue with lifted training, or to compare).
+
+    Its hidden activation (``relu``, ``tanh``, ``logistic``, ``identity``) becomes the library's
+    (``logistic``: ``sigmoid``), its output activation too (``softmax``; ``logistic``, a binary
+    classifier's single unit: ``sigmoid``; ``identity``). The forward pass equals ``mlp``'s
+    (``predict_proba`` for a classifier, ``predict`` for a regressor).
+
+    Parameters
+    ----------
+    mlp : sklearn.neural_network.MLPClassifier or MLPRegressor, fitted
+    dtype : numpy dtype, optional
+        Default: the dtype of ``mlp``'s weights.
+    **network_params
+        Passed on to :class:`~bregman_solvers.LiftedNetwork` (``lambdas``, ``penalty``, ``n_threads``).
+    """
+    coefs, intercepts = getattr(mlp, "coefs_", None), getattr(mlp, "intercepts_", None)
+    if coefs is None or intercepts is None or not hasattr(mlp, "out_activation_"):
+        raise TypeError(f"mlp must be a fitted MLPClassifier or MLPRegressor, got {type(mlp).__name__}")
+    names = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity", "softmax": "softmax"}
+    for what, value in (("activation", mlp.activation), ("out_activation_", mlp.out_activation_)):
+        if value not in names:
+            raise ValueError(f"mlp's {what} {value!r} has no counterpart here (one of {sorted(names)})")
+    dtype = np.dtype(coefs[0].dtype if dtype is None else dtype)
+    widths = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
+    acts = [get_activation(names[mlp.activation])] * (len(coefs) - 1) + [get_activation(names[mlp.out_activation_])]
+    network = LiftedNetwork(widths, acts, dtype=dtype, **network_params)
+    network.set_parameters([np.asarray(c, dtype).T for c in coefs], [np.asarray(b, dtype) for b in intercepts])
+    return network

@@ -1,0 +1,130 @@
+"""ONNX export and scikit-learn warm starts (bregman_solvers.interop, issue 31)."""
+import numpy as np
+import pytest
+
+import bregman_solvers as bs
+from bregman_solvers.activations import get_activation
+from bregman_solvers.estimators import LiftedBregmanClassifier, LiftedEnergyOutlierDetector, SparseAutoencoder
+from bregman_solvers.interop import from_sklearn, to_onnx
+
+ACTIVATIONS = [("identity", {}), ("relu", {}), ("leaky_relu", {"a": 0.2}), ("soft_threshold", {"alpha": 0.3}),
+               ("nonneg_soft_threshold", {"alpha": 0.2}), ("hard_tanh", {}), ("tanh", {}), ("sigmoid", {}),
+               ("elu", {"alpha": 0.7})]
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def _run(model, X):
+    pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(model).run(None, {"input": X})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, params", ACTIVATIONS)
+def test_every_activation_exports_to_the_same_forward_pass(dtype, name, params):
+    """Hidden layers of the activation, an output layer of it and one softmax head: the ONNX reference
+    evaluator gives the library's forward pass to 1e-5 (float32) / 1e-12 (float64), on values on
+    both sides of every kink (1 sample, 7 samples)."""
+    act = get_activation(name, **params)
+    for outputs in (act, "softmax"):
+        net = bs.LiftedNetwork([5, 6, 4, 3], [act, act, outputs], dtype=dtype, random_state=3)
+        model = to_onnx(net)
+        for n in (1, 7):
+            X = (2 * np.random.default_rng(n).standard_normal((n, 5))).astype(dtype)
+            (out,) = _run(model, X)
+            assert out.dtype == dtype and out.shape == (n, 3)
+            np.testing.assert_allclose(out, net.forward(X), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("classes", [np.array([3, 5, 9]), np.array(["cat", "dog", "eel"]), np.array([0, 1])])
+def test_a_fitted_classifier_exports_its_scores_and_labels(classes, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 4)).astype(np.float32)
+    y = classes[np.argmax(X[:, :len(classes)], axis=1)]
+    clf = LiftedBregmanClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0).fit(X, y)
+    model = to_onnx(clf, tmp_path / "clf.onnx")
+    assert onnx.load(tmp_path / "clf.onnx") == model
+    scores, labels = _run(model, X)
+    np.testing.assert_allclose(scores, clf.network_.predict(X), rtol=1e-5, atol=1e-5)
+    assert np.array_equal(labels.astype(classes.dtype), clf.predict(X))
+
+
+def test_autoencoders_and_the_detector_export_their_reconstruction():
+    pytest.importorskip("onnx")
+    X = np.random.default_rng(1).random((40, 6))
+    for est in (SparseAutoencoder(hidden_layer_sizes=(5, 3, 5), epochs=1, random_state=0),
+                LiftedEnergyOutlierDetector(hidden_layer_sizes=(5, 3, 5), epochs=1, random_state=0)):
+        est.fit(X)
+        (out,) = _run(to_onnx(est), X)
+        np.testing.assert_allclose(out, est.network_.forward(X), rtol=1e-12, atol=1e-12)
+
+
+def test_the_input_mean_is_subtracted_in_the_graph():
+    net = bs.LiftedNetwork([4, 3, 2], ["relu", "identity"], dtype=np.float32, random_state=0)
+    X = np.random.default_rng(0).random((5, 4)).astype(np.float32)
+    mean = X.mean(axis=0)
+    (out,) = _run(to_onnx(net, input_mean=mean), X)
+    np.testing.assert_allclose(out, net.forward(X - mean), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="input_mean must be 4 finite numbers"):
+        to_onnx(net, input_mean=np.zeros(3))
+
+
+def test_export_refuses_what_it_cannot_write():
+    pytest.importorskip("onnx")
+    with pytest.raises(TypeError, match="model must be a LiftedNetwork or a fitted estimator"):
+        to_onnx("network")
+    with pytest.raises(TypeError, match=r"\(not fitted\)"):
+        to_onnx(LiftedBregmanClassifier())
+    with pytest.raises(ValueError, match="opset must be an integer >= 13"):
+        to_onnx(bs.LiftedNetwork([3, 2], ["identity"]), opset=11)
+    lenet = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10)
+    with pytest.raises(ValueError, match="layer 1 .* cannot be exported yet"):
+        to_onnx(lenet)
+
+
+def test_without_onnx_the_error_names_the_extra(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("no onnx")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(ImportError, match=r"pip install 'bregman_solvers\[onnx\]'"):
+        to_onnx(bs.LiftedNetwork([3, 2], ["identity"]))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regressor"])
+def test_from_sklearn_keeps_the_mlps_predictions(activation, kind):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 5))
+    if kind == "regressor":
+        mlp = MLPRegressor(hidden_layer_sizes=(7, 4), activation=activation, max_iter=30, random_state=0)
+        mlp.fit(X, X[:, :2])
+        expected = mlp.predict(X)
+    else:
+        y = np.argmax(X[:, :3 if kind == "multiclass" else 2], axis=1)
+        mlp = MLPClassifier(hidden_layer_sizes=(7, 4), activation=activation, max_iter=30, random_state=0).fit(X, y)
+        expected = mlp.predict_proba(X)[:, -1:] if kind == "binary" else mlp.predict_proba(X)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        network = from_sklearn(mlp)
+    assert network.widths == [5, 7, 4, expected.shape[1]]
+    np.testing.assert_allclose(network.forward(X), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_from_sklearn_refuses_what_is_not_a_fitted_mlp():
+    from sklearn.neural_network import MLPClassifier
+
+    with pytest.raises(TypeError, match="mlp must be a fitted MLPClassifier or MLPRegressor"):
+        from_sklearn(MLPClassifier())
