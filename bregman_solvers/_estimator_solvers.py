@@ -166,6 +166,23 @@ def _resumed_network(est, resume, n_features):
     return resume.network
 
 
+def _initial_network(init, n_features, n_outputs, output, resume):
+    """A copy of the network ``init`` to start a classifier's fit from, checked against the data."""
+    from .network import LiftedNetwork
+
+    if not isinstance(init, LiftedNetwork):
+        raise TypeError(f"init must be a LiftedNetwork, got {type(init).__name__}")
+    if resume is not None:
+        raise ValueError("init and resume cannot be given together (resume continues the checkpoint's network)")
+    if (init.widths[0], init.widths[-1]) != (n_features, n_outputs):
+        raise ValueError(f"init: the network maps {init.widths[0]} features to {init.widths[-1]} outputs; the data "
+                         f"need {n_features} to {n_outputs} (one per class, at least 2)")
+    if init.activations[-1].name != output:
+        raise ValueError(f"init: the network's output activation is {init.activations[-1].name!r}, the "
+                         f"classifier's output is {output!r} (set output={init.activations[-1].name!r})")
+    return init.copy()
+
+
 def _flat_images(est, X, first):
     """``X`` with each sample flat, NHWC: image arrays (n, H, W[, C]) reshaped, their shape checked
     against ``est.image_shape`` (and, after the first fit, against the fitted ``image_shape_``)."""

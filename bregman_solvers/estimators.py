@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._autoencoders import DenoisingAutoencoder, SparseAutoencoder
 from ._outliers import LiftedEnergyOutlierDetector
 from ._estimator_solvers import (SOLVERS, _STOCHASTIC, _check_common, _fit_network, _flat_images,
-                                 _resolve_dtype, _resumed_network, _seed)
+                                 _initial_network, _resolve_dtype, _resumed_network, _seed)
 from .activations import get_activation
 from .architectures import ARCHITECTURES
 from .network import LiftedNetwork
@@ -196,7 +196,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y contains labels not seen before: {unseen}")
         return np.eye(self.network_.widths[-1], dtype=dtype)[self._encoder.transform(y)]
 
-    def _fit(self, X, y, partial, classes=None, validation_data=None, callback=None, resume=None):
+    def _fit(self, X, y, partial, classes=None, validation_data=None, callback=None, resume=None, init=None):
         dtype = _check_common(self)
         first = not hasattr(self, "network_") or not (self.warm_start or partial)
         X = self._flat(X, first)
@@ -211,8 +211,12 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = self._encoder.classes_
             if len(self.classes_) < 2 and not partial:
                 raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class: {self.classes_}")
-            self.network_ = (self._build(X.shape[1], max(len(self.classes_), 2), dtype) if resume is None
-                             else _resumed_network(self, resume, X.shape[1]))
+            n_outputs = max(len(self.classes_), 2)
+            if init is not None:
+                self.network_ = _initial_network(init, X.shape[1], n_outputs, self.output, resume)
+            else:
+                self.network_ = (self._build(X.shape[1], n_outputs, dtype) if resume is None
+                                 else _resumed_network(self, resume, X.shape[1]))
             self.history_ = {}
         dtype = self.network_.dtype                    # (a resumed network keeps its own)
         target = self._targets(y, dtype)
@@ -230,7 +234,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
             self.history_.setdefault(key, []).extend(values)
         return self
 
-    def fit(self, X, y, validation_data=None, callback=None, resume=None):
+    def fit(self, X, y, validation_data=None, callback=None, resume=None, init=None):
         """Train on ``X`` (n_samples, n_features) and class labels ``y``.
 
         ``validation_data``: ``(X_val, y_val)``, evaluated every epoch (``history_["val_loss"]``,
@@ -238,9 +242,14 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         solver's :class:`~bregman_solvers.FitResult` so far (return True to stop), e.g. to save a
         checkpoint. ``resume``: a :class:`~bregman_solvers.Checkpoint` of an earlier fit of a
         stochastic solver on the same data: the fit continues from its epoch (``epochs`` is the
-        total), with its network and auxiliary variables, as the uninterrupted fit would.
+        total), with its network and auxiliary variables, as the uninterrupted fit would. ``init``: a
+        :class:`~bregman_solvers.LiftedNetwork` to start from instead of a random initialisation (a
+        copy is trained), e.g. one trained by back-propagation
+        (:func:`bregman_solvers.interop.from_sklearn`): its input and output widths must match the
+        data and the classes, its output activation ``output``.
         """
-        return self._fit(X, y, partial=False, validation_data=validation_data, callback=callback, resume=resume)
+        return self._fit(X, y, partial=False, validation_data=validation_data, callback=callback, resume=resume,
+                         init=init)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call.

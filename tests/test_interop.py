@@ -128,3 +128,31 @@ def test_from_sklearn_refuses_what_is_not_a_fitted_mlp():
 
     with pytest.raises(TypeError, match="mlp must be a fitted MLPClassifier or MLPRegressor"):
         from_sklearn(MLPClassifier())
+
+
+def test_a_classifier_warm_starts_from_an_imported_mlp():
+    """fit(init=from_sklearn(mlp)): the classifier starts from the MLP's weights (a copy); with
+    steps too small to move them it predicts what the MLP predicts; mismatches are refused by name."""
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((120, 6))
+    y = np.argmax(X[:, :3], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = MLPClassifier(hidden_layer_sizes=(10,), max_iter=200, random_state=0).fit(X, y)
+    network = from_sklearn(mlp)
+    before = network.parameter_vector.copy()
+    clf = LiftedBregmanClassifier(output="softmax", tau_theta=1e-12, tau_x=1e-12, momentum=0.0, epochs=1,
+                                  random_state=0).fit(X, y, init=network)
+    np.testing.assert_array_equal(network.parameter_vector, before)            # init itself is not trained
+    assert clf.network_ is not network and clf.network_.widths == [6, 10, 3]
+    assert np.array_equal(clf.predict(X), mlp.predict(X))
+    with pytest.raises(ValueError, match="the classifier's output is 'identity' \\(set output='softmax'\\)"):
+        LiftedBregmanClassifier(epochs=1).fit(X, y, init=network)
+    with pytest.raises(ValueError, match="the data need 6 to 2"):
+        LiftedBregmanClassifier(output="softmax", epochs=1).fit(X, y % 2, init=network)
+    with pytest.raises(TypeError, match="init must be a LiftedNetwork"):
+        LiftedBregmanClassifier(epochs=1).fit(X, y, init=mlp)
