@@ -1,6 +1,7 @@
 """The sparse and denoising autoencoders of the paper's Section 6 (eq. 26-27), as scikit-learn
 transformers (fit, transform = the code, inverse_transform, predict = reconstruction, score); exported by
 :mod:`bregman_solvers.estimators`."""
+import copy
 import numbers
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._estimator_solvers import _check_common, _fit_network, _resolve_dtype, _resumed_network, _seed
 from .activations import get_activation
 from .network import LiftedNetwork
+from .operators import Dense, Operator
 from .regularisers import CodeL1
 
 __all__ = ["SparseAutoencoder", "DenoisingAutoencoder"]
@@ -34,6 +36,11 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         ``activation`` like the others, an undercomplete autoencoder's code).
     code_alpha : float, default 0.05
         Weight of the l1 norm on the code (0: none).
+    layers : list of Operator, optional
+        The network's layers in place of dense ones of ``hidden_layer_sizes`` (copied), e.g. a
+        convolutional encoder and a dense decoder (:doc:`/layers`): the first reads the
+        features, the last writes them; the hidden layers take ``activation``, the output the
+        identity, and layer ``code_layer`` holds the code.
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
     regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
     scheduler, sync_every, aux_start, momentum
@@ -47,7 +54,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
-                 code_alpha=0.05, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
+                 code_alpha=0.05, layers=None, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
@@ -57,6 +64,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         self.scheduler = scheduler
         self.sync_every = sync_every
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.layers = layers
         self.track_metrics = track_metrics
         self.code_layer = code_layer
         self.activation = activation
@@ -78,14 +86,29 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _build(self, n_features, dtype):
-        hidden = list(self.hidden_layer_sizes)
-        if not 1 <= self.code_layer <= len(hidden):
-            raise ValueError(f"code_layer must lie in 1..{len(hidden)}, got {self.code_layer}")
-        acts = [self.activation] * len(hidden) + ["identity"]
+        layers = self._operators(n_features)
+        n_hidden = len(layers) - 1 if layers is not None else len(self.hidden_layer_sizes)
+        if not 1 <= self.code_layer <= n_hidden:
+            raise ValueError(f"code_layer must lie in 1..{n_hidden}, got {self.code_layer}")
+        acts = [self.activation] * n_hidden + ["identity"]
         if self.code_threshold is not None:
             acts[self.code_layer - 1] = get_activation("soft_threshold", alpha=self.code_threshold)
-        return LiftedNetwork([n_features, *hidden, n_features], acts, dtype=dtype,
-                             random_state=_seed(self.random_state), n_threads=self.n_threads)
+        shape = layers if layers is not None else [n_features, *self.hidden_layer_sizes, n_features]
+        return LiftedNetwork(shape, acts, dtype=dtype, random_state=_seed(self.random_state),
+                             n_threads=self.n_threads)
+
+    def _operators(self, n_features):
+        """Copies of ``layers`` (None without), checked: the first reads and the last writes ``n_features``."""
+        if self.layers is None:
+            return None
+        layers = list(self.layers) if isinstance(self.layers, (list, tuple)) else None
+        if not layers or not all(isinstance(op, Operator) for op in layers):
+            raise TypeError(f"layers must be None or a list of Operator, got {self.layers!r}")
+        if layers[0].in_size != n_features or layers[-1].out_size != n_features:
+            raise ValueError(f"layers: the first layer reads {layers[0].in_size} features and the last writes "
+                             f"{layers[-1].out_size}; an autoencoder of X's {n_features} features needs both "
+                             f"{n_features}")
+        return [copy.deepcopy(op) for op in layers]
 
     def _inputs(self, X, rng):
         return X
@@ -140,6 +163,10 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         x = np.asarray(X, dtype=net.dtype)
         if x.ndim != 2 or x.shape[1] != net.widths[self.code_layer]:
             raise ValueError(f"codes must have shape (n_samples, {net.widths[self.code_layer]}), got {x.shape}")
+        decoder = net.layers[self.code_layer:]
+        if not all(type(op) is Dense for op in decoder):
+            raise ValueError("inverse_transform needs a decoder of dense layers (layers= gave "
+                             f"{[type(op).__name__ for op in decoder]})")
         for l in range(self.code_layer, net.n_layers):
             x = net.activations[l](x @ net.weights[l].T + net.biases[l])
         return x
@@ -164,12 +191,13 @@ class DenoisingAutoencoder(SparseAutoencoder):
     """
 
     def __init__(self, hidden_layer_sizes=(784, 784, 784), code_layer=2, activation="relu", code_threshold=0.1,
-                 code_alpha=0.05, noise_std=0.1, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
+                 code_alpha=0.05, noise_std=0.1, layers=None, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
-                         code_threshold=code_threshold, code_alpha=code_alpha, solver=solver, batch_size=batch_size,
+                         code_threshold=code_threshold, code_alpha=code_alpha, layers=layers, solver=solver,
+                         batch_size=batch_size,
                          inner_iterations=inner_iterations, epochs=epochs, tau=tau, tau_theta=tau_theta,
                          tau_x=tau_x, learning_rate=learning_rate, regulariser=regulariser,
                          track_metrics=track_metrics, dtype=dtype,

@@ -17,7 +17,8 @@ SCORES = ("energy", "reconstruction")
 #: Rows scored at once: the memory of scoring stays bounded for any number of rows
 SCORE_CHUNK = 4096
 #: The autoencoder's hyper-parameters, passed on as they are
-_AUTOENCODER = ("hidden_layer_sizes", "code_layer", "activation", "code_threshold", "code_alpha", "solver",
+_AUTOENCODER = ("hidden_layer_sizes", "code_layer", "activation", "code_threshold", "code_alpha", "layers",
+                "solver",
                 "batch_size", "inner_iterations", "epochs", "tau", "tau_theta", "tau_x", "learning_rate", "dtype",
                 "n_threads", "random_state", "verbose", "aux_start", "momentum")
 
@@ -47,6 +48,11 @@ class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
         code with ``activation``).
     code_alpha : float, default 0.0
         Weight of the l1 norm on the code during training (the score is the network's energy alone).
+    layers : list of Operator, optional
+        Any architecture of the operators (:doc:`/layers`) in place of the dense layers, e.g. a
+        convolutional encoder and a dense decoder; as in
+        :class:`~bregman_solvers.estimators.SparseAutoencoder`. The relaxation and the scoring
+        work through the operators unchanged.
     scoring : {"energy", "reconstruction"}, default "energy"
     x_steps : int, default 20
         Proximal-gradient steps on the auxiliary variables per scored sample.
@@ -70,7 +76,7 @@ class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(128, 32, 128), code_layer=2, activation="relu", code_threshold=None,
-                 code_alpha=0.0, scoring="energy", x_steps=20, contamination=0.1, solver="isgd", batch_size=100,
+                 code_alpha=0.0, layers=None, scoring="energy", x_steps=20, contamination=0.1, solver="isgd", batch_size=100,
                  inner_iterations=30, epochs="auto", tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05,
                  dtype=None, n_threads=None, random_state=None, verbose=False, aux_start="stored", momentum=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -78,6 +84,7 @@ class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
         self.activation = activation
         self.code_threshold = code_threshold
         self.code_alpha = code_alpha
+        self.layers = layers
         self.scoring = scoring
         self.x_steps = x_steps
         self.contamination = contamination

@@ -133,3 +133,36 @@ def test_bad_input_is_refused(subspace):
         detector.score_samples(bad)
     with pytest.raises(ValueError, match="n_steps must be an integer >= 0"):
         relaxed_energy(detector.network_, test, test, -2)
+
+
+@pytest.mark.filterwarnings("ignore::bregman_solvers.exceptions.DivergenceWarning")     # 30 random rows, 1 epoch
+def test_an_autoencoder_with_a_convolutional_decoder_layer_refuses_inverse_transform():
+    from bregman_solvers.estimators import SparseAutoencoder
+
+    X = np.random.default_rng(0).random((30, 16))
+    layers = [bs.operators.Dense(16, 8), bs.operators.Dense(8, 16), bs.Conv2d((4, 4, 1), 1, 1)]
+    ae = SparseAutoencoder(layers=layers, code_layer=1, epochs=1, random_state=0).fit(X)
+    assert ae.transform(X).shape == (30, 8)
+    with pytest.raises(ValueError, match="inverse_transform needs a decoder of dense layers"):
+        ae.inverse_transform(ae.transform(X))
+
+
+def test_a_convolutional_encoder_detects_anomalies_through_the_operators():
+    """layers=: a Conv2d encoder (8x8 digits, 3x3 kernels), a dense code and decoder; trained on
+    scikit-learn's zeros, the energy ranks the other digits first; the scoring runs through the
+    operators and leaves the parameters alone; inverse_transform refuses a non-dense decoder."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    layers = [bs.Conv2d((8, 8, 1), 4, 3), bs.operators.Dense(144, 8), bs.operators.Dense(8, 64)]
+    detector = LiftedEnergyOutlierDetector(layers=layers, code_layer=2, epochs=30, x_steps=5,
+                                           random_state=0).fit(X[y == 0][:150])
+    assert type(detector.network_.layers[0]).__name__ == "Conv2d" and detector.network_.layers[0] is not layers[0]
+    before = detector.network_.parameter_vector.copy()
+    test = np.r_[X[y == 0][150:], X[y != 0][:300]]
+    auroc = roc_auc_score(np.r_[np.zeros((y == 0).sum() - 150), np.ones(300)], -detector.score_samples(test))
+    assert auroc > 0.9, auroc
+    np.testing.assert_array_equal(detector.network_.parameter_vector, before)
+    with pytest.raises(ValueError, match="the last writes 8; an autoencoder of X's 64 features needs both 64"):
+        LiftedEnergyOutlierDetector(layers=layers[:2], epochs=1).fit(X[:20])
