@@ -103,14 +103,88 @@ def _activation_nodes(helper, act, x, y, dtype, prefix, initializers):
     raise ValueError(f"activation {name!r} has no ONNX form here")
 
 
+def _check_exportable(op, l):
+    from .convolution import AvgPooled, Conv2d
+    from .residual import Residual
+
+    """Refuse, naming layer ``l``, an operator :func:`_linear_nodes` cannot write."""
+    parts = {AvgPooled: lambda: [op.operator], Residual: lambda: [op.operator, op.projection]}
+    if type(op) in (Dense, Conv2d):
+        return
+    if type(op) in parts:
+        for part in parts[type(op)]():
+            if part is not None:
+                _check_exportable(part, l)
+        return
+    raise ValueError(f"layer {l} ({op!r}): to_onnx writes Dense, Conv2d, AvgPooled and Residual layers, not "
+                     f"{type(op).__name__}")
+
+
+def _image(helper, x, shape, name, nodes, initializers):
+    """Flat NHWC rows ``x`` as an NCHW batch (Reshape, Transpose)."""
+    initializers.append((f"{name}_shape", np.array([-1, *shape], np.int64)))
+    nodes += [helper.make_node("Reshape", [x, f"{name}_shape"], [f"{name}_nhwc"]),
+              helper.make_node("Transpose", [f"{name}_nhwc"], [f"{name}_nchw"], perm=[0, 3, 1, 2])]
+    return f"{name}_nchw"
+
+
+def _rows(helper, x, size, name, nodes, initializers):
+    """An NCHW batch ``x`` as flat NHWC rows of ``size`` entries (Transpose, Reshape)."""
+    initializers.append((f"{name}_rows", np.array([-1, size], np.int64)))
+    nodes += [helper.make_node("Transpose", [x], [f"{name}_back"], perm=[0, 2, 3, 1]),
+              helper.make_node("Reshape", [f"{name}_back", f"{name}_rows"], [name])]
+    return name
+
+
+def _linear_nodes(helper, op, inputs, weights, name, nodes, initializers):
+    """The ONNX nodes of ``A(inputs; weights)`` (no bias) for an operator; returns the output's name.
+
+    The library's images are flat NHWC rows, ONNX's convolutions and pools NCHW: each is wrapped in
+    a Reshape/Transpose pair (a runtime's optimiser folds consecutive ones)."""
+    from .convolution import AvgPooled, Conv2d
+    from .residual import Residual
+
+    if type(op) is Dense:
+        initializers.append((f"{name}_W", weights.reshape(op.weight_shape)))
+        nodes.append(helper.make_node("Gemm", [inputs[0], f"{name}_W"], [name], transB=1))
+        return name
+    if type(op) is Conv2d:
+        image = _image(helper, inputs[0], op.in_shape, f"{name}_in", nodes, initializers)
+        # the kernel (C_out, k_h, k_w, C_in) as ONNX's (C_out, C_in, k_h, k_w)
+        kernel = weights.reshape(op.weight_shape).transpose(0, 3, 1, 2)
+        initializers.append((f"{name}_W", np.ascontiguousarray(kernel)))
+        p = op.padding
+        nodes.append(helper.make_node("Conv", [image, f"{name}_W"], [f"{name}_conv"],
+                                      kernel_shape=list(op.kernel_size), strides=[op.stride, op.stride],
+                                      pads=[p, p, p, p]))
+        return _rows(helper, f"{name}_conv", op.out_size, name, nodes, initializers)
+    if type(op) is AvgPooled:
+        image = _image(helper, inputs[0], op.in_shape, f"{name}_in", nodes, initializers)
+        nodes.append(helper.make_node("AveragePool", [image], [f"{name}_pool"], kernel_shape=[op.size, op.size],
+                                      strides=[op.size, op.size]))
+        pooled = _rows(helper, f"{name}_pool", op.operator.in_size, f"{name}_pooled", nodes, initializers)
+        return _linear_nodes(helper, op.operator, [pooled], weights, f"{name}_inner", nodes, initializers)
+    if type(op) is Residual:
+        main, skip = op._split(weights)
+        path = _linear_nodes(helper, op.operator, inputs[:1], main, f"{name}_main", nodes, initializers)
+        shortcut = inputs[1] if skip is None else _linear_nodes(helper, op.projection, inputs[1:], skip,
+                                                                f"{name}_skip", nodes, initializers)
+        nodes.append(helper.make_node("Add", [path, shortcut], [name]))
+        return name
+    raise ValueError(f"{op!r} has no ONNX form here")
+
+
 def to_onnx(model, path=None, opset=ONNX_OPSET, input_name="input", input_mean=None):
     """The forward pass of ``model`` as an ONNX model (checked with ``onnx.checker``).
 
     Parameters
     ----------
     model : LiftedNetwork or fitted estimator
-        A network of dense layers (convolutions, pooling and residual blocks are refused, naming
-        the layer), or a fitted :class:`~bregman_solvers.estimators.LiftedBregmanClassifier`,
+        A network of :class:`~bregman_solvers.operators.Dense`, :class:`~bregman_solvers.Conv2d`,
+        :class:`~bregman_solvers.AvgPooled` and :class:`~bregman_solvers.Residual` layers (a dense
+        layer is a ``Gemm``; a convolution a ``Conv`` and a pooled one an ``AveragePool``, each
+        between a Reshape/Transpose to NCHW and back to the library's flat NHWC rows; a residual
+        block an ``Add``), or a fitted :class:`~bregman_solvers.estimators.LiftedBregmanClassifier`,
         :class:`~bregman_solvers.estimators.SparseAutoencoder`,
         :class:`~bregman_solvers.estimators.DenoisingAutoencoder` or
         :class:`~bregman_solvers.estimators.LiftedEnergyOutlierDetector` (its autoencoder).
@@ -141,12 +215,11 @@ def to_onnx(model, path=None, opset=ONNX_OPSET, input_name="input", input_mean=N
         raise ValueError(f"input_name must be a non-empty string, got {input_name!r}")
     network, classes, kind = _network_of(model)
     for l, op in enumerate(network.layers, start=1):
-        if type(op) is not Dense:
-            raise ValueError(f"layer {l} ({op!r}) cannot be exported yet: to_onnx takes networks of dense layers")
+        _check_exportable(op, l)
     dtype = network.dtype
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
     nodes, initializers = [], []
-    x = input_name
+    xs = [input_name]
     if input_mean is not None:
         mean = np.asarray(input_mean, dtype=dtype)
         if mean.shape != (network.widths[0],) or not np.all(np.isfinite(mean)):
@@ -154,14 +227,20 @@ def to_onnx(model, path=None, opset=ONNX_OPSET, input_name="input", input_mean=N
                              f"shape {mean.shape}")
         initializers.append(("input_mean", mean))
         nodes.append(helper.make_node("Sub", [input_name, "input_mean"], ["centred"]))
-        x = "centred"
-    for l, (w, b, act) in enumerate(zip(network.weights, network.biases, network.activations)):
-        initializers += [(f"W{l}", np.asarray(w)), (f"b{l}", np.asarray(b))]
+        xs = ["centred"]
+    for l, (op, w, act) in enumerate(zip(network.layers, network.weights, network.activations)):
         z = f"z{l}"
-        nodes.append(helper.make_node("Gemm", [x, f"W{l}", f"b{l}"], [z], transB=1))   # z = x W^T + b
+        inputs = [xs[l + 1 - source] for source in op.sources]
+        if type(op) is Dense:
+            initializers += [(f"W{l}", np.asarray(w)), (f"b{l}", np.asarray(network.biases[l]))]
+            nodes.append(helper.make_node("Gemm", [inputs[0], f"W{l}", f"b{l}"], [z], transB=1))  # x W^T + b
+        else:
+            product = _linear_nodes(helper, op, inputs, np.asarray(w), f"layer{l}", nodes, initializers)
+            initializers.append((f"b{l}", np.asarray(network.bias_row(l))))       # a bias per channel, expanded
+            nodes.append(helper.make_node("Add", [product, f"b{l}"], [z]))
         y = "output" if l == network.n_layers - 1 else f"x{l + 1}"
         nodes += _activation_nodes(helper, act, z, y, dtype, f"act{l}", initializers)
-        x = y
+        xs.append(y)
     outputs = [helper.make_tensor_value_info("output", elem, ["batch", network.widths[-1]])]
     if kind == "classifier":
         scores = "output"

@@ -79,9 +79,30 @@ def test_export_refuses_what_it_cannot_write():
         to_onnx(LiftedBregmanClassifier())
     with pytest.raises(ValueError, match="opset must be an integer >= 13"):
         to_onnx(bs.LiftedNetwork([3, 2], ["identity"]), opset=11)
-    lenet = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10)
-    with pytest.raises(ValueError, match="layer 1 .* cannot be exported yet"):
-        to_onnx(lenet)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("arch, shape", [("lenet5", (28, 28, 1)), ("resnet", (28, 28, 1)), ("lenet5", (12, 16, 3))])
+def test_convolutions_pooling_and_residual_blocks_export_to_the_same_forward_pass(dtype, arch, shape):
+    """The named architectures (Conv2d with padding and strides, AvgPooled, Residual with identity and
+    projection skips, dense heads) through ONNX's Conv / AveragePool / Add on NCHW and back to the
+    library's NHWC rows: the library's forward pass to 1e-5 / 1e-12."""
+    net = bs.LiftedNetwork.from_architecture(arch, shape, 10, dtype=dtype, random_state=1)
+    X = np.random.default_rng(2).random((3, int(np.prod(shape)))).astype(dtype)
+    (out,) = _run(to_onnx(net), X)
+    scale = float(np.abs(net.forward(X)).max())
+    np.testing.assert_allclose(out, net.forward(X), rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10 * max(1.0, scale))
+
+
+def test_an_operator_without_an_onnx_form_is_refused_by_layer():
+    pytest.importorskip("onnx")
+
+    class Doubling(bs.operators.Dense):
+        pass
+
+    net = bs.LiftedNetwork([bs.operators.Dense(4, 3), Doubling(3, 2)], ["relu", "identity"])
+    with pytest.raises(ValueError, match="layer 2 .*: to_onnx writes Dense, Conv2d, AvgPooled and Residual layers"):
+        to_onnx(net)
 
 
 def test_without_onnx_the_error_names_the_extra(monkeypatch):
