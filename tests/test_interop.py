@@ -120,6 +120,7 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch):
         to_onnx(bs.LiftedNetwork([3, 2], ["identity"]))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")       # 30 iterations suffice here
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "regressor"])
 def test_from_sklearn_keeps_the_mlps_predictions(activation, kind):
@@ -177,3 +178,20 @@ def test_a_classifier_warm_starts_from_an_imported_mlp():
         LiftedBregmanClassifier(output="softmax", epochs=1).fit(X, y % 2, init=network)
     with pytest.raises(TypeError, match="init must be a LiftedNetwork"):
         LiftedBregmanClassifier(epochs=1).fit(X, y, init=mlp)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_onnxruntime_runs_the_exported_models_when_installed(dtype):
+    """Where onnxruntime is installed, it gives the library's forward pass too (a dense network of
+    every activation, and the LeNet-5-like CNN in float32: onnxruntime's CPU provider has no float64
+    Conv)."""
+    ort = pytest.importorskip("onnxruntime")
+    acts = [get_activation(name, **params) for name, params in ACTIVATIONS]
+    dense = bs.LiftedNetwork([5] + [6] * len(acts) + [3], acts + ["softmax"], dtype=dtype, random_state=0)
+    lenet = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, dtype=dtype, random_state=0)
+    for net in (dense, lenet) if dtype == np.float32 else (dense,):
+        X = np.random.default_rng(0).random((4, net.widths[0])).astype(dtype)
+        session = ort.InferenceSession(to_onnx(net).SerializeToString(), providers=["CPUExecutionProvider"])
+        (out,) = session.run(None, {"input": X})
+        np.testing.assert_allclose(out, net.forward(X), rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-5 if dtype == np.float32 else 1e-10)
