@@ -23,52 +23,84 @@ def _kernels_missing(error):
     return ImportError(f"bregman_solvers' compiled kernels are not built in {here} ({error}). {advice}.")
 
 
-try:
-    from ._kernels import _activations, _lifted, _openmp, _steps  # noqa: E402,F401
-except ImportError as _error:
-    raise _kernels_missing(_error) from None
+def _check_kernels_built():
+    """The compiled kernels are there (found, not loaded: loading them waits for first use)."""
+    from importlib.util import find_spec
 
-from . import activations, kernels  # noqa: E402
-from ._config import get_config, show_config  # noqa: E402
-from .activations import Activation, get_activation  # noqa: E402
-from .network import EnergyTerms, LiftedNetwork, LiftedState  # noqa: E402
-from . import operators  # noqa: E402
-from .operators import Dense, Operator  # noqa: E402
-from .convolution import AvgPooled, Conv2d  # noqa: E402
-from .residual import Residual  # noqa: E402
-from . import architectures  # noqa: E402
-from . import datasets, exceptions, regularisers, schedules  # noqa: E402
-from .exceptions import DivergenceError, DivergenceWarning  # noqa: E402
-from .persistence import Checkpoint, load, save  # noqa: E402
-from .distributed import DistributedImplicitSGD  # noqa: E402  (Dask itself is imported by fit)
-from .solvers import (  # noqa: E402
-    ADMM,
-    BlockCoordinateDescent,
-    FitResult,
-    GradientDescentBP,
-    ImplicitSGD,
-    ImplicitSGDBP,
-    ModelAveraging,
-    ProximalGradient,
-    SGDBP,
-    StochasticProximalGradient,
-)
+    for name in ("_activations", "_lifted", "_openmp", "_steps"):
+        try:
+            found = find_spec(f"{__name__}._kernels.{name}") is not None
+        except ImportError as error:            # pragma: no cover - a broken _kernels package
+            raise _kernels_missing(error) from None
+        if not found:
+            raise _kernels_missing(f"no module {name}")
 
+
+_check_kernels_built()
+
+#: What ``bregman_solvers.<name>`` is, imported on first use (PEP 562): ``import bregman_solvers``
+#: loads neither NumPy nor SciPy, so the command line installs its Ctrl-C handler within
+#: milliseconds of starting (bregman_solvers/_entry.py) and a script pays only for what it uses.
+_LAZY = {
+    "get_config": "._config", "show_config": "._config",
+    "Activation": ".activations", "get_activation": ".activations",
+    "EnergyTerms": ".network", "LiftedNetwork": ".network", "LiftedState": ".network",
+    "Dense": ".operators", "Operator": ".operators",
+    "AvgPooled": ".convolution", "Conv2d": ".convolution",
+    "Residual": ".residual",
+    "DivergenceError": ".exceptions", "DivergenceWarning": ".exceptions",
+    "Checkpoint": ".persistence", "load": ".persistence", "save": ".persistence",
+    "DistributedImplicitSGD": ".distributed",
+    **{name: ".solvers" for name in ("ADMM", "BlockCoordinateDescent", "FitResult", "GradientDescentBP",
+                                     "ImplicitSGD", "ImplicitSGDBP", "ModelAveraging", "ProximalGradient", "SGDBP",
+                                     "StochasticProximalGradient")},
+}
+_SUBMODULES = ("activations", "architectures", "datasets", "distributed", "estimators", "exceptions", "interop",
+               "kernels", "operators", "persistence", "regularisers", "schedules", "solvers")
+
+
+def _is_submodule(name):
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(f"{__name__}.{name}") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def __getattr__(name):
-    # made on first use: it derives from scikit-learn's, which `import bregman_solvers` does not import
-    if name == "ConvergenceWarning":
-        return exceptions.ConvergenceWarning
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES or (not name.startswith("__") and _is_submodule(name)):
+        # any submodule, private ones too (``bregman_solvers._threads`` in a monkeypatch path, a pickle)
+        value = importlib.import_module(f".{name}", __name__)
+    elif name == "__version__":
+        value = _version()
+    elif name == "ConvergenceWarning":
+        # made on first use: it derives from scikit-learn's
+        return importlib.import_module(".exceptions", __name__).ConvergenceWarning
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value                     # the next access is a plain attribute
+    return value
 
 
-try:
-    from importlib.metadata import version as _version
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES) | {"ConvergenceWarning"})
 
-    __version__ = _version("bregman_solvers")
-except Exception:  # pragma: no cover - running from an uninstalled checkout
-    __version__ = "0.0.0+unknown"
+
+
+def _version():
+    """The installed distribution's version (read on first use: scanning the installed
+    distributions takes tens of milliseconds)."""
+    try:
+        from importlib.metadata import version
+
+        return version("bregman_solvers")
+    except Exception:  # pragma: no cover - running from an uninstalled checkout
+        return "0.0.0+unknown"
 
 __all__ = [
     "ADMM",

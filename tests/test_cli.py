@@ -516,3 +516,27 @@ def test_export_into_a_missing_folder_is_one_line_before_training(tmp_path, caps
     captured = capsys.readouterr()
     assert "training" not in captured.out and captured.err.count("\n") == 1
     assert "--export:" in captured.err and "is not a folder this process can write to" in captured.err
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    """A SIGINT while the command is still importing NumPy, SciPy and scikit-learn (its first ~1.5 s):
+    exit 130 and one line, no traceback (`import bregman_solvers` itself loads nothing heavy, so the
+    entry point catches it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(bs.__file__)),
+                                                                      os.environ.get("PYTHONPATH")])))
+    check = subprocess.run([sys.executable, "-c", "import sys, bregman_solvers; print('numpy' in sys.modules)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert check.stdout.strip() == "False"
+    process = subprocess.Popen([sys.executable, "-m", "bregman_solvers", "classify", "--out", str(tmp_path / "o")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    time.sleep(0.25)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err, err

@@ -195,3 +195,16 @@ def test_onnxruntime_runs_the_exported_models_when_installed(dtype):
         (out,) = session.run(None, {"input": X})
         np.testing.assert_allclose(out, net.forward(X), rtol=1e-4 if dtype == np.float32 else 1e-10,
                                    atol=1e-5 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_round_trip_from_scikit_learn_through_the_library_to_onnx():
+    """MLPClassifier -> LiftedNetwork -> ONNX: the ONNX model's output is the MLP's predict_proba."""
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 6)).astype(np.float32)
+    y = np.argmax(X[:, :4], axis=1)
+    mlp = MLPClassifier(hidden_layer_sizes=(9, 5), activation="tanh", max_iter=50, random_state=0).fit(X, y)
+    (out,) = _run(to_onnx(from_sklearn(mlp, dtype=np.float32)), X)
+    np.testing.assert_allclose(out, mlp.predict_proba(X), rtol=1e-5, atol=1e-6)
