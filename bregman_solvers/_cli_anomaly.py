@@ -40,9 +40,11 @@ def add_parser(sub, formatter, positive, seed):
     p.add_argument("--normal-class", type=_normal_class, default="all",
                    help="the class trained on as normal (the others of the test set are the anomalies), or 'all' "
                    "for each class in turn")
-    p.add_argument("--n-train", type=positive, default=5000, help="training images (the first ones; the normal "
+    p.add_argument("--n-train", type=positive, default=5000, help="training images (see --subset; the normal "
                    "class's among them are trained on)")
-    p.add_argument("--n-test", type=positive, default=1000, help="test images (the first ones), all scored")
+    p.add_argument("--n-test", type=positive, default=1000, help="test images (see --subset), all scored")
+    p.add_argument("--subset", choices=["first", "random"], default="first",
+                   help="which --n-train / --n-test images: the first ones, or a random selection seeded by --seed")
     p.add_argument("--hidden", type=positive, nargs="+", default=[128, 32, 128], metavar="WIDTH",
                    help="hidden widths of the autoencoder (the middle one is the code)")
     p.add_argument("--epochs", type=_epochs_or_auto, default="auto",

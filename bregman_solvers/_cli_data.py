@@ -4,7 +4,8 @@ import os
 
 import numpy as np
 
-from .datasets import EMBEDDED_DIR, FASHION_MNIST_SYSTEM_DIR, identify, load_fashion_mnist, load_mnist, preprocess
+from .datasets import (EMBEDDED_DIR, FASHION_MNIST_SYSTEM_DIR, _select, identify, load_fashion_mnist, load_mnist,
+                       preprocess)
 
 
 def _data_source(args):
@@ -18,8 +19,10 @@ def _data_source(args):
 
 
 def _load(args):
-    """Training and test data, scaled to [0, 1] and centred by the training mean (returned too), and
-    what was read: the folder and the set its labels are recognised as (``datasets.identify``)."""
+    """Training and test data (the first ``--n-train`` / ``--n-test`` images, or with ``--subset random``
+    a random selection of as many, seeded by ``--seed``), scaled to [0, 1] and centred by the training
+    mean (returned too), and what was read: the folder, the set its labels are recognised as
+    (``datasets.identify``) and the subset."""
     loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
     source = _data_source(args)
     try:
@@ -43,7 +46,10 @@ def _load(args):
     if any(k is None for k in recognised):
         print(f"  note: {source} holds files that are not the standard {args.dataset} (their labels differ): "
               f"the tables are labelled {args.dataset} as asked", flush=True)
-    Xtr, ytr = Xtr[:args.n_train], ytr[:args.n_train]
-    Xte, yte = Xte[:args.n_test], yte[:args.n_test]
+    # --subset random: a selection seeded by --seed (kept in file order), another one for the test set
+    random = getattr(args, "subset", "first") == "random"
+    Xtr, ytr = _select(Xtr, ytr, args.n_train, args.seed if random else None)
+    Xte, yte = _select(Xte, yte, args.n_test, [args.seed, 1] if random else None)
+    data["subset"] = "random" if random else "first"
     Xtr, Xte, mean = preprocess(Xtr, Xte, dtype=np.dtype(args.dtype).type)
     return Xtr, ytr, Xte, yte, mean, data

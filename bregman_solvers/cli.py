@@ -180,14 +180,12 @@ def classify(args):
 
 
 # ------------------------------------------------------------------ autoencoders
-#: The code of the autoencoders is hidden layer 2 (Section 6.2); the undercomplete
-#: comparison's code has this width
-CODE_LAYER, UNDERCOMPLETE_CODE = 2, 64
+CODE_LAYER = 2          # the autoencoders' code is hidden layer 2 (Section 6.2)
 
 
-#: The models of each autoencoder command (UAE-LBN: the undercomplete autoencoder, LBN-trained)
+#: The models of each autoencoder command (UAE-*: the undercomplete autoencoder of --code-width)
 AE_MODELS = {"autoencoder": ["LBN-S", "LBN-D", "GD-BP", "SGD-BP"],
-             "denoise": ["LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN"]}
+             "denoise": ["LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN", "UAE-SGD-BP"]}
 
 
 def _ae_models(args, n_train, denoise):
@@ -205,9 +203,10 @@ def _ae_models(args, n_train, denoise):
     models["SGD-BP"] = dict(sparse, solver="sgd-bp")
     if denoise:
         models["ISGD-BP"] = dict(sparse, solver="isgd-bp")
-        # the comparison of Section 6: an undercomplete (narrow code, no sparsity) autoencoder, LBN-trained
-        models["UAE-LBN"] = dict(sparse, solver="isgd", hidden_layer_sizes=(n, UNDERCOMPLETE_CODE, n),
-                                 code_threshold=None, code_alpha=0.0)
+        # Section 6's comparison: an undercomplete (narrow code, no sparsity) autoencoder, by LBN and SGD-BP
+        undercomplete = dict(sparse, hidden_layer_sizes=(n, args.code_width, n), code_threshold=None, code_alpha=0.0)
+        models["UAE-LBN"] = dict(undercomplete, solver="isgd")
+        models["UAE-SGD-BP"] = dict(undercomplete, solver="sgd-bp")
     estimator = DenoisingAutoencoder if denoise else SparseAutoencoder
     chosen = args.models or list(models)
     return {name: (estimator, params) for name, params in models.items() if name in chosen}
@@ -300,8 +299,11 @@ def build_parser():
         p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
                        help="the data set the files hold (checked where they are a standard set)")
         p.add_argument("--epochs", type=_positive, default=epochs, help="training epochs")
-        p.add_argument("--n-train", type=_positive, default=n_train, help="training images (the first ones)")
-        p.add_argument("--n-test", type=_positive, default=1000, help="test images (the first ones)")
+        p.add_argument("--n-train", type=_positive, default=n_train, help="training images (see --subset)")
+        p.add_argument("--n-test", type=_positive, default=1000, help="test images (see --subset)")
+        p.add_argument("--subset", choices=["first", "random"], default="first",
+                       help="which --n-train / --n-test images: the first ones, or a random selection seeded by "
+                       "--seed (the paper's 1K / 10K subsets are random, Section 6)")
         p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
         p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
         p.add_argument("--aux-start", choices=["stored", "forward"], default=None,
@@ -373,6 +375,8 @@ def build_parser():
         p.add_argument("--models", nargs="+", choices=names, default=None, metavar="MODEL",
                        help=f"train only these models (default: all of {', '.join(names)})")
         if name == "denoise":
+            p.add_argument("--code-width", type=_positive, default=70, help="the undercomplete autoencoders' "
+                           "code width (UAE-LBN, UAE-SGD-BP; 70 in the paper, Section 6)")
             p.add_argument("--noise", type=_nonnegative, default=0.3,
                            help="standard deviation of the Gaussian noise")
         p.set_defaults(func=func)

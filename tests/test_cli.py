@@ -59,13 +59,32 @@ def test_autoencoders(tmp_path, command):
     args = [command, *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2"]
     assert main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    expected = ({"LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN"} if command == "denoise"
+    expected = ({"LBN-S", "SGD-BP", "ISGD-BP", "UAE-LBN", "UAE-SGD-BP"} if command == "denoise"
                 else {"LBN-S", "LBN-D", "GD-BP", "SGD-BP"})
     assert set(results["results"]) == expected
     for row in results["results"].values():
         assert row["test_mse"] > 0 and 0 <= row["test_code_sparsity"] <= 1
     for name in ("objective.png", "test_mse.png", "sparsity.png", "reconstructions.png"):
         assert_png(tmp_path / name)
+    if command == "denoise":            # the undercomplete autoencoders of Section 6: code width 70 by default
+        assert results["settings"]["code_width"] == 70
+
+
+def test_the_undercomplete_code_width_reaches_both_models(tmp_path, monkeypatch):
+    from bregman_solvers import cli
+
+    seen = {}
+    real = cli.DenoisingAutoencoder
+
+    def recording(**params):
+        est = real(**params)
+        seen[params["solver"], params["code_threshold"]] = params["hidden_layer_sizes"]
+        return est
+
+    monkeypatch.setattr(cli, "DenoisingAutoencoder", recording)
+    assert main(["denoise", *TINY, "--n-train", "100", "--epochs", "1", "--inner-iterations", "2", "--code-width", "12",
+                 "--models", "UAE-LBN", "UAE-SGD-BP", "--out", str(tmp_path)]) == 0
+    assert seen == {("isgd", None): (784, 12, 784), ("sgd-bp", None): (784, 12, 784)}
 
 
 def test_a_diverging_baseline_is_reported_and_the_others_go_on(tmp_path, capsys):
@@ -540,3 +559,28 @@ def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, (out, err)
     assert "Traceback" not in err and err.count("\n") == 1 and "interrupted" in err, err
+
+
+def test_subset_random_is_a_seeded_selection_of_the_images(tmp_path):
+    """--subset random: as many images as asked, drawn without repetition (in file order) by --seed, the
+    test set by another stream; --subset first: the first ones; results.json records which."""
+    import argparse
+
+    from bregman_solvers._cli_data import _load
+
+    def load(subset, seed):
+        args = argparse.Namespace(data_dir=None, dataset="mnist", n_train=300, n_test=100, dtype="float32",
+                                  subset=subset, seed=seed)
+        return _load(args)
+
+    first, again, other, plain = load("random", 3), load("random", 3), load("random", 4), load("first", 3)
+    Xall, yall = bs.datasets.load_mnist(subset="train")
+    assert first[0].shape == (300, 784) and first[2].shape == (100, 784) and first[5]["subset"] == "random"
+    assert plain[5]["subset"] == "first" and np.array_equal(plain[1], yall[:300])
+    for a, b in zip(first[:4], again[:4]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[1], other[1]) and not np.array_equal(first[1], plain[1])
+    rows = {r.tobytes() for r in Xall}                       # every selected image is one of the set's
+    assert all((np.rint((x + first[4]) * 255).astype(np.uint8).tobytes() in rows) for x in first[0][:20])
+    assert main(["classify", *TINY, "--hidden", "8", "--subset", "random", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "results.json").read_text())["data"]["subset"] == "random"

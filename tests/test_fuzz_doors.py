@@ -319,7 +319,7 @@ CLI_OPTIONS = ["--epochs", "--n-train", "--n-test", "--batch-size", "--inner-ite
                "--tau", "--learning-rate", "--seed", "--threads", "--dtype", "--dataset", "--hidden", "--alpha",
                "--threshold", "--noise", "--checkpoint-every", "--data-dir", "--out", "--bogus", "--resume",
                "--scheduler-timeout", "--arch", "--models", "--momentum", "--aux-start", "--sync-every", "--classical",
-               "--n-features", "--n-samples", "--normal-class", "--x-steps", "--export"]
+               "--n-features", "--n-samples", "--normal-class", "--x-steps", "--export", "--subset", "--code-width"]
 #: Options the campaign leaves out, and why: help and quiet change no result; a valid --workers or
 #: --scheduler starts or waits for a Dask cluster (seconds per example; their refusals and the
 #: unreachable scheduler are tested in tests/test_cli.py and tests/test_distributed.py)
