@@ -110,7 +110,7 @@ def classify(args):
               "SGD-BP": dict(solver="sgd-bp")}
     slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
-        # the classical network of Zach and Estellers as published: Algorithm 1 from stored variables
+        # the classical lifted network (eq. 7, Zach and Estellers) with our steps, Algorithm 1 from stored variables
         classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored",
                          momentum=args.momentum or 0.0)
         models = {"standard lifted network": classical, **models}
