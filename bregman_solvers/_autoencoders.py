@@ -8,7 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._estimator_solvers import _check_common, _fit_network, _resolve_dtype, _resumed_network, _seed
+from ._estimator_solvers import (_check_common, _fit_network, _initial_network, _resolve_dtype, _resumed_network,
+                                 _seed)
 from .activations import get_activation
 from .network import LiftedNetwork
 from .operators import Dense, Operator
@@ -113,12 +114,15 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     def _inputs(self, X, rng):
         return X
 
-    def fit(self, X, y=None, validation_data=None, callback=None, resume=None):
+    def fit(self, X, y=None, validation_data=None, callback=None, resume=None, init=None):
         """Train on ``X``; the target is ``X`` (the clean ``X`` for the denoising autoencoder).
 
         ``validation_data``: clean samples ``X_val`` evaluated every epoch (the denoising
         autoencoder feeds them with noise of its own seed): ``history_["val_mse"]``,
-        ``history_["val_code_sparsity"]``. ``callback`` and ``resume``: as in
+        ``history_["val_code_sparsity"]``. ``callback``, ``resume`` and ``init`` (a
+        :class:`~bregman_solvers.LiftedNetwork` to start from, copied: e.g. an ``MLPRegressor``
+        autoencoder imported by :func:`bregman_solvers.interop.from_sklearn`; it maps the
+        features to themselves with an identity output): as in
         :meth:`~bregman_solvers.estimators.LiftedBregmanClassifier.fit` (``resume`` needs a stochastic ``solver``).
         """
         dtype = _check_common(self)
@@ -126,8 +130,11 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
         dtype = _resolve_dtype(self, dtype, X, first)
         if first:
-            self.network_ = (self._build(X.shape[1], dtype) if resume is None
-                             else _resumed_network(self, resume, X.shape[1]))
+            if init is not None:
+                self.network_ = _initial_network(init, X.shape[1], X.shape[1], "identity", resume, classifier=False)
+            else:
+                self.network_ = (self._build(X.shape[1], dtype) if resume is None
+                                 else _resumed_network(self, resume, X.shape[1]))
             self.history_ = {}
         dtype = self.network_.dtype                    # (a resumed network keeps its own)
         X = X.astype(dtype, copy=False)

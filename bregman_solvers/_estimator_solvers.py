@@ -166,8 +166,9 @@ def _resumed_network(est, resume, n_features):
     return resume.network
 
 
-def _initial_network(init, n_features, n_outputs, output, resume):
-    """A copy of the network ``init`` to start a classifier's fit from, checked against the data."""
+def _initial_network(init, n_features, n_outputs, output, resume, classifier=True):
+    """A copy of the network ``init`` to start an estimator's fit from, checked against the data (a
+    classifier's ``output`` can be set to match; an autoencoder's output is the identity)."""
     from .network import LiftedNetwork
 
     if not isinstance(init, LiftedNetwork):
@@ -175,11 +176,13 @@ def _initial_network(init, n_features, n_outputs, output, resume):
     if resume is not None:
         raise ValueError("init and resume cannot be given together (resume continues the checkpoint's network)")
     if (init.widths[0], init.widths[-1]) != (n_features, n_outputs):
+        per_class = " (one per class, at least 2)" if classifier else " (an autoencoder's)"
         raise ValueError(f"init: the network maps {init.widths[0]} features to {init.widths[-1]} outputs; the data "
-                         f"need {n_features} to {n_outputs} (one per class, at least 2)")
+                         f"need {n_features} to {n_outputs}{per_class}")
     if init.activations[-1].name != output:
-        raise ValueError(f"init: the network's output activation is {init.activations[-1].name!r}, the "
-                         f"classifier's output is {output!r} (set output={init.activations[-1].name!r})")
+        fix = f"the classifier's output is {output!r} (set output={init.activations[-1].name!r})" if classifier \
+            else f"an autoencoder's is {output!r}"
+        raise ValueError(f"init: the network's output activation is {init.activations[-1].name!r}, {fix}")
     return init.copy()
 
 

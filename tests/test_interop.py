@@ -208,3 +208,23 @@ def test_round_trip_from_scikit_learn_through_the_library_to_onnx():
     mlp = MLPClassifier(hidden_layer_sizes=(9, 5), activation="tanh", max_iter=50, random_state=0).fit(X, y)
     (out,) = _run(to_onnx(from_sklearn(mlp, dtype=np.float32)), X)
     np.testing.assert_allclose(out, mlp.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_autoencoder_warm_starts_from_an_imported_mlp_regressor():
+    """An MLPRegressor trained to reproduce its input is an autoencoder: SparseAutoencoder.fit(init=)
+    starts from it (a copy); with steps too small to move it, it reconstructs as the MLP predicts."""
+    from sklearn.neural_network import MLPRegressor
+
+    X = np.random.default_rng(6).random((100, 8))
+    mlp = MLPRegressor(hidden_layer_sizes=(6, 3, 6), max_iter=100, random_state=0).fit(X, X)
+    network = from_sklearn(mlp)
+    ae = SparseAutoencoder(code_threshold=None, code_alpha=0.0, tau_theta=1e-12, tau_x=1e-12, epochs=1,
+                           random_state=0).fit(X, init=network)
+    assert ae.network_ is not network and ae.network_.widths == [8, 6, 3, 6, 8]
+    np.testing.assert_allclose(ae.predict(X), mlp.predict(X), rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="the data need 5 to 5 \\(an autoencoder's\\)"):
+        SparseAutoencoder(epochs=1).fit(X[:, :5], init=network)
+    soft = bs.LiftedNetwork([8, 4, 8], ["relu", "softmax"])
+    with pytest.raises(ValueError, match="output activation is 'softmax', an autoencoder's is 'identity'"):
+        SparseAutoencoder(epochs=1).fit(X, init=soft)
