@@ -59,6 +59,12 @@ def relaxed_energy(network, X0, target, n_steps=20, n_threads=None):
         # one pass per step: the energy at the iterate and the argument of its x-step together
         energy = engine.total(engine.evaluate(tau_x))
         previous = [h.copy() for h in state.hidden] if n_steps else []
+
+        def back_to_previous():
+            for h, p in zip(state.hidden, previous):
+                np.copyto(h, p)
+            engine.forget_inputs()
+
         for _ in range(n_steps):
             for h, p in zip(state.hidden, previous):
                 np.copyto(p, h)
@@ -66,17 +72,13 @@ def relaxed_energy(network, X0, target, n_steps=20, n_threads=None):
             new = engine.total(engine.evaluate(tau_x))
             halvings = 0
             while not new <= energy and halvings < MAX_HALVINGS:
-                for h, p in zip(state.hidden, previous):         # back to the iterate, half the step
-                    np.copyto(h, p)
+                back_to_previous()                               # the iterate again, half the step
                 tau_x, halvings = 0.5 * tau_x, halvings + 1
-                engine.forget_inputs()
                 engine.evaluate(tau_x, energy=False)
                 engine.apply_x(tau_x)
                 new = engine.total(engine.evaluate(tau_x))
             if not new <= energy:                                # no smaller step helps: stay
-                for h, p in zip(state.hidden, previous):
-                    np.copyto(h, p)
-                engine.forget_inputs()
+                back_to_previous()
                 engine.evaluate()
                 break
             energy = new
