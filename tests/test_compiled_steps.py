@@ -114,7 +114,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_fused_steps_equal_the_steps_one_call_at_a_time(data, dtype, case):
     """``proximal_steps`` (one compiled call) against ``evaluate`` with the pending x-step,
-    ``theta_step`` and ``apply_x`` called in turn: the same kernels, wired the same way."""
+    ``theta_step`` and ``apply_x`` called in turn: the same kernels, wired the same way
+    (the input layer in its plain form; its low-rank form is compared below)."""
     X, Y = data
     case = dict(case)
     acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
@@ -130,7 +131,7 @@ def test_fused_steps_equal_the_steps_one_call_at_a_time(data, dtype, case):
         anchor = network.parameter_vector.copy()
         energy = engine.total(engine.evaluate(t_x))
         if fused:
-            engine.proximal_steps(K, t_theta, t_x, None if tau is None else anchor, tau)
+            engine.proximal_steps(K, t_theta, t_x, None if tau is None else anchor, tau, low_rank=False)
         else:
             for k in range(K):
                 if k > 0:
@@ -335,3 +336,99 @@ def test_a_shared_scale_array_must_be_float64_of_the_network_length(data):
     engine.evaluate(np.full(2, 0.1))
     engine.proximal_steps(2, np.full(3, 0.1), np.full(2, 0.1), network.parameter_vector.copy(), 2.0)
     assert engine.w_scale is shared and np.all(shared < 1.0)            # updated in place
+
+
+# -- the input layer's low-rank steps (``_kernels/_low_rank.pxd``)
+
+LOW_RANK_CASES = [
+    dict(widths=[30, 20, 9, 4], acts=["relu", "tanh", "identity"], tau=2.0),
+    dict(widths=[30, 20, 9, 4], acts=["relu", "tanh", "identity"], tau=0.25),    # other layers renormalise
+    dict(widths=[30, 20, 9, 4], acts=["elu", "relu", "identity"], tau=None),  # no proximity term
+    dict(widths=[30, 20, 4], acts=["leaky_relu", "identity"], tau=2.0, splitting="smooth"),
+    dict(widths=[30, 20, 4], acts=["soft_threshold", "identity"], tau=2.0, penalty="classical"),
+    dict(widths=[30, 20, 4], acts=["relu", "identity"], tau=2.0, penalty="mac_qp"),
+    dict(widths=[30, 4], acts=["sigmoid"], tau=2.0),                             # the input layer is the output
+]
+
+
+def low_rank_and_plain(dtype, case, batches, K=6, n=37, threads=None):
+    """The K steps on consecutive ``batches`` (seeds) through one engine, in low-rank and in plain form."""
+    case = dict(case)
+    widths, acts, tau = case.pop("widths"), case.pop("acts"), case.pop("tau")
+    penalty = case.pop("penalty", "bregman")
+    results = []
+    for low_rank in (True, False):
+        network = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0, penalty=penalty, n_threads=threads)
+        X0 = np.zeros((n, widths[0]), dtype)
+        target = np.zeros((n, widths[-1]), dtype)
+        engine = StepEngine(network, X0, target, bs.LiftedState([np.zeros((n, w), dtype) for w in widths[1:-1]]),
+                            **case)
+        t_theta, t_x = np.linspace(0.2, 0.1, len(acts)), np.linspace(0.3, 0.2, len(acts) - 1)
+        for seed in batches:                      # a new batch gathered into the same buffers
+            rng = np.random.default_rng(seed)
+            X0[:] = rng.standard_normal(X0.shape)
+            target[:] = 0.1 + 0.8 * np.eye(widths[-1])[rng.integers(0, widths[-1], n)]
+            network.forward_hidden(X0, engine.state.hidden, engine.w_scale)
+            engine.evaluate(t_x)
+            anchor = network.parameter_vector.copy()
+            engine.proximal_steps(K, t_theta, t_x, None if tau is None else anchor, tau,
+                                  anchor_scale=engine.w_scale.copy(), low_rank=low_rank)
+        engine.normalise_weights()
+        results.append([network.parameter_vector.copy(), *[h.copy() for h in engine.state.hidden]])
+    return results
+
+
+def assert_same_to_rounding(low_rank, plain, dtype):
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(low_rank, plain):
+        assert np.max(np.abs(a - b)) <= rtol * max(1.0, np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", LOW_RANK_CASES)
+def test_the_low_rank_input_layer_takes_the_plain_steps(dtype, case):
+    """Its weights ``W^(0) - A^T X_0`` and pre-activations ``P - G A`` give the plain form's
+    iterates to rounding, over three batches through one engine (its buffers reused, the Gram
+    matrix and the product P made again for each batch), with and without the proximity pull."""
+    low_rank, plain = low_rank_and_plain(dtype, case, batches=(1, 2, 3))
+    assert not np.array_equal(low_rank[0], plain[0])          # a different arithmetic ...
+    assert_same_to_rounding(low_rank, plain, dtype)           # ... for the same steps
+
+
+@pytest.mark.parametrize("n", [1, 2, 130])
+def test_the_low_rank_form_at_odd_batch_sizes_and_on_threads(n):
+    """One sample (a rank-one Gram matrix), two, and a batch larger than the layer, on two threads
+    (split products)."""
+    for dtype in (np.float32, np.float64):
+        low_rank, plain = low_rank_and_plain(dtype, LOW_RANK_CASES[0], batches=(5, 6), K=4, n=n, threads=2)
+        assert_same_to_rounding(low_rank, plain, dtype)
+
+
+def test_the_low_rank_form_is_taken_where_it_saves_products():
+    """The rule counts multiply-adds: batch 100 of a 784-784 input layer at K = 10 (the classify
+    configuration) and K = 30 take it; one inner step (the stochastic proximal gradient) or a
+    batch of the whole data (LBN-D) do not."""
+    def engine(n, widths):
+        network = bs.LiftedNetwork(widths, ["relu"] * (len(widths) - 2) + ["identity"], dtype="float32")
+        X0, target = np.zeros((n, widths[0]), "float32"), np.zeros((n, widths[-1]), "float32")
+        return StepEngine(network, X0, target, network.init_state(X0))
+
+    classify = engine(100, [784, 784, 784, 784, 10])
+    assert classify.low_rank_pays(10) and classify.low_rank_pays(30)
+    assert classify.low_rank_pays(2) and not classify.low_rank_pays(1)
+    assert not engine(2000, [784, 64, 10]).low_rank_pays(10)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_whole_fits_with_and_without_the_low_rank_form(data, momentum, monkeypatch):
+    """ImplicitSGD (momentum, the safeguard, scales kept across batches of two sizes) in float64:
+    the same fit to rounding whichever form the input layer's steps take."""
+    X, Y = data
+    fits = []
+    for pays in (True, False):
+        monkeypatch.setattr(StepEngine, "low_rank_pays", lambda self, n_steps, pays=pays: pays)
+        network = bs.LiftedNetwork(WIDTHS, ["relu", "tanh", "identity"], random_state=0)
+        result = bs.ImplicitSGD(batch_size=10, inner_iterations=5, epochs=3, tau_x=0.2, momentum=momentum,
+                                random_state=0).fit(network, X, Y)
+        fits.append(result.network.parameter_vector.copy())
+    np.testing.assert_allclose(fits[0], fits[1], rtol=1e-9, atol=1e-9)

@@ -5,6 +5,7 @@
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from libc.string cimport memcpy
 
 from ._blas cimport _axpy, _gemm, _gemm_block, _gemm_blocks, _parallel_axpy, _parallel_scal, _product, _scal
 from ._passes cimport _column_sums, _column_sums_strided, _sample_pass_row, _sample_rows_pass
@@ -23,6 +24,9 @@ ctypedef struct Layer:
     void* residual
     void* loss
     void* v
+    # the input layer's product ``X_0 W^T`` kept for its low-rank steps (``_low_rank.pxd``),
+    # written by every pass of the layer when not NULL
+    void* base
     Py_ssize_t n_in, n_out, w_offset, b_offset
     int kind
     double param
@@ -47,6 +51,7 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
     cdef floating* x_out = x if prox_c > 0 else NULL
     cdef floating* v = <floating*>layer.v if with_v else NULL   # (with_v whenever prox_c > 0)
     cdef floating* residual = <floating*>layer.residual
+    cdef floating* base = <floating*>layer.base
     cdef floating* loss = <floating*>layer.loss if with_loss else NULL
     cdef floating* work
     cdef floating p = <floating>layer.param
@@ -60,6 +65,8 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
     if threads <= 1:
         _product(False, True, scale, <floating*>layer.x_prev, n, n_in, <floating*>layer.w, n_out, n_in, 0, z,
                  layer.product_blocks, 1)
+        if base != NULL:
+            memcpy(base, z, n * n_out * sizeof(floating))
         _sample_rows_pass(penalty, layer.kind, p, z, <floating*>layer.b, x, residual, loss, v,
                           <floating>a_x, <floating>c_z, False, prox_c, x_out, n, n_out, layer.n_threads, scratch)
         return
@@ -72,6 +79,8 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
                         <floating*>layer.x_prev, <int>n_in, <floating*>layer.w, <int>n_in, 0, z, <int>n_out)
         # (the implicit barrier of the loop above: every block of Z is written)
         for row in prange(n, schedule="static"):
+            if base != NULL:
+                memcpy(base + row * n_out, z + row * n_out, n_out * sizeof(floating))
             row_loss = _sample_pass_row(penalty, layer.kind, p, z + row * n_out, <floating*>layer.b,
                                         x + row * n_out, residual + row * n_out,
                                         v + row * n_out if v != NULL else <floating*>NULL, <floating>a_x,

@@ -13,7 +13,9 @@ batch energy (with eq. 24's proximity term), each used by every solver that take
 * :meth:`~ProximalSteps.parameter_step`: the scaled parameter step
   ``W/s += (c a / s') W_anchor - (step / s') R^T X`` with ``s' = (1 - c) s``;
 * :meth:`~ProximalSteps.run`: implicit SGD's K inner steps on a batch, the two
-  above in a loop, then the last x-step ``X_h = prox_{c Psi}(V_h)``.
+  above in a loop, then the last x-step ``X_h = prox_{c Psi}(V_h)``; with ``low_rank``
+  the input layer's steps in low-rank form (``_low_rank.pxd``: its pre-activation from
+  the batch's Gram matrix, its weights formed once after the K steps).
 
 ``solvers._engine.StepEngine`` builds one per batch size and calls it.
 """
@@ -24,7 +26,9 @@ from cython cimport floating
 from libc.math cimport INFINITY
 from libc.stdlib cimport free
 
+from ._blas cimport _product
 from ._layer cimport Layer, _add_back_term, _layer, _parameter_step
+from ._low_rank cimport _clear, _form_weights, _gram, _low_rank_layer, _low_rank_step
 from ._math cimport _work_space
 from ._passes cimport _x_step_rows
 from ._rows cimport N_KINDS
@@ -66,10 +70,17 @@ cdef class ProximalSteps:
     cdef void* scratch
     cdef object dtype
     cdef list arrays
+    # the low-rank input layer's Gram matrix (n x n) and coefficients A (n x n_1), NULL until
+    # a run asks for them; whether ``layers[0].base`` holds X_0 W_1^T at the current weights
+    cdef void* gram
+    cdef void* coefficients
+    cdef bint base_valid
 
     def __cinit__(self):
         self.layers = NULL
         self.scratch = NULL
+        self.gram = NULL
+        self.coefficients = NULL
 
     def __init__(self, int penalty, list weights not None, list biases not None, list xs not None,
                  list z not None, list residual not None, list loss not None, list v not None, kinds, params,
@@ -78,6 +89,7 @@ cdef class ProximalSteps:
         free(self.layers)           # __init__ called again: start afresh
         free(self.scratch)
         self.layers, self.scratch, self.n_layers = NULL, NULL, 0
+        self.gram, self.coefficients, self.base_valid = NULL, NULL, False
         if L < 1:
             raise ValueError("weights must list at least one layer")
         if product_blocks < 1 or product_threads < 1:
@@ -124,6 +136,7 @@ cdef class ProximalSteps:
             self.layers[l].residual = self._data(residual[l], (n, n_out), f"residual[{l}]")
             self.layers[l].loss = self._data(loss[l], (n,), f"loss[{l}]")
             self.layers[l].v = self._data(v[l], (n, n_out), f"v[{l}]") if l < L - 1 else NULL
+            self.layers[l].base = NULL
             self.layers[l].n_in, self.layers[l].n_out = n_in, n_out
             self.layers[l].w_offset = int(bounds[l])
             self.layers[l].b_offset = int(bounds[l]) + n_out * n_in
@@ -220,6 +233,7 @@ cdef class ProximalSteps:
                 _evaluate(self.layers, L, self.penalty, self.n_samples, &w_scale[0], _first(a_x), _first(c_z),
                           _first(back), _first(prox_c), &with_v[0] if L > 1 else NULL, &layers[0], with_loss,
                           pending, <double*>self.scratch, self.widest)
+        self.base_valid = self.layers[0].base != NULL and layers[0]
 
     def parameter_step(self, anchor, const double[::1] anchor_scale, double[::1] w_scale,
                        const double[::1] step, const double[::1] pull, double min_scale):
@@ -230,6 +244,7 @@ cdef class ProximalSteps:
         if not 0 < min_scale <= 1:
             raise ValueError(f"min_scale must lie in (0, 1], got {min_scale}")
         cdef int l
+        self.base_valid = False
         with nogil:
             for l in range(self.n_layers):
                 if self.single:
@@ -241,11 +256,12 @@ cdef class ProximalSteps:
 
     def run(self, int n_steps, anchor, const double[::1] anchor_scale, double[::1] w_scale,
             const double[::1] step, const double[::1] pull, const double[::1] a_x, const double[::1] c_z,
-            const double[::1] back, const double[::1] prox_c, double min_scale):
+            const double[::1] back, const double[::1] prox_c, double min_scale, bint low_rank=False):
         """Take ``n_steps`` proximal-gradient steps from the current iterate, in place.
 
         The first evaluation of the layers (the one that reports the batch energy and
-        prepares ``V``) has been done; ``run`` continues from there.
+        prepares ``V``) has been done; ``run`` continues from there. With an ``anchor`` the
+        iterate's parameters are the anchor's (the first step starts at it).
 
         Parameters
         ----------
@@ -265,6 +281,11 @@ cdef class ProximalSteps:
             ``V_h = a_x X_h + c_z Z_h + back R_{h+1} W_{h+1}``, ``X_h = prox_{prox_c Psi}(V_h)``.
         min_scale : float
             Weights whose scale would fall below it are normalised first.
+        low_rank : bool, default False
+            Take the input layer's steps in low-rank form (``_low_rank.pxd``): the same
+            iterates up to rounding, with two products of the layer per step replaced by one
+            with the batch's Gram matrix (worth it when the batch is small against the
+            layer, see ``StepEngine.low_rank_pays``). Its weights keep their scale.
         """
         cdef int L = self.n_layers
         if n_steps < 1:
@@ -275,15 +296,45 @@ cdef class ProximalSteps:
         cdef void* anchor_data = self._anchor(anchor, anchor_scale, pull)
         if not 0 < min_scale <= 1:
             raise ValueError(f"min_scale must lie in (0, 1], got {min_scale}")
+        if low_rank:
+            self._low_rank_buffers(w_scale[0])
+        cdef void* gram = self.gram if low_rank else NULL
+        self.base_valid = False
         with nogil:
             if self.single:
                 _steps(<float*>anchor_data, self.layers, L, self.penalty, self.n_samples, n_steps,
                        &anchor_scale[0], &w_scale[0], &step[0], &pull[0], _first(a_x), _first(c_z), _first(back),
-                       _first(prox_c), min_scale, <float*>self.scratch, self.widest)
+                       _first(prox_c), min_scale, <float*>gram, <float*>self.coefficients, <float*>self.scratch,
+                       self.widest)
             else:
                 _steps(<double*>anchor_data, self.layers, L, self.penalty, self.n_samples, n_steps,
                        &anchor_scale[0], &w_scale[0], &step[0], &pull[0], _first(a_x), _first(c_z), _first(back),
-                       _first(prox_c), min_scale, <double*>self.scratch, self.widest)
+                       _first(prox_c), min_scale, <double*>gram, <double*>self.coefficients,
+                       <double*>self.scratch, self.widest)
+
+    cdef int _low_rank_buffers(self, double w_scale) except -1:
+        """Make the low-rank buffers (once) and the input layer's product ``P = X_0 W_1^T``
+        where the last evaluation did not leave it."""
+        cdef Layer* first = &self.layers[0]
+        cdef Py_ssize_t n = self.n_samples
+        if self.gram == NULL:
+            buffers = [np.zeros((n, n), self.dtype), np.zeros((n, first.n_out), self.dtype),
+                       np.zeros((n, first.n_out), self.dtype)]
+            self.arrays.extend(buffers)
+            self.gram = cnp.PyArray_DATA(<cnp.ndarray>buffers[0])
+            self.coefficients = cnp.PyArray_DATA(<cnp.ndarray>buffers[1])
+            first.base = cnp.PyArray_DATA(<cnp.ndarray>buffers[2])
+        if not self.base_valid:
+            with nogil:
+                if self.single:
+                    _product(False, True, <float>w_scale, <float*>first.x_prev, n, first.n_in, <float*>first.w,
+                             first.n_out, first.n_in, 0, <float*>first.base, first.product_blocks,
+                             first.product_threads)
+                else:
+                    _product(False, True, w_scale, <double*>first.x_prev, n, first.n_in, <double*>first.w,
+                             first.n_out, first.n_in, 0, <double*>first.base, first.product_blocks,
+                             first.product_threads)
+        return 0
 
 
 cdef inline const double* _first(const double[::1] a) noexcept nogil:
@@ -318,14 +369,22 @@ cdef void _evaluate(Layer* layers, int L, int penalty, Py_ssize_t n, const doubl
 cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t n, int n_steps,
                  const double* anchor_scale, double* w_scale, const double* step, const double* pull,
                  const double* a_x, const double* c_z, const double* back, const double* prox_c, double min_scale,
-                 floating* scratch, Py_ssize_t widest) noexcept nogil:
+                 floating* gram, floating* coefficients, floating* scratch, Py_ssize_t widest) noexcept nogil:
     """The loop of :meth:`ProximalSteps.run`: each x-step but the last is taken by the next
-    step's layer passes, on rows still in cache."""
+    step's layer passes, on rows still in cache. ``gram`` not NULL: the input layer in
+    low-rank form (its product ``P`` in ``layers[0].base``)."""
     cdef int k, l
+    cdef bint low_rank = gram != NULL
+    if low_rank:
+        _gram(&layers[0], n, gram)
+        _clear(coefficients, n * layers[0].n_out)
     for k in range(n_steps):
         if k > 0:
             for l in range(L):
-                if l < L - 1:
+                if l == 0 and low_rank:
+                    _low_rank_layer(&layers[0], penalty, n, gram, coefficients, a_x[0] if L > 1 else 0.0,
+                                    c_z[0] if L > 1 else 0.0, prox_c[0] if L > 1 else 0.0, scratch)
+                elif l < L - 1:
                     _layer(&layers[l], penalty, n, <floating>w_scale[l], True, a_x[l], c_z[l], prox_c[l], False,
                            scratch, widest)
                 else:
@@ -335,8 +394,13 @@ cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t
                 _add_back_term(&layers[l], &layers[l + 1], n, <floating>(back[l] * w_scale[l + 1]))
         # the first step starts at the anchor itself: no pull
         for l in range(L):
-            _parameter_step(&layers[l], n, anchor if k > 0 else NULL, &w_scale[l], anchor_scale[l], step[l],
-                            pull[l], min_scale, scratch)
+            if l == 0 and low_rank:
+                _low_rank_step(&layers[0], n, anchor if k > 0 else NULL, coefficients, step[0], pull[0], scratch)
+            else:
+                _parameter_step(&layers[l], n, anchor if k > 0 else NULL, &w_scale[l], anchor_scale[l], step[l],
+                                pull[l], min_scale, scratch)
+    if low_rank:
+        _form_weights(&layers[0], n, coefficients, w_scale[0])
     for l in range(L - 1):
         _x_step_rows(penalty, layers[l].kind, <floating>layers[l].param, prox_c[l], <floating*>layers[l].v,
                      <floating*>layers[l].x, n, layers[l].n_out, layers[l].n_threads)

@@ -53,6 +53,11 @@ SPLITTINGS = ("phi", "smooth")
 #: (keeps ``W / s`` far from overflow whatever ``c`` and K are).
 MIN_W_SCALE = 1e-2
 
+#: The input layer takes the low-rank form when it needs at most this share of the plain
+#: form's multiply-adds (:meth:`StepEngine.low_rank_pays`): a margin for the passes over
+#: the coefficients, which the count leaves out.
+LOW_RANK_MAX_SHARE = 0.75
+
 
 def normalise_weights(network, w_scale, layers=None):
     """``W_l <- w_scale[l] W_l`` and ``w_scale[l] <- 1``: the weights explicit again."""
@@ -307,19 +312,42 @@ class StepEngine:
         """``tau_theta_l lambda_l / n``: the step on the summed residuals, per layer."""
         return np.array([tau_theta[l] * self.net.lambdas[l] / self.n for l in range(self.net.n_layers)])
 
-    def proximal_steps(self, n_steps, tau_theta, tau_x, anchor=None, tau_prox=None, anchor_scale=None):
+    def proximal_steps(self, n_steps, tau_theta, tau_x, anchor=None, tau_prox=None, anchor_scale=None,
+                       low_rank=None):
         """Implicit SGD's K proximal-gradient steps after a first :meth:`evaluate` with ``tau_x``,
         in one compiled call (``ProximalSteps.run``): :meth:`theta_step`, then ``K - 1`` times
         :meth:`evaluate` with the pending x-step and :meth:`theta_step` with the pull towards
         ``anchor`` (none in the first step, which starts at it), then the last x-step.
         Needs :meth:`fused_steps_apply`; the weights are left scaled (see :attr:`w_scale`).
+
+        ``low_rank``: take the input layer's steps in low-rank form, from the batch's Gram
+        matrix (docs/performance.rst, "Fewer products per batch"); None: where
+        :meth:`low_rank_pays`. The iterates are the same up to rounding.
         """
         if not self.fused_steps_apply(tau_theta, tau_prox):
             raise ValueError("proximal_steps needs no regulariser, no code regulariser and the scaled step")
         pull, anchor_scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
         a_x, c_z, back, prox_c = self._x_arrays(tau_x)
+        if low_rank is None:
+            low_rank = self.low_rank_pays(n_steps)
         self.steps().run(n_steps, anchor, anchor_scale, self.w_scale, self._parameter_steps(tau_theta), pull,
-                         a_x, c_z, back, prox_c, MIN_W_SCALE)
+                         a_x, c_z, back, prox_c, MIN_W_SCALE, bool(low_rank))
+
+    def low_rank_pays(self, n_steps):
+        """Whether K = ``n_steps`` steps of the input layer cost fewer multiply-adds in low-rank form.
+
+        Plain, each step but the first computes the layer's pre-activation and each step its
+        weight gradient: ``(2K - 1) n m d`` for a batch of ``n`` samples, ``d`` inputs and ``m``
+        units. Low-rank: the Gram matrix ``n^2 d``, ``K - 1`` products ``G A`` of ``n^2 m`` and
+        the weights formed once, ``n m d``. It pays when the batch is small against the layer
+        (batch 100, 784 inputs and units, K = 10: 15% of the plain cost); it is taken when
+        it needs at most :data:`LOW_RANK_MAX_SHARE` of the plain cost, which depends only on
+        the shapes and K: one decision for a fit's batches.
+        """
+        n, d, m = self.n, self.net.widths[0], self.net.widths[1]
+        plain = (2 * n_steps - 1) * n * m * d
+        low_rank = n * n * d + (n_steps - 1) * n * n * m + n * m * d
+        return low_rank <= LOW_RANK_MAX_SHARE * plain
 
     def normalise_weights(self, layers=None):
         """Multiply the scales of the scaled step back into the weights."""
