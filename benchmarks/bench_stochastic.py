@@ -29,7 +29,7 @@ def _solver(name):
     start = dict(aux_start="stored", momentum=0.0)
     return {
         "ImplicitSGD": lambda: bs.ImplicitSGD(inner_iterations=10, tau=1.0, **steps, **start, **common),
-        # the library's defaults: forward start (one forward pass per batch), auto steps (their
+        # the library's defaults: forward start (inside the first evaluation), auto steps (their
         # estimate once per epoch), momentum (one extrapolation pass per batch)
         "ImplicitSGD-defaults": lambda: bs.ImplicitSGD(**common),
         "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**steps, **common),
@@ -100,3 +100,34 @@ class MomentumStep:
 
     def time_extrapolate(self, dtype, n_threads):
         self.extrapolate(self.theta, self.previous, 0.7, n_threads)
+
+
+@functools.cache
+def _batch_engine(dtype):
+    from bregman_solvers.solvers._engine import StepEngine
+
+    X, Y = classification_data(BATCH, dtype)
+    net = bs.LiftedNetwork(WIDTHS, ACTS, dtype=dtype, random_state=0, n_threads=THREADS)
+    X0, target = net.check_data(X, Y)
+    return net, StepEngine(net, X0, target, net.init_state(X0))
+
+
+class BatchSteps:
+    """One batch's first evaluation (with the forward start) and K = 10 steps, the input layer in
+    low-rank form (what ImplicitSGD takes here) and plain: the products saved by the low-rank
+    form (docs/performance.rst, "Fewer products per batch")."""
+    params = (["low_rank", "plain"], DTYPES)
+    param_names = ["input_layer", "dtype"]
+
+    def setup(self, form, dtype):
+        import numpy as np
+
+        self.net, self.engine = _batch_engine(dtype)
+        self.theta = self.net.parameter_vector.copy()
+        self.t_theta, self.t_x = np.full(4, 0.05), np.full(3, 0.1)
+
+    def time_batch(self, form, dtype):
+        engine = self.engine
+        engine.restore_parameters(self.theta)
+        engine.evaluate(self.t_x, forward=True)
+        engine.proximal_steps(10, self.t_theta, self.t_x, self.theta, 10.0, low_rank=form == "low_rank")

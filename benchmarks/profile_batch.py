@@ -1,11 +1,12 @@
 """Where the time of an implicit-SGD batch goes: the calls of one epoch, timed by wrapping them.
 
 The classification configuration of ``compare.py`` (784-784-784-784-10 relu, batch 100,
-K = 10, MATH.md's steps, ``track_energy=False``); per batch, in milliseconds: gathering
-the batch, copying the anchor theta^k, the first evaluation (energy and x-step
-arguments), the K steps (one compiled call),
-the finiteness check, writing the batch back, and the rest (Python between them).
-The best of ``--repeat`` epochs counts::
+K = 10, ``track_energy=False``) with ImplicitSGD's defaults (the forward start, momentum 0.7,
+``tau_theta="auto"``); per batch, in milliseconds: gathering the batch, the momentum's
+extrapolation, copying the anchor theta^k, the K steps (the first step's evaluation, which
+also takes the forward start and the energy the batch reports, then one compiled call),
+the finiteness check, writing the batch back, and the rest (Python between them), and
+the share of the batch outside the K steps. The best of ``--repeat`` epochs counts::
 
     python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64]
 """
@@ -57,7 +58,8 @@ def main(argv=None):
     originals = timed_calls([
         (_batches._BatchBuffers, "gather", "gather"),
         (_lifted, "copy", "anchor copy"),
-        # the first evaluation of a batch reports the energy
+        (_lifted, "extrapolate", "momentum step"),
+        # the first step's evaluation: the forward start, the energy the batch reports
         (_engine.StepEngine, "evaluate", "first evaluation"),
         (stochastic.ImplicitSGD, "_inner_steps", "_all"),
         (_engine.StepEngine, "iterate_finite", "finiteness check"),
@@ -72,8 +74,7 @@ def main(argv=None):
             net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
             state = net.init_state(X)
             solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=K, epochs=1, random_state=0,
-                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                    aux_start="stored", momentum=0.0)
+                                    track_energy=False, shuffle=False)
             solver.fit(net, X[:2 * BATCH], Y[:2 * BATCH])           # warm-up
             best = None
             for _ in range(args.repeat):
@@ -84,14 +85,21 @@ def main(argv=None):
                 if best is None or epoch < best[0]:
                     best = (epoch, dict(totals))
             epoch, parts = best
-            # _inner_steps = first evaluation + the K steps + the finiteness check
+            # _inner_steps = first evaluation + the compiled call + the finiteness check
             inner = parts.pop("_all")
-            parts[steps_label] = inner - parts.get("first evaluation", 0.0) - parts.get("finiteness check", 0.0)
+            parts[steps_label] = inner - parts.get("finiteness check", 0.0)
+            first = parts.pop("first evaluation", 0.0)
             print(f"{dtype}: {epoch / n_batches * 1e3:.2f} ms per batch of {BATCH} (K = {K}), "
                   f"best of {args.repeat} epochs of {args.n_samples} samples")
-            for label in ("gather", "anchor copy", "first evaluation", steps_label, "finiteness check", "scatter"):
+            for label in ("gather", "momentum step", "anchor copy", steps_label):
                 print(f"  {label:24} {parts.get(label, 0.0) / n_batches * 1e3:8.3f} ms")
-            print(f"  {'rest (Python)':24} {(epoch - sum(parts.values())) / n_batches * 1e3:8.3f} ms")
+            print(f"    {'of which step 1 eval.':22} {first / n_batches * 1e3:8.3f} ms")
+            for label in ("finiteness check", "scatter"):
+                print(f"  {label:24} {parts.get(label, 0.0) / n_batches * 1e3:8.3f} ms")
+            rest = epoch - sum(parts.values())
+            print(f"  {'rest (Python)':24} {rest / n_batches * 1e3:8.3f} ms")
+            outside = epoch - parts[steps_label]
+            print(f"  outside the K steps: {100 * outside / epoch:.1f}% of the batch")
     finally:
         for owner, name, real in originals:
             setattr(owner, name, real)

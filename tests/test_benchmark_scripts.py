@@ -15,7 +15,8 @@ def load(name):
     return module
 
 
-WRAPPED = [(_batches._BatchBuffers, "gather"), (_lifted, "copy"), (_engine.StepEngine, "evaluate"),
+WRAPPED = [(_batches._BatchBuffers, "gather"), (_lifted, "copy"), (_lifted, "extrapolate"),
+           (_engine.StepEngine, "evaluate"),
            (stochastic.ImplicitSGD, "_inner_steps"), (_engine.StepEngine, "iterate_finite"),
            (_batches._BatchBuffers, "scatter")]
 
@@ -25,8 +26,8 @@ def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):
     before = [inspect.getattr_static(owner, name) for owner, name in WRAPPED]
     profile.main(["--n-samples", "200", "--repeat", "1", "--dtypes", "float32"])
     out = capsys.readouterr().out
-    for part in ("gather", "anchor copy", "first evaluation", "K steps", "finiteness check", "scatter",
-                 "rest (Python)"):
+    for part in ("gather", "momentum step", "anchor copy", "K steps", "step 1 eval.", "finiteness check",
+                 "scatter", "rest (Python)", "outside the K steps"):
         assert part in out
     assert [inspect.getattr_static(owner, name) for owner, name in WRAPPED] == before
 

@@ -240,6 +240,8 @@ def evaluate_args(**changes):
     (dict(layers=np.ones(1, np.int8)), "layers must have length 2"),
     (dict(pending=True, layers=np.array([1, 0], np.int8)), "pending x-step needs every layer"),
     (dict(pending=True, with_v=np.zeros(1, np.int8)), "pending x-step needs every layer"),
+    (dict(forward=True, layers=np.array([1, 0], np.int8)), "forward pass needs every layer"),
+    (dict(forward=True, pending=True), "exclude each other"),
     (dict(pending=True, prox_c=np.zeros(1)), "prox_c must be positive"),
 ])
 def test_evaluate_refuses_bad_arguments(change, match):
@@ -432,3 +434,46 @@ def test_whole_fits_with_and_without_the_low_rank_form(data, momentum, monkeypat
                                 random_state=0).fit(network, X, Y)
         fits.append(result.network.parameter_vector.copy())
     np.testing.assert_allclose(fits[0], fits[1], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES[:5])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_forward_start_inside_the_first_evaluation(data, dtype, case, threads):
+    """``evaluate(forward=True)`` (each hidden layer's pass sets its target to ``sigma(Z + b)`` from the
+    product it computes anyway) against the forward pass followed by ``evaluate``: the same
+    auxiliary variables, energy, residuals and x-step arguments, to the bit."""
+    X, Y = data
+    case = dict(case)
+    acts, penalty = case.pop("acts"), case.pop("penalty", "bregman")
+    if acts[-1] == "softmax":
+        Y = Y * 0.9 + 0.025
+    t_x = np.array([0.1, 0.15])
+    results = []
+    for fused in (True, False):
+        network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty, n_threads=threads)
+        X0, target = network.check_data(X, Y)
+        state = network.init_state(X0)
+        for h in state.hidden:
+            h[:] = 7.0                                      # stale variables, overwritten by the forward pass
+        engine = StepEngine(network, X0, target, state, **case)
+        if fused:
+            terms = engine.evaluate(t_x, forward=True)
+        else:
+            network.forward_hidden(X0, state.hidden)
+            terms = engine.evaluate(t_x)
+        results.append([terms, *state.hidden, *engine.ws.residual, *engine.ws.v])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_forward_start_needs_every_layer_and_no_pending_step(data):
+    X, Y = data
+    network = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0)
+    X0, target = network.check_data(X, Y)
+    engine = StepEngine(network, X0, target, network.init_state(X0))
+    t_x = np.array([0.1, 0.1])
+    with pytest.raises(ValueError, match="forward pass needs all layers"):
+        engine.evaluate(t_x, layers=[0, 1], forward=True)
+    with pytest.raises(ValueError, match="forward pass needs all layers"):
+        engine.evaluate(t_x, pending_x=t_x, forward=True)

@@ -36,9 +36,11 @@ ctypedef struct Layer:
 
 
 cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale, bint with_v, double a_x, double c_z,
-                 double prox_c, bint with_loss, floating* scratch, Py_ssize_t widest) noexcept nogil:
+                 double prox_c, bint with_loss, floating* scratch, Py_ssize_t widest,
+                 bint forward=False) noexcept nogil:
     """One layer's product and pass (residual, ``V`` with ``with_v``, the penalties with
-    ``with_loss``; ``Z`` not kept); ``prox_c > 0``: the pending x-step of its target first.
+    ``with_loss``; ``Z`` not kept); ``prox_c > 0``: the pending x-step of its target first;
+    ``forward``: its target set to the forward pass's ``sigma(Z + b)`` first.
 
     A product split into blocks runs in one parallel region with its pass (the pass's
     rows spread over the same threads after a barrier): the threads go from the one to
@@ -48,7 +50,7 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
     """
     cdef floating* x = <floating*>layer.x
     cdef floating* z = <floating*>layer.z
-    cdef floating* x_out = x if prox_c > 0 else NULL
+    cdef floating* x_out = x if prox_c > 0 or forward else NULL
     cdef floating* v = <floating*>layer.v if with_v else NULL   # (with_v whenever prox_c > 0)
     cdef floating* residual = <floating*>layer.residual
     cdef floating* base = <floating*>layer.base
@@ -68,7 +70,8 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
         if base != NULL:
             memcpy(base, z, n * n_out * sizeof(floating))
         _sample_rows_pass(penalty, layer.kind, p, z, <floating*>layer.b, x, residual, loss, v,
-                          <floating>a_x, <floating>c_z, False, prox_c, x_out, n, n_out, layer.n_threads, scratch)
+                          <floating>a_x, <floating>c_z, False, prox_c, x_out, n, n_out, layer.n_threads, scratch,
+                          forward)
         return
     with parallel(num_threads=threads):
         work = scratch + threadid() * widest if with_loss else <floating*>NULL
@@ -85,7 +88,8 @@ cdef inline void _layer(Layer* layer, int penalty, Py_ssize_t n, floating scale,
                                         x + row * n_out, residual + row * n_out,
                                         v + row * n_out if v != NULL else <floating*>NULL, <floating>a_x,
                                         <floating>c_z, False, prox_c,
-                                        x_out + row * n_out if x_out != NULL else <floating*>NULL, work, n_out)
+                                        x_out + row * n_out if x_out != NULL else <floating*>NULL, work, n_out,
+                                        forward)
             if with_loss:
                 loss[row] = <floating>row_loss
 

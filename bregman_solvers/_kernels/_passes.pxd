@@ -7,7 +7,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy
 
-from ._rows cimport IDENTITY, _layer_row, _prox_row, _qp_row
+from ._rows cimport IDENTITY, _layer_row, _prox_row, _qp_row, _sigma_row
 
 
 cdef inline void _x_step_row(int penalty, int kind, floating p, double c, const floating* v, floating* x,
@@ -30,10 +30,17 @@ cdef inline void _x_step_rows(int penalty, int kind, floating p, double c, const
 cdef inline double _sample_pass_row(int penalty, int kind, floating p, floating* z_row, const floating* b,
                                     const floating* x_row, floating* residual_row, floating* v_row, floating a_x,
                                     floating c_z, bint keep_z, double prox_c, floating* x_out_row, floating* work,
-                                    Py_ssize_t n) noexcept nogil:
-    """One sample's row of :func:`_sample_rows_pass` (``v_row``, ``x_out_row``, ``work`` may be NULL)."""
+                                    Py_ssize_t n, bint forward=False) noexcept nogil:
+    """One sample's row of :func:`_sample_rows_pass` (``v_row``, ``x_out_row``, ``work`` may be NULL).
+
+    ``forward``: the target row is first set to the forward pass's ``sigma(z + b)`` (into
+    ``x_out_row``, the target itself), in place of the pending x-step."""
     cdef Py_ssize_t j
-    if x_out_row != NULL:
+    if forward:
+        for j in range(n):
+            x_out_row[j] = z_row[j] + b[j]
+        _sigma_row(kind, p, x_out_row, x_out_row, n)
+    elif x_out_row != NULL:
         _x_step_row(penalty, kind, p, prox_c, v_row, x_out_row, n)
     if penalty == 2:
         for j in range(n):
@@ -46,8 +53,9 @@ cdef inline double _sample_pass_row(int penalty, int kind, floating p, floating*
 cdef inline void _sample_rows_pass(int penalty, int kind, floating p, floating* z, const floating* b, const floating* x,
                             floating* residual, floating* loss, floating* v, floating a_x, floating c_z,
                             bint keep_z, double prox_c, floating* x_out, Py_ssize_t n_samples, Py_ssize_t n,
-                            int n_threads, floating* scratch) noexcept nogil:
-    """The loop of ``layer_pass``: arrays ``(n_samples, n)``; ``loss``, ``v``, ``x_out`` may be NULL.
+                            int n_threads, floating* scratch, bint forward=False) noexcept nogil:
+    """The loop of ``layer_pass``: arrays ``(n_samples, n)``; ``loss``, ``v``, ``x_out`` may be NULL
+    (``forward``: see :func:`_sample_pass_row`, with ``x_out`` the target).
 
     With ``loss``, ``scratch`` holds ``n`` entries per thread for a row's per-entry losses.
     """
@@ -61,7 +69,7 @@ cdef inline void _sample_rows_pass(int penalty, int kind, floating p, floating* 
         for i in prange(n_samples, schedule="static"):
             row_loss = _sample_pass_row(penalty, kind, p, z + i * n, b, x + i * n, residual + i * n,
                                         v + i * n if v != NULL else <floating*>NULL, a_x, c_z, keep_z, prox_c,
-                                        x_out + i * n if x_out != NULL else <floating*>NULL, work, n)
+                                        x_out + i * n if x_out != NULL else <floating*>NULL, work, n, forward)
             if with_loss:
                 loss[i] = <floating>row_loss
 

@@ -205,7 +205,7 @@ cdef class ProximalSteps:
 
     def evaluate(self, const double[::1] w_scale, const double[::1] a_x, const double[::1] c_z,
                  const double[::1] back, const double[::1] prox_c, const signed char[::1] with_v,
-                 const signed char[::1] layers, bint with_loss, bint pending):
+                 const signed char[::1] layers, bint with_loss, bint pending, bint forward=False):
         """The layers' passes at the current iterate, in place.
 
         Layer ``l`` runs when ``layers[l]``; hidden layer ``h``'s x-step argument ``V_h``
@@ -213,26 +213,35 @@ cdef class ProximalSteps:
         latter when layers ``h`` and ``h + 1`` both run) is computed when ``with_v[h]``.
         ``with_loss``: each sample's penalty into the ``loss`` arrays. ``pending``: each
         layer's pass first takes the x-step ``X_h = prox_{prox_c[h] Psi}(V_h)`` of its target,
-        whose argument the ``v`` arrays hold (all layers must run).
+        whose argument the ``v`` arrays hold (all layers must run). ``forward``: each hidden
+        layer's pass first sets its target to the forward pass ``X_h = sigma(Z_h + b_h)`` (all
+        layers must run): the batch's forward start and its first evaluation from one product
+        per layer.
         """
         cdef int L = self.n_layers, l
         self._check_scales(w_scale)
         self._check_x_step(a_x, c_z, back, prox_c, pending)
         _check_length("with_v", with_v.shape[0], L - 1)
         _check_length("layers", layers.shape[0], L)
+        if pending and forward:
+            raise ValueError("a pending x-step and the forward pass exclude each other")
         if pending:
             for l in range(L):
                 if not layers[l] or (l < L - 1 and not with_v[l]):
                     raise ValueError("a pending x-step needs every layer's pass and every V")
+        if forward:
+            for l in range(L):
+                if not layers[l]:
+                    raise ValueError("the forward pass needs every layer's pass")
         with nogil:
             if self.single:
                 _evaluate(self.layers, L, self.penalty, self.n_samples, &w_scale[0], _first(a_x), _first(c_z),
                           _first(back), _first(prox_c), &with_v[0] if L > 1 else NULL, &layers[0], with_loss,
-                          pending, <float*>self.scratch, self.widest)
+                          pending, forward, <float*>self.scratch, self.widest)
             else:
                 _evaluate(self.layers, L, self.penalty, self.n_samples, &w_scale[0], _first(a_x), _first(c_z),
                           _first(back), _first(prox_c), &with_v[0] if L > 1 else NULL, &layers[0], with_loss,
-                          pending, <double*>self.scratch, self.widest)
+                          pending, forward, <double*>self.scratch, self.widest)
         self.base_valid = self.layers[0].base != NULL and layers[0]
 
     def parameter_step(self, anchor, const double[::1] anchor_scale, double[::1] w_scale,
@@ -349,7 +358,7 @@ cdef int _check_length(str name, Py_ssize_t length, Py_ssize_t expected) except 
 
 cdef void _evaluate(Layer* layers, int L, int penalty, Py_ssize_t n, const double* w_scale, const double* a_x,
                     const double* c_z, const double* back, const double* prox_c, const signed char* with_v,
-                    const signed char* active, bint with_loss, bint pending, floating* scratch,
+                    const signed char* active, bint with_loss, bint pending, bint forward, floating* scratch,
                     Py_ssize_t widest) noexcept nogil:
     """The loop of :meth:`ProximalSteps.evaluate`."""
     cdef int l
@@ -358,7 +367,7 @@ cdef void _evaluate(Layer* layers, int L, int penalty, Py_ssize_t n, const doubl
             continue
         if l < L - 1:
             _layer(&layers[l], penalty, n, <floating>w_scale[l], with_v[l], a_x[l], c_z[l],
-                   prox_c[l] if pending else 0.0, with_loss, scratch, widest)
+                   prox_c[l] if pending else 0.0, with_loss, scratch, widest, forward)
         else:
             _layer(&layers[l], penalty, n, <floating>w_scale[l], False, 0.0, 0.0, 0.0, with_loss, scratch, widest)
     for l in range(L - 1):

@@ -206,9 +206,6 @@ class AlgorithmOneBatches:
             buf.gather(idx, self.X0, self.target, self.state)
             if self.momentum:
                 self._extrapolate()
-            if self.forward_start:
-                # the batch starts from the forward pass of theta^k, not from its stored variables
-                network.forward_hidden(buf.x0, buf.hidden, w_scale)
             # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
             # threads), with the scales its weights carry
             anchor = guard.anchor
@@ -218,8 +215,11 @@ class AlgorithmOneBatches:
             # the pass over the weights that multiplies them back in
             keep_scale = engine.step_form(t_theta, t_prox) == "scaled"
             try:
+                # with the forward start the batch's variables start from the forward pass of theta^k
+                # (not where its last visit left them), taken by the first evaluation
                 first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
-                                                 reported, anchor_scale, keep_scale, guard.bound())
+                                                 reported, anchor_scale, keep_scale, guard.bound(),
+                                                 self.forward_start)
             except DivergenceError as error:
                 guard.back_off(error)                 # raises at the floor (or without the safeguard)
                 self.restart_momentum()               # the velocity led here: start afresh

@@ -155,7 +155,7 @@ class StepEngine:
             self._compiled = ((pass_threads, product_blocks, product_threads), steps)
         return steps
 
-    def evaluate(self, tau_x=None, layers=None, energy=True, pending_x=None):
+    def evaluate(self, tau_x=None, layers=None, energy=True, pending_x=None, forward=False):
         """The layers' passes at the current iterate: per-layer energy terms.
 
         With ``tau_x`` (one step per hidden layer, None for a layer without) the
@@ -169,11 +169,18 @@ class StepEngine:
         the iterate is the one :meth:`apply_x` would have given. It needs every
         layer, a ``tau_x`` for every hidden layer and no code regulariser (whose soft
         threshold comes before the prox).
+
+        ``forward``: the auxiliary variables are first set to the forward pass of the current
+        parameters, ``X_h = sigma_h(A_h(X_{h-1}) + b_h)`` (a batch's forward start); for dense
+        layers inside the passes, from the products they compute anyway (one product per layer
+        instead of two). Needs every layer and no pending x-step.
         """
         net, ws = self.net, self.ws
         L = net.n_layers
         if pending_x is not None and (layers is not None or self.code_regulariser is not None):
             raise ValueError("a pending x-step needs all layers and no code regulariser")
+        if forward and (layers is not None or pending_x is not None):
+            raise ValueError("the forward pass needs all layers and no pending x-step")
         active = np.zeros(L, dtype=np.int8)
         active[list(range(L)) if layers is None else list(layers)] = 1
         a_x, c_z, back, prox_c = self._x_arrays(tau_x)
@@ -182,8 +189,10 @@ class StepEngine:
             prox_c = self._x_arrays(pending_x)[3]
         if net.compiled:
             self.steps().evaluate(self.w_scale, a_x, c_z, back, prox_c, with_v, active, energy,
-                                  pending_x is not None)
+                                  pending_x is not None, forward)
         else:
+            if forward:
+                net.forward_hidden(self.X0, self.state.hidden, self.w_scale)
             self._evaluate_operators(a_x, c_z, back, prox_c, with_v, active, energy, pending_x is not None)
         if not energy:
             return None

@@ -107,8 +107,8 @@ class ImplicitSGD(LiftedSolver):
         Where a batch's auxiliary variables start its K steps. ``"stored"``: where its last
         visit left them (Algorithm 1 as the paper states it; in the first epoch, the
         forward pass of the initial network). ``"forward"``: the forward pass of the
-        current theta^k, one forward pass per batch (L products against the (3L - 1) K of
-        its steps). The forward start learns more per epoch, most of all in the first
+        current theta^k, taken by the batch's first evaluation from the products it computes
+        anyway (dense layers; other operators: one forward pass per batch). The forward start learns more per epoch, most of all in the first
         epochs, where the stored variables belong to a network long gone: on MNIST 96% is
         reached after 2 epochs instead of 4 (:doc:`/stochastic`, "Where a batch starts").
         The stored variables are still updated, so both can be mixed across fits. For the
@@ -264,7 +264,7 @@ class ImplicitSGD(LiftedSolver):
 
     @staticmethod
     def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, start_scale=None, keep_scale=False,
-                     bound=None):
+                     bound=None, forward=False):
         """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
 
         The proximity term to ``start`` is used when ``tau`` is not None;
@@ -276,9 +276,11 @@ class ImplicitSGD(LiftedSolver):
         check of the parameters and auxiliary variables after the K steps: on a
         non-finite value the parameters are reset to ``start`` (the last finite
         iterate), before the batch's variables are written back, and the error raised. A start
-        energy above ``bound`` counts as a divergence too (see ``_safeguard``).
+        energy above ``bound`` counts as a divergence too (see ``_safeguard``). ``forward``: the
+        batch's auxiliary variables start from the forward pass of ``start``, taken by the first
+        evaluation (:meth:`~bregman_solvers.solvers._engine.StepEngine.evaluate`).
         """
-        energy = engine.total(engine.evaluate(t_x))
+        energy = engine.total(engine.evaluate(t_x, forward=forward))
         if not np.isfinite(energy) or (bound is not None and energy > bound):
             engine.normalise_weights()
             loop.raise_divergence(steps, at_start=True)
