@@ -17,7 +17,10 @@ float32 and float64, it prints seconds per 1,000 samples of:
 * ``torch`` (when PyTorch is installed): :class:`TorchImplicitSGD`, the same algorithm with
   PyTorch tensors on the CPU;
 
-and the ratios library / floor, numpy / library (and torch / library). ``floor(b=1)`` is
+and the ratios library / floor, numpy / library (and torch / library). ``floor(lr)`` is the
+floor of the products the library issues (its input layer in low-rank form, docs/performance.rst
+"Fewer products per batch"): below the plain floor, which every implementation of the plain update
+must pay; ``lib/fl(lr)`` says how close the library comes to its own. ``floor(b=1)`` is
 the floor with the parameter-gradient products accumulated into their buffers (BLAS
 ``beta = 1``) instead of written (``beta = 0``, which OpenBLAS precedes with a zeroing
 pass): the library accumulates them into the weights, so this stricter floor shows what
@@ -189,8 +192,13 @@ class TorchImplicitSGD:
 LAYOUTS = [(rows, w) for rows in ("samples", "features") for w in ("W", "W^T")]
 
 
-def gemm_floor(widths, batch, dtype, n_iter, accumulate=False, layout=("samples", "W")):
+def gemm_floor(widths, batch, dtype, n_iter, accumulate=False, layout=("samples", "W"), low_rank_K=None):
     """Seconds of the 3L - 1 products of ``n_iter`` inner iterations, alone, on preallocated buffers.
+
+    ``low_rank_K``: the products the library issues with its input layer in low-rank form
+    (docs/performance.rst, "Fewer products per batch") at K = ``low_rank_K``: per inner
+    iteration the first layer's two products replaced by ``G A`` (batch x batch times batch x
+    n_1), and per batch of K iterations the Gram matrix and the weights formed once.
 
     The parameter-gradient products ``R^T X`` are written into buffers (BLAS ``beta = 0``)
     or, with ``accumulate``, added to them (``beta = 1``, as the library adds them to the
@@ -226,11 +234,22 @@ def gemm_floor(widths, batch, dtype, n_iter, accumulate=False, layout=("samples"
         forward = [(False, not wt, X[l], W[l]) for l in range(L)]
         gradient = [(True, False, X[l], Z[l]) if wt else (True, False, Z[l], X[l]) for l in range(L)]
         backward = [(False, wt, Z[l], W[l]) for l in range(1, L)]
+    first = 1 if low_rank_K else 0
+    if low_rank_K:
+        x0 = rng.standard_normal((batch, widths[0])).astype(dtype)
+        gram = np.zeros((batch, batch), dtype)
+        coef, z0 = rng.standard_normal((batch, widths[1])).astype(dtype), np.zeros((batch, widths[1]), dtype)
+        w0 = rng.standard_normal((widths[1], widths[0])).astype(dtype)
     t0 = time.perf_counter()
-    for _ in range(n_iter):
-        for l, (ta, tb, a, b) in enumerate(forward):
+    for i in range(n_iter):
+        if low_rank_K:
+            if i % low_rank_K == 0:
+                gemm(False, True, 1.0, x0, x0, 0.0, gram)
+                gemm(True, False, -1e-6, coef, x0, 1.0, w0)
+            gemm(False, False, -1.0, gram, coef, 1.0, z0)
+        for l, (ta, tb, a, b) in enumerate(forward[first:], start=first):
             gemm(ta, tb, 1.0, a, b, 0.0, Z[l])
-        for l, (ta, tb, a, b) in enumerate(gradient):
+        for l, (ta, tb, a, b) in enumerate(gradient[first:], start=first):
             gemm(ta, tb, alpha, a, b, beta, G[l])
         for l, (ta, tb, a, b) in enumerate(backward, start=1):
             gemm(ta, tb, 1e-6, a, b, 1.0, back[l])
@@ -331,10 +350,108 @@ def conv_floor(layers, batch, dtype, n_iter):
     return time.perf_counter() - start
 
 
+class TorchLiftedCNN:
+    """The lifted update of the ``lenet5`` config (relu hidden layers, identity output, Remark 11's
+    splitting, the proximity term to theta^k, Algorithm 1 from stored variables) written with
+    ``torch.nn.functional``: convolutions by ``conv2d``, their adjoints by ``conv_transpose2d``,
+    weight gradients by ``torch.nn.grad.conv2d_weight``, pooling by ``avg_pool2d`` and its adjoint
+    by nearest upsampling / 4; variables in PyTorch's own NCHW layout. Our code, no autograd."""
+
+    def __init__(self, batch, dtype, tau_theta=0.01, tau_x=0.1, tau=1.0, K=10):
+        import torch
+
+        self.torch = torch
+        self.dt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        self.B, self.tt, self.tx, self.tau, self.K = batch, tau_theta, tau_x, tau, K
+        g = torch.Generator().manual_seed(0)
+
+        def param(*shape):
+            return (torch.randn(shape, generator=g, dtype=self.dt) / np.sqrt(np.prod(shape[1:]))).contiguous()
+
+        # (kind, weight, pooled input): conv 1->6 5x5 pad 2; pool, conv 6->16 5x5; pool, dense 400->120; 120->84; 84->10
+        self.layers = [("conv", param(6, 1, 5, 5), False, 2), ("conv", param(16, 6, 5, 5), True, 0),
+                       ("dense", param(120, 400), True, 0), ("dense", param(84, 120), False, 0),
+                       ("dense", param(10, 84), False, 0)]
+        self.biases = [torch.zeros(w.shape[0], dtype=self.dt) for _, w, _, _ in self.layers]
+        self.shapes = [(1, 28, 28), (6, 28, 28), (16, 10, 10), (120,), (84,), (10,)]
+
+    def _input(self, l, x):
+        F = self.torch.nn.functional
+        kind, _, pooled, _ = self.layers[l]
+        if pooled:
+            x = F.avg_pool2d(x, 2)
+        return x.flatten(1) if kind == "dense" else x
+
+    def _forward(self, l, x):
+        F = self.torch.nn.functional
+        kind, w, _, pad = self.layers[l]
+        b = self.biases[l]
+        x = self._input(l, x)
+        return F.conv2d(x, w, b, padding=pad) if kind == "conv" else self.torch.addmm(b, x, w.T)
+
+    def _adjoint(self, l, r, x_shape):
+        F = self.torch.nn.functional
+        kind, w, pooled, pad = self.layers[l]
+        back = F.conv_transpose2d(r, w, padding=pad) if kind == "conv" else r @ w
+        if pooled:
+            back = F.interpolate(back.reshape(-1, *self._pooled_shape(x_shape)), scale_factor=2) / 4
+        return back.reshape(x_shape)
+
+    @staticmethod
+    def _pooled_shape(shape):
+        c, h, w = shape[1:]
+        return c, h // 2, w // 2
+
+    def _weight_gradient(self, l, r, x):
+        kind, w, _, pad = self.layers[l]
+        x = self._input(l, x)
+        if kind == "conv":
+            return self.torch.nn.grad.conv2d_weight(x, w.shape, r, padding=pad)
+        return r.T @ x
+
+    def epoch(self, X, Y, hidden, order):
+        """One epoch over ``X`` (n, 784) with stored variables ``hidden`` (NCHW tensors, updated)."""
+        torch = self.torch
+        Xt = torch.from_numpy(X).reshape(-1, 1, 28, 28)
+        Yt = torch.from_numpy(Y)
+        L, t, c = len(self.layers), self.tx, self.tt / self.tau
+        for a in range(0, len(order) - self.B + 1, self.B):
+            idx = torch.from_numpy(np.sort(order[a:a + self.B]))
+            xs = [Xt.index_select(0, idx), *[h.index_select(0, idx) for h in hidden], Yt.index_select(0, idx)]
+            anchor = [(w.clone(), b.clone()) for (_, w, _, _), b in zip(self.layers, self.biases)]
+            for k in range(self.K):
+                Z = [self._forward(l, xs[l]) for l in range(L)]
+                R = [(torch.clamp_min(Z[l], 0) if l < L - 1 else Z[l]) - xs[l + 1] for l in range(L)]
+                V = [(xs[h + 1] + t * Z[h] - t * self._adjoint(h + 1, R[h + 1], xs[h + 1].shape)) / (1 + t)
+                     for h in range(L - 1)]
+                for l in range(L):
+                    w, b = self.layers[l][1], self.biases[l]
+                    gw, gb = self._weight_gradient(l, R[l], xs[l]), R[l].sum(dim=tuple(i for i in range(R[l].dim())
+                                                                                     if i != 1))
+                    for p, g_, p0 in ((w, gw, anchor[l][0]), (b, gb, anchor[l][1])):
+                        if k > 0:
+                            p.mul_(1.0 - c).add_(p0, alpha=c)
+                        p.add_(g_, alpha=-self.tt / self.B)
+                for h in range(L - 1):
+                    xs[h + 1] = torch.clamp_min(V[h], 0)
+            for h in range(L - 1):
+                hidden[h].index_copy_(0, idx, xs[h + 1])
+
+    def hidden_state(self, n):
+        return [self.torch.zeros((n, *shape), dtype=self.dt) for shape in self.shapes[1:-1]]
+
+
 def conv_rows(n, dtypes, repeat):
     """The ``lenet5`` config: the library's epoch against :func:`conv_floor`, side by side."""
     from bregman_solvers.architectures import architecture
-    print(f"\n{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'lib/floor':>10}")
+    try:
+        import torch  # noqa: F401
+
+        has_torch = True
+    except ImportError:
+        has_torch = False
+    print(f"\n{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'lib/floor':>10}"
+          + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else ""))
     rng = np.random.default_rng(0)
     for dtype in dtypes:
         X = (rng.random((n, 784)) - 0.5).astype(dtype)
@@ -346,13 +463,21 @@ def conv_rows(n, dtypes, repeat):
                                 shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0)
         solver.fit(net, X[:200], Y[:200])                           # warm-up
         n_iter = 10 * (n // 100)
-        best = {"lib": np.inf, "floor": np.inf}
+        columns = {"lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
+                   "floor": lambda: conv_floor(layers, 100, dtype, n_iter)}
+        if has_torch:
+            peer = TorchLiftedCNN(100, dtype)
+            peer_hidden = peer.hidden_state(n)
+            peer.epoch(X[:200], Y[:200], [h[:200] for h in peer_hidden], np.arange(200))   # warm-up
+            columns["torch"] = lambda: timed(lambda: peer.epoch(X, Y, peer_hidden, np.arange(n)))
+        best = {name: np.inf for name in columns}
         for _ in range(repeat):
-            best["lib"] = min(best["lib"], timed(lambda: solver.fit(net, X, Y, state=state)))
-            best["floor"] = min(best["floor"], conv_floor(layers, 100, dtype, n_iter))
+            for name, run in columns.items():
+                best[name] = min(best[name], run())
         per = 1000.0 / n
+        extra = f" {best['torch'] * per:9.3f} {best['torch'] / best['lib']:10.2f}" if has_torch else ""
         print(f"{'lenet5':15} {dtype:8} {best['lib'] * per:9.3f} {best['floor'] * per:9.3f} "
-              f"{best['lib'] / best['floor']:10.2f}", flush=True)
+              f"{best['lib'] / best['floor']:10.2f}{extra}", flush=True)
 
 
 def main(argv=None):
@@ -378,7 +503,8 @@ def main(argv=None):
         has_torch = False
     if any(cfg in CONFIGS for cfg in args.configs):
         print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
-              f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11}"
+              f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11} {'floor(lr)':>10} "
+              f"{'lib/fl(lr)':>10}"
               + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
     pending = []          # (config, dtype) cases whose activation rows follow the main table
     for cfg in args.configs:
@@ -409,6 +535,8 @@ def main(argv=None):
                 "lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
                 "floor": lambda: gemm_floor(widths, batch, dtype, n_iter, layout=layout),
                 "floor_acc": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc),
+                "floor_lr": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc,
+                                               low_rank_K=K),
                 "numpy": lambda: timed(lambda: ref.epoch(ref_net, X, Y, hidden, np.arange(n))),
                 "bp": lambda: timed(lambda: bp.fit(bp_net, X, Y)),
             }
@@ -431,7 +559,8 @@ def main(argv=None):
                 extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
             print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
                   f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
-                  f"{t_lib / t_floor_acc:11.2f}{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
+                  f"{t_lib / t_floor_acc:11.2f} {best['floor_lr'] * per:10.3f} {t_lib / best['floor_lr']:10.2f}"
+                  f"{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
             others = [act for act in args.activations if act != "relu"]
             if others:
                 pending.append((cfg, widths, K, X, Y, dtype))

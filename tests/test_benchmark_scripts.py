@@ -3,6 +3,11 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+import bregman_solvers as bs
+
 from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers import _batches, _engine, stochastic
 
@@ -98,3 +103,37 @@ def test_anomaly_benchmark_reports_every_method_side_by_side(capsys, tmp_path, m
     assert all(0 <= results[m][c]["auroc"] <= 1 for m in results for c in ("0", "7"))
     # one epoch trains the lifted autoencoder enough to rank (SGD-BP's small steps may not)
     assert all(results[m][c]["auroc"] > 0.5 for m in ("lifted energy", "IsolationForest") for c in ("0", "7"))
+
+
+def test_the_torch_cnn_peer_takes_the_librarys_steps():
+    """``compare.py``'s PyTorch lifted CNN (its own NCHW layout) against ImplicitSGD on the same
+    LeNet-5 parameters and variables: one batch of K = 3 steps, the same parameters after it."""
+    torch = pytest.importorskip("torch")
+    from bregman_solvers.architectures import architecture
+
+    compare = load("compare")
+    rng = np.random.default_rng(0)
+    n = 100
+    X = rng.random((n, 784)) - 0.5
+    Y = np.eye(10)[rng.integers(0, 10, n)]
+    net = bs.LiftedNetwork(architecture("lenet5", (28, 28, 1), 10), ["relu"] * 4 + ["identity"], random_state=0)
+    state = net.init_state(X)
+    peer = compare.TorchLiftedCNN(n, "float64", K=3)
+    W = net.weights
+    # the library's NHWC weights in the peer's NCHW layout (the pooled dense layer's columns permuted)
+    perm = np.array([(h * 5 + w) * 16 + c for c in range(16) for h in range(5) for w in range(5)])
+    as_peer = [W[0].transpose(0, 3, 1, 2), W[1].transpose(0, 3, 1, 2), W[2][:, perm], W[3], W[4]]
+    for (_, w, _, _), b, w_lib, b_lib in zip(peer.layers, peer.biases, as_peer, net.biases):
+        w.copy_(torch.from_numpy(np.ascontiguousarray(w_lib)))
+        b.copy_(torch.from_numpy(b_lib.reshape(-1)[:b.shape[0]].copy()))
+    hidden = []
+    for h, shape in zip(state.hidden, peer.shapes[1:-1]):
+        t = torch.from_numpy(h.copy())
+        hidden.append(t.reshape(n, *shape[1:], shape[0]).permute(0, 3, 1, 2).contiguous() if len(shape) == 3 else t)
+    peer.epoch(X, Y, hidden, np.arange(n))
+    bs.ImplicitSGD(batch_size=n, inner_iterations=3, epochs=1, shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0,
+                   aux_start="stored", momentum=0.0, safeguard=False).fit(net, X, Y, state=state)
+    W = net.weights
+    for (_, w, _, _), w_lib in zip(peer.layers, [W[0].transpose(0, 3, 1, 2), W[1].transpose(0, 3, 1, 2),
+                                                 W[2][:, perm], W[3], W[4]]):
+        np.testing.assert_allclose(w.numpy(), w_lib, rtol=1e-10, atol=1e-12)
