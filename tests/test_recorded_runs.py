@@ -1,0 +1,44 @@
+"""The docs' tables of recorded runs (``benchmarks/recorded_runs.py``) are generated from their records."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("recorded_runs", ROOT / "benchmarks" / "recorded_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_table_of_a_recorded_run_is_stale():
+    """Every ``docs/_run_<name>.rst`` is what its ``docs/_runs/<name>.json`` renders to (edit the
+    record or rerun ``python benchmarks/recorded_runs.py render``, never the table)."""
+    runs = load()
+    assert runs.render(check=True) == []
+    for path in (ROOT / "docs").glob("_run_*.rst"):          # no table without its record
+        assert (ROOT / "docs" / "_runs" / f"{path.stem[len('_run_'):]}.json").exists(), path.name
+
+
+def test_a_record_made_from_an_output_folder_renders_what_ran(tmp_path):
+    runs = load()
+    history = {"val_accuracy": [0.95, 0.981, 0.99], "train_accuracy": [0.9, 0.95, 0.99], "seconds": [10.0, 12.0, 11.0],
+               "energy": [1.0, 0.5, 0.2]}
+    results = {"settings": {"dataset": "mnist", "n_train": 1000, "n_test": 500, "dtype": "float32", "arch": "lenet5",
+                            "subset": "random"},
+               "table1": {"LBN": {"test_accuracy": 0.99}}, "history": {"LBN": history}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    rec = runs.record(tmp_path, "bregman-solvers classify ...", "a test machine", "the library's defaults",
+                      date="2026-12-03")
+    assert rec["per_epoch"]["LBN"] == {k: history[k] for k in ("train_accuracy", "val_accuracy", "seconds")}
+    text = runs.rst("toy", rec)
+    assert "a random 1000 training images" in text and "3 epochs" in text and "the library's defaults" in text
+    assert "95.0, 98.1, 99.0%" in text and "10-12" in text
+    assert "2 (22 s) / 3 (33 s)" in text                   # first epochs at 98% and 99%
+    del rec["machine"]
+    with pytest.raises(ValueError, match="lacks machine"):
+        runs.rst("toy", rec)
