@@ -14,6 +14,8 @@ fails when a table differs from its record (a stale table)::
 import argparse
 import datetime
 import json
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,15 +26,36 @@ RUNS = DOCS / "_runs"
 REQUIRED = ("command", "date", "machine", "method", "settings", "table1", "per_epoch")
 
 
-def record(out_dir, command, machine, method, date=None):
-    """The record of the run whose output folder (``--out``) is ``out_dir``."""
+def _commit():
+    """The checkout's commit (None outside a git checkout)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=DOCS.parent, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def record(out_dir, command, machine, method, date=None, commit=None):
+    """The record of the run whose output folder (``--out``) is ``out_dir`` (``commit``: default the
+    checkout's; the settings, seed included, come from the run's ``results.json``)."""
     with open(Path(out_dir) / "results.json") as f:
         results = json.load(f)
     per_epoch = {name: {key: history[key] for key in ("train_accuracy", "val_accuracy", "seconds") if key in history}
                  for name, history in results["history"].items()}
-    return {"command": command, "date": date or datetime.date.today().isoformat(), "machine": machine,
-            "method": method, "settings": results["settings"], "table1": results["table1"],
+    return {"command": command, "commit": commit or _commit(), "date": date or datetime.date.today().isoformat(),
+            "machine": machine, "method": method, "settings": results["settings"], "table1": results["table1"],
             "per_epoch": per_epoch}
+
+
+def parse_command(command):
+    """The command line's parsed arguments for a record's ``command`` (``bregman-solvers ...``); raises
+    ``SystemExit`` when the command line no longer accepts it."""
+    from bregman_solvers.cli import build_parser
+
+    words = shlex.split(command)
+    if words[:1] != ["bregman-solvers"]:
+        raise ValueError(f"a record's command starts with 'bregman-solvers', got {command!r}")
+    return build_parser().parse_args(words[1:])
 
 
 def _percent(values):
@@ -71,7 +94,8 @@ def rst(name, rec):
         "",
         f"``{rec['command']}`` ({rec['date']}; {s.get('dataset', '?')}, {images} training images, "
         f"{s.get('n_test')} test images, {s.get('dtype', 'float32')}, {epochs} epochs, "
-        f"``--arch {s.get('arch', 'mlp')}``; {rec['method']}; {rec['machine']}):",
+        f"``--arch {s.get('arch', 'mlp')}``, seed {s.get('seed', 0)}; {rec['method']}; {rec['machine']}"
+        + (f"; commit ``{rec['commit'][:7]}``" if rec.get("commit") else "") + "):",
         "",
         ".. list-table::",
         "   :header-rows: 1",
@@ -120,13 +144,16 @@ def main(argv=None):
     rec.add_argument("--machine", required=True, help="the machine and what ran beside it")
     rec.add_argument("--method", required=True, help="the paper's method or the library's defaults, and how")
     rec.add_argument("--date", default=None)
+    rec.add_argument("--commit", default=None, help="the commit that ran (default: the checkout's)")
     ren = sub.add_parser("render", help="write docs/_run_NAME.rst for every record")
     ren.add_argument("--check", action="store_true", help="only compare; exit 1 where a table is stale")
     args = parser.parse_args(argv)
     if args.action == "record":
         path = RUNS / f"{args.name}.json"
+        parse_command(args.command)
         with open(path, "w") as f:
-            json.dump(record(args.out_dir, args.command, args.machine, args.method, args.date), f, indent=2)
+            json.dump(record(args.out_dir, args.command, args.machine, args.method, args.date, args.commit), f,
+                      indent=2)
         print(f"wrote {path}")
         return 0
     stale = render(check=args.check)

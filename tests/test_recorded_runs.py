@@ -24,6 +24,18 @@ def test_no_table_of_a_recorded_run_is_stale():
         assert (ROOT / "docs" / "_runs" / f"{path.stem[len('_run_'):]}.json").exists(), path.name
 
 
+def test_every_records_command_still_parses():
+    """A record's command is what a reader types to run it again: the command line must accept it."""
+    runs = load()
+    for path in sorted((ROOT / "docs" / "_runs").glob("*.json")):
+        rec = json.loads(path.read_text())
+        if "per_epoch" in rec:
+            args = runs.parse_command(rec["command"])
+            assert args.epochs == max(len(h["val_accuracy"]) for h in rec["per_epoch"].values()), path.name
+    with pytest.raises(SystemExit):
+        runs.parse_command("bregman-solvers classify --no-such-option")
+
+
 def test_a_record_made_from_an_output_folder_renders_what_ran(tmp_path):
     runs = load()
     history = {"val_accuracy": [0.95, 0.981, 0.99], "train_accuracy": [0.9, 0.95, 0.99], "seconds": [10.0, 12.0, 11.0],
@@ -33,12 +45,13 @@ def test_a_record_made_from_an_output_folder_renders_what_ran(tmp_path):
                "table1": {"LBN": {"test_accuracy": 0.99}}, "history": {"LBN": history}}
     (tmp_path / "results.json").write_text(json.dumps(results))
     rec = runs.record(tmp_path, "bregman-solvers classify ...", "a test machine", "the library's defaults",
-                      date="2026-12-03")
+                      date="2026-12-03", commit="0123456789abcdef")
     assert rec["per_epoch"]["LBN"] == {k: history[k] for k in ("train_accuracy", "val_accuracy", "seconds")}
     text = runs.rst("toy", rec)
     assert "a random 1000 training images" in text and "3 epochs" in text and "the library's defaults" in text
     assert "95.0, 98.1, 99.0%" in text and "10-12" in text
     assert "2 (22 s) / 3 (33 s)" in text                   # first epochs at 98% and 99%
+    assert "commit ``0123456``" in text and "seed 0" in text
     del rec["machine"]
     with pytest.raises(ValueError, match="lacks machine"):
         runs.rst("toy", rec)
