@@ -1,6 +1,6 @@
 """The command line: the paper's experiments with tables and plots.
 
-``bregman-solvers classify | autoencoder | denoise | anomaly`` (also ``python -m bregman_solvers``).
+``bregman-solvers classify | autoencoder | denoise | anomaly | figures`` (also ``python -m bregman_solvers``).
 Defaults finish in a few minutes on 2 cores on the embedded MNIST subset; flags
 reproduce the paper's sizes. Every run writes its settings and results as JSON
 next to its tables and plots in ``--out``.
@@ -14,6 +14,7 @@ import warnings
 
 from . import __version__
 from ._cli_anomaly import add_parser as _add_anomaly_parser
+from ._cli_figures import add_parser as _add_figures_parser
 from ._cli_data import _load
 from .datasets import add_gaussian_noise
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
@@ -287,9 +288,8 @@ def denoise(args):
 
 # ------------------------------------------------------------------ parser
 def build_parser():
-    parser = _Parser(prog="bregman-solvers", formatter_class=_HelpFormatter,
-                     description="Lifted Bregman training: the paper's experiments on MNIST-format data, with "
-                     "tables and plots.")
+    parser = _Parser(prog="bregman-solvers", formatter_class=_HelpFormatter, description="Lifted Bregman "
+                     "training: the paper's experiments on MNIST-format data, with tables and plots.")
     parser.add_argument("--version", action="version", version=f"bregman_solvers {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -334,8 +334,7 @@ def build_parser():
         p.add_argument("--workers", type=_positive, default=None, help="train the lifted models data-parallel "
                        "on Dask with this many shards (a local cluster of as many processes, or the workers "
                        "of --scheduler); needs the extra bregman_solvers[distributed]")
-        p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler "
-                       "(e.g. tcp://host:8786) to train the lifted models on")
+        p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (e.g. tcp://host:8786)")
         p.add_argument("--scheduler-timeout", type=_step, default=10.0, metavar="SECONDS",
                        help="seconds to wait for --scheduler to answer before giving up")
         p.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
@@ -381,6 +380,7 @@ def build_parser():
                            help="standard deviation of the Gaussian noise")
         p.set_defaults(func=func)
     _add_anomaly_parser(sub, _HelpFormatter, _positive, _seed)
+    _add_figures_parser(sub, _HelpFormatter)
     return parser
 
 

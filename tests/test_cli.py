@@ -584,3 +584,18 @@ def test_subset_random_is_a_seeded_selection_of_the_images(tmp_path):
     assert all((np.rint((x + first[4]) * 255).astype(np.uint8).tobytes() in rows) for x in first[0][:20])
     assert main(["classify", *TINY, "--hidden", "8", "--subset", "random", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "results.json").read_text())["data"]["subset"] == "random"
+
+
+def test_figures_draws_the_papers_figures_1_and_2(tmp_path):
+    """``bregman-solvers figures``: both PNGs written; the curves they show are the library's own
+    activations and Bregman losses, each loss above the squared error and zero where x = sigma(z)."""
+    from bregman_solvers import _cli_figures
+
+    assert main(["figures", "--out", str(tmp_path)]) == 0
+    for name in ("figure1_activations.png", "figure2_bregman_losses.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    for _, name, params, x_value in _cli_figures.PANELS:
+        sigma, loss, squared = _cli_figures._curves(name, params, x_value)
+        assert np.all(loss >= squared - 1e-12)                       # Theorem 10
+        at = np.argmin(np.abs(sigma - x_value))                      # x = sigma(z) there (to the grid)
+        assert loss[at] < 1e-3 and np.all(np.diff(sigma) >= -1e-15)  # monotone activations

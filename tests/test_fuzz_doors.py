@@ -340,7 +340,7 @@ cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf
 
 
 @FUZZ
-@given(command=st.sampled_from(["classify", "autoencoder", "denoise", "anomaly", "demo", "nope"]),
+@given(command=st.sampled_from(["classify", "autoencoder", "denoise", "anomaly", "demo", "figures", "nope"]),
        options=st.lists(st.tuples(st.sampled_from(CLI_OPTIONS), cli_values), max_size=3))
 @example(command="classify", options=[])
 def test_cli_door(tmp_path, capsys, monkeypatch, command, options):
