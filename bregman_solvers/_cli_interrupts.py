@@ -42,13 +42,6 @@ def _stopped(results, models, kept):
     return {"kept": kept, "not_trained": [m for m in models if m not in results]}
 
 
-def _row_name(model, result):
-    """A table row's model name, marked when its fit was interrupted."""
-    if result.get("interrupted"):
-        return f"{model} (interrupted after {result['epochs_completed']} of {result['epochs']} epochs)"
-    return model
-
-
 def _report_interrupt(args, stopped):
     """The one line an interrupted run ends with (what was kept, how to resume), and its exit status."""
     if stopped is None:

@@ -28,6 +28,13 @@ def _cells(result, n, make):
     return make()
 
 
+def _row_name(model, result):
+    """A table row's model name, marked when its fit was interrupted."""
+    if result.get("interrupted"):
+        return f"{model} (interrupted after {result['epochs_completed']} of {result['epochs']} epochs)"
+    return model
+
+
 def _markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -123,7 +130,27 @@ def _accuracy_curves(histories):
 #: What Table 2 reports, written under it
 TABLE2_DEFINITION = ("Linear-activation rate: the fraction of (sample, unit) pairs of a hidden layer whose "
                      "pre-activation lies where the activation acts as the identity (z > 0 for ReLU), on a "
-                     "forward pass of the first 2,000 training images (the paper's Table 2).")
+                     "forward pass of the first 2,000 training images and of the first 2,000 test images "
+                     "(the paper's Table 2 does not say which set it measures).")
+
+#: Images each linear-activation rate is measured on (the first ones of the set)
+RATE_IMAGES = 2000
+
+
+def _rates(est, X_train, X_test):
+    """A fitted classifier's linear-activation rates per hidden layer, on training and on test images."""
+    return {"linear_activation_rates": est.network_.linear_activation_rate(X_train[:RATE_IMAGES]).tolist(),
+            "linear_activation_rates_test": est.network_.linear_activation_rate(X_test[:RATE_IMAGES]).tolist()}
+
+
+def _table2(results, n_hidden):
+    """Table 2: per model and hidden layer, the linear-activation rate on training / test images."""
+    def cells(r):
+        test = r.get("linear_activation_rates_test", [float("nan")] * n_hidden)
+        return [f"{100 * a:.1f}% / {100 * b:.1f}%" for a, b in zip(r["linear_activation_rates"], test)]
+
+    return _markdown_table(["model", *[f"layer {i + 1} (train / test)" for i in range(n_hidden)]],
+                           [[_row_name(m, r), *_cells(r, n_hidden, lambda r=r: cells(r))] for m, r in results.items()])
 
 
 def _joined(earlier, later):

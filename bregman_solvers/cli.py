@@ -23,10 +23,10 @@ from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _sync_every)
-from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _row_name, _stopped
+from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
-                          _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images,
-                          _write_json)
+                          _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images, _rates,
+                          _row_name, _table2, _write_json)
 
 
 def _fit_reporting_divergence(name, fit):
@@ -139,15 +139,13 @@ def classify(args):
             if history.get("epoch"):
                 histories[name] = history
                 results[name].update(train_accuracy=history["train_accuracy"][-1],
-                                     test_accuracy=history["val_accuracy"][-1],
-                                     linear_activation_rates=est.network_.linear_activation_rate(Xtr[:2000]).tolist())
+                                     test_accuracy=history["val_accuracy"][-1], **_rates(est, Xtr, Xte))
             break
         history = histories[name] = _joined(earlier, est.history_)
         results[name] = {
             "train_accuracy": history["train_accuracy"][-1],
             "test_accuracy": history["val_accuracy"][-1],
-            "linear_activation_rates": est.network_.linear_activation_rate(Xtr[:2000]).tolist(),
-            "seconds": time.time() - t0,
+            **_rates(est, Xtr, Xte), "seconds": time.time() - t0,
         }
         _export(args, est, slugs[name], mean)
     stopped = _stopped(results, models, kept)
@@ -157,10 +155,7 @@ def classify(args):
                              [[_row_name(m, r), *_cells(r, 2, lambda r=r: [f"{100 * r['train_accuracy']:.1f}%",
                                                                            f"{100 * r['test_accuracy']:.1f}%"])]
                               for m, r in results.items()])
-    table2 = _markdown_table(["model", *[f"layer {i + 1}" for i in range(n_hidden)]],
-                             [[_row_name(m, r), *_cells(r, n_hidden, lambda r=r: [f"{100 * v:.1f}%"
-                                                                                  for v in r["linear_activation_rates"]])]
-                              for m, r in results.items()])
+    table2 = _table2(results, n_hidden)
     title1 = f"Table 1: classification accuracy{mark}"
     title2 = f"Table 2: linear-activation rates of the hidden layers{mark}"
     with open(os.path.join(args.out, "table1.md"), "w") as f:

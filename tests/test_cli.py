@@ -25,6 +25,7 @@ def test_classify(tmp_path, capsys):
     assert set(table) == {"standard lifted network", "lifted Bregman network (LBN)", "SGD-BP"}
     for row in table.values():
         assert 0 <= row["test_accuracy"] <= 1 and len(row["linear_activation_rates"]) == 2
+        assert len(row["linear_activation_rates_test"]) == 2          # Table 2 on training and test images
     assert results["settings"]["epochs"] == 2 and results["settings"]["command"] == "classify"
     assert "| model |" in (tmp_path / "table1.md").read_text()
     assert "layer 2" in (tmp_path / "table2.md").read_text()
@@ -48,7 +49,7 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
                  "--threads", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "memory: auxiliary variables 5.21 MB (200 samples x 6,508 entries, float32)" in out
-    assert "layer 4 |" in out and "layer 5" not in out
+    assert "layer 4 (train / test) |" in out and "layer 5" not in out
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["settings"]["arch"] == "lenet5"
     assert all(len(row["linear_activation_rates"]) == 4 for row in results["table1"].values())
