@@ -213,7 +213,9 @@ def _autoencoder(args, denoise):
     Xtr, _, Xte, _, mean, data = _load(args)
     args.n_features = Xtr.shape[1]
     inputs_te = add_gaussian_noise(Xte, args.noise, random_state=args.seed + 1) if denoise else Xte
-    results, histories, recon, kept = {}, {}, {}, None
+    # the grids of Figures 5, 10 and 12: training images (freshly noised for display) and test images
+    inputs_tr = add_gaussian_noise(Xtr[:8], args.noise, random_state=args.seed + 2) if denoise else Xtr[:8]
+    results, histories, recon, recon_tr, kept = {}, {}, {}, {}, None
     models = _ae_models(args, Xtr.shape[0], denoise)
     for name, (estimator, params) in models.items():
         print(f"training {name} ...", flush=True)
@@ -235,7 +237,7 @@ def _autoencoder(args, denoise):
         results.setdefault(name, {}).update(
             test_mse=history["val_mse"][-1], test_code_sparsity=history["val_code_sparsity"][-1],
             train_objective=history["train_loss"][-1], seconds=time.time() - t0)
-        recon[name] = est.predict(inputs_te[:8])
+        recon[name], recon_tr[name] = est.predict(inputs_te[:8]), est.predict(inputs_tr)
         if kept:
             break
         _export(args, est, name.lower(), mean)
@@ -262,10 +264,11 @@ def _autoencoder(args, denoise):
     _plot_curves(os.path.join(args.out, "sparsity.png"),
                  {m: h["val_code_sparsity"] for m, h in histories.items()}, "code sparsity (test images)",
                  "code sparsity on the test images per epoch")
-    head = [Xte[:8]] + ([inputs_te[:8]] if denoise else [])
     labels = ["clean"] + (["noisy"] if denoise else [])
-    _plot_images(os.path.join(args.out, "reconstructions.png"), head + list(recon.values()),
-                 labels + list(recon), mean)
+    for name, clean, inputs, images in [("reconstructions.png", Xte, inputs_te, recon),
+                                        ("reconstructions_train.png", Xtr, inputs_tr, recon_tr)]:
+        head = [clean[:8]] + ([inputs[:8]] if denoise else [])
+        _plot_images(os.path.join(args.out, name), head + list(images.values()), labels + list(images), mean)
     print("\n" + table)
     print(f"results, tables and plots in {args.out}")
     return _report_interrupt(args, stopped)

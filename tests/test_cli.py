@@ -65,7 +65,7 @@ def test_autoencoders(tmp_path, command):
     assert set(results["results"]) == expected
     for row in results["results"].values():
         assert row["test_mse"] > 0 and 0 <= row["test_code_sparsity"] <= 1
-    for name in ("objective.png", "test_mse.png", "sparsity.png", "reconstructions.png"):
+    for name in ("objective.png", "test_mse.png", "sparsity.png", "reconstructions.png", "reconstructions_train.png"):
         assert_png(tmp_path / name)
     if command == "denoise":            # the undercomplete autoencoders of Section 6: code width 70 by default
         assert results["settings"]["code_width"] == 70
@@ -202,6 +202,7 @@ def test_the_cli_serves_data_of_any_width(tmp_path, monkeypatch):
     assert main(["autoencoder", "--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet",
                  "--inner-iterations", "2", "--aux-start", "forward", "--out", str(tmp_path / "a")]) == 0
     assert_png(tmp_path / "a" / "reconstructions.png")          # 6 x 6 images
+    assert_png(tmp_path / "a" / "reconstructions_train.png")
 
 
 def test_a_missing_data_set_tells_a_command_line_user_about_data_dir(tmp_path, capsys, monkeypatch):
