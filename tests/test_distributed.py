@@ -330,3 +330,31 @@ def test_a_lost_worker_is_recognised_by_type_never_by_message():
     # an actor's lost worker is a plain RuntimeError: the driver asks the scheduler instead
     assert not lost_worker_error(RuntimeError("Worker holding Actor was lost"))
     assert not lost_worker_error(OSError("No space left on device"))     # a shard's own failure
+
+
+def test_ctrl_c_in_a_terminal_stops_a_dask_fit_at_a_round_in_one_line(tmp_path):
+    """A terminal's Ctrl-C reaches the whole foreground process group: the command and the local
+    cluster's worker processes. The workers ignore it (they would die mid-round with a traceback each);
+    the driver stops at the end of the current round: exit 130, one line on stderr, results marked
+    interrupted."""
+    import signal
+
+    command = [sys.executable, "-m", "bregman_solvers", "classify", "--workers", "2", "--n-train", "2000",
+               "--n-test", "200", "--quiet", "--hidden", "128", "128", "--epochs", "30", "--sync-every", "2",
+               "--checkpoint-every", "1", "--out", str(tmp_path / "run")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(bs.__file__)),
+                                                                      os.environ.get("PYTHONPATH")])))
+    # a process group of its own, as a terminal's foreground job
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               cwd=tmp_path, start_new_session=True)
+    assert process.stdout.readline().startswith("training lifted Bregman network")
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "run" / "checkpoint-lbn.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)                         # the cluster up, an epoch done, rounds running
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err and "interrupted: kept lifted Bregman network" in err
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["interrupted"]["not_trained"] == ["SGD-BP"]
+    assert results["table1"]["lifted Bregman network (LBN)"]["epochs_completed"] >= 1

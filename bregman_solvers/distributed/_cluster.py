@@ -75,4 +75,7 @@ def dask_client(client=None, scheduler=None, n_workers=None, threads_per_worker=
                                   **web) as cluster, distributed.Client(cluster) as own:
         # on a busy machine a spawned worker can register after the cluster has started: wait for all
         own.wait_for_workers(n, timeout=WORKER_START_TIMEOUT)
+        from ._signals import IgnoreInterrupts
+
+        own.register_plugin(IgnoreInterrupts())        # Ctrl-C is the driver's to handle (see _signals)
         yield own

@@ -10,6 +10,7 @@ from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
 from ..solvers._base import with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
+from ..solvers._stop import STOP
 from ..solvers._batches import ParameterAverage, parameters_finite
 from ..solvers.stochastic import ImplicitSGD
 
@@ -224,6 +225,10 @@ class DistributedImplicitSGD(ImplicitSGD):
             return average.mean()
 
         def run_epoch(epoch, progress):
+            with STOP.watching():               # a Ctrl-C stops the fit at the end of the current round
+                return rounds_of_epoch(epoch, progress)
+
+        def rounds_of_epoch(epoch, progress):
             nonlocal previous
             energies, losses = [], 0
             for r in range(n_rounds):
@@ -245,6 +250,7 @@ class DistributedImplicitSGD(ImplicitSGD):
                 for res in results:
                     energies += res["energies"]
                 progress.update(sum(res["batches"] for res in results))
+                STOP.check(min((r + 1) * sync, max(per_epoch)), energies, None)
             extra = loop.extra
             extra["rounds"], extra["shards"] = n_rounds, len(shards)
             extra["bytes_per_round"] = 2 * len(shards) * theta.nbytes * (2 if average_velocity else 1)
