@@ -14,7 +14,7 @@ float32 and float64, it prints seconds per 1,000 samples of:
 * ``numpy``: :class:`NumpyImplicitSGD` below, the same algorithm in plain NumPy with
   preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
 * ``sgd-bp``: the library's SGD-BP, one epoch;
-* ``torch`` (when PyTorch is installed): :class:`TorchImplicitSGD`, the same algorithm with
+* ``torch`` (when PyTorch is installed): ``TorchImplicitSGD`` (``torch_peers.py``), the same algorithm with
   PyTorch tensors on the CPU;
 
 and the ratios library / floor, numpy / library (and torch / library). ``floor(lr)`` is the
@@ -41,11 +41,16 @@ floor does not depend on them; the NumPy and PyTorch peers are written for relu 
 left out of those rows), and prints each row's library time over the relu row's.
 """
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import bregman_solvers as bs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_peers import TorchImplicitSGD, TorchLiftedCNN  # noqa: E402 - the sibling module, whatever the cwd
 
 CONFIGS = {
     "classification": ([784, 784, 784, 784, 10], 10),
@@ -122,69 +127,6 @@ class NumpyImplicitSGD:
                     np.maximum(self.V[h], 0, out=self.H[h])
             for h in range(L - 1):
                 hidden[h][idx] = self.H[h]
-
-
-class TorchImplicitSGD:
-    """The same algorithm with PyTorch tensors on the CPU (optional column; our own code, no autograd)."""
-
-    def __init__(self, widths, batch, dtype, tau_theta=0.1, tau_x=0.1, tau=1.0):
-        import torch
-
-        self.torch = torch
-        self.dt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
-        self.widths, self.B = widths, batch
-        self.tt, self.tx, self.tau = tau_theta, tau_x, tau
-        e = lambda *s: torch.empty(s, dtype=self.dt)  # noqa: E731
-        L = len(widths) - 1
-        self.Z = [e(batch, w) for w in widths[1:]]
-        self.R = [e(batch, w) for w in widths[1:]]
-        self.V = [e(batch, w) for w in widths[1:-1]]
-        self.T = [e(batch, w) for w in widths[:-1]]
-        self.gW = [e(widths[l + 1], widths[l]) for l in range(L)]
-        self.gb = [e(w) for w in widths[1:]]
-        self.H = [e(batch, w) for w in widths[1:-1]]
-
-    def epoch(self, net, X, Y, hidden, order):
-        torch = self.torch
-        W = [torch.from_numpy(w) for w in net.weights]
-        b = [torch.from_numpy(v) for v in net.biases]
-        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-        Ht = [torch.from_numpy(h) for h in hidden]
-        L, t = len(W), self.tx
-        for a in range(0, len(order) - self.B + 1, self.B):
-            idx = torch.from_numpy(np.sort(order[a:a + self.B]))
-            x0, y = Xt.index_select(0, idx), Yt.index_select(0, idx)
-            for h in range(L - 1):
-                torch.index_select(Ht[h], 0, idx, out=self.H[h])
-            W0 = [w.clone() for w in W]
-            b0 = [v.clone() for v in b]
-            xs = [x0, *self.H, y]
-            for _ in range(self.K):
-                for l in range(L):
-                    torch.matmul(xs[l], W[l].T, out=self.Z[l])
-                    self.Z[l] += b[l]
-                    if l < L - 1:
-                        torch.clamp_min(self.Z[l], 0, out=self.R[l])
-                        torch.mul(self.Z[l], t, out=self.V[l])
-                        self.V[l] += xs[l + 1]
-                        self.V[l] *= 1.0 / (1.0 + t)
-                    else:
-                        self.R[l].copy_(self.Z[l])
-                    self.R[l] -= xs[l + 1]
-                for h in range(L - 1):
-                    torch.matmul(self.R[h + 1], W[h + 1], out=self.T[h + 1])
-                    self.V[h].add_(self.T[h + 1], alpha=-t / (1.0 + t))
-                for l in range(L):
-                    torch.matmul(self.R[l].T, xs[l], out=self.gW[l])
-                    torch.sum(self.R[l], 0, out=self.gb[l])
-                    for g, p, p0 in ((self.gW[l], W[l], W0[l]), (self.gb[l], b[l], b0[l])):
-                        # p <- p - tt (g / B + (p - p0) / tau)
-                        p.mul_(1.0 - self.tt / self.tau).add_(p0, alpha=self.tt / self.tau)
-                        p.add_(g, alpha=-self.tt / self.B)
-                for h in range(L - 1):
-                    torch.clamp_min(self.V[h], 0, out=self.H[h])
-            for h in range(L - 1):
-                Ht[h].index_copy_(0, idx, self.H[h])
 
 
 #: Operand layouts the floor tries: batch arrays with samples or features as rows, weights
@@ -348,97 +290,6 @@ def conv_floor(layers, batch, dtype, n_iter):
             if pool and l:
                 _conv.avg_pool_adjoint(pooled, back, *pool.in_shape, pool.size, 1.0, t)
     return time.perf_counter() - start
-
-
-class TorchLiftedCNN:
-    """The lifted update of the ``lenet5`` config (relu hidden layers, identity output, Remark 11's
-    splitting, the proximity term to theta^k, Algorithm 1 from stored variables) written with
-    ``torch.nn.functional``: convolutions by ``conv2d``, their adjoints by ``conv_transpose2d``,
-    weight gradients by ``torch.nn.grad.conv2d_weight``, pooling by ``avg_pool2d`` and its adjoint
-    by nearest upsampling / 4; variables in PyTorch's own NCHW layout. Our code, no autograd."""
-
-    def __init__(self, batch, dtype, tau_theta=0.01, tau_x=0.1, tau=1.0, K=10):
-        import torch
-
-        self.torch = torch
-        self.dt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
-        self.B, self.tt, self.tx, self.tau, self.K = batch, tau_theta, tau_x, tau, K
-        g = torch.Generator().manual_seed(0)
-
-        def param(*shape):
-            return (torch.randn(shape, generator=g, dtype=self.dt) / np.sqrt(np.prod(shape[1:]))).contiguous()
-
-        # (kind, weight, pooled input): conv 1->6 5x5 pad 2; pool, conv 6->16 5x5; pool, dense 400->120; 120->84; 84->10
-        self.layers = [("conv", param(6, 1, 5, 5), False, 2), ("conv", param(16, 6, 5, 5), True, 0),
-                       ("dense", param(120, 400), True, 0), ("dense", param(84, 120), False, 0),
-                       ("dense", param(10, 84), False, 0)]
-        self.biases = [torch.zeros(w.shape[0], dtype=self.dt) for _, w, _, _ in self.layers]
-        self.shapes = [(1, 28, 28), (6, 28, 28), (16, 10, 10), (120,), (84,), (10,)]
-
-    def _input(self, l, x):
-        F = self.torch.nn.functional
-        kind, _, pooled, _ = self.layers[l]
-        if pooled:
-            x = F.avg_pool2d(x, 2)
-        return x.flatten(1) if kind == "dense" else x
-
-    def _forward(self, l, x):
-        F = self.torch.nn.functional
-        kind, w, _, pad = self.layers[l]
-        b = self.biases[l]
-        x = self._input(l, x)
-        return F.conv2d(x, w, b, padding=pad) if kind == "conv" else self.torch.addmm(b, x, w.T)
-
-    def _adjoint(self, l, r, x_shape):
-        F = self.torch.nn.functional
-        kind, w, pooled, pad = self.layers[l]
-        back = F.conv_transpose2d(r, w, padding=pad) if kind == "conv" else r @ w
-        if pooled:
-            back = F.interpolate(back.reshape(-1, *self._pooled_shape(x_shape)), scale_factor=2) / 4
-        return back.reshape(x_shape)
-
-    @staticmethod
-    def _pooled_shape(shape):
-        c, h, w = shape[1:]
-        return c, h // 2, w // 2
-
-    def _weight_gradient(self, l, r, x):
-        kind, w, _, pad = self.layers[l]
-        x = self._input(l, x)
-        if kind == "conv":
-            return self.torch.nn.grad.conv2d_weight(x, w.shape, r, padding=pad)
-        return r.T @ x
-
-    def epoch(self, X, Y, hidden, order):
-        """One epoch over ``X`` (n, 784) with stored variables ``hidden`` (NCHW tensors, updated)."""
-        torch = self.torch
-        Xt = torch.from_numpy(X).reshape(-1, 1, 28, 28)
-        Yt = torch.from_numpy(Y)
-        L, t, c = len(self.layers), self.tx, self.tt / self.tau
-        for a in range(0, len(order) - self.B + 1, self.B):
-            idx = torch.from_numpy(np.sort(order[a:a + self.B]))
-            xs = [Xt.index_select(0, idx), *[h.index_select(0, idx) for h in hidden], Yt.index_select(0, idx)]
-            anchor = [(w.clone(), b.clone()) for (_, w, _, _), b in zip(self.layers, self.biases)]
-            for k in range(self.K):
-                Z = [self._forward(l, xs[l]) for l in range(L)]
-                R = [(torch.clamp_min(Z[l], 0) if l < L - 1 else Z[l]) - xs[l + 1] for l in range(L)]
-                V = [(xs[h + 1] + t * Z[h] - t * self._adjoint(h + 1, R[h + 1], xs[h + 1].shape)) / (1 + t)
-                     for h in range(L - 1)]
-                for l in range(L):
-                    w, b = self.layers[l][1], self.biases[l]
-                    gw, gb = self._weight_gradient(l, R[l], xs[l]), R[l].sum(dim=tuple(i for i in range(R[l].dim())
-                                                                                     if i != 1))
-                    for p, g_, p0 in ((w, gw, anchor[l][0]), (b, gb, anchor[l][1])):
-                        if k > 0:
-                            p.mul_(1.0 - c).add_(p0, alpha=c)
-                        p.add_(g_, alpha=-self.tt / self.B)
-                for h in range(L - 1):
-                    xs[h + 1] = torch.clamp_min(V[h], 0)
-            for h in range(L - 1):
-                hidden[h].index_copy_(0, idx, xs[h + 1])
-
-    def hidden_state(self, n):
-        return [self.torch.zeros((n, *shape), dtype=self.dt) for shape in self.shapes[1:-1]]
 
 
 def conv_rows(n, dtypes, repeat):

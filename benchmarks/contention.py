@@ -8,7 +8,7 @@ seconds and the ratio busy / quiet. On ``c`` cores a fair share with one competi
 ``c / (c - 1)`` (2x on 2 cores).
 
 Columns: ``library`` (:class:`bregman_solvers.ImplicitSGD`, defaults), ``library
-n_threads=1``, and ``torch`` (``TorchImplicitSGD`` of ``compare.py``, the same
+n_threads=1``, and ``torch`` (``TorchImplicitSGD`` of ``torch_peers.py``, the same
 algorithm with PyTorch tensors) when PyTorch imports.
 
 Competitors (``--competitor``):
@@ -33,7 +33,8 @@ import bregman_solvers as bs
 from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import TorchImplicitSGD, timed  # noqa: E402 - the sibling script, whatever the working directory
+from compare import timed  # noqa: E402 - the sibling script, whatever the working directory
+from torch_peers import TorchImplicitSGD  # noqa: E402
 
 WIDTHS = [784, 784, 784, 784, 10]
 

@@ -106,19 +106,19 @@ def test_anomaly_benchmark_reports_every_method_side_by_side(capsys, tmp_path, m
 
 
 def test_the_torch_cnn_peer_takes_the_librarys_steps():
-    """``compare.py``'s PyTorch lifted CNN (its own NCHW layout) against ImplicitSGD on the same
+    """``torch_peers.py``'s PyTorch lifted CNN (its own NCHW layout) against ImplicitSGD on the same
     LeNet-5 parameters and variables: one batch of K = 3 steps, the same parameters after it."""
     torch = pytest.importorskip("torch")
     from bregman_solvers.architectures import architecture
 
-    compare = load("compare")
+    peers = load("torch_peers")
     rng = np.random.default_rng(0)
     n = 100
     X = rng.random((n, 784)) - 0.5
     Y = np.eye(10)[rng.integers(0, 10, n)]
     net = bs.LiftedNetwork(architecture("lenet5", (28, 28, 1), 10), ["relu"] * 4 + ["identity"], random_state=0)
     state = net.init_state(X)
-    peer = compare.TorchLiftedCNN(n, "float64", K=3)
+    peer = peers.TorchLiftedCNN(n, "float64", K=3)
     W = net.weights
     # the library's NHWC weights in the peer's NCHW layout (the pooled dense layer's columns permuted)
     perm = np.array([(h * 5 + w) * 16 + c for c in range(16) for h in range(5) for w in range(5)])

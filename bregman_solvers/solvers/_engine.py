@@ -7,20 +7,12 @@ iterate, for given block steps, without allocating:
 * theta: ``W_l <- W_l - tau_theta_l (lambda_l / N) R_l^T X_{l-1}``, same for ``b_l``
   (mean energy, so ``tau_theta`` does not depend on N), with eq. 24's proximity term
   to an anchor where implicit SGD asks for it;
-* x (per sample, the scaling convention): with ``t = tau_x lambda_l``,
-
-  - ``splitting="phi"`` (the paper's Remark 11, default):
-    ``x_l <- prox_{t Phi_l}(x_l + t z_l - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``,
-    evaluated as ``prox_{(t/(1+t)) Psi_l}`` of that argument divided by ``1 + t``;
-  - ``splitting="smooth"``: ``0.5 |x_l|^2`` stays in the smooth part,
-    ``x_l <- prox_{t Psi_l}(x_l - t (x_l - z_l) - tau_x lambda_{l+1} W_{l+1}^T r_{l+1})``.
-
-  Remark 11's splitting is the default because its smooth part in ``x_l`` is only
-  the coupling ``lambda_{l+1} Phi*_{l+1}(W_{l+1} x_l + b)``: the admissible step is
-  ``1 / (lambda_{l+1} |W_{l+1}|^2)`` instead of ``1 / (lambda_l + lambda_{l+1} |W_{l+1}|^2)``,
-  and the strongly convex ``0.5 |x_l|^2`` is handled exactly by the prox.
-  The classical and MAC-QP penalties always use the smooth splitting (MAC-QP
-  has no prox: its auxiliary variables are unconstrained).
+* x (per sample, the scaling convention): with ``t = tau_x lambda_l``, ``splitting="phi"``
+  (Remark 11, the default: ``0.5 |x_l|^2`` in the prox, so the admissible step is
+  ``1 / (lambda_{l+1} |W_{l+1}|^2)``) ``x_l <- prox_{t Phi_l}(x_l + t z_l - tau_x lambda_{l+1}
+  W_{l+1}^T r_{l+1})``, evaluated as ``prox_{(t/(1+t)) Psi_l}`` of that argument over ``1 + t``;
+  ``splitting="smooth"`` (always for the classical and MAC-QP penalties) keeps
+  ``0.5 |x_l|^2`` in the smooth part (:meth:`StepEngine.x_coefficients`).
 
 For a network of dense layers (``network.compiled``) the layer passes and the parameter
 step without a regulariser are the compiled ``_kernels._steps.ProximalSteps``; any other
@@ -31,16 +23,12 @@ explicit parameter step: nothing else in the solvers differs. What stays in Pyth
 what needs a regulariser (the explicit step and its prox, Bregman iterations, the
 code's soft threshold), the step sizes' Lipschitz bounds and the backups.
 
-The parameter step takes one of three forms, chosen by :meth:`StepEngine.step_form`:
-
-* ``"scaled"`` (dense layers, no regulariser, no proximity term or ``0 < tau_theta / tau < 1``):
-  the weights are held as ``W_l / s_l`` with ``s_l`` in :attr:`StepEngine.w_scale`, so
-  the pull towards the anchor is one ``axpy`` and the gradient product accumulates
-  into the weights (see ``ProximalSteps.parameter_step``);
-* ``"explicit"`` (a variational regulariser, or operators other than dense layers): pull,
-  gradient product, then the prox;
-* ``"bregman"`` (a :class:`~bregman_solvers.regularisers.BregmanIteration`): the
-  gradient, then the linearised Bregman step.
+The parameter step takes one of three forms (:meth:`StepEngine.step_form`): ``"scaled"`` (dense
+layers, no regulariser, no proximity term or ``0 < tau_theta / tau < 1``: the weights held as
+``W_l / s_l``, ``s_l`` in :attr:`StepEngine.w_scale`, so the pull is one ``axpy`` and the gradient
+product accumulates into the weights; ``ProximalSteps.parameter_step``); ``"explicit"`` (a
+regulariser, or other operators: pull, gradient product, prox); ``"bregman"`` (a
+:class:`~bregman_solvers.regularisers.BregmanIteration`: gradient, then the linearised Bregman step).
 """
 import numpy as np
 
@@ -343,15 +331,10 @@ class StepEngine:
                          a_x, c_z, back, prox_c, MIN_W_SCALE, bool(low_rank))
 
     def low_rank_pays(self, n_steps):
-        """Whether K = ``n_steps`` steps of the input layer cost fewer multiply-adds in low-rank form.
-
-        Plain, each step but the first computes the layer's pre-activation and each step its
-        weight gradient: ``(2K - 1) n m d`` for a batch of ``n`` samples, ``d`` inputs and ``m``
-        units. Low-rank: the Gram matrix ``n^2 d``, ``K - 1`` products ``G A`` of ``n^2 m`` and
-        the weights formed once, ``n m d``. It pays when the batch is small against the layer
-        (batch 100, 784 inputs and units, K = 10: 15% of the plain cost); it is taken when
-        it needs at most :data:`LOW_RANK_MAX_SHARE` of the plain cost, which depends only on
-        the shapes and K: one decision for a fit's batches.
+        """Whether K = ``n_steps`` steps of the input layer cost at most :data:`LOW_RANK_MAX_SHARE` of the
+        plain form's multiply-adds in low-rank form: plain ``(2K - 1) n m d`` (batch ``n``, ``d`` inputs,
+        ``m`` units), low-rank ``n^2 d + (K - 1) n^2 m + n m d`` (docs/performance.rst, "Fewer products
+        per batch"). It depends only on the shapes and K: one decision for a fit's batches.
         """
         n, d, m = self.n, self.net.widths[0], self.net.widths[1]
         plain = (2 * n_steps - 1) * n * m * d
