@@ -34,7 +34,10 @@ that choice is worth.
 ``--configs lenet5`` (only when asked) times the LeNet-5-like lifted CNN (batch 100, K = 10) against
 its floor: per inner iteration and layer the patch matrix (im2col) and the forward GEMM, the weight
 gradient's GEMM on the same patches, and but for the first layer the back term's GEMM and col2im
-(pooling passes included), on preallocated buffers: what an epoch must do at least.
+(pooling passes included), on preallocated buffers: what an epoch must do at least; and, where
+PyTorch imports, against ``TorchLiftedCNN`` (``torch_peers.py``), the same lifted update written with
+``torch.nn.functional`` convolutions (checked step for step against the library in
+``tests/test_benchmark_scripts.py``).
 
 ``--activations`` runs the library and SGD-BP columns with other hidden activations (the
 floor does not depend on them; the NumPy and PyTorch peers are written for relu and are
