@@ -26,7 +26,7 @@ autodoc_default_options = {
                                                               "transform", "inverse_transform"))
     + ",set_output",
 }
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_run_*.rst"]  # recorded runs: included where shown (benchmarks/recorded_runs.py)
 html_theme = "alabaster"
 html_static_path = ["_static"]
 nitpicky = False
