@@ -140,8 +140,7 @@ cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, d
     if anchor != NULL:
         _parallel_axpy(n_w, <floating>(c * anchor_scale / scale), anchor + layer.w_offset, w,
                        layer.product_threads)
-        _scal(n_out, <floating>(1.0 - c), b)
-        _axpy(n_out, <floating>c, anchor + layer.b_offset, b)
+        _pull_biases(layer, anchor, c, 0, n_out)
     _product(True, False, alpha, <floating*>layer.residual, n, n_out, <floating*>layer.x_prev, n, n_in, 1, w,
              layer.product_blocks, layer.product_threads)
     w_scale[0] = scale
@@ -159,9 +158,16 @@ cdef inline void _update_units(Layer* layer, Py_ssize_t n, floating* anchor, dou
     cdef Py_ssize_t units = stop - start, n_in = layer.n_in, n_out = layer.n_out
     if anchor != NULL:
         _axpy(units * n_in, <floating>(c * anchor_scale / scale), anchor + layer.w_offset + start * n_in, w)
-        _scal(units, <floating>(1.0 - c), b)
-        _axpy(units, <floating>c, anchor + layer.b_offset + start, b)
+        _pull_biases(layer, anchor, c, start, stop)
     # R: n x n_out, its columns [start, stop)
     _gemm(True, False, <int>units, <int>n_in, <int>n, alpha, residual + start, <int>n_out,
           <floating*>layer.x_prev, <int>n_in, 1, w, <int>n_in)
     _column_sums_strided(residual + start, n, units, n_out, b, <floating>(-step), True, sums + start)
+
+
+cdef inline void _pull_biases(Layer* layer, const floating* anchor, double c, Py_ssize_t start,
+                              Py_ssize_t stop) noexcept nogil:
+    """The pull of biases ``[start, stop)`` towards the anchor's: ``b = (1 - c) b + c b_anchor``."""
+    cdef floating* b = <floating*>layer.b + start
+    _scal(stop - start, <floating>(1.0 - c), b)
+    _axpy(stop - start, <floating>c, anchor + layer.b_offset + start, b)

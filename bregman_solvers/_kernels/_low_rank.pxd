@@ -17,8 +17,8 @@
 from cython cimport floating
 from libc.string cimport memcpy, memset
 
-from ._blas cimport _axpy, _parallel_axpy, _parallel_scal, _product, _scal
-from ._layer cimport Layer
+from ._blas cimport _parallel_axpy, _parallel_scal, _product
+from ._layer cimport Layer, _pull_biases
 from ._passes cimport _column_sums, _sample_rows_pass
 
 
@@ -52,8 +52,7 @@ cdef inline void _low_rank_step(Layer* layer, Py_ssize_t n, const floating* anch
         c = 0.0
     if c != 0.0:
         _parallel_scal(n * n_out, <floating>(1.0 - c), coefficients, layer.product_threads)
-        _scal(n_out, <floating>(1.0 - c), b)
-        _axpy(n_out, <floating>c, anchor + layer.b_offset, b)
+        _pull_biases(layer, anchor, c, 0, n_out)
     _parallel_axpy(n * n_out, <floating>step, <floating*>layer.residual, coefficients, layer.product_threads)
     _column_sums(<floating*>layer.residual, n, n_out, b, <floating>(-step), True, sums)
 
