@@ -2,8 +2,10 @@
 
 During implicit SGD's batches Ctrl-C only asks the fit to stop: it finishes its current batch, and
 its callback writes a checkpoint of that point (parameters, auxiliary variables, momentum, and the
-position in the epoch), from which ``--resume`` continues exactly like the uninterrupted run; an
-interrupt during the end-of-epoch evaluation keeps the epoch's batches the same way. Elsewhere
+position in the epoch), from which ``--resume`` continues exactly like the uninterrupted run; the fit
+listens from its first epoch to its last, so an interrupt at an epoch's start or during its
+evaluation stops before the next batch the same way, and one after the last batch keeps the whole
+fit (:meth:`bregman_solvers.solvers._epochs.EpochLoop.run`). Elsewhere
 (another solver's batches, loading, plotting) it interrupts at once: a fit then returns the network
 of its last completed epoch. The command marks the model's results interrupted, trains no further
 model, writes its tables, JSON and plots with the mark, and ends with one line saying what was kept

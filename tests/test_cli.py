@@ -390,8 +390,9 @@ def test_ctrl_c_during_a_fit_stops_at_the_batch_and_resumes_to_the_whole_run(tmp
 
 
 def test_ctrl_c_during_the_epochs_evaluation_keeps_the_epochs_batches(tmp_path, capsys, monkeypatch):
-    """Ctrl-C while the second epoch's validation metrics are computed: its batches are kept (a
-    checkpoint at the end of its batches), and --resume records the epoch and goes on as the whole run."""
+    """Ctrl-C while the second epoch's validation metrics are computed: the fit is watching, so the
+    evaluation finishes and the stop lands before epoch 3's first batch (a checkpoint there, epoch 2
+    recorded), and --resume goes on as the whole run."""
     from bregman_solvers.solvers import _epochs
 
     assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "whole")]) == 0
@@ -401,9 +402,9 @@ def test_ctrl_c_during_the_epochs_evaluation_keeps_the_epochs_batches(tmp_path, 
         _interrupt_at(patch, _epochs, "evaluate_network", 3)
         assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "parts")]) == 130
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "after 1 of 3 epochs" in err and "--resume" in err
+    assert err.count("\n") == 1 and "after 2 of 3 epochs" in err and "--resume" in err
     checkpoint = bs.load(tmp_path / "parts" / "checkpoint-lbn.npz")
-    assert checkpoint.epoch == 1 and checkpoint.position["batch"] == 2          # both batches of epoch 2
+    assert checkpoint.epoch == 2 and checkpoint.position["batch"] == 0          # before epoch 3's batches
     _resume_gives_the_whole_run(tmp_path, "whole", "parts")
 
 
@@ -452,7 +453,9 @@ def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_w
     process = subprocess.Popen([*command, "--out", str(tmp_path / "parts")], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     assert process.stdout.readline().startswith("training lifted Bregman network")
-    time.sleep(1.0)
+    # a third into LBN's fit as the whole run timed it: inside the fit on any machine's speed
+    lbn = json.loads((tmp_path / "whole" / "results.json").read_text())["table1"]["lifted Bregman network (LBN)"]
+    time.sleep(lbn["seconds"] / 3)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 130, (out, err)

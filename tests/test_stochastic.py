@@ -399,6 +399,58 @@ def test_an_interrupt_during_the_epochs_evaluation_keeps_its_batches(data, monke
     assert r.history["batch_energy"] + rest.history["batch_energy"] == whole.history["batch_energy"]
 
 
+@pytest.mark.parametrize("where", ["epoch start", "last evaluation"])
+def test_a_stop_between_batch_loops_waits_for_a_boundary_and_resumes_exactly(data, monkeypatch, where):
+    """request_stop() outside the batches but inside a fit (epoch 2's step estimate, or the last
+    epoch's evaluation): the fit is watching, so the handler raises nothing there; the stop lands
+    before epoch 2's first batch (position batch 0), or after the last batch the whole fit is kept,
+    marked interrupted and shown to the callback again; a resume ends as the uninterrupted fit."""
+    from bregman_solvers.solvers import _batches, _epochs, _stop
+
+    X, Y = data
+    solver = lambda **kw: bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=3, random_state=3,  # noqa: E731
+                                         track_energy=True, **kw)
+    full = net()
+    whole = solver().fit(full, X, Y)
+    count = {"n": 0}
+    if where == "epoch start":
+        real = _batches.AlgorithmOneBatches.epoch_steps
+
+        def hooked(self, epoch):
+            if epoch == 1:
+                assert _stop.request_stop()
+            return real(self, epoch)
+        monkeypatch.setattr(_batches.AlgorithmOneBatches, "epoch_steps", hooked)
+    else:
+        real = _epochs.evaluate_network
+
+        def hooked(*args, **kwargs):
+            count["n"] += 1
+            if count["n"] == 3:
+                assert _stop.request_stop()
+            return real(*args, **kwargs)
+        monkeypatch.setattr(_epochs, "evaluate_network", hooked)
+    seen, first = [], net()
+    if where == "epoch start":
+        with pytest.warns(RuntimeWarning, match="after batch 0 of epoch 2"):
+            r = solver(callback=seen.append).fit(first, X, Y)
+    else:
+        r = solver(callback=seen.append).fit(first, X, Y)
+    monkeypatch.undo()
+    assert not _stop.STOP.pending and not _stop.request_stop()
+    assert r.interrupted and seen[-1] is r
+    if where == "epoch start":
+        assert r.epoch == 1 and r.position["batch"] == 0 and r.position["energies"] == []
+    else:
+        assert r.epoch == 3 and r.position is None and len(seen) == 4
+        np.testing.assert_array_equal(first.parameter_vector, full.parameter_vector)
+    rest = solver().fit(first, X, Y, state=r.state, initial_epoch=r.epoch, previous_parameters=r.previous_parameters,
+                        position=r.position)
+    assert rest.epoch == 3
+    np.testing.assert_array_equal(first.parameter_vector, full.parameter_vector)
+    assert r.history["batch_energy"] + rest.history["batch_energy"] == whole.history["batch_energy"]
+
+
 @pytest.mark.parametrize("position, match", [
     ({"batch": 1}, "must be a dict with the keys"),
     ("somewhere", "must be a dict with the keys"),

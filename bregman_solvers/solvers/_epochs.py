@@ -6,6 +6,7 @@ the progress bar, callbacks, early stopping and the divergence error.
 """
 import sys
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from ..regularisers import BregmanIteration
 from .._validation import check_integer
 from ..exceptions import DivergenceError
 from ._base import FitResult, LiftedSolver, Timer
-from ._stop import StopAtBatch
+from ._stop import STOP, StopAtBatch
 
 #: Rows per chunk when a metric needs a pass over a whole data set.
 CHUNK = 4096
@@ -201,14 +202,24 @@ class EpochLoop:
         return np.inf
 
     def run(self, run_epoch, n_batches, initial_epoch, epochs):
-        solver, net = self.solver, self.network
         check_integer(initial_epoch, "initial_epoch", minimum=0)
         history = {key: [] for key in ("epoch", "seconds", "batch_energy", "energy", "per_layer",
                                        "linear_rates", "consistency", "lifted_code_sparsity")}
+        # a resumable fit watches for a stop request from its first epoch to its last: one that comes
+        # between the batch loops (an epoch's start, its evaluation) stops at the next batch boundary
+        # or, after the last batch, keeps the whole fit (see _kept_at_end); never half a batch
+        with STOP.watching() if self.resumable_batches else nullcontext():
+            result = self._epochs(history, run_epoch, n_batches, initial_epoch, epochs)
+            if self.resumable_batches and STOP.pending and not result.get("interrupted"):
+                self._kept_at_end(result)
+        return result
+
+    def _epochs(self, history, run_epoch, n_batches, initial_epoch, epochs):
+        solver, net = self.solver, self.network
         timer = Timer()
         best, best_params, waited = np.inf, None, 0
         converged, message = False, "completed all epochs"
-        epoch = initial_epoch
+        done = initial_epoch
         # the parameters of the last completed epoch: what an interrupted fit leaves
         completed = net.parameter_vector.copy()
         for epoch in range(initial_epoch, epochs):
@@ -244,7 +255,8 @@ class EpochLoop:
                 # batch's would catch it; after the last batch only the metrics can): back to the epoch's start
                 np.copyto(net.parameter_vector, completed)
                 raise divergence_error((solver.learning_rate, None, getattr(solver, "tau", None)), epoch, False)
-            result = self._result(history, epoch + 1, False, "")
+            done = epoch + 1
+            result = self._result(history, done, False, "")
             if solver.callback is not None and solver.callback(result):
                 message = "stopped by the callback"
                 break
@@ -258,7 +270,15 @@ class EpochLoop:
                         net.set_parameters(*best_params)
                         converged, message = True, f"early stopping: no improvement for {solver.patience} epochs"
                         break
-        return self._result(history, epoch + 1, converged, message)
+        return self._result(history, done, converged, message)
+
+    def _kept_at_end(self, result):
+        """A stop requested after the last batch (during the last evaluation or callback): the fit is
+        whole; it is marked interrupted and shown to the callback once more (a checkpoint of its end,
+        from which a resume trains no further epoch)."""
+        result["interrupted"], result["position"] = True, None
+        if self.solver.callback is not None:
+            self.solver.callback(result)
 
     def _rolled_back(self, history, epoch, completed, during):
         """Ctrl-C anywhere in an epoch: back to the last completed epoch (the weights are explicit)."""

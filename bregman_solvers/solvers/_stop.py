@@ -62,6 +62,11 @@ class BatchBoundaryStop:
         self._requested = True
         return True
 
+    @property
+    def pending(self):
+        """Whether a stop was requested that no batch boundary has honoured yet."""
+        return self._requested
+
     def check(self, batch, energies, steps):
         """Raise :class:`StopAtBatch` when a stop was requested (after a completed batch)."""
         if self._requested:

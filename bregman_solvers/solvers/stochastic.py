@@ -14,7 +14,7 @@ from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
-from ._stop import StopAtBatch, check_position
+from ._stop import STOP, StopAtBatch, check_position
 from ._batches import AlgorithmOneBatches, ParameterAverage, _BatchBuffers, parameters_finite
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
@@ -246,6 +246,8 @@ class ImplicitSGD(LiftedSolver):
                 steps = batches.epoch_steps(epoch)
             else:
                 batches.guard.recoveries = 0
+            # a stop asked for while the epoch started (or the last one was evaluated): before its first batch
+            STOP.check(offset, done, steps)
             try:
                 energies = done + batches.run(todo, steps, progress)
             except StopAtBatch as stop:
