@@ -4,8 +4,11 @@
   (the optional extra ``bregman_solvers[onnx]``): per dense layer one ``Gemm``, each activation as
   standard ONNX operators, a classifier's predicted labels (``ArgMax``, then its ``classes_``) beside
   its scores; a dynamic batch dimension.
-* :func:`from_sklearn`: a fitted ``MLPClassifier`` / ``MLPRegressor`` as a
-  :class:`~bregman_solvers.LiftedNetwork` with the same parameters, to continue with lifted training.
+* :func:`to_torch`: the same forward pass as a ``torch.nn.Sequential`` (a small module where residual
+  blocks read two layers back), with the same weights (the optional extra ``bregman_solvers[torch]``).
+* :func:`from_sklearn` and :func:`from_torch`: a fitted ``MLPClassifier`` / ``MLPRegressor`` or a
+  ``torch.nn.Sequential`` (dense or convolutional) as a :class:`~bregman_solvers.LiftedNetwork` with
+  the same parameters, to continue with lifted training (the estimators' ``fit(..., init=network)``).
 
 A trained lifted network predicts with its forward pass (eq. 1): the auxiliary variables are a
 device of training, so the exported graph is the plain feed-forward network.
@@ -16,7 +19,7 @@ from .activations import get_activation
 from .network import LiftedNetwork
 from .operators import Dense
 
-__all__ = ["to_onnx", "from_sklearn", "ONNX_OPSET"]
+__all__ = ["to_onnx", "to_torch", "from_sklearn", "from_torch", "ONNX_OPSET"]
 
 #: The default opset (``Clip`` with inputs, ``Softmax`` along an axis, ``Shrink``: opset 13 has all)
 ONNX_OPSET = 17
@@ -28,6 +31,18 @@ def _import_onnx():
     except ImportError:
         raise ImportError("to_onnx needs the onnx package: pip install 'bregman_solvers[onnx]'") from None
     return onnx
+
+
+def _import_torch():
+    """The PyTorch side of this module (:mod:`bregman_solvers._torch`): an ImportError naming the extra
+    without PyTorch."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError("to_torch and from_torch need PyTorch: pip install 'bregman_solvers[torch]'") from None
+    from . import _torch
+
+    return _torch
 
 
 def _network_of(model):
@@ -303,4 +318,96 @@ def from_sklearn(mlp, dtype=None, **network_params):
     acts = [get_activation(names[mlp.activation])] * (len(coefs) - 1) + [get_activation(names[mlp.out_activation_])]
     network = LiftedNetwork(widths, acts, dtype=dtype, **network_params)
     network.set_parameters([np.asarray(c, dtype).T for c in coefs], [np.asarray(b, dtype) for b in intercepts])
+    return network
+
+
+def to_torch(model):
+    """The forward pass of ``model`` as a PyTorch module with the same parameters (copies).
+
+    Parameters
+    ----------
+    model : LiftedNetwork or fitted estimator
+        As for :func:`to_onnx`: Dense, Conv2d, AvgPooled and Residual layers, every activation.
+
+    Returns
+    -------
+    torch.nn.Module
+        A ``torch.nn.Sequential`` of (product, activation) pairs when every layer reads the layer
+        before it: ``torch.nn.Linear`` per dense layer; a convolution is a ``torch.nn.Conv2d`` inside
+        a ``FlatConv2d``, a pooled layer a ``FlatAvgPool2d`` before its operator (both take and give
+        the library's flat NHWC rows, so the module is called with what
+        :meth:`~bregman_solvers.LiftedNetwork.forward` takes); otherwise (residual blocks) a
+        ``LiftedModule`` whose layer ``l`` reads its sources. In the network's dtype (float32 or
+        float64), in training mode as every new module (no layer depends on the mode). The
+        activations are PyTorch's (``nn.ReLU``, ``nn.LeakyReLU``, ``nn.ELU``, ``nn.Softshrink``,
+        ``nn.Hardtanh``, ``nn.Tanh``, ``nn.Sigmoid``, ``nn.Softmax(dim=1)``, ``nn.Identity``) and
+        ``ShiftedReLU`` for ``nonneg_soft_threshold``. A classifier's scores come out; its labels
+        are ``estimator.classes_[scores.argmax(1)]``.
+    """
+    _torch = _import_torch()
+    import torch
+
+    network = _network_of(model)[0]
+    dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[network.dtype]
+    products, activations = [], []
+    for l, (op, act) in enumerate(zip(network.layers, network.activations)):
+        where = f"layer {l + 1}"
+        products.append(_torch.module_of(op, np.asarray(network.weights[l]), np.asarray(network.biases[l]),
+                                         network.dtype, where))
+        activations.append(_torch.activation_module(act))
+    if all(op.sources == (1,) for op in network.layers):
+        return torch.nn.Sequential(*(m for pair in zip(products, activations) for m in pair)).to(dtype)
+    return _torch.LiftedModule(products, activations, [op.sources for op in network.layers],
+                               [op.get_config() for op in network.layers]).to(dtype)
+
+
+def from_torch(module, input_shape=None, dtype=None, **network_params):
+    """A PyTorch network as a :class:`~bregman_solvers.LiftedNetwork` with the same parameters.
+
+    Each lifted layer is a product (``nn.Linear``, ``nn.Conv2d``) followed by at most one activation
+    module (none: the identity); an ``nn.AvgPool2d`` is folded into the operator of the layer that
+    reads the pooled image (:class:`~bregman_solvers.AvgPooled`), and ``nn.Flatten`` is free.
+    Nested ``nn.Sequential`` s are read in order; a module written by :func:`to_torch` (residual
+    blocks included) converts back exactly.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential or a module of :func:`to_torch`
+        Linear, Conv2d (one stride, symmetric zero padding, no groups or dilation), AvgPool2d
+        (window = stride, no padding), Flatten, and the activations ReLU, LeakyReLU, ELU,
+        Softshrink, Hardtanh(-1, 1), Tanh, Sigmoid, Softmax(dim=1), Identity. Anything else is
+        refused with an error naming the module.
+    input_shape : (int, int, int), optional
+        ``(C, H, W)``, PyTorch's image shape, when the first layers are convolutions. The
+        converted network reads the library's flat NHWC rows: an image batch ``images`` (N, C, H, W)
+        becomes ``images.transpose(0, 2, 3, 1).reshape(N, -1)``; a ``Linear`` after ``Flatten``
+        has its columns reordered from PyTorch's (C, H, W) order to the library's (H, W, C), so the
+        two networks compute the same outputs.
+    dtype : numpy dtype, optional
+        Default: the dtype of the module's first parameter.
+    **network_params
+        Passed on to :class:`~bregman_solvers.LiftedNetwork` (``lambdas``, ``penalty``, ``n_threads``).
+    """
+    _torch = _import_torch()
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Sequential or a module of to_torch, got {type(module).__name__}")
+    if input_shape is not None:
+        shape = tuple(input_shape) if hasattr(input_shape, "__len__") else ()
+        if len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+            raise ValueError(f"input_shape must be (C, H, W) of positive integers, got {input_shape!r}")
+        input_shape = tuple(int(s) for s in shape)
+    first = next(module.parameters(), None)
+    if dtype is None:
+        dtype = np.float64 if first is not None and first.dtype == torch.float64 else np.float32
+    dtype = np.dtype(dtype)
+    if isinstance(module, _torch.LiftedModule):
+        layers, weights, biases, acts = _torch.read_lifted_module(module, dtype)
+    elif isinstance(module, torch.nn.Sequential):
+        layers, weights, biases, acts = _torch.read_sequential(module, input_shape, dtype)
+    else:
+        raise TypeError(f"module must be a torch.nn.Sequential or a module of to_torch, got {type(module).__name__}")
+    network = LiftedNetwork(layers, acts, dtype=dtype, **network_params)
+    network.set_parameters(weights, biases)
     return network
