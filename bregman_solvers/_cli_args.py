@@ -31,13 +31,21 @@ def _momentum(text):
     return value
 
 
-def _step_or_auto(text):
-    if text == "auto":
-        return "auto"
-    try:
-        return _step(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}") from None
+def _step_or_rule(*rules):
+    """The type of a step option: a positive number or one of the step rules named ``rules``."""
+    def step(text):
+        if text in rules:
+            return text
+        try:
+            return _step(text)
+        except argparse.ArgumentTypeError:
+            names = " or ".join(repr(r) for r in rules)
+            raise argparse.ArgumentTypeError(f"must be {names} or a positive number, got {text!r}") from None
+    return step
+
+
+_step_or_auto = _step_or_rule("auto", "lipschitz")
+_step_or_lipschitz = _step_or_rule("lipschitz")
 
 
 def _nonnegative(text):

@@ -39,7 +39,8 @@ def _load(args):
         if asked > available:
             where = f"{source} (the embedded subset: pass --data-dir for the full IDX files)" if (
                 source == EMBEDDED_DIR) else source
-            raise ValueError(f"{option} {asked} is more than the {available} images in {where}")
+            preset = " (--preset paper asks for the paper's sizes)" if getattr(args, "preset", None) == "paper" else ""
+            raise ValueError(f"{option} {asked} is more than the {available} images in {where}{preset}")
     recognised = [identify(y) for y in (ytr, yte)]
     data = {"directory": source, "dataset": args.dataset,
             "recognised": [f"{k[0]} {k[1]}" if k else "not a standard set" for k in recognised]}

@@ -22,7 +22,8 @@ from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
-                        _sync_every)
+                        _step_or_lipschitz, _sync_every)
+from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
                           _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images, _rates,
@@ -51,32 +52,6 @@ def _settings(args, command):
 
 
 # ------------------------------------------------------------------ classify
-#: The lifted solvers' steps where the command line leaves them (None): the estimators'
-#: own defaults but for the step sizes of the paper's experiments (docs/results.rst)
-LIFTED_STEPS = {"bregman": dict(tau_theta="auto", tau_x=0.5, tau=10.0),
-                # tau_x 0.5 fails on LeNet-5 where 0.05-0.2 learn (docs/layers.rst, "What was measured")
-                "convolutional": dict(tau_theta="auto", tau_x=0.1, tau=10.0),
-                # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
-                "classical": dict(tau_theta=0.1, tau_x=0.1, tau=1.0),
-                "autoencoder": dict(tau_theta=0.1, tau_x=0.1, tau=1.0)}
-BACKPROP_STEPS = {"classify": 0.1, "autoencoder": 0.05}
-
-
-def _steps(args, lifted_defaults, learning_rate):
-    """The step sizes of a model: the command line's where given, else the defaults."""
-    steps = {name: getattr(args, name) if getattr(args, name) is not None else value
-             for name, value in lifted_defaults.items()}
-    steps["learning_rate"] = args.learning_rate if args.learning_rate is not None else learning_rate
-    return steps
-
-
-def _estimator_settings(args):
-    settings = {name: getattr(args, name) for name in ("aux_start", "momentum") if getattr(args, name) is not None}
-    return dict(settings, batch_size=args.batch_size, inner_iterations=args.inner_iterations, epochs=args.epochs,
-                dtype=args.dtype, n_threads=args.threads, random_state=args.seed, verbose=not args.quiet,
-                track_metrics=True)     # the tables and plots are per epoch: the training metrics are tracked
-
-
 def _workers(args, params):
     """``params`` of a model with the Dask back end's settings when ``--workers``/``--scheduler`` ask
     for it and the model trains with implicit SGD (the back-propagation baselines stay in-process)."""
@@ -107,9 +82,9 @@ def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     _check_resumable(args)
     Xtr, ytr, Xte, yte, mean, data = _load(args)
-    models = {"lifted Bregman network (LBN)": dict(solver="isgd", penalty="bregman"),
-              "SGD-BP": dict(solver="sgd-bp")}
-    slugs = {"lifted Bregman network (LBN)": "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
+    lbn = LBN[args.preset]
+    models = {lbn: dict(solver="isgd", penalty="bregman"), "SGD-BP": dict(solver="sgd-bp")}
+    slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
         # the classical lifted network (eq. 7, Zach and Estellers) with our steps, Algorithm 1 from stored variables
         classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored",
@@ -121,9 +96,9 @@ def classify(args):
         preset = model.get("penalty", "bregman")
         if preset == "bregman" and args.arch != "mlp":
             preset = "convolutional"
-        steps = _steps(args, LIFTED_STEPS[preset], BACKPROP_STEPS["classify"])
+        steps = model_steps(args, preset, "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
-            _estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
+            estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
             **_architecture(args), **model, **steps)))
         if model["solver"] != "sgd-bp":
             _print_memory(est, Xtr.shape[0], args)
@@ -187,9 +162,9 @@ AE_MODELS = {"autoencoder": ["LBN-S", "LBN-D", "GD-BP", "SGD-BP"],
 def _ae_models(args, n_train, denoise):
     """The models of a run: (estimator class, its parameters) by name."""
     n = args.n_features
-    steps_lifted = _steps(args, LIFTED_STEPS["autoencoder"], BACKPROP_STEPS["autoencoder"])
+    steps_lifted = model_steps(args, "autoencoder", "autoencoder")
     sparse = dict(hidden_layer_sizes=(n, n, n), code_layer=CODE_LAYER, code_threshold=args.threshold,
-                  code_alpha=args.alpha, **steps_lifted, **_estimator_settings(args))
+                  code_alpha=args.alpha, **steps_lifted, **estimator_settings(args))
     if denoise:
         sparse["noise_std"] = args.noise
     models = {"LBN-S": dict(sparse, solver="isgd")}
@@ -246,7 +221,8 @@ def _autoencoder(args, denoise):
     rows = [[_row_name(m, r), *_cells(r, 2, lambda r=r: [f"{r['test_mse']:.5f}",
                                                           f"{100 * r['test_code_sparsity']:.1f}%"])]
             for m, r in results.items()]
-    table = _markdown_table(["model", "test reconstruction MSE", "test code sparsity"], rows)
+    table = f"{preset_note(args)}\n\n" + _markdown_table(["model", "test reconstruction MSE",
+                                                          "test code sparsity"], rows)
     if stopped:
         table = f"Interrupted: {stopped['kept']}\n\n{table}"
     with open(os.path.join(args.out, "table.md"), "w") as f:
@@ -256,7 +232,7 @@ def _autoencoder(args, denoise):
                                                         "interrupted": stopped, "results": results,
                                                         "history": histories})
     _plot_curves(os.path.join(args.out, "objective.png"), {m: h["train_loss"] for m, h in histories.items()},
-                 "training objective (reconstruction loss)", "objective per epoch", logy=True)
+                 "training objective (reconstruction loss)", f"objective per epoch ({args.preset} preset)", logy=True)
     # the paper's validation curves (Figures 6-8): the test images' reconstruction error per epoch
     _plot_curves(os.path.join(args.out, "test_mse.png"), {m: h["val_mse"] for m, h in histories.items()},
                  "test reconstruction MSE", "reconstruction error on the test images per epoch", logy=True)
@@ -291,19 +267,29 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"bregman_solvers {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def common(p, n_train, epochs, out):
+    def common(p, command, out):
         p.add_argument("--data-dir", default=None, help="directory with the IDX files (default: "
                        "$BREGMAN_SOLVERS_DATA, else the embedded MNIST subset)")
         p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
                        help="the data set the files hold (checked where they are a standard set)")
-        p.add_argument("--epochs", type=_positive, default=epochs, help="training epochs")
-        p.add_argument("--n-train", type=_positive, default=n_train, help="training images (see --subset)")
-        p.add_argument("--n-test", type=_positive, default=1000, help="test images (see --subset)")
-        p.add_argument("--subset", choices=["first", "random"], default="first",
-                       help="which --n-train / --n-test images: the first ones, or a random selection seeded by "
-                       "--seed (the paper's 1K / 10K subsets are random, Section 6)")
+        sizes = {k: PRESETS[k][command] for k in PRESETS}
+        p.add_argument("--preset", choices=list(PRESETS), default="library",
+                       help="library: LBN with the library's variant of Algorithm 1 (momentum, forward start, "
+                       "auto steps); paper: Algorithm 1 as published (no momentum, stored start, steps 1/L by the "
+                       "paper's convexity condition) with the paper's sizes; options given win (docs/cli.rst)")
+        for option, key, text in (("--epochs", "epochs", "training epochs"),
+                                  ("--n-train", "n_train", "training images (see --subset)"),
+                                  ("--n-test", "n_test", "test images (see --subset)")):
+            p.add_argument(option, type=_positive, default=None, help=f"{text} (default: {sizes['library'][key]}; "
+                           f"{sizes['paper'][key]} with --preset paper)")
+        p.add_argument("--subset", choices=["first", "random"], default=None,
+                       help=f"which --n-train / --n-test images: the first ones, or a random selection seeded by "
+                       f"--seed (default: first; {sizes['paper']['subset']} with --preset paper: the paper's 1K / "
+                       f"10K subsets are random, Section 6)")
         p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
-        p.add_argument("--inner-iterations", type=_positive, default=10, help="K of implicit SGD")
+        paper_k = sizes["paper"]["inner_iterations"] or "30 from --n-train 10000 (Section 6.3), else 10"
+        p.add_argument("--inner-iterations", type=_positive, default=None,
+                       help=f"K of implicit SGD (default: 10; {paper_k} with --preset paper)")
         p.add_argument("--aux-start", choices=["stored", "forward"], default=None,
                        help="where a batch's auxiliary variables start implicit SGD's K steps: where its last "
                        "visit left them (the paper's Algorithm 1), or the forward pass of the current "
@@ -312,11 +298,13 @@ def build_parser():
                        help="inertial step between implicit SGD's batches, in [0, 1) (default: 0.7 for "
                        "classify, 0 for the autoencoders)")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
-                       help="parameter step of the lifted solvers, a number or 'auto' (per-layer Lipschitz "
-                       "bounds) (default: auto for LBN, 0.1 for the classical network and the autoencoders)")
-        p.add_argument("--tau-x", type=_step, default=None, help="auxiliary-variable step of the lifted solvers "
-                       "(default: 0.5 for LBN, 0.1 for LBN with a convolutional --arch, the classical network and the "
-                       "autoencoders)")
+                       help="parameter step of the lifted solvers: a number, 'auto' (the library's rule) or "
+                       "'lipschitz' (1/L, the paper's) (default: auto for LBN, 0.1 for the classical network and "
+                       "the autoencoders; lipschitz with --preset paper)")
+        p.add_argument("--tau-x", type=_step_or_lipschitz, default=None, help="auxiliary-variable step of the "
+                       "lifted solvers, a number or 'lipschitz' (default: 0.5 for LBN, 0.1 for LBN with a "
+                       "convolutional --arch, the classical network and the autoencoders; lipschitz with --preset "
+                       "paper)")
         p.add_argument("--tau", type=_step, default=None, help="weight of implicit SGD's proximity term "
                        "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
         p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
@@ -354,7 +342,7 @@ def build_parser():
     p.set_defaults(func=_run_demo, out=None)
     p = sub.add_parser("classify", formatter_class=_HelpFormatter,
                        help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
-    common(p, 5000, 5, "results/classify")
+    common(p, "classify", "results/classify")
     p.add_argument("--arch", choices=["mlp", "lenet5", "resnet"], default="mlp",
                    help="the network: dense layers of --hidden, the LeNet-5-like CNN or the small residual "
                    "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
@@ -365,7 +353,7 @@ def build_parser():
     for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
                               ("denoise", denoise, "sparse denoising autoencoders")):
         p = sub.add_parser(name, help=help_, formatter_class=_HelpFormatter)
-        common(p, 1000, 5, f"results/{name}")
+        common(p, name, f"results/{name}")
         p.add_argument("--alpha", type=_nonnegative, default=0.2, help="l1 weight on the code")
         p.add_argument("--threshold", type=_nonnegative, default=0.1, help="soft-threshold of the code activation")
         names = AE_MODELS["denoise" if name == "denoise" else "autoencoder"]
@@ -391,6 +379,8 @@ def _run_demo(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "preset", None) is not None:
+        apply_preset(args)
     if args.out is not None:
         try:
             os.makedirs(args.out, exist_ok=True)

@@ -22,7 +22,7 @@ def test_classify(tmp_path, capsys):
     assert "Table 1" in out and "Table 2" in out and "SGD-BP" in out
     results = json.loads((tmp_path / "results.json").read_text())
     table = results["table1"]
-    assert set(table) == {"standard lifted network", "lifted Bregman network (LBN)", "SGD-BP"}
+    assert set(table) == {"standard lifted network", "lifted Bregman network (LBN, library defaults)", "SGD-BP"}
     for row in table.values():
         assert 0 <= row["test_accuracy"] <= 1 and len(row["linear_activation_rates"]) == 2
         assert len(row["linear_activation_rates_test"]) == 2          # Table 2 on training and test images
@@ -220,7 +220,8 @@ def test_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--help"])
     out = capsys.readouterr().out
-    assert "(default: 5000)" in out and "(default: 100)" in out and "(default: float32)" in out
+    assert "(default: 5000; 60000" in out and "(default: 100)" in out and "(default: float32)" in out
+    assert "(default: library)" in out and "lipschitz with --preset paper" in out
 
 
 def test_checkpoints_and_resume_give_the_uninterrupted_run(tmp_path):
@@ -269,7 +270,7 @@ def test_resume_without_a_checkpoint_is_an_error_naming_the_folder(tmp_path, cap
 
 def test_errors_are_one_line_with_a_hint(capsys):
     """argparse's errors: one line and the --help hint, no usage block; value forms stated."""
-    for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or a positive number"),
+    for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or 'lipschitz' or a positive number"),
                        (["classify", "--epochs", "0"], "must be a positive integer"),
                        (["bogus"], "invalid choice"), ([], "required: command")):
         with pytest.raises(SystemExit) as exit_:
@@ -297,7 +298,7 @@ def test_help_states_each_default_once_and_helps_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "a number or 'auto'" in out and "(default: the usable cores) (default" not in out
+    assert "a number, 'auto' (the library's rule) or 'lipschitz'" in out and "(default: the usable cores) (default" not in out
 
 
 def test_data_dir_errors_name_the_problem(tmp_path, capsys):
@@ -378,11 +379,11 @@ def test_ctrl_c_during_a_fit_stops_at_the_batch_and_resumes_to_the_whole_run(tmp
         code = main([*INTERRUPTIBLE, *every, "--out", str(tmp_path / "parts")])
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and "Traceback" not in err
-    assert "kept lifted Bregman network (LBN) after 1 of 3 epochs; not trained: SGD-BP" in err and "--resume" in err
+    assert "kept lifted Bregman network (LBN, library defaults) after 1 of 3 epochs; not trained: SGD-BP" in err and "--resume" in err
     results = json.loads((tmp_path / "parts" / "results.json").read_text())
     assert results["interrupted"]["not_trained"] == ["SGD-BP"] and list(results["table1"]) == [
-        "lifted Bregman network (LBN)"]
-    assert results["table1"]["lifted Bregman network (LBN)"]["epochs_completed"] == 1
+        "lifted Bregman network (LBN, library defaults)"]
+    assert results["table1"]["lifted Bregman network (LBN, library defaults)"]["epochs_completed"] == 1
     assert "interrupted" in (tmp_path / "parts" / "table1.md").read_text().splitlines()[0]
     checkpoint = bs.load(tmp_path / "parts" / "checkpoint-lbn.npz")
     assert checkpoint.epoch == 1 and checkpoint.position["batch"] == 1
@@ -454,7 +455,7 @@ def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_w
                                stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     assert process.stdout.readline().startswith("training lifted Bregman network")
     # a third into LBN's fit as the whole run timed it: inside the fit on any machine's speed
-    lbn = json.loads((tmp_path / "whole" / "results.json").read_text())["table1"]["lifted Bregman network (LBN)"]
+    lbn = json.loads((tmp_path / "whole" / "results.json").read_text())["table1"]["lifted Bregman network (LBN, library defaults)"]
     time.sleep(lbn["seconds"] / 3)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=300)
@@ -525,7 +526,7 @@ def test_export_writes_each_model_as_onnx_with_the_centring_in_the_graph(tmp_pat
     assert "exported" in capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     X, y = bs.datasets.load_mnist(subset="test", n_samples=100)
-    for slug, model in (("lbn", "lifted Bregman network (LBN)"), ("sgd-bp", "SGD-BP")):
+    for slug, model in (("lbn", "lifted Bregman network (LBN, library defaults)"), ("sgd-bp", "SGD-BP")):
         graph = onnx.load(tmp_path / f"model-{slug}.onnx")
         (labels,) = ReferenceEvaluator(graph).run(["label"], {"input": X.astype(np.float32) / 255})
         assert np.mean(labels == y) == pytest.approx(results["table1"][model]["test_accuracy"])

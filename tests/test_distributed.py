@@ -312,7 +312,7 @@ def test_the_command_line_takes_the_dask_back_end(client, tmp_path):
             "--scheduler", client.scheduler.address, "--sync-every", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    lbn = results["history"]["lifted Bregman network (LBN)"]
+    lbn = results["history"]["lifted Bregman network (LBN, library defaults)"]
     assert lbn["shards"] == [2] and lbn["rounds"] == [2]          # 2 batches of 100 per shard, 1 per round
     assert "shards" not in results["history"]["SGD-BP"]            # the baseline stays in-process
     assert results["settings"]["scheduler"] == client.scheduler.address
@@ -357,4 +357,4 @@ def test_ctrl_c_in_a_terminal_stops_a_dask_fit_at_a_round_in_one_line(tmp_path):
     assert err.count("\n") == 1 and "Traceback" not in err and "interrupted: kept lifted Bregman network" in err
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["interrupted"]["not_trained"] == ["SGD-BP"]
-    assert results["table1"]["lifted Bregman network (LBN)"]["epochs_completed"] >= 1
+    assert results["table1"]["lifted Bregman network (LBN, library defaults)"]["epochs_completed"] >= 1

@@ -146,6 +146,76 @@ def test_auto_steps_take_one_over_l_with_momentum(data):
     assert np.all(steps[0.0] < 0.5)
 
 
+@pytest.mark.parametrize("splitting", ["phi", "smooth"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lipschitz_x_steps_against_numpy_oracle(splitting, dtype):
+    """``tau_x="lipschitz"``: per hidden layer 1 / L_x_l with L_x_l = lambda_{l+1} |W_{l+1}|_2^2 (+ lambda_l in
+    the smooth splitting), the spectral norm from below raised by 5%; a layer whose reader has zero
+    weights takes the cap."""
+    from bregman_solvers.solvers._batches import LIPSCHITZ_TAU_X_CAP, lipschitz_x_steps
+
+    network = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], lambdas=[1.0, 0.5, 2.0], dtype=dtype,
+                               random_state=0)
+    steps = lipschitz_x_steps(network, splitting)
+    assert steps.shape == (2,)
+    for h in range(2):
+        norm_sq = np.linalg.norm(network.weights[h + 1].astype(np.float64), 2) ** 2
+        own = network.lambdas[h] if splitting == "smooth" else 0.0
+        exact = 1.0 / (own + network.lambdas[h + 1] * norm_sq)
+        raised = 1.0 / (own + network.lambdas[h + 1] * 1.05 * norm_sq)
+        assert raised * (1 - 1e-5) <= steps[h] <= exact * (1 + 1e-5), h
+    weights, biases = network.get_parameters()
+    weights[2][:] = 0
+    network.set_parameters(weights, biases)
+    assert lipschitz_x_steps(network, "phi")[1] == LIPSCHITZ_TAU_X_CAP
+
+
+def test_lipschitz_x_steps_decrease_the_batch_problem(data):
+    """The paper's convexity condition in the x blocks: x-steps of 1 / L_x at fixed parameters decrease
+    the batch energy at every step (MATH.md's bound is a descent bound)."""
+    from bregman_solvers.solvers._batches import lipschitz_x_steps
+
+    X, Y = data
+    network = net()
+    weights, biases = network.get_parameters()
+    network.set_parameters([3.0 * w for w in weights], biases)      # |W|^2 well above 1: the bound decides
+    Xb, Yb = network.check_data(X[:100], Y[:100])
+    state = network.init_state(Xb)
+    for h in state.hidden:
+        h += np.abs(np.random.default_rng(3).standard_normal(h.shape))
+    t_x = lipschitz_x_steps(network, "phi")
+    assert np.all(t_x < 0.5)
+    engine = StepEngine(network, Xb, Yb, state)
+    values = []
+    for _ in range(30):
+        values.append(engine.total(engine.evaluate(t_x)))
+        engine.apply_x(t_x)
+    assert np.all(np.diff(values) <= 1e-12 * values[0])
+    assert values[-1] < 0.9 * values[0]
+
+
+def test_the_lipschitz_rules_are_the_epochs_steps_and_train(data):
+    """``tau_theta="lipschitz"`` is 1 / L_theta uncapped, ``tau_x="lipschitz"`` 1 / L_x from the epoch's
+    weights (the paper's rule, Section 6.1); with them, Algorithm 1 as published (stored start, no
+    momentum) lowers the energy; other names are refused by name."""
+    from bregman_solvers.solvers._batches import AlgorithmOneBatches, auto_theta_steps, lipschitz_x_steps
+
+    X, Y = data
+    network = net()
+    state = network.init_state(X)
+    solver = bs.ImplicitSGD(tau_theta="lipschitz", tau_x="lipschitz", momentum=0.0, aux_start="stored",
+                            batch_size=50, epochs=3, random_state=0, track_energy=True)
+    t_theta, t_x, tau = AlgorithmOneBatches(solver, network, X, Y, state, None, None).epoch_steps(0)
+    np.testing.assert_allclose(t_theta, auto_theta_steps(network, X, state, 10.0, 1.0, np.inf), rtol=1e-12)
+    np.testing.assert_allclose(t_x, lipschitz_x_steps(network, "phi"), rtol=1e-3)
+    r = solver.fit(network, X, Y)
+    assert r.history["energy"][-1] < r.history["energy"][0] and r.history["recoveries"] == [0, 0, 0]
+    for kwargs, match in ((dict(tau_x="auto"), r"tau_x must be a positive number, a schedule or one of 'lipschitz'"),
+                          (dict(tau_theta="paper"), r"tau_theta must be .* one of 'auto', 'lipschitz', got 'paper'")):
+        with pytest.raises(ValueError, match=match):
+            bs.ImplicitSGD(epochs=1, **kwargs).fit(net(), X, Y)
+
+
 def test_auto_theta_steps_decrease_the_batch_problem(data):
     """The auto steps are below the stability limit 2 / L of each layer's convex block: theta steps
     at fixed auxiliary variables decrease the batch energy plus the proximity term at every step

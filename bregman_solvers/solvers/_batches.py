@@ -79,7 +79,7 @@ AUTO_STEP_MULTIPLE_WITH_MOMENTUM = 1.0
 AUTO_SAMPLE_ROWS = 2000
 
 
-def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
+def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE, cap=AUTO_TAU_THETA_CAP):
     """Per-layer ``min(0.5, multiple / L_theta_l)`` with ``L_theta_l = lambda_l (|X_{l-1}|_2^2 / m + 1) + 1 / tau``
     (for any operator ``|dA_l/dW_l|_2^2`` in place of ``|X_{l-1}|_2^2``, see
     :meth:`~bregman_solvers.operators.Operator.input_norm_sq`).
@@ -109,6 +109,8 @@ def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
         Weight of the proximity term (None or ``inf``: none).
     multiple : float, default 1.5
         The step as a multiple of ``1 / L_theta_l`` (below 2 for a descent step).
+    cap : float, default 0.5
+        The largest step (``inf``: none, the paper's rule ``tau_theta="lipschitz"``).
     """
     m = min(AUTO_SAMPLE_ROWS, X0.shape[0])
     chain = [X0[:m]] + [h[:m] for h in state.hidden]
@@ -118,8 +120,21 @@ def auto_theta_steps(network, X0, state, tau=None, multiple=AUTO_STEP_MULTIPLE):
         # |dA_l / dW_l|^2 on the sample: |X_{l-1}|_2^2 for a dense layer
         est, _ = op.input_norm_sq(network._inputs(l, chain), None, 20)
         lipschitz = network.lambdas[l] * (1.05 * est / m + 1.0) + proximity
-        steps[l] = min(AUTO_TAU_THETA_CAP, multiple / lipschitz)
+        steps[l] = min(cap, multiple / lipschitz)
     return steps
+
+
+#: The largest step ``tau_x="lipschitz"`` takes (where the layers reading ``x_l`` have weights near zero)
+LIPSCHITZ_TAU_X_CAP = 1e3
+
+
+def lipschitz_x_steps(network, splitting):
+    """Per hidden layer ``1 / L_x_l`` (:meth:`~bregman_solvers.LiftedNetwork.x_lipschitz`): the
+    largest step for which ``|x_l|^2 / (2 tau_x) - F`` stays convex in the block ``x_l``, the
+    condition under which the paper sets its steps (Section 6.1, "to ensure convexity of J in
+    (16)"), at most :data:`LIPSCHITZ_TAU_X_CAP`."""
+    bounds = network.x_lipschitz(splitting)
+    return np.minimum(LIPSCHITZ_TAU_X_CAP, 1.0 / np.maximum(bounds, 1.0 / LIPSCHITZ_TAU_X_CAP))
 
 
 class AlgorithmOneBatches:
@@ -165,17 +180,26 @@ class AlgorithmOneBatches:
 
     def epoch_steps(self, epoch):
         """The base steps of epoch ``epoch``: per-layer ``tau_theta``, per-layer ``tau_x`` and ``tau``
-        (None: no proximity term); ``tau_theta="auto"`` estimates its bounds here, on this data.
+        (None: no proximity term); ``tau_theta="auto"`` / ``"lipschitz"`` estimate their bounds here,
+        on this data, and ``tau_x="lipschitz"`` from the weights at the epoch's start.
         Starts the epoch's count of recoveries (``guard.recoveries``)."""
         L = self.network.n_layers
         tau = None if self.tau is None else self.tau(epoch)
-        if self.tau_theta == "auto":
+        if self.tau_theta == "lipschitz":
+            # the paper's rule: 1 / L_theta_l exactly, uncapped
+            base_theta = auto_theta_steps(self.network, self.X0, self.state, tau, 1.0, np.inf)
+        elif self.tau_theta == "auto":
             multiple = AUTO_STEP_MULTIPLE_WITH_MOMENTUM if self.momentum else AUTO_STEP_MULTIPLE
             base_theta = auto_theta_steps(self.network, self.X0, self.state, tau, multiple)
         else:
             base_theta = np.full(L, self.tau_theta(epoch))
+        if self.tau_x == "lipschitz":
+            normalise_weights(self.network, self.w_scale)
+            base_x = lipschitz_x_steps(self.network, self.solver.splitting)
+        else:
+            base_x = np.full(L - 1, self.tau_x(epoch))
         self.guard.recoveries = 0
-        return base_theta, np.full(L - 1, self.tau_x(epoch)), tau
+        return base_theta, base_x, tau
 
     def run(self, batches, steps, progress=None):
         """Run ``batches`` (index arrays into ``X0``) in order with the base ``steps`` of

@@ -402,22 +402,10 @@ class StepEngine:
         return out
 
     def x_lipschitz(self):
-        """Per-sample ``L_x_l = lambda_{l+1} |W_{l+1}|^2`` (+ ``lambda_l`` in the smooth splitting).
-
-        For any operator: the sum of ``lambda_m |A_{m,j}|^2`` over the layers m that read ``x_l``."""
+        """Per-sample ``L_x_l`` (:meth:`~bregman_solvers.LiftedNetwork.x_lipschitz`), the power
+        iterations warm-started from this engine's last call."""
         self.normalise_weights()
-        net = self.net
-        out = np.array([net.lambdas[h] if self.splitting == "smooth" else 0.0 for h in range(net.n_layers - 1)])
-        for m, op in enumerate(net.layers):
-            for j, source in enumerate(op.sources):
-                h = m - source
-                if h < 0:
-                    continue
-                key = (m, j)
-                est, self._v_w[key] = op.norm_sq(net.weights[m], j, self._v_w.get(key),
-                                                 30 if self._v_w.get(key) is None else 5)
-                out[h] += net.lambdas[m] * 1.05 * est
-        return out
+        return self.net.x_lipschitz(self.splitting, self._v_w)
 
     # -- checks and backups for backtracking and extrapolation
     def iterate_finite(self):

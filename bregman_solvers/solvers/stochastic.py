@@ -20,6 +20,17 @@ from ._batches import AlgorithmOneBatches, ParameterAverage, _BatchBuffers, para
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
 
 
+def _step_rule(value, rules, name):
+    """The step ``name``: one of the named ``rules`` as it is (any other string refused by name),
+    else a schedule (a number or a callable of the epoch)."""
+    if isinstance(value, str):
+        if value not in rules:
+            raise ValueError(f"{name} must be a positive number, a schedule or one of "
+                             f"{', '.join(map(repr, rules))}, got {value!r}")
+        return value
+    return as_schedule(value, name)
+
+
 class ImplicitSGD(LiftedSolver):
     """Implicit stochastic gradient descent on the lifted energy: Algorithm 1 (eq. 24), "LBN".
 
@@ -50,10 +61,14 @@ class ImplicitSGD(LiftedSolver):
         784, batch 100, K = 10, ``tau = 10``), where a fixed 0.5 reaches 97.8% on MNIST but wrecks
         the output layer on Fashion-MNIST (10% after an epoch); from stored variables 0.5 gave
         96.2% on MNIST and halved itself four times on Fashion-MNIST (docs/results.rst).
-        Numbers and schedules (callables of the epoch, see :mod:`bregman_solvers.schedules`)
-        are used as given.
-    tau_x : float or schedule, default 0.5
-        The auxiliary variables' step.
+        ``"lipschitz"`` takes ``1 / L_theta_l`` exactly, uncapped: the paper's rule (Section 6.1
+        sets the steps "to ensure convexity of J in (16)", i.e. ``tau_theta <= 1 / L_theta``;
+        its numbers are lost from the text). Numbers and schedules (callables of the epoch, see
+        :mod:`bregman_solvers.schedules`) are used as given.
+    tau_x : float, schedule or "lipschitz", default 0.5
+        The auxiliary variables' step. ``"lipschitz"``: per hidden layer and epoch ``1 / L_x_l``
+        from the weights at the epoch's start (:meth:`~bregman_solvers.LiftedNetwork.x_lipschitz`, the same convexity
+        condition in the x blocks).
     splitting : {"phi", "smooth"}
         See :class:`ProximalGradient`.
     regulariser, code_regulariser
@@ -170,8 +185,8 @@ class ImplicitSGD(LiftedSolver):
             tau = None
         else:
             tau = as_schedule(self.tau, "tau")
-        tau_theta = self.tau_theta if self.tau_theta == "auto" else as_schedule(self.tau_theta, "tau_theta")
-        return n_inner, tau, tau_theta, as_schedule(self.tau_x, "tau_x")
+        return (n_inner, tau, _step_rule(self.tau_theta, ("auto", "lipschitz"), "tau_theta"),
+                _step_rule(self.tau_x, ("lipschitz",), "tau_x"))
 
     def _momentum(self):
         """The validated ``momentum`` (a float in [0, 1))."""
