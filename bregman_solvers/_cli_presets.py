@@ -1,8 +1,8 @@
 """What the command line trains with: the library's defaults or the paper's settings (``--preset``).
 
 ``--preset library`` (the default) trains LBN with the library's variant of Algorithm 1 (momentum
-between batches, each batch started from the forward pass, ``tau_theta="auto"``): better than the
-method as published on every measurement of docs/results.rst. ``--preset paper`` trains Algorithm 1
+between batches, each batch started from the forward pass, ``tau_theta="auto"``), each part measured
+against the stored start and no momentum in docs/stochastic.rst. ``--preset paper`` trains Algorithm 1
 as the paper states it (Section 6): no momentum, the stored auxiliary variables after one
 forward-pass initialisation, steps by the paper's convexity condition (``"lipschitz"``, 1 / L per
 block: "set ... to ensure convexity of J in (16)", Section 6.1), Glorot initialisation, and the

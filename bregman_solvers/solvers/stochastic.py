@@ -127,8 +127,8 @@ class ImplicitSGD(LiftedSolver):
         epochs, where the stored variables belong to a network long gone: on MNIST 96% is
         reached after 2 epochs instead of 4 (:doc:`/stochastic`, "Where a batch starts").
         The stored variables are still updated, so both can be mixed across fits. For the
-        paper's Algorithm 1 as it states it, pass ``aux_start="stored", momentum=0`` (and fixed steps,
-        e.g. our ``tau_theta=0.5``: the paper's step values are lost from its text).
+        paper's Algorithm 1 as it states it, pass ``aux_start="stored", momentum=0`` with its step
+        rule ``tau_theta="lipschitz", tau_x="lipschitz"`` (the command line's ``--preset paper``).
     momentum : float in [0, 1), default 0.7
         beta of the inertial step between batches: batch k runs its K steps from, and with the
         proximity term to, ``y^k = theta^k + beta (theta^k - theta^{k-1})`` instead of
