@@ -55,3 +55,28 @@ def test_a_record_made_from_an_output_folder_renders_what_ran(tmp_path):
     del rec["machine"]
     with pytest.raises(ValueError, match="lacks machine"):
         runs.rst("toy", rec)
+
+
+def test_a_classification_record_sets_table_1_and_2_beside_the_papers(tmp_path):
+    """The paper's network (three hidden layers, --arch mlp): the final rows beside the paper's Table 1
+    and Table 2 (Section 6.1), each labelled with its epochs; other architectures get no such table."""
+    runs = load()
+    history = {"val_accuracy": [0.95, 0.96], "train_accuracy": [0.96, 0.98], "seconds": [90.0, 91.0]}
+    row = {"train_accuracy": 0.98, "test_accuracy": 0.96, "linear_activation_rates": [0.5, 0.25, 0.75],
+           "linear_activation_rates_test": [0.5, 0.25, 0.5]}
+    results = {"settings": {"command": "classify", "dataset": "fashion-mnist", "n_train": 60000, "n_test": 10000,
+                            "arch": "mlp", "hidden": [784, 784, 784], "preset": "paper"},
+               "table1": {"lifted Bregman network (LBN, paper)": row, "SGD-BP": row,
+                          "standard lifted network": {"diverged": "..."}},
+               "history": {"lifted Bregman network (LBN, paper)": history, "SGD-BP": history}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    rec = runs.record(tmp_path, "bregman-solvers classify ...", "a test machine", "the paper's method",
+                      date="2026-12-03", commit="0123456789abcdef")
+    text = runs.rst("toy", rec)
+    assert "Table 1 and Table 2 after 2 epochs here and 100 in the paper" in text
+    lbn = text[text.index("   * - lifted Bregman network (LBN, paper)\n     - 98.0%"):]
+    assert lbn.splitlines()[1:5] == ["     - 98.0% / 96.0%", "     - 93.5% / 85.7%",
+                                     "     - 50.0, 25.0, 75.0% / 50.0, 25.0, 50.0%", "     - 59.2, 85.7, 64.7%"]
+    assert "standard lifted network" not in text.split("Table 1 and Table 2")[1]      # diverged: no final row
+    rec["settings"]["arch"] = "lenet5"
+    assert "Table 1 and Table 2" not in runs.rst("toy", rec)
