@@ -171,10 +171,10 @@ class SplitProducts:
     param_names = ["product", "threads", "dtype"]
 
     def setup(self, product, threads, dtype):
-        from bregman_solvers import _threads
+        from bregman_solvers._runtime import SETTINGS
 
         self.args = _products(dtype)[product]
-        self.blocks = _threads.PRODUCT_BLOCKS
+        self.blocks = SETTINGS.product_blocks
         self.controller = blas_controller()
 
     def time_split_blas_one_thread(self, product, threads, dtype):

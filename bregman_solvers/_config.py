@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _runtime, _threads, _validation
+from . import _runtime, _threads
 from ._kernels._openmp import max_threads, openmp_enabled
 
 
@@ -94,7 +94,7 @@ def get_config():
     Keys: ``version``, ``python``, ``numpy``, ``platform``, ``openmp`` (compiled
     with OpenMP), ``openmp_threads`` (OpenMP's default thread count), ``usable_cores``
     (what ``n_threads=None`` takes when no other fit runs), ``product_blocks``
-    (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`), ``openmp_wait`` (how idle OpenMP
+    (``bregman_solvers._runtime.SETTINGS``), ``openmp_wait`` (how idle OpenMP
     threads wait), ``omp_wait_policy``, ``min_entries_per_thread`` (see
     docs/performance.rst), ``openmp_library`` (the file of the OpenMP runtime the kernels call,
     :func:`openmp_library`) and ``thread_pools``: one dict per thread pool threadpoolctl
@@ -113,10 +113,10 @@ def get_config():
         "openmp": openmp_enabled(),
         "openmp_threads": max_threads(),
         "usable_cores": _threads.usable_cores(),
-        "product_blocks": _threads.PRODUCT_BLOCKS,
+        "product_blocks": _runtime.SETTINGS.product_blocks,
         "openmp_wait": _openmp_wait(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "min_entries_per_thread": _validation.MIN_ENTRIES_PER_THREAD,
+        "min_entries_per_thread": _runtime.SETTINGS.min_entries_per_thread,
         "openmp_library": ours,
         "thread_pools": [_pool(info, ours) for info in threadpool_info()],
     }

@@ -1,11 +1,72 @@
-"""What the package sets in its process at import, before its compiled kernels load.
+"""The process-wide runtime settings of the package, and what it sets in its process at import.
 
 Imported first by ``bregman_solvers/__init__.py``: the OpenMP runtime reads its wait policy
-from the environment when it loads, which is when the first kernel module is imported.
+from the environment when it loads, which is when the first kernel module is imported, so this
+module imports no kernel. Every setting the environment can change lives in :data:`SETTINGS`
+(read once at import; ``show_config()`` prints it): the threads module resolves the product
+blocks' default, the validation module reads the threshold of small passes, a Dask worker sets
+the blocks the driver sends.
 """
 import os
+import warnings
 
-__all__ = ["OPENMP_LOADED_BEFORE"]
+__all__ = ["OPENMP_LOADED_BEFORE", "SETTINGS", "RuntimeSettings", "PRODUCT_BLOCKS_ENV", "MIN_ENTRIES_ENV",
+           "DEFAULT_MIN_ENTRIES_PER_THREAD", "positive_int_setting"]
+
+PRODUCT_BLOCKS_ENV = "BREGMAN_SOLVERS_PRODUCT_BLOCKS"
+MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
+#: Below this many entries per thread an OpenMP region costs more than it saves: waking passive
+#: threads costs tens to hundreds of microseconds on a virtual machine, a fused layer pass under a
+#: nanosecond per entry (docs/performance.rst, "Threads"). So a pass of one batch of 100 samples x
+#: 784 features runs on one thread, the full parameter vector and large activation arrays on several.
+DEFAULT_MIN_ENTRIES_PER_THREAD = 131072
+
+
+def positive_int_setting(name, value, default):
+    """The environment setting ``name`` given as ``value`` (a string or None): a positive integer,
+    else ``default`` (None or empty quietly, anything else with a warning naming the variable)."""
+    if value is None or value == "":
+        return default
+    try:
+        parsed = int(value)
+    except ValueError:
+        parsed = 0
+    if parsed < 1:
+        shown = "the usable cores" if default is None else default
+        warnings.warn(f"{name}={value!r} is not a positive integer; using {shown}", RuntimeWarning, stacklevel=2)
+        return default
+    return parsed
+
+
+class RuntimeSettings:
+    """The settings that steer the kernels' speed, never their results.
+
+    Attributes
+    ----------
+    product_blocks : int or None
+        Blocks a large matrix product is split into (each thread of a fit calls BLAS on its
+        blocks), fixed for the process whatever a fit's ``n_threads`` so that results do not
+        depend on the thread count. ``BREGMAN_SOLVERS_PRODUCT_BLOCKS``, else None until
+        :mod:`bregman_solvers._threads` resolves it to the usable cores at import.
+    min_entries_per_thread : int
+        A pass of fewer entries per thread than this runs on fewer threads (a fit's and a
+        network's ``n_threads`` is a cap; a kernel's explicit count is exact).
+        ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD``, default :data:`DEFAULT_MIN_ENTRIES_PER_THREAD`.
+    """
+
+    def __init__(self, environ=os.environ):
+        self.product_blocks = positive_int_setting(PRODUCT_BLOCKS_ENV, environ.get(PRODUCT_BLOCKS_ENV), None)
+        self.min_entries_per_thread = positive_int_setting(MIN_ENTRIES_ENV, environ.get(MIN_ENTRIES_ENV),
+                                                           DEFAULT_MIN_ENTRIES_PER_THREAD)
+
+    def __repr__(self):
+        return (f"RuntimeSettings(product_blocks={self.product_blocks}, "
+                f"min_entries_per_thread={self.min_entries_per_thread})")
+
+
+#: The process's settings (one object: the modules read it when they need a value, so a test or a
+#: Dask worker that changes it changes it everywhere)
+SETTINGS = RuntimeSettings()
 
 
 def _openmp_runtime_loaded():

@@ -27,9 +27,8 @@ import threading
 from contextlib import contextmanager
 
 from ._kernels._openmp import max_threads
+from ._runtime import SETTINGS
 from ._validation import check_n_threads
-
-PRODUCT_BLOCKS_ENV = "BREGMAN_SOLVERS_PRODUCT_BLOCKS"
 
 _lock = threading.Lock()
 _local = threading.local()
@@ -45,29 +44,11 @@ def usable_cores():
     return max(1, min(max_threads(), affinity))
 
 
-def _product_blocks_from_env(value):
-    """Parse ``BREGMAN_SOLVERS_PRODUCT_BLOCKS`` (None or empty: the usable cores)."""
-    if value is None or value == "":
-        return usable_cores()
-    try:
-        parsed = int(value)
-    except ValueError:
-        parsed = 0
-    if parsed < 1:
-        import warnings
-
-        warnings.warn(f"{PRODUCT_BLOCKS_ENV}={value!r} is not a positive integer; using {usable_cores()}",
-                      RuntimeWarning, stacklevel=2)
-        return usable_cores()
-    return parsed
-
-
-#: Blocks a large matrix product is split into (each thread of a fit calls BLAS on
-#: its blocks). Fixed for the process, whatever ``n_threads`` says, because BLAS may
-#: round a block differently from the whole product: so a fit's results do not depend
-#: on its thread count. The usable cores by default; ``BREGMAN_SOLVERS_PRODUCT_BLOCKS``
-#: (read at import) sets it, e.g. to reproduce on one machine a run of another.
-PRODUCT_BLOCKS = _product_blocks_from_env(os.environ.get(PRODUCT_BLOCKS_ENV))
+#: ``SETTINGS.product_blocks`` (:mod:`bregman_solvers._runtime`): set by
+#: ``BREGMAN_SOLVERS_PRODUCT_BLOCKS`` (e.g. to reproduce on one machine a run of another), else
+#: the usable cores, resolved here once for the process
+if SETTINGS.product_blocks is None:
+    SETTINGS.product_blocks = usable_cores()
 
 
 def current_threads():

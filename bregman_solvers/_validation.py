@@ -6,11 +6,11 @@ strings) is refused with a TypeError. Kernels assume what these helpers establis
 C-contiguous 2-D floating arrays of matching shapes with finite entries.
 """
 import numbers
-import os
 
 import numpy as np
 
 from ._kernels._openmp import effective_n_threads
+from ._runtime import SETTINGS
 
 __all__ = [
     "as_float_dtype",
@@ -194,46 +194,15 @@ def check_lambdas(lambdas, n_layers):
         raise ValueError(f"lambdas must be finite and positive, got {lambdas}") from None
 
 
-DEFAULT_MIN_ENTRIES_PER_THREAD = 131072
-MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
-
-
-def min_entries_from_env(value):
-    """Parse the ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD`` setting (None: the default)."""
-    if value is None or value == "":
-        return DEFAULT_MIN_ENTRIES_PER_THREAD
-    try:
-        parsed = int(value)
-    except ValueError:
-        parsed = 0
-    if parsed < 1:
-        import warnings
-
-        warnings.warn(f"{MIN_ENTRIES_ENV}={value!r} is not a positive integer; using "
-                      f"{DEFAULT_MIN_ENTRIES_PER_THREAD}", RuntimeWarning, stacklevel=2)
-        return DEFAULT_MIN_ENTRIES_PER_THREAD
-    return parsed
-
-
-#: Below this many entries per thread an OpenMP region costs more than it saves:
-#: waking passive threads costs tens to hundreds of microseconds on a virtual machine,
-#: a fused layer pass under a nanosecond per entry (the measurements are in
-#: docs/performance.rst, "Threads"). So a pass of one batch of 100 samples x 784
-#: features runs on one thread, the full parameter vector (1.8 million entries) and
-#: large activation arrays on several.
-#: Machines that wake threads faster (bare metal) may lower it through the
-#: environment variable ``BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD`` (read at import).
-MIN_ENTRIES_PER_THREAD = min_entries_from_env(os.environ.get(MIN_ENTRIES_ENV))
-
-
 def check_n_threads(n_threads, n_entries=None):
     """Resolve ``n_threads`` (None = all cores, -k = all but k-1) into a count >= 1.
 
     With the default ``None`` and the size of the work in ``n_entries``, small
-    problems run on fewer threads (at least ``MIN_ENTRIES_PER_THREAD`` entries
-    each); an explicit count is always honoured. Results do not depend on it.
+    problems run on fewer threads (at least ``SETTINGS.min_entries_per_thread`` entries
+    each, :mod:`bregman_solvers._runtime`); an explicit count is always honoured. Results do
+    not depend on it.
     """
     threads = effective_n_threads(n_threads)
     if n_threads is None and n_entries is not None:
-        threads = max(1, min(threads, int(n_entries) // MIN_ENTRIES_PER_THREAD))
+        threads = max(1, min(threads, int(n_entries) // SETTINGS.min_entries_per_thread))
     return threads

@@ -18,10 +18,9 @@ import os
 
 import numpy as np
 
-from . import _validation
 from ._kernels import _lifted
 from ._kernels._openmp import max_threads
-from . import _threads as thread_pools
+from ._runtime import SETTINGS
 from ._threads import current_threads, owns_threads
 from ._metrics import NetworkMetrics
 from ._state import EnergyTerms, LiftedState, _Workspace
@@ -236,25 +235,25 @@ class LiftedNetwork(NetworkMetrics):
 
         An explicit ``n_threads`` is a cap here (the kernels API honours it exactly):
         a pass too small to pay for waking threads runs on fewer (see
-        :data:`~bregman_solvers._validation.MIN_ENTRIES_PER_THREAD`).
+        ``SETTINGS.min_entries_per_thread``, :mod:`bregman_solvers._runtime`).
         """
         # memoised: the solvers ask for every pass of every iteration
         cap = current_threads()
-        key = (self.n_threads if cap is None else cap, array.size, _validation.MIN_ENTRIES_PER_THREAD, max_threads())
+        key = (self.n_threads if cap is None else cap, array.size, SETTINGS.min_entries_per_thread, max_threads())
         threads = self._thread_counts.get(key)
         if threads is None:
             # the size cap alone, not OpenMP's default count: a Dask worker starts with
             # OMP_NUM_THREADS=1, and an explicit n_threads must still get its threads there
-            threads = max(1, min(check_n_threads(key[0]), array.size // _validation.MIN_ENTRIES_PER_THREAD))
+            threads = max(1, min(check_n_threads(key[0]), array.size // key[2]))
             self._thread_counts[key] = threads
         return threads
 
     @staticmethod
     def _product_split():
         """``(blocks, threads)`` of a matrix product (``_lifted.gemm``): the process's fixed block count
-        (:data:`~bregman_solvers._threads.PRODUCT_BLOCKS`) over the fit's threads (BLAS runs one thread
-        then), or over one thread outside a fit (BLAS's own threads)."""
-        return thread_pools.PRODUCT_BLOCKS, current_threads() or 1
+        (``SETTINGS.product_blocks``, :mod:`bregman_solvers._runtime`) over the fit's threads (BLAS runs
+        one thread then), or over one thread outside a fit (BLAS's own threads)."""
+        return SETTINGS.product_blocks, current_threads() or 1
 
     def workspace(self, n_samples):
         """The reusable buffers for batches of ``n_samples`` (created on first use)."""

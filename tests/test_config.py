@@ -67,23 +67,24 @@ def test_effective_n_threads_policy():
 def test_min_entries_per_thread_setting():
     import pytest
 
-    from bregman_solvers import _validation as v
+    from bregman_solvers import _runtime as r
 
-    assert v.min_entries_from_env(None) == v.DEFAULT_MIN_ENTRIES_PER_THREAD
-    assert v.min_entries_from_env("4096") == 4096
+    read = lambda value: r.RuntimeSettings({r.MIN_ENTRIES_ENV: value}).min_entries_per_thread  # noqa: E731
+    assert r.RuntimeSettings({}).min_entries_per_thread == r.DEFAULT_MIN_ENTRIES_PER_THREAD
+    assert read("") == r.DEFAULT_MIN_ENTRIES_PER_THREAD and read("4096") == 4096
     for bad in ("0", "-3", "many"):
-        with pytest.warns(RuntimeWarning, match=v.MIN_ENTRIES_ENV):
-            assert v.min_entries_from_env(bad) == v.DEFAULT_MIN_ENTRIES_PER_THREAD
-    assert bs.get_config()["min_entries_per_thread"] == v.MIN_ENTRIES_PER_THREAD
+        with pytest.warns(RuntimeWarning, match=r.MIN_ENTRIES_ENV):
+            assert read(bad) == r.DEFAULT_MIN_ENTRIES_PER_THREAD
+    assert bs.get_config()["min_entries_per_thread"] == r.SETTINGS.min_entries_per_thread
 
 
 def test_network_threads_are_capped_by_size_and_by_n_threads(monkeypatch):
     import numpy as np
 
-    from bregman_solvers import _validation as v
+    from bregman_solvers._runtime import SETTINGS
     from bregman_solvers.kernels import max_threads
 
-    monkeypatch.setattr(v, "MIN_ENTRIES_PER_THREAD", 100)
+    monkeypatch.setattr(SETTINGS, "min_entries_per_thread", 100)
     net = bs.LiftedNetwork([3, 2], "identity", n_threads=None)
     assert net._threads(np.empty(50)) == 1                       # too small for a second thread
     assert net._threads(np.empty(100 * 64)) == min(64, max_threads())

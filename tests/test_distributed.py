@@ -57,8 +57,8 @@ def test_one_worker_is_implicit_sgd_exactly(client, data):
     assert rb.history["shards"] == [1, 1, 1] and rb.history["rounds"] == [1, 1, 1]
     assert rb.history["bytes_per_round"][0] == 2 * a.parameter_vector.nbytes
     # the workers split their products as this process does (a Dask worker's own default would be 1 block)
-    blocks = client.run(lambda: __import__("bregman_solvers")._threads.PRODUCT_BLOCKS)
-    assert bs._threads.PRODUCT_BLOCKS in blocks.values()         # the worker that ran the shard
+    blocks = client.run(lambda: __import__("bregman_solvers")._runtime.SETTINGS.product_blocks)
+    assert bs._runtime.SETTINGS.product_blocks in blocks.values()         # the worker that ran the shard
 
 
 @pytest.mark.parametrize("settings, expected", [

@@ -189,7 +189,7 @@ def test_fit_does_not_rewrite_hyper_parameters(problem):
 def test_results_do_not_depend_on_the_openmp_thread_count(problem, monkeypatch):
     X, Y = problem
     # the network runs passes this small on one thread: lift that so both counts really run
-    monkeypatch.setattr("bregman_solvers._validation.MIN_ENTRIES_PER_THREAD", 1)
+    monkeypatch.setattr("bregman_solvers._runtime.SETTINGS.min_entries_per_thread", 1)
     energies = []
     for n_threads in (1, 2):
         net = bs.LiftedNetwork(WIDTHS, ["relu", "relu", "identity"], random_state=0, n_threads=n_threads)

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import bregman_solvers as bs
 from bregman_solvers import _threads
+from bregman_solvers._runtime import SETTINGS
 from bregman_solvers._kernels import _lifted
 
 from conftest import DTYPES
@@ -101,7 +102,7 @@ def wide_net(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fit_results_do_not_depend_on_the_thread_count(dtype, monkeypatch):
-    monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 3)          # blocks need not match the threads
+    monkeypatch.setattr(SETTINGS, "product_blocks", 3)          # blocks need not match the threads
     X, Y = classify_data(dtype=dtype)
     fits = {}
     for n_threads in (1, 2, 3, None):
@@ -121,7 +122,7 @@ def test_fit_results_do_not_depend_on_the_thread_count(dtype, monkeypatch):
     lambda n: bs.SGDBP(epochs=1, batch_size=100, random_state=0, n_threads=n),
 ])
 def test_other_solvers_do_not_depend_on_the_thread_count(solver, monkeypatch):
-    monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 2)
+    monkeypatch.setattr(SETTINGS, "product_blocks", 2)
     X, Y = classify_data()
     thetas = []
     for n_threads in (1, 2):
@@ -267,11 +268,18 @@ def test_default_report_is_the_running_batch_energy():
 
 # ---------------------------------------------------------------- settings
 def test_product_blocks_setting(monkeypatch):
-    assert _threads._product_blocks_from_env(None) == _threads.usable_cores()
-    assert _threads._product_blocks_from_env("5") == 5
+    """``BREGMAN_SOLVERS_PRODUCT_BLOCKS`` (read once at import into the one settings object), else the
+    usable cores: resolved by the threads module; a bad value warns, naming the variable."""
+    from bregman_solvers import _runtime as r
+
+    read = lambda value: r.RuntimeSettings({r.PRODUCT_BLOCKS_ENV: value}).product_blocks  # noqa: E731
+    assert r.RuntimeSettings({}).product_blocks is None and read("5") == 5
     for bad in ("0", "-1", "many"):
-        with pytest.warns(RuntimeWarning, match=_threads.PRODUCT_BLOCKS_ENV):
-            assert _threads._product_blocks_from_env(bad) == _threads.usable_cores()
+        with pytest.warns(RuntimeWarning, match=r.PRODUCT_BLOCKS_ENV + ".*the usable cores"):
+            assert read(bad) is None
+    if not os.environ.get(r.PRODUCT_BLOCKS_ENV):
+        assert r.SETTINGS.product_blocks == _threads.usable_cores()
+    assert bs.get_config()["product_blocks"] == r.SETTINGS.product_blocks
 
 
 def test_show_config_lists_every_pool_with_its_size_and_owner(monkeypatch):
@@ -308,7 +316,7 @@ def test_fused_regions_of_the_compiled_steps_match_the_separate_calls(dtype, mon
     same energy terms and residuals, to the bit."""
     from bregman_solvers.solvers._engine import StepEngine
 
-    monkeypatch.setattr(_threads, "PRODUCT_BLOCKS", 3)
+    monkeypatch.setattr(SETTINGS, "product_blocks", 3)
     X, Y = classify_data(dtype=dtype)
     net = wide_net(dtype)
     X0, target = net.check_data(X[:100], Y[:100])

@@ -4,7 +4,7 @@ import uuid
 
 import numpy as np
 
-from .. import _threads as thread_pools
+from .._runtime import SETTINGS
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
@@ -287,7 +287,7 @@ class _Shards:
             raise RuntimeError("the Dask cluster has no workers")
         self.n_threads = {w: solver.n_threads or info for w, info in workers.items()}
         # one block count for every shard: this process's, or more for workers with more threads
-        self.product_blocks = max(thread_pools.PRODUCT_BLOCKS, *self.n_threads.values())
+        self.product_blocks = max(SETTINGS.product_blocks, *self.n_threads.values())
         if distributed_data:
             self.data = self._chunks_by_worker(X0, target, workers)
         else:

@@ -5,7 +5,7 @@ import weakref
 
 import numpy as np
 
-from .. import _threads as thread_pools
+from .._runtime import SETTINGS
 from .._threads import fit_threads
 from .._validation import check_integer
 from ..schedules import BatchScheduler
@@ -57,7 +57,7 @@ class ShardTrainer:
         ``aux_dir`` (a new temporary folder when None, removed by :meth:`close`).
     product_blocks : int, optional
         The blocks this worker process splits each matrix product into
-        (:data:`bregman_solvers._threads.PRODUCT_BLOCKS`, process-wide). The driver sends one
+        (``bregman_solvers._runtime.SETTINGS.product_blocks``, process-wide). The driver sends one
         value to all shards of a fit, so that the rounding of the products, and with it the
         fit, does not depend on which worker runs a shard (a Dask worker starts with
         ``OMP_NUM_THREADS=1``, which would otherwise make it 1: unsplit products on one thread).
@@ -69,7 +69,7 @@ class ShardTrainer:
     def __init__(self, network, X, Y, solver, seed, n_threads=1, aux_storage="memory", aux_dir=None,
                  product_blocks=None, key=None):
         if product_blocks is not None:
-            thread_pools.PRODUCT_BLOCKS = check_integer(product_blocks, "product_blocks")
+            SETTINGS.product_blocks = check_integer(product_blocks, "product_blocks")
         if isinstance(X, list):
             X, Y = np.concatenate(X), np.concatenate(Y)
         self.network, self.solver, self.n_threads = network, solver, n_threads
