@@ -8,7 +8,7 @@ from .._runtime import SETTINGS
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
-from ..solvers._base import with_thread_policy
+from ..solvers._base import LiftedSolver, with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
 from ..solvers._stop import STOP
 from ..solvers._batches import ParameterAverage, parameters_finite
@@ -23,19 +23,17 @@ REPLACEMENT_TIMEOUT = 120
 
 
 #: Batches per shard between two averagings by default with ``averaging="shard"``: on full MNIST
-
-
 #: with 2 workers, 5 epochs, two seeds, 0.3 and 0.2 points below the single process, where one
-
-
 #: averaging per epoch was 0.8 and 0.2 (docs/scaling.rst). A data set with fewer batches per shard
-
-
 #: averages once per epoch.
 DEFAULT_SYNC_EVERY = 60
 
+#: The settings of the implicit SGD every shard runs (the batch steps), passed on as they are
+SHARD_SETTINGS = ("batch_size", "inner_iterations", "tau", "tau_theta", "tau_x", "splitting", "regulariser",
+                  "code_regulariser", "shuffle", "drop_last", "safeguard", "aux_start", "momentum")
 
-class DistributedImplicitSGD(ImplicitSGD):
+
+class DistributedImplicitSGD(LiftedSolver):
     """Implicit SGD (Algorithm 1) data-parallel on a Dask cluster: iterative parameter mixing.
 
     The samples are split into shards, one per worker (a seeded random split into near-equal
@@ -89,7 +87,10 @@ class DistributedImplicitSGD(ImplicitSGD):
         averaged theta (so it diverged: 400 samples, 2 shards, averaging every epoch).
     Other parameters
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
-        shard's batches, so a fit is reproducible for a seed and a number of workers.
+        shard's batches, so a fit is reproducible for a seed and a number of workers. The driver
+        is not an ImplicitSGD: it holds the settings of the ImplicitSGD every shard runs
+        (:data:`SHARD_SETTINGS`), validated once per fit by that ImplicitSGD, and its own
+        ``fit`` (no ``state``: the auxiliary variables live on the workers).
 
     Notes
     -----
@@ -108,13 +109,29 @@ class DistributedImplicitSGD(ImplicitSGD):
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
                  momentum=0.7, velocity="restart"):
-        super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
-                         tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
-                         code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
-                         random_state=random_state, validation_data=validation_data, track_energy=track_energy,
-                         code_layer=code_layer, early_stopping=early_stopping, patience=patience, callback=callback,
-                         verbose=verbose, n_threads=n_threads, safeguard=safeguard, aux_start=aux_start,
-                         momentum=momentum)
+        super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
+        # the shards' implicit SGD (SHARD_SETTINGS; the driver holds it as settings, see _shard_solver)
+        self.batch_size = batch_size
+        self.inner_iterations = inner_iterations
+        self.tau = tau
+        self.tau_theta = tau_theta
+        self.tau_x = tau_x
+        self.splitting = splitting
+        self.regulariser = regulariser
+        self.code_regulariser = code_regulariser
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.safeguard = safeguard
+        self.aux_start = aux_start
+        self.momentum = momentum
+        # the fit's epochs and what the epoch loop records
+        self.epochs = epochs
+        self.random_state = random_state
+        self.validation_data = validation_data
+        self.track_energy = track_energy
+        self.code_layer = code_layer
+        self.early_stopping = early_stopping
+        self.patience = patience
         self.n_workers = n_workers
         self.sync_every = sync_every
         self.averaging = averaging
@@ -144,7 +161,7 @@ class DistributedImplicitSGD(ImplicitSGD):
         if isinstance(self.regulariser, BregmanIteration):
             raise ValueError("DistributedImplicitSGD does not support BregmanIteration (the subgradient "
                              "variables cannot be averaged consistently); use ImplicitSGD")
-        self._validate(network)
+        self._shard_solver()._validate(network)      # the shards' settings, and the epochs, checked once
 
     def _sync_every(self):
         """``sync_every`` with None resolved: 60 batches for shards, the epoch for eq. 23."""
@@ -153,12 +170,9 @@ class DistributedImplicitSGD(ImplicitSGD):
         return DEFAULT_SYNC_EVERY if self.averaging == "shard" else "epoch"
 
     def _shard_solver(self):
-        """The plain ImplicitSGD each shard runs (the batch steps' settings, nothing of the driver's)."""
-        return ImplicitSGD(batch_size=self.batch_size, inner_iterations=self.inner_iterations, tau=self.tau,
-                           tau_theta=self.tau_theta, tau_x=self.tau_x, splitting=self.splitting,
-                           regulariser=self.regulariser, code_regulariser=self.code_regulariser,
-                           shuffle=self.shuffle, drop_last=self.drop_last, safeguard=self.safeguard,
-                           aux_start=self.aux_start, momentum=self.momentum)
+        """The plain ImplicitSGD each shard runs: the driver's :data:`SHARD_SETTINGS`, nothing of the
+        driver's own (made when needed, so that ``set_params`` reaches it)."""
+        return ImplicitSGD(epochs=self.epochs, **{name: getattr(self, name) for name in SHARD_SETTINGS})
 
     @with_thread_policy
     def fit(self, network, X0, target, initial_epoch=0):
