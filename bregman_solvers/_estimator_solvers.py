@@ -17,7 +17,7 @@ _STOCHASTIC = ("isgd", "spg", "averaging", "sgd-bp", "isgd-bp")
 
 
 #: ``epochs="auto"``: enough epochs for at least this many batch steps (and at least 10 epochs)
-AUTO_BATCH_STEPS = 300
+AUTO_BATCH_STEPS = 600
 
 
 def _resolved_epochs(est, n_samples):

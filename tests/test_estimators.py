@@ -160,10 +160,10 @@ def test_forward_start_reaches_the_solver(blobs, monkeypatch):
 
 
 @pytest.mark.parametrize("n, solver, batch_size, epochs", [
-    (1347, "isgd", 100, 22), (426, "isgd", 100, 60), (133, "isgd", 100, 150), (5000, "isgd", 100, 10),
-    (60, "isgd", 100, 300), (426, "sgd-bp", 50, 34), (426, "pg", 100, 10)])
-def test_auto_epochs_give_small_data_300_batch_steps(n, solver, batch_size, epochs):
-    """epochs="auto" (the classifier's default): at least 300 batch steps and 10 epochs for a stochastic
+    (1347, "isgd", 100, 43), (426, "isgd", 100, 120), (133, "isgd", 100, 300), (5000, "isgd", 100, 12),
+    (6000, "isgd", 100, 10), (60, "isgd", 100, 600), (426, "sgd-bp", 50, 67), (426, "pg", 100, 10)])
+def test_auto_epochs_give_small_data_600_batch_steps(n, solver, batch_size, epochs):
+    """epochs="auto" (the classifier's default): at least 600 batch steps and 10 epochs for a stochastic
     solver, 10 iterations for a deterministic one; what the solver receives."""
     from bregman_solvers._estimator_solvers import _resolved_epochs
 
@@ -175,6 +175,6 @@ def test_auto_epochs_give_small_data_300_batch_steps(n, solver, batch_size, epoc
 def test_auto_epochs_reach_the_fit(blobs):
     X, y = blobs
     est = LiftedBregmanClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X[:150], y[:150])
-    assert len(est.history_["epoch"]) == 150                 # 150 samples: 2 batches an epoch
+    assert len(est.history_["epoch"]) == 300                 # 150 samples: 2 batches an epoch
     with pytest.raises(ValueError, match="epochs must be a positive integer or 'auto', got 'many'"):
         LiftedBregmanClassifier(epochs="many").fit(X, y)

@@ -173,7 +173,7 @@ def test_a_classifier_warm_starts_from_an_imported_mlp():
     assert clf.network_ is not network and clf.network_.widths == [6, 10, 3]
     assert np.array_equal(clf.predict(X), mlp.predict(X))
     with pytest.raises(ValueError, match="the classifier's output is 'identity' \\(set output='softmax'\\)"):
-        LiftedBregmanClassifier(epochs=1).fit(X, y, init=network)
+        LiftedBregmanClassifier(output="identity", epochs=1).fit(X, y, init=network)
     with pytest.raises(ValueError, match="the data need 6 to 2"):
         LiftedBregmanClassifier(output="softmax", epochs=1).fit(X, y % 2, init=network)
     with pytest.raises(TypeError, match="init must be a LiftedNetwork"):
