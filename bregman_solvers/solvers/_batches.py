@@ -137,6 +137,47 @@ def lipschitz_x_steps(network, splitting):
     return np.minimum(LIPSCHITZ_TAU_X_CAP, 1.0 / np.maximum(bounds, 1.0 / LIPSCHITZ_TAU_X_CAP))
 
 
+class StepRule:
+    """A fit's step sizes, decided once per fit (:class:`ImplicitSGD`'s ``tau_theta``, ``tau_x``,
+    ``tau``): numbers and schedules as given, or per-layer steps from Lipschitz bounds.
+
+    ``tau_theta``: ``"auto"`` (the library's rule, ``min(0.5, m / L_theta_l)`` with ``m`` 1.5,
+    or 1 with momentum), ``"lipschitz"`` (the paper's, ``1 / L_theta_l`` uncapped) or a schedule;
+    ``tau_x``: ``"lipschitz"`` (``1 / L_x_l``, :func:`lipschitz_x_steps`) or a schedule; ``tau``: a
+    schedule or None (no proximity term). :meth:`for_epoch` gives an epoch's base steps.
+    """
+
+    def __init__(self, tau_theta, tau_x, tau, momentum, splitting):
+        self.tau_theta, self.tau_x, self.tau, self.splitting = tau_theta, tau_x, tau, splitting
+        self.multiple = AUTO_STEP_MULTIPLE_WITH_MOMENTUM if momentum else AUTO_STEP_MULTIPLE
+        #: whether a divergence reports every layer's step (the rules give one per layer)
+        self.theta_per_layer = isinstance(tau_theta, str)
+        self.x_per_layer = isinstance(tau_x, str)
+
+    def for_epoch(self, epoch, network, X0, state, w_scale):
+        """``(tau_theta per layer, tau_x per hidden layer, tau or None)`` of epoch ``epoch``: the
+        bounds of a rule estimated now, on this data and the weights at the epoch's start (the
+        weights held scaled by ``w_scale`` are made explicit first)."""
+        L = network.n_layers
+        tau = None if self.tau is None else self.tau(epoch)
+        if self.tau_theta == "lipschitz":
+            theta = auto_theta_steps(network, X0, state, tau, 1.0, np.inf)
+        elif self.tau_theta == "auto":
+            theta = auto_theta_steps(network, X0, state, tau, self.multiple)
+        else:
+            theta = np.full(L, self.tau_theta(epoch))
+        if self.tau_x == "lipschitz":
+            normalise_weights(network, w_scale)
+            x = lipschitz_x_steps(network, self.splitting)
+        else:
+            x = np.full(L - 1, self.tau_x(epoch))
+        return theta, x, tau
+
+    def reported(self, t_theta, t_x, tau):
+        """The steps a divergence message names: per layer where a rule set them, else the one value."""
+        return (t_theta if self.theta_per_layer else t_theta[0], t_x if self.x_per_layer else t_x[0], tau)
+
+
 class AlgorithmOneBatches:
     """Algorithm 1's batches on one network, its data and their auxiliary variables.
 
@@ -161,12 +202,13 @@ class AlgorithmOneBatches:
 
     def __init__(self, solver, network, X0, target, state, bregman_state, raise_divergence):
         self.solver = solver
-        self.n_inner, self.tau, self.tau_theta, self.tau_x = solver._validate(network)
+        self.n_inner, tau, tau_theta, tau_x = solver._validate(network)
+        self.momentum = solver._momentum()
+        self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting)
         self.network, self.X0, self.target, self.state = network, X0, target, state
         self.bregman_state = bregman_state
         self.raise_divergence = raise_divergence
         self.forward_start = solver.aux_start == "forward"
-        self.momentum = solver._momentum()
         # theta^{k-1} of the inertial step (None: the next batch starts the momentum afresh)
         self.previous = None
         self.buffers, self.engines = {}, {}
@@ -179,27 +221,11 @@ class AlgorithmOneBatches:
             solver.regulariser, BregmanIteration))
 
     def epoch_steps(self, epoch):
-        """The base steps of epoch ``epoch``: per-layer ``tau_theta``, per-layer ``tau_x`` and ``tau``
-        (None: no proximity term); ``tau_theta="auto"`` / ``"lipschitz"`` estimate their bounds here,
-        on this data, and ``tau_x="lipschitz"`` from the weights at the epoch's start.
-        Starts the epoch's count of recoveries (``guard.recoveries``)."""
-        L = self.network.n_layers
-        tau = None if self.tau is None else self.tau(epoch)
-        if self.tau_theta == "lipschitz":
-            # the paper's rule: 1 / L_theta_l exactly, uncapped
-            base_theta = auto_theta_steps(self.network, self.X0, self.state, tau, 1.0, np.inf)
-        elif self.tau_theta == "auto":
-            multiple = AUTO_STEP_MULTIPLE_WITH_MOMENTUM if self.momentum else AUTO_STEP_MULTIPLE
-            base_theta = auto_theta_steps(self.network, self.X0, self.state, tau, multiple)
-        else:
-            base_theta = np.full(L, self.tau_theta(epoch))
-        if self.tau_x == "lipschitz":
-            normalise_weights(self.network, self.w_scale)
-            base_x = lipschitz_x_steps(self.network, self.solver.splitting)
-        else:
-            base_x = np.full(L - 1, self.tau_x(epoch))
+        """The base steps of epoch ``epoch`` (:meth:`StepRule.for_epoch`): per-layer ``tau_theta``,
+        per-layer ``tau_x`` and ``tau`` (None: no proximity term). Starts the epoch's count of
+        recoveries (``guard.recoveries``)."""
         self.guard.recoveries = 0
-        return base_theta, base_x, tau
+        return self.steps.for_epoch(epoch, self.network, self.X0, self.state, self.w_scale)
 
     def run(self, batches, steps, progress=None):
         """Run ``batches`` (index arrays into ``X0``) in order with the base ``steps`` of
@@ -220,12 +246,11 @@ class AlgorithmOneBatches:
     def _run_queue(self, queue, steps, energies, progress):
         base_theta, base_x, t_prox = steps
         network, guard, w_scale, anchor_scale = self.network, self.guard, self.w_scale, self.anchor_scale
-        auto = self.tau_theta == "auto"
         total = len(queue)
         while queue:
             idx = queue.popleft()
             t_theta, t_x = base_theta * guard.factor, base_x * guard.factor
-            reported = (t_theta if auto else t_theta[0], t_x[0], t_prox)
+            reported = self.steps.reported(t_theta, t_x, t_prox)
             buf, engine = self._engine(len(idx))
             buf.gather(idx, self.X0, self.target, self.state)
             if self.momentum:
