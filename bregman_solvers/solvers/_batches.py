@@ -10,6 +10,7 @@ from .._threads import current_threads
 from ..exceptions import DivergenceError
 from ..network import LiftedState
 from ..regularisers import BregmanIteration
+from ..schedules import as_schedule
 from ._engine import normalise_weights
 from ._safeguard import StepSafeguard
 from ._stop import STOP
@@ -153,6 +154,17 @@ class StepRule:
         #: whether a divergence reports every layer's step (the rules give one per layer)
         self.theta_per_layer = isinstance(tau_theta, str)
         self.x_per_layer = isinstance(tau_x, str)
+
+    @staticmethod
+    def checked(value, rules, name):
+        """The step ``name`` as given: one of the named ``rules`` (any other string refused by name),
+        else a schedule (a number or a callable of the epoch)."""
+        if isinstance(value, str):
+            if value not in rules:
+                raise ValueError(f"{name} must be a positive number, a schedule or one of "
+                                 f"{', '.join(map(repr, rules))}, got {value!r}")
+            return value
+        return as_schedule(value, name)
 
     def for_epoch(self, epoch, network, X0, state, w_scale):
         """``(tau_theta per layer, tau_x per hidden layer, tau or None)`` of epoch ``epoch``: the

@@ -15,20 +15,9 @@ from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
-from ._batches import AlgorithmOneBatches, ParameterAverage, _BatchBuffers, parameters_finite
+from ._batches import AlgorithmOneBatches, ParameterAverage, StepRule, _BatchBuffers, parameters_finite
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
-
-
-def _step_rule(value, rules, name):
-    """The step ``name``: one of the named ``rules`` as it is (any other string refused by name),
-    else a schedule (a number or a callable of the epoch)."""
-    if isinstance(value, str):
-        if value not in rules:
-            raise ValueError(f"{name} must be a positive number, a schedule or one of "
-                             f"{', '.join(map(repr, rules))}, got {value!r}")
-        return value
-    return as_schedule(value, name)
 
 
 class ImplicitSGD(LiftedSolver):
@@ -185,8 +174,8 @@ class ImplicitSGD(LiftedSolver):
             tau = None
         else:
             tau = as_schedule(self.tau, "tau")
-        return (n_inner, tau, _step_rule(self.tau_theta, ("auto", "lipschitz"), "tau_theta"),
-                _step_rule(self.tau_x, ("lipschitz",), "tau_x"))
+        return (n_inner, tau, StepRule.checked(self.tau_theta, ("auto", "lipschitz"), "tau_theta"),
+                StepRule.checked(self.tau_x, ("lipschitz",), "tau_x"))
 
     def _momentum(self):
         """The validated ``momentum`` (a float in [0, 1))."""
