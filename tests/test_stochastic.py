@@ -210,6 +210,11 @@ def test_the_lipschitz_rules_are_the_epochs_steps_and_train(data):
     np.testing.assert_allclose(t_x, lipschitz_x_steps(network, "phi"), rtol=1e-3)
     r = solver.fit(network, X, Y)
     assert r.history["energy"][-1] < r.history["energy"][0] and r.history["recoveries"] == [0, 0, 0]
+    # the history keeps each epoch's base steps: the first epoch's are those above (the same start)
+    assert [len(t) for t in r.history["tau_theta"]] == [3] * 3 and [len(t) for t in r.history["tau_x"]] == [2] * 3
+    np.testing.assert_allclose(r.history["tau_theta"][0], t_theta, rtol=1e-12)
+    np.testing.assert_allclose(r.history["tau_x"][0], t_x, rtol=1e-3)
+    assert r.history["tau_x"][2] != r.history["tau_x"][0]         # the weights moved: new bounds each epoch
     for kwargs, match in ((dict(tau_x="auto"), r"tau_x must be a positive number, a schedule or one of 'lipschitz'"),
                           (dict(tau_theta="paper"), r"tau_theta must be .* one of 'auto', 'lipschitz', got 'paper'")):
         with pytest.raises(ValueError, match=match):

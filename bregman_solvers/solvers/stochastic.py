@@ -101,7 +101,8 @@ class ImplicitSGD(LiftedSolver):
         anchor with halved steps, and a batch that starts diverged undoes the batch
         before it (its auxiliary variables re-initialised by a forward pass); the
         halving persists for the rest of the fit (``history["step_factor"]``,
-        ``history["recoveries"]``) and the first one warns
+        ``history["recoveries"]``; the epoch's base steps per layer before that factor are
+        ``history["tau_theta"]`` and ``history["tau_x"]``) and the first one warns
         (:class:`~bregman_solvers.exceptions.DivergenceWarning`). A
         :class:`~bregman_solvers.exceptions.DivergenceError` is raised only when the
         steps fall below 2^-20 of their values (or at once with ``safeguard=False``,
@@ -257,6 +258,8 @@ class ImplicitSGD(LiftedSolver):
             except StopAtBatch as stop:
                 raise StopAtBatch(offset + stop.batch, done + stop.energies, steps) from None
             loop.extra["step_factor"], loop.extra["recoveries"] = batches.guard.factor, batches.guard.recoveries
+            # the epoch's base steps (a rule's per-layer values), before the safeguard's factor
+            loop.extra["tau_theta"], loop.extra["tau_x"] = [float(t) for t in steps[0]], [float(t) for t in steps[1]]
             return float(np.mean(energies))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
