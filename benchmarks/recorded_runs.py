@@ -40,10 +40,13 @@ def record(out_dir, command, machine, method, date=None, commit=None):
     checkout's; the settings, seed included, come from the run's ``results.json``)."""
     with open(Path(out_dir) / "results.json") as f:
         results = json.load(f)
-    per_epoch = {name: {key: history[key] for key in ("train_accuracy", "val_accuracy", "seconds") if key in history}
+    keys = ("train_accuracy", "val_accuracy", "seconds", "val_mse", "val_code_sparsity", "train_loss")
+    per_epoch = {name: {key: history[key] for key in keys if key in history}
                  for name, history in results["history"].items()}
+    # a classification's final rows are its Table 1; an autoencoder's its results table
+    final = results["table1"] if "table1" in results else results["results"]
     return {"command": command, "commit": commit or _commit(), "date": date or datetime.date.today().isoformat(),
-            "machine": machine, "method": method, "settings": results["settings"], "table1": results["table1"],
+            "machine": machine, "method": method, "settings": results["settings"], "table1": final,
             "per_epoch": per_epoch}
 
 
@@ -64,7 +67,9 @@ def _percent(values):
 
 def _seconds(values):
     low, high = min(values), max(values)
-    return f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}-{high:.0f}"
+    digits = 1 if high < 10 else 0         # a fast model's seconds keep a decimal
+    same = round(low, digits) == round(high, digits)
+    return f"{low:.{digits}f}" if same else f"{low:.{digits}f}-{high:.{digits}f}"
 
 
 def _first_epoch_reaching(accuracies, level):
@@ -124,14 +129,44 @@ def _beside_the_paper(rec, epochs):
     return lines
 
 
+def _milestones(values, epochs):
+    """Values after every tenth epoch (every epoch up to 10 epochs) and the last: a long run's curve
+    in a table cell."""
+    step = 1 if epochs <= 10 else 10
+    picked = [(e, values[e - 1]) for e in range(step, len(values) + 1, step)]
+    if values and (not picked or picked[-1][0] != len(values)):
+        picked.append((len(values), values[-1]))
+    return picked
+
+
+def _autoencoder_rows(rec, epochs):
+    """An autoencoder record's table: per model the test reconstruction MSE along the run, the final
+    MSE and code sparsity on the test images, the training objective and seconds per epoch."""
+    lines = [".. list-table::", "   :header-rows: 1", "",
+             "   * - model", f"     - test MSE after epochs {'1-' if epochs <= 10 else '10, 20, ... '}{epochs}",
+             "     - final test MSE", "     - test code sparsity", "     - training objective",
+             "     - seconds per epoch"]
+    for model, history in rec["per_epoch"].items():
+        row = rec["table1"].get(model, {})
+        curve = ", ".join(f"{v:.4f}" if epochs <= 10 else f"{e}: {v:.4f}"
+                          for e, v in _milestones(history.get("val_mse", []), epochs))
+        final = ("diverged", "", "") if "diverged" in row else (
+            f"{row['test_mse']:.5f}", f"{100 * row['test_code_sparsity']:.1f}%", f"{row['train_objective']:.4g}")
+        lines += [f"   * - {model}", f"     - {curve}", *(f"     - {cell}" for cell in final),
+                  f"     - {_seconds(history['seconds']) if history.get('seconds') else ''}"]
+    return lines
+
+
 def rst(name, rec):
     """The reST of one record: what ran, then per model the test accuracy after every epoch, seconds
-    per epoch, and the epoch and seconds at which it first reached each of :data:`LEVELS`."""
+    per epoch, and the epoch and seconds at which it first reached each of :data:`LEVELS` (an
+    autoencoder's record: its test reconstruction error instead, :func:`_autoencoder_rows`)."""
     missing = [key for key in REQUIRED if key not in rec]
     if missing:
         raise ValueError(f"record {name!r} lacks {', '.join(missing)}")
     s = rec["settings"]
-    epochs = max(len(v.get("val_accuracy", [])) for v in rec["per_epoch"].values())
+    autoencoder = s.get("command") in ("autoencoder", "denoise")
+    epochs = max(len(v.get("val_mse" if autoencoder else "val_accuracy", [])) for v in rec["per_epoch"].values())
     levels = LEVELS.get(s.get("dataset"), (0.9,))
     images = (f"a random {s.get('n_train')}" if s.get("subset") == "random" else f"the first {s.get('n_train')}")
     lines = [
@@ -143,6 +178,10 @@ def rst(name, rec):
         f"``--arch {s.get('arch', 'mlp')}``, seed {s.get('seed', 0)}; {rec['method']}; {rec['machine']}"
         + (f"; commit ``{rec['commit'][:7]}``" if rec.get("commit") else "") + "):",
         "",
+    ]
+    if autoencoder:
+        return "\n".join(lines + _autoencoder_rows(rec, epochs)) + "\n"
+    lines += [
         ".. list-table::",
         "   :header-rows: 1",
         "",

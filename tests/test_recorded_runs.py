@@ -31,7 +31,8 @@ def test_every_records_command_still_parses():
         rec = json.loads(path.read_text())
         if "per_epoch" in rec:
             args = runs.parse_command(rec["command"])
-            assert args.epochs == max(len(h["val_accuracy"]) for h in rec["per_epoch"].values()), path.name
+            curve = "val_mse" if args.command in ("autoencoder", "denoise") else "val_accuracy"
+            assert args.epochs == max(len(h[curve]) for h in rec["per_epoch"].values()), path.name
     with pytest.raises(SystemExit):
         runs.parse_command("bregman-solvers classify --no-such-option")
 
@@ -80,3 +81,25 @@ def test_a_classification_record_sets_table_1_and_2_beside_the_papers(tmp_path):
     assert "standard lifted network" not in text.split("Table 1 and Table 2")[1]      # diverged: no final row
     rec["settings"]["arch"] = "lenet5"
     assert "Table 1 and Table 2" not in runs.rst("toy", rec)
+
+
+def test_an_autoencoder_record_renders_its_reconstruction_error(tmp_path):
+    """An autoencoder run's record: per model the test MSE after every tenth epoch and the last, the
+    final MSE, code sparsity and training objective; a diverged model says so."""
+    runs = load()
+    mse = [0.1 - 0.001 * e for e in range(25)]
+    history = {"val_mse": mse, "val_code_sparsity": [0.9] * 25, "train_loss": [1.0] * 25, "seconds": [2.0] * 25}
+    results = {"settings": {"command": "autoencoder", "dataset": "mnist", "n_train": 1000, "n_test": 10000,
+                            "subset": "random", "preset": "paper"},
+               "results": {"LBN-S": {"test_mse": mse[-1], "test_code_sparsity": 0.9, "train_objective": 12.5},
+                           "SGD-BP": {"diverged": "the energy blew up", "seconds": 1.0}},
+               "history": {"LBN-S": history, "SGD-BP": {"val_mse": mse[:5], "seconds": [1.0] * 5}}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    rec = runs.record(tmp_path, "bregman-solvers autoencoder --preset paper", "a test machine", "the paper's method",
+                      date="2026-12-03", commit="0123456789abcdef")
+    assert rec["table1"] == results["results"] and rec["per_epoch"]["LBN-S"]["val_mse"] == mse
+    text = runs.rst("toy", rec)
+    assert "a random 1000 training images" in text and "25 epochs" in text
+    assert "test MSE after epochs 10, 20, ... 25" in text
+    assert "     - 10: 0.0910, 20: 0.0810, 25: 0.0760\n     - 0.07600\n     - 90.0%\n     - 12.5" in text
+    assert "   * - SGD-BP\n     - 5: 0.0960\n     - diverged" in text
