@@ -454,6 +454,7 @@ def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_w
     process = subprocess.Popen([*command, "--out", str(tmp_path / "parts")], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     assert process.stdout.readline().startswith("training lifted Bregman network")
+    assert process.stdout.readline().startswith("  memory:")           # printed just before the fit starts
     # a third into LBN's fit as the whole run timed it: inside the fit on any machine's speed
     lbn = json.loads((tmp_path / "whole" / "results.json").read_text())["table1"]["lifted Bregman network (LBN, library defaults)"]
     time.sleep(lbn["seconds"] / 3)
