@@ -32,6 +32,17 @@ def _resolved_epochs(est, n_samples):
     return max(10, -(-AUTO_BATCH_STEPS // batches))
 
 
+#: The stochastic solvers by name, with the estimator settings each takes besides the batches, epochs,
+#: regularisers and monitoring every one of them gets
+_STOCHASTIC_SETTINGS = {
+    "isgd": (ImplicitSGD, ("inner_iterations", "tau", "tau_theta", "tau_x", "aux_start", "momentum")),
+    "spg": (StochasticProximalGradient, ("tau_theta", "tau_x")),
+    "averaging": (ModelAveraging, ("inner_iterations", "tau", "tau_theta", "tau_x")),
+    "sgd-bp": (SGDBP, ("learning_rate",)),
+    "isgd-bp": (ImplicitSGDBP, ("inner_iterations", "tau", "learning_rate")),
+}
+
+
 def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
     """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
     ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each)."""
@@ -46,29 +57,17 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
         if name not in ("isgd", "averaging"):
             raise ValueError(f"n_workers and scheduler (the Dask back end) need solver 'isgd' or 'averaging', "
                              f"got {name!r}")
-        return DistributedImplicitSGD(
-            n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
-            averaging="batch" if name == "averaging" else "shard", inner_iterations=est.inner_iterations,
-            tau=est.tau, tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-            code_regulariser=code_regulariser, aux_start=est.aux_start,
-            momentum=est.momentum if name == "isgd" else 0.0, **common_sto)
-    if name == "isgd":
-        return ImplicitSGD(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
-                           tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                           aux_start=est.aux_start, momentum=est.momentum, **common_sto)
-    if name == "spg":
-        return StochasticProximalGradient(tau_theta=est.tau_theta, tau_x=est.tau_x, regulariser=est.regulariser,
-                                          code_regulariser=code_regulariser, **common_sto)
-    if name == "averaging":
-        return ModelAveraging(inner_iterations=est.inner_iterations, tau=est.tau, tau_theta=est.tau_theta,
-                              tau_x=est.tau_x, regulariser=est.regulariser, code_regulariser=code_regulariser,
-                              **common_sto)
-    if name == "sgd-bp":
-        return SGDBP(learning_rate=est.learning_rate, regulariser=est.regulariser,
-                     code_regulariser=code_regulariser, **common_sto)
-    if name == "isgd-bp":
-        return ImplicitSGDBP(inner_iterations=est.inner_iterations, tau=est.tau, learning_rate=est.learning_rate,
-                             regulariser=est.regulariser, code_regulariser=code_regulariser, **common_sto)
+        settings = {setting: getattr(est, setting) for setting in _STOCHASTIC_SETTINGS["isgd"][1]}
+        if name == "averaging":
+            settings["momentum"] = 0.0           # eq. 23: every batch from the round's theta
+        return DistributedImplicitSGD(n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
+                                      averaging="batch" if name == "averaging" else "shard",
+                                      regulariser=est.regulariser, code_regulariser=code_regulariser, **settings,
+                                      **common_sto)
+    if name in _STOCHASTIC_SETTINGS:
+        cls, settings = _STOCHASTIC_SETTINGS[name]
+        return cls(**{setting: getattr(est, setting) for setting in settings}, regulariser=est.regulariser,
+                   code_regulariser=code_regulariser, **common_sto)
     if name == "gd-bp":
         return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=est.regulariser,
                                  code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
