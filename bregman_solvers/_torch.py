@@ -272,7 +272,7 @@ class _Reader:
         if self.image is None:
             raise ValueError(f"{where}: Conv2d reads images: pass input_shape=(C, H, W) (or the images are "
                              f"flattened before it)")
-        height, width, channels = self.image
+        channels = self.image[2]
         stride, padding = set(m.stride), m.padding
         if (m.groups != 1 or set(m.dilation) != {1} or len(stride) != 1 or isinstance(padding, str)
                 or len(set(padding)) != 1 or m.padding_mode != "zeros" or m.in_channels != channels):
