@@ -111,7 +111,7 @@ def test_a_warm_start_from_torch_trains_with_the_estimator():
         optimiser.zero_grad()
         nn.functional.cross_entropy(mlp(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         optimiser.step()
-    start = from_torch(mlp)
+    start = from_torch(nn.Sequential(*mlp, nn.Softmax(dim=1)))     # the classifier's softmax output
     bp_accuracy = float(np.mean(np.argmax(start.forward(X), axis=1) == y))
     clf = LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=3, random_state=0).fit(X, y, init=start)
     assert clf.network_ is not start and clf.score(X, y) >= bp_accuracy - 0.05
