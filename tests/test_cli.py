@@ -475,6 +475,75 @@ def test_ctrl_c_in_a_real_process_stops_writes_a_checkpoint_and_resumes_to_the_w
     assert (tmp_path / "whole" / "table1.md").read_text() == (tmp_path / "parts" / "table1.md").read_text()
 
 
+# Runs the console script's entry point in a fresh process after wrapping one function so that its
+# N-th call sends this process a real SIGINT: the signal meets the command's own handler exactly where
+# a user's Ctrl-C at that point would.
+_SIGINT_AT = """
+import os, signal, sys, importlib
+module, name, call = sys.argv[1], sys.argv[2], int(sys.argv[3])
+owner = importlib.import_module(module)
+real, count = getattr(owner, name), [0]
+def wrapped(*args, **kwargs):
+    count[0] += 1
+    if count[0] == call:
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(*args, **kwargs)
+setattr(owner, name, wrapped)
+from bregman_solvers._entry import main
+sys.exit(main(sys.argv[4:]))
+"""
+
+
+@pytest.mark.parametrize("point", ["evaluation", "plotting"])
+def test_ctrl_c_at_the_evaluation_or_the_plots_of_a_real_process(tmp_path, point):
+    """SIGINT in a separate process while an epoch's metrics are computed (the second epoch's
+    training metrics) or while the first plot is drawn: exit 130, one line on stderr, no traceback;
+    at the evaluation a checkpoint (without --checkpoint-every) and results marked interrupted; at the
+    plots every table and results.json already written and complete (and, with --checkpoint-every,
+    the finished fits' checkpoints). ``--resume`` then ends with the
+    uninterrupted run's histories, tables and plots."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(bs.__file__)),
+                                                                      os.environ.get("PYTHONPATH")])))
+    where = {"evaluation": ("bregman_solvers.solvers._epochs", "evaluate_network", "3"),
+             "plotting": ("bregman_solvers.cli", "_plot_curves", "1")}[point]
+    # at the plots every fit has finished: only --checkpoint-every leaves something to resume from
+    keep = ["--checkpoint-every", "1"] if point == "plotting" else []
+
+    def run(*argv, interrupt=False):
+        prefix = [sys.executable, "-c", _SIGINT_AT, *where] if interrupt else [sys.executable, "-m", "bregman_solvers"]
+        return subprocess.run([*prefix, *INTERRUPTIBLE, *argv], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=300)
+
+    whole = run("--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    parts = run(*keep, "--out", str(tmp_path / "parts"), interrupt=True)
+    assert parts.returncode == 130, (parts.stdout, parts.stderr)
+    assert parts.stderr.count("\n") == 1 and "Traceback" not in parts.stderr and "interrupted" in parts.stderr
+    results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    if point == "evaluation":
+        assert "after 2 of 3 epochs" in parts.stderr and "--resume" in parts.stderr
+        assert results["interrupted"]["not_trained"] == ["SGD-BP"]
+        assert bs.load(tmp_path / "parts" / "checkpoint-lbn.npz").epoch == 2
+    else:
+        assert results["interrupted"] is None and (tmp_path / "parts" / "table1.md").exists()
+        assert not (tmp_path / "parts" / "accuracy.png").exists()
+    resumed = run(*keep, "--resume", "--out", str(tmp_path / "parts"))
+    assert resumed.returncode == 0, resumed.stderr
+    whole_results = json.loads((tmp_path / "whole" / "results.json").read_text())
+    parts_results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert parts_results["interrupted"] is None
+    for model in whole_results["table1"]:
+        for key in ("val_accuracy", "batch_energy", "train_accuracy"):
+            assert parts_results["history"][model][key] == whole_results["history"][model][key], (model, key)
+    for name in ("table1.md", "table2.md"):
+        assert (tmp_path / "whole" / name).read_text() == (tmp_path / "parts" / name).read_text(), name
+    assert (tmp_path / "parts" / "accuracy.png").exists() and (tmp_path / "parts" / "energy.png").exists()
+
+
 ANOMALY = ["anomaly", "--n-train", "400", "--n-test", "200", "--epochs", "2", "--hidden", "16", "4", "16",
            "--x-steps", "3", "--quiet", "--threads", "1"]
 
