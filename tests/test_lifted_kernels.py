@@ -281,6 +281,14 @@ def test_extrapolate_is_the_inertial_step(dtype, n, n_threads, rng):
     moved = theta.astype(np.float64) - old
     _lifted.extrapolate(theta, previous, 0.5, n_threads)
     np.testing.assert_allclose(theta, old + 1.5 * moved, rtol=10 * tolerance(dtype), atol=10 * tolerance(dtype))
+    # with an anchor the extrapolated point is written there too, bit for bit, in the same pass
+    plain_theta, plain_previous = theta.copy(), previous.copy()
+    _lifted.extrapolate(plain_theta, plain_previous, 0.3, n_threads)
+    anchor = np.full(n, np.nan, dtype=dtype)
+    _lifted.extrapolate(theta, previous, 0.3, n_threads, anchor)
+    np.testing.assert_array_equal(theta, plain_theta)
+    np.testing.assert_array_equal(anchor, plain_theta)
+    np.testing.assert_array_equal(previous, plain_previous)
 
 
 def test_extrapolate_refuses_bad_arguments():
@@ -290,6 +298,10 @@ def test_extrapolate_refuses_bad_arguments():
         _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 0)
     with pytest.raises(ValueError, match="dtype mismatch"):
         _lifted.extrapolate(np.zeros(4), np.zeros(4, np.float32), 0.5)
+    with pytest.raises(ValueError, match="anchor must have length 4"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, np.zeros(5))
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, np.zeros(4, np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1034,13 +1034,13 @@ def test_momentum_restarts_after_a_recovery(data, monkeypatch):
     real = AlgorithmOneBatches._extrapolate
     real_kernel = _lifted.extrapolate
 
-    def recording(self):
+    def recording(self, anchor):
         calls.append(self.previous is None)
-        real(self)
+        return real(self, anchor)
 
-    def kernel(theta, previous, beta, n_threads):
+    def kernel(theta, previous, beta, n_threads, anchor):
         betas.append(beta)
-        real_kernel(theta, previous, beta, n_threads)
+        real_kernel(theta, previous, beta, n_threads, anchor)
 
     monkeypatch.setattr(AlgorithmOneBatches, "_extrapolate", recording)
     monkeypatch.setattr(_lifted, "extrapolate", kernel)

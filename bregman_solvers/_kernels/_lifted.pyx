@@ -351,25 +351,40 @@ def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize
                     theta[i] = keep * theta[i] + pull * anchor[i]
 
 
-def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_threads=1):
+def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_threads=1,
+                floating[::1] anchor=None):
     """In one pass: ``theta <- theta + beta (theta - previous)`` and ``previous <- theta`` (its value before).
 
     The inertial step of implicit SGD with momentum: ``theta`` holds theta^k, ``previous``
     theta^{k-1}; afterwards ``theta`` is the extrapolated anchor
     ``y^k = theta^k + beta (theta^k - theta^{k-1})`` and ``previous`` holds theta^k, ready
     for the next batch. Arrays are flat (the network's parameter vector, weights explicit).
+    With ``anchor`` the extrapolated point is written there too, in the same pass: the batch's
+    copy of its start (the proximity term's anchor and the safeguard's fallback) costs no pass
+    of its own.
     """
     cdef Py_ssize_t i, n = theta.shape[0]
     if previous.shape[0] != n:
         raise ValueError(f"previous must have length {n}, got {previous.shape[0]}")
+    if anchor is not None and anchor.shape[0] != n:
+        raise ValueError(f"anchor must have length {n}, got {anchor.shape[0]}")
     _check_threads(n_threads)
     cdef floating b = <floating>beta
-    cdef floating current
+    cdef floating current, moved
+    cdef bint copy = anchor is not None
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            current = theta[i]
-            theta[i] = current + b * (current - previous[i])
-            previous[i] = current
+        if copy:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                current = theta[i]
+                moved = current + b * (current - previous[i])
+                theta[i] = moved
+                anchor[i] = moved
+                previous[i] = current
+        else:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                current = theta[i]
+                theta[i] = current + b * (current - previous[i])
+                previous[i] = current
 
 
 def all_finite(const floating[::1] a, int n_threads=1):

@@ -265,12 +265,12 @@ class AlgorithmOneBatches:
             reported = self.steps.reported(t_theta, t_x, t_prox)
             buf, engine = self._engine(len(idx))
             buf.gather(idx, self.X0, self.target, self.state)
-            if self.momentum:
-                self._extrapolate()
-            # theta^k: the anchor, and the fallback on divergence (a BLAS copy, on BLAS's awake
-            # threads), with the scales its weights carry
+            # theta^k: the anchor, and the fallback on divergence, with the scales its weights
+            # carry; the inertial step writes it in its own pass, else a BLAS copy (on BLAS's
+            # awake threads)
             anchor = guard.anchor
-            _lifted.copy(network.parameter_vector, anchor)
+            if not (self.momentum and self._extrapolate(anchor)):
+                _lifted.copy(network.parameter_vector, anchor)
             anchor_scale[:] = w_scale
             # keep the scales across batches when every step takes the scaled form: saves
             # the pass over the weights that multiplies them back in
@@ -303,8 +303,10 @@ class AlgorithmOneBatches:
             # after a completed batch the queue holds the epoch's remaining batches in order
             STOP.check(total - len(queue), energies, steps)
 
-    def _extrapolate(self):
-        """The inertial step: theta^k becomes the anchor ``y^k = theta^k + beta (theta^k - theta^{k-1})``.
+    def _extrapolate(self, anchor):
+        """The inertial step: theta^k becomes the anchor ``y^k = theta^k + beta (theta^k - theta^{k-1})``,
+        written to the parameters and to ``anchor`` in one pass; returns whether it wrote ``anchor``
+        (not on the first batch of a velocity, which only remembers theta^k).
 
         ``beta`` is the momentum times the safeguard's factor: a recovery halves it with the steps
         (the velocity, not only the step, can be what diverges)."""
@@ -312,8 +314,10 @@ class AlgorithmOneBatches:
         normalise_weights(self.network, self.w_scale)      # the velocity is one of explicit weights
         if self.previous is None:
             self.previous = theta.copy()
-        else:
-            _lifted.extrapolate(theta, self.previous, self.momentum * self.guard.factor, current_threads() or 1)
+            return False
+        _lifted.extrapolate(theta, self.previous, self.momentum * self.guard.factor, current_threads() or 1,
+                            anchor)
+        return True
 
     def restart_momentum(self):
         """Forget the velocity: the next batch starts from theta^k itself."""
