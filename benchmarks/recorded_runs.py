@@ -10,6 +10,9 @@ fails when a table differs from its record (a stale table)::
     python benchmarks/recorded_runs.py record OUT_DIR NAME --command "..." --machine "..." --method "..."
     python benchmarks/recorded_runs.py render             # every docs/_runs/*.json -> docs/_run_*.rst
     python benchmarks/recorded_runs.py render --check     # exit 1 where a table is stale
+
+The docs' plots of these runs are drawn from the same records when the docs are built
+(:func:`figure`, through Matplotlib's ``plot`` directive), so they cannot go stale either.
 """
 import argparse
 import datetime
@@ -200,6 +203,49 @@ def rst(name, rec):
                   f"     - {' / '.join(reached)}"]
     lines += _beside_the_paper(rec, epochs)
     return "\n".join(lines) + "\n"
+
+
+#: what each per-epoch curve of a record is, for a plot's axis
+CURVES = {"val_accuracy": ("test accuracy (%)", 100), "train_accuracy": ("training accuracy (%)", 100),
+          "val_mse": ("test reconstruction MSE", 1), "train_loss": ("training objective (forward pass)", 1),
+          "val_code_sparsity": ("test code sparsity (%)", 100)}
+
+
+def load(name, runs=RUNS):
+    """The record ``docs/_runs/<name>.json``."""
+    with open(Path(runs) / f"{name}.json") as f:
+        return json.load(f)
+
+
+def figure(names, curve="val_accuracy", runs=RUNS, ax=None):
+    """Plot the per-epoch ``curve`` (a key of :data:`CURVES`) of every model in the records ``names``,
+    one line each, labelled with the model and the record's name (a model whose curve an earlier
+    record already drew, e.g. the same SGD-BP run in both presets' records, is drawn once); returns
+    the Axes. The docs call it
+    from Matplotlib's ``plot`` directive, so their figures are drawn from the records at build time."""
+    import matplotlib.pyplot as plt
+
+    if curve not in CURVES:
+        raise ValueError(f"curve must be one of {sorted(CURVES)}, got {curve!r}")
+    label, scale = CURVES[curve]
+    if ax is None:
+        ax = plt.figure(figsize=(6.4, 4.0)).add_subplot()
+    drawn = set()
+    for name in ([names] if isinstance(names, str) else names):
+        for model, history in load(name, runs)["per_epoch"].items():
+            values = history.get(curve)
+            if values and (model, tuple(values)) not in drawn:
+                epochs = range(1, len(values) + 1)
+                ax.plot(epochs, [scale * v for v in values], marker="." if len(values) <= 30 else None,
+                        label=f"{model} ({name})")
+                drawn.add((model, tuple(values)))
+    if not drawn:
+        raise ValueError(f"no model of {names!r} has a per-epoch {curve!r}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")
+    return ax
 
 
 def render(check=False, runs=RUNS, docs=DOCS):

@@ -1,5 +1,11 @@
 """Sphinx configuration for bregman_solvers."""
+import sys
+from pathlib import Path
+
 import bregman_solvers
+
+# the results pages draw their plots from the recorded runs (benchmarks/recorded_runs.py) at build time
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 project = "bregman_solvers"
 author = "the bregman_solvers developers"
@@ -13,7 +19,13 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.doctest",
     "numpydoc",
+    "matplotlib.sphinxext.plot_directive",
 ]
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
+plot_rcparams = {"figure.figsize": (6.4, 4.0)}
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -103,3 +103,34 @@ def test_an_autoencoder_record_renders_its_reconstruction_error(tmp_path):
     assert "test MSE after epochs 10, 20, ... 25" in text
     assert "     - 10: 0.0910, 20: 0.0810, 25: 0.0760\n     - 0.07600\n     - 90.0%\n     - 12.5" in text
     assert "   * - SGD-BP\n     - 5: 0.0960\n     - diverged" in text
+
+
+def test_every_plot_of_the_docs_is_drawn_from_existing_records():
+    """The docs' ``.. plot::`` blocks call ``recorded_runs.figure`` on records that exist and have the
+    curve asked for (the figure is drawn from them at build time: a plot cannot go stale); the
+    results pages show no picture made by hand."""
+    import re
+
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = load()
+    calls = []
+    for page in ("results.rst", "layers.rst"):
+        text = (ROOT / "docs" / page).read_text()
+        calls += re.findall(r"figure\((.+)\)\n", text)
+        if page == "results.rst":
+            assert ".. image::" not in text
+    assert len(calls) >= 2
+    for call in calls:
+        ax = eval(f"runs.figure({call})", {"runs": runs})           # the call as the docs make it
+        assert ax.lines and all(len(line.get_xdata()) >= 1 for line in ax.lines)
+        plt.close(ax.figure)
+    both = runs.figure(["paper-mnist-30epochs", "library-mnist-30epochs"])     # one SGD-BP run in both
+    assert [line.get_label().split(" (")[0] for line in both.lines].count("SGD-BP") == 1
+    plt.close(both.figure)
+    with pytest.raises(ValueError, match="curve must be one of"):
+        runs.figure("paper-mnist-30epochs", "accuracy")
+    with pytest.raises(ValueError, match="no model"):
+        runs.figure("paper-mnist-30epochs", "val_mse")
