@@ -20,12 +20,11 @@ the cluster's start is not in the epoch times.
 Without ``--data-dir`` it runs on the embedded 5,000-image subset (a smoke test).
 """
 import argparse
+import math
 import json
 import multiprocessing
-import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -75,6 +74,7 @@ def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="mem
             "seed": seed, "n_batches": -(-Xtr.shape[0] // STEPS["batch_size"]), "theta_bytes": net.parameter_vector.nbytes,
             "accuracy": h["val_accuracy"], "seconds": h["seconds"],
             "bytes_per_round": (h.get("bytes_per_round") or [0])[0], "rounds": (h.get("rounds") or [0])[0],
+            "worker_bytes_per_round": (h.get("worker_bytes_per_round") or [0])[0],
             "worker_losses": int(sum(h.get("worker_losses") or [0]))}
 
 
@@ -98,43 +98,77 @@ GEMM_SPEEDUP_16 = 5.5
 NETWORK_BANDWIDTH = 1.25e9
 
 
+def round_bytes(W, theta_bytes, tree=True):
+    """Bytes on a round's critical path with ``W`` shards. Gathered at the driver (the rows measured
+    before the tree, which carry no ``worker_bytes_per_round``): ``2 W |theta|`` through its card.
+    Averaged on the workers: the driver's ``2 |theta|`` (theta out, the average in), then
+    ``ceil(log2 W)`` levels of the tree, each one float64 partial sum (``2 |theta|`` for float32)
+    up and theta down (assuming Dask spreads it from the replicas it has made, as it fetches a key
+    from any holder)."""
+    if not tree:
+        return 2 * W * theta_bytes
+    return (2 + 3 * math.ceil(math.log2(W))) * theta_bytes if W > 1 else 2 * theta_bytes
+
+
 def cost_model(rows, cores):
-    """Fit ``seconds per epoch = (batches / W) t_batch + rounds x 2 W |theta| / bandwidth`` to the rows
-    of single-threaded workers that do not oversubscribe the cores (W x 1 <= cores), several
-    ``sync_every`` each; returns the fitted constants and the predictions for larger machines.
+    """Fit ``seconds per epoch = (batches / W) t_batch + rounds x round_bytes(W) / bandwidth`` to the
+    rows of single-threaded workers that do not oversubscribe the cores (W x 1 <= cores), several
+    ``sync_every`` each; returns the fitted constants and the predictions for larger machines (with
+    the averaging tree, :func:`round_bytes`).
 
     ``t_batch`` is one batch on one thread while the other cores work too (memory and cache
-    shared, as they will be); ``bandwidth`` is what a round achieves through the driver
-    (pickling, the loopback, the average) per byte of theta sent and received.
+    shared, as they will be); ``bandwidth`` is what a round achieves per byte on its critical path
+    (pickling, the loopback, the average).
     """
     fit_rows = [r for r in rows if r["workers"] and r["workers"] > 1 and r["threads"] == 1
                 and r["workers"] <= cores and r["aux_storage"] == "memory"]
     if len({r["rounds"] for r in fit_rows}) < 2:
         return None
     n_batches, theta_bytes = fit_rows[0]["n_batches"], fit_rows[0]["theta_bytes"]
-    # unknowns: t_batch, seconds per byte through the driver
-    A = np.array([[n_batches / r["workers"], r["rounds"] * 2 * r["workers"] * theta_bytes] for r in fit_rows])
+    # unknowns: t_batch, seconds per byte on a round's critical path
+    A = np.array([[n_batches / r["workers"],
+                   r["rounds"] * round_bytes(r["workers"], theta_bytes, tree="worker_bytes_per_round" in r)]
+                  for r in fit_rows])
     y = np.array([np.median(r["seconds"]) for r in fit_rows])
     (t_batch, per_byte), *_ = np.linalg.lstsq(A, y, rcond=None)
     per_byte = max(per_byte, 1e-12)
     residual = float(np.max(np.abs(A @ [t_batch, per_byte] - y) / y))
+    return {"t_batch_s": float(t_batch), "driver_GB_per_s": 1e-9 / per_byte, "largest_relative_residual": residual,
+            "theta_MB": theta_bytes / 1e6, "n_batches": n_batches,
+            "predicted_s_per_epoch": predictions(t_batch, 1.0 / per_byte, theta_bytes, n_batches)}
 
+
+def predictions(t_batch, local_bandwidth, theta_bytes, n_batches):
+    """Seconds per epoch on the larger machines of docs/scaling.rst, with the averaging tree."""
     def data_parallel(W, sync, bandwidth, speedup=1.0):
         per_shard = n_batches / W
-        return per_shard * t_batch / speedup + np.ceil(per_shard / sync) * 2 * W * theta_bytes / bandwidth
+        return per_shard * t_batch / speedup + np.ceil(per_shard / sync) * round_bytes(W, theta_bytes) / bandwidth
 
-    local = 1.0 / per_byte
-    predictions = {
+    rows = {
         "16 cores, 1 process x 16 threads": n_batches * t_batch / GEMM_SPEEDUP_16,
-        "16 cores, 16 workers x 1 thread, sync 60": data_parallel(16, 60, local),
-        "16 cores, 16 workers x 1 thread, sync 10": data_parallel(16, 10, local),
+        "16 cores, 16 workers x 1 thread, sync 60": data_parallel(16, 60, local_bandwidth),
+        "16 cores, 16 workers x 1 thread, sync 10": data_parallel(16, 10, local_bandwidth),
         "4 x 16 cores, 4 workers x 16 threads, sync 60": data_parallel(4, 60, NETWORK_BANDWIDTH, GEMM_SPEEDUP_16),
         "4 x 16 cores, 64 workers x 1 thread, sync epoch": data_parallel(64, n_batches, NETWORK_BANDWIDTH),
         "4 x 16 cores, 64 workers x 1 thread, sync 2": data_parallel(64, 2, NETWORK_BANDWIDTH),
     }
-    return {"t_batch_s": float(t_batch), "driver_GB_per_s": local / 1e9, "largest_relative_residual": residual,
-            "theta_MB": theta_bytes / 1e6, "n_batches": n_batches,
-            "predicted_s_per_epoch": {k: round(float(v), 2) for k, v in predictions.items()}}
+    return {k: round(float(v), 2) for k, v in rows.items()}
+
+
+def bytes_per_round(workers, n_train=2000):
+    """Bytes through the driver and between the workers in one round, measured by fits of a small
+    network (784-64-10) on the embedded images, one epoch averaged every 5 batches, for each number
+    of local workers (one thread each); returns rows ``(workers, driver bytes, worker bytes, theta bytes)``."""
+    X, y = bs.datasets.load_mnist(subset="train", n_samples=n_train)
+    X = (X / 255.0).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[y]
+    rows = []
+    for W in workers:
+        net = bs.LiftedNetwork([784, 64, 10], ["relu", "identity"], dtype="float32", random_state=0)
+        h = bs.DistributedImplicitSGD(n_workers=W, threads_per_worker=1, sync_every=5, epochs=1,
+                                      random_state=0).fit(net, X, Y).history      # the library's defaults
+        rows.append((W, h["bytes_per_round"][0], h["worker_bytes_per_round"][0], net.parameter_vector.nbytes))
+    return rows
 
 
 def busy_process():
@@ -168,6 +202,9 @@ def main(argv=None):
                    "library's)")
     p.add_argument("--seed", type=int, default=0, help="random_state of every fit (the split, the batches)")
     p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--bytes", type=int, nargs="+", default=None, metavar="W",
+                   help="only: the bytes of a round through the driver and between the workers, for W local "
+                   "workers each (a small network on the embedded images)")
     p.add_argument("--model", default=None, metavar="JSON",
                    help="only: fit the cost model to the rows of an earlier --json and print its predictions")
     args = p.parse_args(argv)
@@ -175,6 +212,11 @@ def main(argv=None):
     if args.defaults:
         library = bs.ImplicitSGD()
         STEPS.update(aux_start=library.aux_start, tau_theta=library.tau_theta, momentum=library.momentum)
+    if args.bytes:
+        print("| workers | through the driver per round | between the workers (bound) | theta |\n|---|---|---|---|")
+        for W, driver, workers, theta in bytes_per_round(args.bytes):
+            print(f"| {W} | {driver / 1e3:.1f} kB | {workers / 1e3:.1f} kB | {theta / 1e3:.1f} kB |", flush=True)
+        return 0
     if args.model:
         with open(args.model) as f:
             rows = json.load(f)

@@ -137,3 +137,17 @@ def test_the_torch_cnn_peer_takes_the_librarys_steps():
     for (_, w, _, _), w_lib in zip(peer.layers, [W[0].transpose(0, 3, 1, 2), W[1].transpose(0, 3, 1, 2),
                                                  W[2][:, perm], W[3], W[4]]):
         np.testing.assert_allclose(w.numpy(), w_lib, rtol=1e-10, atol=1e-12)
+
+
+def test_scaling_dask_measures_the_bytes_of_a_round_and_predicts_with_the_tree():
+    """--bytes: what the driver sends and fetches per round does not grow with the workers; the cost
+    model's round bytes: 2 W |theta| at a driver-side average, (2 + 3 ceil(log2 W)) |theta| with the tree."""
+    pytest.importorskip("distributed")
+    scaling = load("scaling_dask")
+    rows = scaling.bytes_per_round([1, 3], n_train=600)
+    (_, driver_1, workers_1, theta), (_, driver_3, workers_3, _) = rows
+    assert driver_1 == driver_3 == 2 * theta and workers_1 < workers_3
+    assert scaling.round_bytes(64, 10, tree=False) == 1280 and scaling.round_bytes(64, 10) == 200
+    assert scaling.round_bytes(1, 10) == 20
+    predicted = scaling.predictions(0.237, 1.29e9, 7.4e6, 600)
+    assert predicted["4 x 16 cores, 64 workers x 1 thread, sync 2"] < 3.0

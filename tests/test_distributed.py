@@ -101,14 +101,54 @@ def test_two_workers_learn_and_are_reproducible(client, data, sync_every, veloci
     history = fits[0][1].history
     # two shards of 200 samples: 8 batches of 25 each per epoch, in rounds of sync_every
     assert history["rounds"] == [1 if sync_every == "epoch" else 4] * 3
-    # theta to and from both shards; the averaged velocity's theta^{k-1} as much again
+    # through the driver: theta out and its average in; the averaged velocity's theta^{k-1} as much again
     theta_bytes = net().parameter_vector.nbytes
-    assert history["bytes_per_round"] == [2 * 2 * theta_bytes * (2 if velocity == "average" else 1)] * 3
+    assert history["bytes_per_round"] == [2 * theta_bytes * (2 if velocity == "average" else 1)] * 3
     assert history["worker_losses"] == [0, 0, 0] and fits[0][1].events == []
     assert history["batch_energy"][-1] < history["batch_energy"][0]
     trained = net()
     trained.parameter_vector[:] = fits[0][0]
     assert accuracy(trained, X, Y) > max(0.8, before + 0.3)
+
+
+def test_the_bytes_through_the_driver_do_not_grow_with_the_shards(client, data):
+    """The shards' parameters are averaged on the workers (a tree of pairwise sums): the driver sends
+    theta once and fetches the average once per round, with 1, 2 or 4 shards; what the workers send
+    each other grows with the shards instead."""
+    X, Y = data
+    theta_bytes = net().parameter_vector.nbytes
+    driver, workers = {}, {}
+    for n in (1, 2, 4):
+        h = DistributedImplicitSGD(n_workers=n, sync_every=2, client=client, **FAST).fit(net(), X, Y).history
+        driver[n], workers[n] = set(h["bytes_per_round"]), h["worker_bytes_per_round"][0]
+    assert driver == {1: {2 * theta_bytes}, 2: {2 * theta_bytes}, 4: {2 * theta_bytes}}
+    assert workers[1] < workers[2] < workers[4]
+
+
+def test_the_tree_average_is_the_shard_order_sum_to_rounding():
+    """pairwise adds neighbours first in a fixed tree; with up to three shards it is the sequential
+    sum of the driver-side average it replaced, bit for bit; beyond, equal to rounding."""
+    from bregman_solvers.distributed._reduce import _added, _leaf, _mean, pairwise
+    from bregman_solvers.solvers._batches import ParameterAverage
+
+    assert pairwise([1], None) == 1
+    assert pairwise(list("abcdef"), lambda a, b: f"({a}{b})") == "(((ab)(cd))(ef))"
+    with pytest.raises(ValueError, match="at least one"):
+        pairwise([], None)
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 4, 7):
+        thetas = [rng.standard_normal(1000).astype(np.float32) for _ in range(n)]
+        weights = [int(w) for w in rng.integers(1, 300, n)]
+        sequential = ParameterAverage(1000)
+        for theta, w in zip(thetas, weights):
+            sequential.add(theta, w)
+        tree = _mean(pairwise([_leaf({"theta": t}, "theta", w) for t, w in zip(thetas, weights)], _added),
+                     np.float32)
+        expected = sequential.mean().astype(np.float32)
+        if n <= 3:
+            np.testing.assert_array_equal(tree, expected)
+        else:
+            np.testing.assert_allclose(tree, expected, rtol=1e-6)
 
 
 def test_validation_energy_and_code_sparsity_come_from_the_workers(client, data):

@@ -1,25 +1,20 @@
 """The driver of a data-parallel fit: :class:`DistributedImplicitSGD` and its shards' placement."""
 import math
-import uuid
 
 import numpy as np
 
-from .._runtime import SETTINGS
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
 from ..solvers._base import LiftedSolver, with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
 from ..solvers._stop import STOP
-from ..solvers._batches import ParameterAverage, parameters_finite
+from ..solvers._batches import parameters_finite
 from ..solvers.stochastic import ImplicitSGD
 
-from ._cluster import _import_distributed, _is_dask_array, dask_client, lost_worker_error
-from ._shard import ShardTrainer, _shard_round
-
-
-#: Seconds to wait for a live worker to take over a lost worker's shard
-REPLACEMENT_TIMEOUT = 120
+from ._cluster import _import_distributed, _is_dask_array, dask_client
+from ._reduce import Traffic, average_on_workers
+from ._shards import _Shards
 
 
 #: Batches per shard between two averagings by default with ``averaging="shard"``: on full MNIST
@@ -39,9 +34,12 @@ class DistributedImplicitSGD(LiftedSolver):
     The samples are split into shards, one per worker (a seeded random split into near-equal
     parts for NumPy data, scattered once; for a ``dask.array`` chunked by rows, the chunks each
     worker already holds). Each shard keeps its auxiliary variables on its worker. A round:
-    the driver sends theta to every shard, each runs its next ``sync_every`` batches of
-    Algorithm 1 (eq. 24) from it, and the new theta is the average of the shards' parameters
-    weighted by the samples each processed. One epoch is every shard's batches once.
+    the driver sends theta once (to one worker; the others fetch it from there), each shard
+    runs its next ``sync_every`` batches of Algorithm 1 (eq. 24) from it, and the new theta is
+    the average of the shards' parameters weighted by the samples each processed, formed on the
+    workers in a fixed tree of pairwise sums (only the average comes to the driver: two copies
+    of theta through it per round, whatever the number of shards). One epoch is every shard's
+    batches once.
 
     Parameters
     ----------
@@ -79,8 +77,8 @@ class DistributedImplicitSGD(LiftedSolver):
         theta without velocity.
     velocity : {"restart", "average"}, default "restart"
         The momentum's velocity across an averaging, with several shards. "restart": every
-        round starts without velocity. "average": the shards also return their theta^{k-1},
-        the driver averages it with the same weights as theta and sends it back, and every
+        round starts without velocity. "average": the shards also keep their theta^{k-1}, which
+        is averaged (on the workers) with the same weights as theta and sent back, and every
         shard goes on with the velocity of the average (twice the bytes per round). It won
         only on 20,000 images averaging every 10 batches; on full MNIST it ended lower
         (97.0 against 97.3% every 10 batches, 96.6 against 97.6% every 60: docs/scaling.rst). A shard's own velocity is never carried over the jump to the
@@ -192,8 +190,11 @@ class DistributedImplicitSGD(LiftedSolver):
         -------
         FitResult
             ``history`` as :class:`~bregman_solvers.ImplicitSGD`'s, plus per epoch ``rounds``,
-            ``bytes_per_round`` (theta, and with an averaged velocity theta^{k-1}, sent to and
-            received from every shard),
+            ``bytes_per_round`` (what the driver sent and fetched in a round, the epoch's largest:
+            theta out and the average in, and with an averaged velocity its theta^{k-1} in and
+            out: flat in the number of shards), ``worker_bytes_per_round`` (a bound on what the
+            workers sent each other: the partial sums of the averaging tree and theta from the
+            worker it was sent to to the others),
             ``worker_losses``, ``shards``; ``events`` lists the lost workers.
         """
         if not isinstance(network, LiftedNetwork):
@@ -232,42 +233,48 @@ class DistributedImplicitSGD(LiftedSolver):
                             and self.averaging == "shard")
         previous = None
 
-        def weighted_mean(results, weights, key):
-            average = ParameterAverage(theta.size)
-            for res, w in zip(results, weights):       # in shard order: reproducible
-                average.add(res[key], w)
-            return average.mean()
-
         def run_epoch(epoch, progress):
             with STOP.watching():               # a Ctrl-C stops the fit at the end of the current round
                 return rounds_of_epoch(epoch, progress)
 
         def rounds_of_epoch(epoch, progress):
             nonlocal previous
-            energies, losses = [], 0
+            energies, losses, traffics = [], 0, []
             for r in range(n_rounds):
-                results, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
-                                                 self.averaging == "batch", previous, average_velocity)
+                traffic = Traffic()
+                results, summaries, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
+                                                            self.averaging == "batch", previous, average_velocity,
+                                                            traffic)
                 losses += lost
-                weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in results]
-                if sum(weights) == 0:
+                traffics.append(traffic)
+                weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in summaries]
+                kept = [(future, w) for future, w in zip(results, weights) if w > 0]
+                if not kept:
                     continue
-                average = weighted_mean(results, weights, "theta")
+                # the average is formed on the workers (a tree of pairwise sums): only it comes here
+                mean, moves = average_on_workers(shards.client, *zip(*kept), "theta", theta.dtype)
+                average = traffic.fetched(mean.result())
+                traffic.tree(moves, theta.size)
                 if not np.all(np.isfinite(average)):
                     raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
                 theta[:] = average
                 # a shard without velocity (a recovery restarted it) or a lost one: start afresh
-                with_velocity = average_velocity and not lost and all(res["previous"] is not None
-                                                                      for res in results)
-                previous = weighted_mean(results, weights, "previous").astype(theta.dtype) \
-                    if with_velocity else None
-                for res in results:
+                with_velocity = average_velocity and not lost and all(res["has_previous"] for res in summaries)
+                if with_velocity:
+                    mean, moves = average_on_workers(shards.client, *zip(*kept), "previous", theta.dtype)
+                    previous = traffic.fetched(mean.result())
+                    traffic.tree(moves, theta.size)
+                else:
+                    previous = None
+                for res in summaries:
                     energies += res["energies"]
-                progress.update(sum(res["batches"] for res in results))
+                progress.update(sum(res["batches"] for res in summaries))
                 STOP.check(min((r + 1) * sync, max(per_epoch)), energies, None)
             extra = loop.extra
             extra["rounds"], extra["shards"] = n_rounds, len(shards)
-            extra["bytes_per_round"] = 2 * len(shards) * theta.nbytes * (2 if average_velocity else 1)
+            # the most a round of the epoch sent through the driver, and between the workers
+            extra["bytes_per_round"] = max((t.driver for t in traffics), default=0)
+            extra["worker_bytes_per_round"] = max((t.workers for t in traffics), default=0)
             extra["worker_losses"] = losses
             extra["step_factor"] = shards.step_factor
             extra["recoveries"] = shards.recoveries
@@ -281,160 +288,3 @@ class DistributedImplicitSGD(LiftedSolver):
         result = loop.run(run_epoch, sum(per_epoch), initial_epoch, self.epochs)
         result["events"] = list(shards.events)
         return result
-
-
-class _Shards:
-    """The actors of one fit: creation, rounds, re-creation after a lost worker."""
-
-    def __init__(self, solver, client, network, X0, target, distributed_data):
-        self.client, self.network = client, network
-        self.solver = solver._shard_solver()
-        self.aux_storage, self.aux_dir = solver.aux_storage, solver.aux_dir
-        self.events, self.step_factor, self.recoveries = [], 1.0, 0
-        self.round_index = 0
-        seed = solver.random_state
-        if seed is None:
-            seed = int(np.random.default_rng().integers(2**31 - 1))
-        self.seed = int(seed)
-        workers = self._workers()
-        if not workers:
-            raise RuntimeError("the Dask cluster has no workers")
-        self.n_threads = {w: solver.n_threads or info for w, info in workers.items()}
-        # one block count for every shard: this process's, or more for workers with more threads
-        self.product_blocks = max(SETTINGS.product_blocks, *self.n_threads.values())
-        if distributed_data:
-            self.data = self._chunks_by_worker(X0, target, workers)
-        else:
-            n_shards = min(solver.n_workers or len(workers), X0.shape[0])
-            # one seeded permutation split into near-equal shards; each shard in its original row order
-            # (so one shard is exactly the single-process fit's data and batches)
-            order = np.random.default_rng(self.seed).permutation(X0.shape[0]) if n_shards > 1 else \
-                np.arange(X0.shape[0])
-            parts = [np.sort(p) for p in np.array_split(order, n_shards)]
-            names = sorted(workers)
-            # (worker, rows): the rows are sliced at each (re-)creation, so the driver holds no copy
-            self.data = [(names[i % len(names)], p, None) for i, p in enumerate(parts)]
-            self.X0, self.target = X0, target
-        self.keys = [None] * len(self.data)
-        futures = [self._create(i, where) for i, (where, _, _) in enumerate(self.data)]
-        self.actors = [f.result() for f in futures]
-        self.batch_counts = [a.n_batches().result() for a in self.actors]
-        # a re-created shard holds the same rows: the counts stay valid for the whole fit
-        self.n_samples = sum(a.n_samples().result() for a in self.actors)
-
-    def __len__(self):
-        return len(self.actors)
-
-    def lost(self, i, error):
-        """Whether shard ``i``'s call failed with ``error`` because its worker is gone: a typed
-        failure of a lost worker (:func:`lost_worker_error`), or its worker no longer among the
-        scheduler's (public ``Client.scheduler_info``)."""
-        return lost_worker_error(error) or self.data[i][0] not in self._workers()
-
-    def _workers(self):
-        """Address -> threads of every worker of the cluster."""
-        return {addr: info.get("nthreads", 1) for addr, info in self.client.scheduler_info()["workers"].items()}
-
-    def _chunks_by_worker(self, X0, target, workers):
-        """``(worker, X chunks, Y chunks)`` for every worker holding row chunks of the persisted arrays."""
-        import dask.array as da
-        from distributed import futures_of, wait
-
-        X0 = da.asarray(X0)
-        X0 = X0.rechunk({1: -1}) if X0.ndim == 2 else X0
-        target = da.asarray(target).rechunk({0: X0.chunks[0], **({1: -1} if np.ndim(target) == 2 else {})})
-        X0, target = self.client.persist([X0, target])
-        wait([X0, target])
-        x_keys = [k for k in X0.__dask_keys__() for k in (k if isinstance(k, list) else [k])]
-        y_keys = [k for k in target.__dask_keys__() for k in (k if isinstance(k, list) else [k])]
-        futures = {f.key: f for f in futures_of(X0) + futures_of(target)}
-        holders = self.client.who_has([futures[k] for k in x_keys])
-        by_worker = {}
-        for xk, yk in zip(x_keys, y_keys):
-            where = sorted(holders[xk])[0]
-            xs, ys = by_worker.setdefault(where, ([], []))
-            xs.append(futures[xk])
-            ys.append(futures[yk])
-        return [(w, xs, ys) for w, (xs, ys) in sorted(by_worker.items())]
-
-    def _create(self, i, where):
-        """Start shard ``i``'s actor on worker ``where`` (NumPy data scattered there first)."""
-        _, X, Y = self.data[i]
-        if Y is None:                                  # NumPy data: X holds the shard's rows
-            X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where])
-        self.keys[i] = f"bregman-shard-{uuid.uuid4().hex}-{i}"      # where its round's task finds it
-        return self.client.submit(ShardTrainer, self.network.copy(), X, Y, self.solver, self.seed + i,
-                                  self.n_threads.get(where, 1), self.aux_storage, self.aux_dir,
-                                  self.product_blocks, self.keys[i], actor=True, workers=[where],
-                                  allow_other_workers=False, pure=False)
-
-    def _replace(self, i, epoch, error):
-        """Shard ``i``'s worker was lost: re-create the shard on the live worker with the fewest shards."""
-        self.client.wait_for_workers(1, timeout=REPLACEMENT_TIMEOUT)      # a nanny may be restarting it
-        workers = self._workers()
-        self.n_threads.update({w: self.solver.n_threads or t for w, t in workers.items()
-                               if w not in self.n_threads})
-        load = {w: 0 for w in workers}
-        for (where, _, _) in self.data:
-            if where in load:
-                load[where] += 1
-        where = min(sorted(load), key=load.get)
-        _, X, Y = self.data[i]
-        self.data[i] = (where, X, Y)
-        future = self._create(i, where)
-        self.actors[i] = future.result()
-        self.events.append({"epoch": epoch + 1, "round": self.round_index, "shard": i, "moved_to": where,
-                            "error": f"{type(error).__name__}: {error}"})
-
-    def n_batches(self):
-        return list(self.batch_counts)
-
-    def run_round(self, theta, epoch, first, stop, restart_each_batch, previous=None, return_previous=False):
-        """One round on every shard; returns (results of the shards that finished it, lost shards).
-
-        ``previous``: the averaged theta^{k-1} that gives the shards their velocity (None: none,
-        or their own with a single shard); ``return_previous``: the shards send theirs back."""
-        self.round_index += 1
-        # theta goes once to each worker holding shards; all shards start before the driver waits
-        alive = self._workers()
-        where = sorted({w for w, _, _ in self.data if w in alive}) or sorted(alive)
-        try:
-            theta_future = self.client.scatter(theta, workers=where, broadcast=True, hash=False)
-        except Exception:           # a worker died since the check above: anywhere alive will do
-            theta_future = self.client.scatter(theta, broadcast=True, hash=False)
-        keep_velocity = len(self.data) == 1          # one shard: theta is its own, nothing averaged in
-        if previous is not None:
-            previous = self.client.scatter(previous, workers=where, broadcast=True, hash=False)
-        calls = [self.client.submit(_shard_round, key, theta_future, epoch, first, stop, restart_each_batch,
-                                    keep_velocity, previous, return_previous, workers=[w],
-                                    allow_other_workers=True, pure=False)
-                 for key, (w, _, _) in zip(self.keys, self.data)]
-        results, lost = [], 0
-        for i, call in enumerate(calls):
-            try:
-                results.append(call.result())
-            except Exception as error:      # a lost worker, else the shard's own error (re-raised)
-                if not self.lost(i, error):
-                    raise
-                lost += 1
-                self._replace(i, epoch, error)
-        if results:
-            self.step_factor = min(r["step_factor"] for r in results)
-            self.recoveries = sum(r["recoveries"] for r in results)
-        return results, lost
-
-    def energy(self, theta):
-        """The full-data lifted energy per layer at ``theta`` (mean over all shards' samples)."""
-        return sum(np.asarray(call.result()) for call in [a.energy(theta) for a in self.actors]) / self.n_samples
-
-    def code_sparsity(self, layer):
-        counts = [call.result() for call in [a.code_zeros(layer) for a in self.actors]]
-        return sum(z for z, _ in counts) / max(1, sum(n for _, n in counts))
-
-    def close(self):
-        for a in self.actors:
-            if a is not None:
-                try:
-                    a.close().result()
-                except Exception:           # a worker already gone: nothing left to clean
-                    pass

@@ -39,6 +39,15 @@ class ParameterAverage:
             self.weight += float(weight)
         return self
 
+    @classmethod
+    def merged(cls, a, b):
+        """The partial averages ``a`` and ``b`` as one (their float64 sums and weights added; a new
+        object): the Dask driver's tree of shards adds them in pairs on the workers."""
+        out = cls.__new__(cls)
+        out.total = a.total + b.total
+        out.weight = a.weight + b.weight
+        return out
+
     def mean(self, out=None):
         """The average (into ``out`` when given, cast to its dtype); None when nothing was added."""
         if self.weight == 0:
