@@ -24,8 +24,9 @@ def _best_of(fn, repeat=5):
     return best
 
 
-def demo(n_samples=10000, n_features=784, dtype="float32", seed=0, out=sys.stdout):
+def demo(n_samples=10000, n_features=784, dtype="float32", seed=0, out=None):
     rng = np.random.default_rng(seed)
+    out = sys.stdout if out is None else out      # looked up per call: a redirected stdout is honoured
     show_config(file=out)
     n_all = kernels.effective_n_threads(None)
     print(f"\nBregman kernels on a ({n_samples}, {n_features}) {dtype} batch", file=out)

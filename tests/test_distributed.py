@@ -299,7 +299,7 @@ def test_a_local_cluster_starts_and_stops_for_the_fit(data):
 
 
 @pytest.mark.parametrize("setting, error", [
-    (dict(n_workers=0), ValueError), (dict(n_workers=1.5), TypeError), (dict(sync_every="often"), TypeError),
+    (dict(n_workers=0), ValueError), (dict(n_workers=1.5), TypeError), (dict(sync_every="often"), ValueError),
     (dict(sync_every=0), ValueError), (dict(averaging="median"), ValueError), (dict(aux_storage="disk"), ValueError),
     (dict(velocity="keep"), ValueError),
     (dict(scheduler=8786), TypeError), (dict(threads_per_worker=0), ValueError),

@@ -100,7 +100,7 @@ def test_autoencoders_transform_and_reconstruct():
     ({"output": "tanh"}, "output must be 'identity' or 'softmax'"),
     ({"activation": "softmax"}, "cannot be softmax"),
     ({"aux_start": "fresh"}, "aux_start must be 'stored' or 'forward'"),
-    ({"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+    ({"momentum": 1.5}, r"momentum must be a number in \[0, 1\)"),
 ])
 def test_invalid_hyper_parameters(blobs, params, match):
     X, y = blobs

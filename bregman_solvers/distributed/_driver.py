@@ -1,8 +1,10 @@
 """The driver of a data-parallel fit: :class:`DistributedImplicitSGD` and its shards' placement."""
 import math
+import numbers
 
 import numpy as np
 
+from .._params import Interval, Options, constraints_of, validate_params
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
@@ -141,25 +143,30 @@ class DistributedImplicitSGD(LiftedSolver):
         self.dashboard = dashboard
         self.velocity = velocity
 
+    #: What each parameter may be (:mod:`bregman_solvers._params`): the shards' ImplicitSGD rows for
+    #: the settings passed on to it, and the driver's own
+    _parameter_constraints = {
+        # (regulariser and code_regulariser: checked against the network by the shards' ImplicitSGD)
+        **constraints_of(ImplicitSGD, tuple(n for n in SHARD_SETTINGS if not n.endswith("regulariser"))
+                         + ("epochs", "track_energy", "early_stopping", "patience", "callback", "verbose",
+                            "n_threads")),
+        "n_workers": [None, Interval(numbers.Integral, 1, None)],
+        "threads_per_worker": [None, Interval(numbers.Integral, 1, None)],
+        "sync_every": [None, Options("epoch"), Interval(numbers.Integral, 1, None)],
+        "averaging": [Options("shard", "batch")],
+        "velocity": [Options("average", "restart")],
+        "aux_storage": [Options("memory", "memmap")],
+        "aux_dir": [None, str],
+        "scheduler": [None, str],
+        "dashboard": [bool],
+    }
+
     def _check_settings(self, network):
-        if self.n_workers is not None:
-            check_integer(self.n_workers, "n_workers")
-        if self.threads_per_worker is not None:
-            check_integer(self.threads_per_worker, "threads_per_worker")
-        if self.sync_every not in (None, "epoch"):
-            check_integer(self.sync_every, "sync_every")
-        if self.averaging not in ("shard", "batch"):
-            raise ValueError(f"averaging must be 'shard' or 'batch', got {self.averaging!r}")
-        if self.velocity not in ("average", "restart"):
-            raise ValueError(f"velocity must be 'average' or 'restart', got {self.velocity!r}")
-        if self.aux_storage not in ("memory", "memmap"):
-            raise ValueError(f"aux_storage must be 'memory' or 'memmap', got {self.aux_storage!r}")
-        if self.scheduler is not None and not isinstance(self.scheduler, str):
-            raise TypeError(f"scheduler must be an address string, got {type(self.scheduler).__name__}")
+        validate_params(self, self._parameter_constraints)
         if isinstance(self.regulariser, BregmanIteration):
             raise ValueError("DistributedImplicitSGD does not support BregmanIteration (the subgradient "
                              "variables cannot be averaged consistently); use ImplicitSGD")
-        self._shard_solver()._validate(network)      # the shards' settings, and the epochs, checked once
+        self._shard_solver()._validate(network)      # the shards' settings checked against the network
 
     def _sync_every(self):
         """``sync_every`` with None resolved: 60 batches for shards, the epoch for eq. 23."""

@@ -4,7 +4,8 @@ from .admm import ADMM
 from .backprop import SGDBP, GradientDescentBP, ImplicitSGDBP
 from .block_coordinate import BlockCoordinateDescent
 from .proximal_gradient import ProximalGradient
-from .stochastic import ImplicitSGD, ModelAveraging, StochasticProximalGradient
+from .stochastic import ImplicitSGD, StochasticProximalGradient
+from .averaging import ModelAveraging
 from ._relax import relaxed_energy
 from ._stop import request_stop
 

@@ -223,7 +223,8 @@ class AlgorithmOneBatches:
 
     def __init__(self, solver, network, X0, target, state, bregman_state, raise_divergence):
         self.solver = solver
-        self.n_inner, tau, tau_theta, tau_x = solver._validate(network)
+        # the solver's parameters were checked by its fit (or the Dask driver's) before any work
+        self.n_inner, tau, tau_theta, tau_x = solver._settings()
         self.momentum = solver._momentum()
         self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting)
         self.network, self.X0, self.target, self.state = network, X0, target, state

@@ -1,23 +1,24 @@
-"""Stochastic lifted solvers: implicit SGD (Algorithm 1), stochastic prox-gradient, model averaging.
+"""Stochastic lifted solvers: implicit SGD (Algorithm 1) and the stochastic prox-gradient (model
+averaging, which runs the same batches from one anchor: :mod:`bregman_solvers.solvers.averaging`).
 
-All three keep the auxiliary variables of **all** samples (in the network's dtype,
+They keep the auxiliary variables of **all** samples (in the network's dtype,
 ``n_samples x sum of hidden widths``), initialised by a forward pass, and sweep
 over seeded mini-batches once per epoch.
 """
-from concurrent.futures import ThreadPoolExecutor
+import numbers
 
 import numpy as np
 
-from .._threads import current_threads, worker_threads
-from .._validation import check_integer, check_parameter_vector
+from .._params import CallableValue, Interval, Options, validate_params
+from .._validation import check_parameter_vector
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
 from ._engine import StepEngine
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
-from ._batches import AlgorithmOneBatches, ParameterAverage, StepRule, _BatchBuffers, parameters_finite
+from ._batches import AlgorithmOneBatches, StepRule, _BatchBuffers, parameters_finite
 
-__all__ = ["ImplicitSGD", "StochasticProximalGradient", "ModelAveraging"]
+__all__ = ["ImplicitSGD", "StochasticProximalGradient"]
 
 
 class ImplicitSGD(LiftedSolver):
@@ -136,6 +137,32 @@ class ImplicitSGD(LiftedSolver):
     _fixed_inner = None
     _no_proximity = False
 
+    #: What each parameter may be (:mod:`bregman_solvers._params`), checked once per fit; the
+    #: subclasses and the Dask driver build theirs from it. ``regulariser``, ``code_regulariser``,
+    #: ``validation_data``, ``code_layer`` and ``random_state`` are checked against the network.
+    _parameter_constraints = {
+        "batch_size": [Interval(numbers.Integral, 1, None)],
+        "inner_iterations": [Interval(numbers.Integral, 1, None)],
+        "epochs": [Interval(numbers.Integral, 1, None)],
+        "tau": [Interval(numbers.Real, 0, None, "neither"), CallableValue("a schedule (a callable of the epoch)")],
+        "tau_theta": [Options("auto", "lipschitz"), Interval(numbers.Real, 0, None, "neither"),
+                      CallableValue("a schedule (a callable of the epoch)")],
+        "tau_x": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither"),
+                  CallableValue("a schedule (a callable of the epoch)")],
+        "splitting": [Options("phi", "smooth")],
+        "shuffle": [bool],
+        "drop_last": [bool],
+        "track_energy": [bool],
+        "early_stopping": [bool],
+        "patience": [Interval(numbers.Integral, 1, None)],
+        "callback": [None, CallableValue()],
+        "verbose": [bool, Interval(numbers.Integral, 0, None)],
+        "n_threads": [None, Interval(numbers.Integral, 1, None), Interval(numbers.Integral, None, -1)],
+        "safeguard": [bool],
+        "aux_start": [Options("stored", "forward")],
+        "momentum": [Interval(numbers.Real, 0, 1, "left")],
+    }
+
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto", tau_x=0.5,
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=False, code_layer=None,
@@ -164,13 +191,15 @@ class ImplicitSGD(LiftedSolver):
         self.patience = patience
 
     # ------------------------------------------------------------------ set-up
-    def _validate(self, network):
-        check_integer(self.epochs, "epochs")
-        check_integer(self.batch_size, "batch_size")
-        n_inner = self._fixed_inner or check_integer(self.inner_iterations, "inner_iterations")
-        if self.aux_start not in ("stored", "forward"):
-            raise ValueError(f"aux_start must be 'stored' or 'forward', got {self.aux_start!r}")
-        self._momentum()
+    def _validate(self, network=None):
+        """Every parameter against the class's table, once per fit before any work (a schedule
+        is also called at epoch 0); returns :meth:`_settings`."""
+        validate_params(self, self._parameter_constraints)
+        return self._settings()
+
+    def _settings(self):
+        """``(K, tau schedule or None, tau_theta rule, tau_x rule)`` of the validated parameters."""
+        n_inner = self._fixed_inner or int(self.inner_iterations)
         if self._no_proximity or self.tau == np.inf:
             tau = None
         else:
@@ -179,13 +208,8 @@ class ImplicitSGD(LiftedSolver):
                 StepRule.checked(self.tau_x, ("lipschitz",), "tau_x"))
 
     def _momentum(self):
-        """The validated ``momentum`` (a float in [0, 1))."""
-        beta = self.momentum
-        if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (int, float, np.integer, np.floating)):
-            raise TypeError(f"momentum must be a number, got {type(beta).__name__}")
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {beta}")
-        return float(beta)
+        """The momentum as a float (checked by ``fit`` with the other parameters)."""
+        return float(self.momentum)
 
     @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None,
@@ -227,6 +251,7 @@ class ImplicitSGD(LiftedSolver):
             position=result.position, state=result.state, previous_parameters=...)`` then
             continues exactly like the uninterrupted fit.
         """
+        self._validate(network)
         X0, target, state = self._prepare(network, X0, target, state)
         loop = EpochLoop(self, network, X0, target, state, bregman_state)
         scheduler = BatchScheduler(X0.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
@@ -340,105 +365,3 @@ class StochasticProximalGradient(ImplicitSGD):
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
                          callback=callback, verbose=verbose, n_threads=n_threads, safeguard=safeguard,
                          aux_start="stored", momentum=0.0)
-
-
-class ModelAveraging(ImplicitSGD):
-    """Data-parallel model averaging (Section 4.2.2, eq. 23).
-
-    Every batch of an epoch starts from the epoch's initial parameters ``theta^k``,
-    so the batches are independent: each takes ``inner_iterations`` proximal-gradient
-    steps (with the proximity term to ``theta^k``) on its own auxiliary variables, and
-    ``theta^{k+1}`` is the average of the batches' parameters. ``n_jobs`` workers
-    (threads; the kernels and BLAS release the GIL) process the batches, each with
-    its own copy of the network; the average is taken in batch order, so the result
-    does not depend on ``n_jobs``.
-
-    Parameters
-    ----------
-    n_jobs : int, default 1
-        Workers over batches.
-    Other parameters as :class:`ImplicitSGD` (without ``safeguard``: a divergence raises, since
-    the batches of an epoch run from one anchor in parallel; a batch starts from its stored
-    auxiliary variables, and ``tau_theta`` defaults to 0.5).
-
-    See Also
-    --------
-    bregman_solvers.DistributedImplicitSGD : the same averaging over processes and machines on Dask
-        (``averaging="batch"``, ``sync_every="epoch"``).
-    """
-
-    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
-                 n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
-                 drop_last=False, random_state=None, validation_data=None, track_energy=False, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
-        super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
-                         tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
-                         code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
-                         random_state=random_state, validation_data=validation_data, track_energy=track_energy,
-                         code_layer=code_layer, early_stopping=early_stopping, patience=patience,
-                         callback=callback, verbose=verbose, n_threads=n_threads, aux_start="stored",
-                         momentum=0.0, safeguard=False)
-        self.n_jobs = n_jobs
-
-    @with_thread_policy
-    def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):
-        """Train ``network``; arguments as :meth:`ImplicitSGD.fit`.
-
-        Each worker runs :class:`~bregman_solvers.solvers._batches.AlgorithmOneBatches` (the batch
-        loop of :class:`ImplicitSGD` and of the Dask shards) one batch at a time from theta^k; the
-        epoch's theta^{k+1} is the mean of the batches' parameters, in batch order (eq. 23).
-        """
-        self._validate(network)
-        n_jobs = check_integer(self.n_jobs, "n_jobs")
-        from ..regularisers import BregmanIteration
-
-        if isinstance(self.regulariser, BregmanIteration):
-            raise ValueError("ModelAveraging does not support BregmanIteration (the subgradient variables "
-                             "cannot be averaged consistently); use ImplicitSGD")
-        X0, target, state = self._prepare(network, X0, target, state)
-        loop = EpochLoop(self, network, X0, target, state, None)
-        scheduler = BatchScheduler(X0.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
-        # one batch runner per worker, on its own copy of the network (the state's rows are shared:
-        # batches are disjoint, so no two workers write one row)
-        runners = [AlgorithmOneBatches(self, network.copy(), X0, target, state, None, loop.raise_divergence)
-                   for _ in range(n_jobs)]
-
-        # the workers share the fit's threads (each gets its part, at least one)
-        share = max(1, current_threads() // n_jobs)
-
-        def process(runner, batches, steps, start):
-            """Each batch from theta^k itself (eq. 23): its parameters after the K steps, and its energy."""
-            params, results = runner.network.parameter_vector, []
-            for idx in batches:
-                np.copyto(params, start)
-                (energy,) = runner.run([idx], steps)
-                results.append((params.copy(), energy))
-            return results
-
-        def run_epoch(epoch, progress):
-            start = network.parameter_vector.copy()
-            steps = runners[0].epoch_steps(epoch)          # the auto rule reads the data, not theta
-            batches = scheduler.epoch(epoch)
-            chunks = [batches[j::n_jobs] for j in range(n_jobs)]
-            if n_jobs == 1:
-                outputs = [process(runners[0], chunks[0], steps, start)]
-            else:
-                def in_worker_thread(j):
-                    with worker_threads(share):
-                        return process(runners[j], chunks[j], steps, start)
-
-                with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                    outputs = list(pool.map(in_worker_thread, range(n_jobs)))
-            # re-interleave to batch order, then average in that fixed order
-            ordered = [None] * len(batches)
-            for j, out in enumerate(outputs):
-                for k, res in enumerate(out):
-                    ordered[j + k * n_jobs] = res
-            average = ParameterAverage(network.parameter_vector.size)
-            for theta, _ in ordered:
-                average.add(theta)
-            average.mean(out=network.parameter_vector)
-            progress.update(len(batches))
-            return float(np.mean([e for _, e in ordered]))
-
-        return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)

@@ -1,0 +1,79 @@
+"""The parameter tables (bregman_solvers._params): one table per class, checked once in fit."""
+import numbers
+import types
+
+import numpy as np
+import pytest
+
+import bregman_solvers as bs
+from bregman_solvers._params import CallableValue, Interval, Options, constraints_of, validate_params
+
+
+def check(value, *allowed):
+    validate_params(types.SimpleNamespace(p=value), {"p": list(allowed)})
+
+
+@pytest.mark.parametrize("interval, inside, outside", [
+    (Interval(numbers.Integral, 1, None), [1, 7, np.int64(3), 10**12], [0, -1]),
+    (Interval(numbers.Real, 0, 1, "left"), [0, 0.5, np.float32(0.99), 0.0], [1, 1.0, -1e-9, np.nan]),
+    (Interval(numbers.Real, 0, None, "neither"), [1e-300, 3, np.inf], [0, 0.0, -2, np.nan]),
+    (Interval(numbers.Integral, None, -1), [-1, -5], [0, 2]),
+])
+def test_an_interval_takes_its_kind_between_its_ends(interval, inside, outside):
+    for value in inside:
+        check(value, interval)
+    for value in outside:
+        with pytest.raises(ValueError, match=r"^p must be (an int|a number) in .*, got "):
+            check(value, interval)
+    for value in (True, False, "1", None, [1]):           # never a number: booleans included
+        with pytest.raises(TypeError, match="^p must be"):
+            check(value, interval)
+
+
+def test_options_types_and_callables_each_name_what_is_allowed():
+    check("auto", Options("auto", "lipschitz"))
+    check(None, None, Interval(numbers.Integral, 1, None))
+    check(True, bool)
+    check(print, CallableValue())
+    check("dir", None, str)
+    with pytest.raises(ValueError, match=r"^p must be 'auto' or 'lipschitz', got 'paper'$"):
+        check("paper", Options("auto", "lipschitz"))
+    with pytest.raises(ValueError, match=r"^p must be 'a', 'b' or 'c', got 'd'$"):
+        check("d", Options("a", "b", "c"))
+    with pytest.raises(TypeError, match=r"^p must be True or False, got 1$"):
+        check(1, bool)
+    with pytest.raises(TypeError, match=r"^p must be None or a callable, got 3$"):
+        check(3, None, CallableValue())
+    with pytest.raises(ValueError, match=r"^p must be 'lipschitz', a number in \(0, inf\) or a schedule, got -1$"):
+        check(-1, Options("lipschitz"), Interval(numbers.Real, 0, None, "neither"), CallableValue("a schedule"))
+
+
+def test_every_stochastic_solver_checks_its_table_once_in_fit():
+    """Each class's table names every parameter of its signature but the ones checked against the
+    network; the subclasses extend ImplicitSGD's, the Dask driver takes its shards' rows from it."""
+    import inspect
+
+    from bregman_solvers.distributed import DistributedImplicitSGD
+
+    against_the_network = {"regulariser", "code_regulariser", "validation_data", "code_layer", "random_state",
+                           "client"}
+    for cls in (bs.ImplicitSGD, bs.StochasticProximalGradient, bs.ModelAveraging, DistributedImplicitSGD):
+        names = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        assert names - against_the_network <= set(cls._parameter_constraints), cls.__name__
+    assert DistributedImplicitSGD._parameter_constraints["momentum"] is bs.ImplicitSGD._parameter_constraints[
+        "momentum"]
+    assert bs.ModelAveraging._parameter_constraints["n_jobs"]
+    with pytest.raises(KeyError, match="no parameter"):
+        constraints_of(bs.ImplicitSGD, ["no_such"])
+    X, Y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)
+    net = bs.LiftedNetwork([3, 4, 2], ["relu", "identity"], dtype="float32")
+    for cls, kwargs, error, match in (
+            (bs.ImplicitSGD, dict(momentum=1.0), ValueError, r"momentum must be a number in \[0, 1\)"),
+            (bs.ImplicitSGD, dict(batch_size=2.5), TypeError, "batch_size must be an int"),
+            (bs.ImplicitSGD, dict(aux_start="random"), ValueError, "aux_start must be 'stored' or 'forward'"),
+            (bs.ModelAveraging, dict(n_jobs=0), ValueError, "n_jobs must be an int in"),
+            (bs.StochasticProximalGradient, dict(shuffle="yes"), TypeError, "shuffle must be True or False")):
+        before = net.parameter_vector.copy()
+        with pytest.raises(error, match=match):
+            cls(**kwargs).fit(net, X, Y)
+        np.testing.assert_array_equal(net.parameter_vector, before)          # nothing ran
