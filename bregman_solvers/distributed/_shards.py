@@ -143,15 +143,17 @@ class _Shards:
         keep_velocity = len(self.data) == 1          # one shard: theta is its own, nothing averaged in
         args = (epoch, first, stop, restart_each_batch, keep_velocity)
 
-        def submit(i, theta_future, previous_future):
+        def submit(i, sent):
             key, (w, _, _) = self.keys[i], self.data[i]
-            call = self.client.submit(_shard_round, key, theta_future, *args, previous_future, return_previous,
+            call = self.client.submit(_shard_round, key, sent[0], *args, sent[1], return_previous,
                                       workers=[w], allow_other_workers=True, pure=False)
-            return call, summaries(self.client, [call])[0]
+            return call, summaries(self.client, [call])[0], sent
 
-        calls = [submit(i, theta_future, previous_future) for i in range(len(self.data))]
+        first_sent = (theta_future, previous_future)
+        resent = None
+        calls = [submit(i, first_sent) for i in range(len(self.data))]
         results, summary, lost = [], [], 0
-        for i, (call, brief) in enumerate(calls):
+        for i, (call, brief, sent) in enumerate(calls):
             try:
                 summary.append(brief.result())
             except Exception as error:      # a lost worker, else the shard's own error (re-raised)
@@ -159,11 +161,12 @@ class _Shards:
                     lost += 1
                     self._replace(i, epoch, error)
                     continue
-                if not self._sent_lost(theta_future, previous_future):
+                if not self._sent_lost(*sent):
                     raise
-                # the worker theta was sent to is gone: the shard never started; send again
-                theta_future, previous_future = self._send(theta), self._send(previous)
-                call, brief = submit(i, theta_future, previous_future)
+                # the worker theta was sent to is gone: the shard never started; send again (once
+                # for all the shards that failed so)
+                resent = resent or (self._send(theta), self._send(previous))
+                call, brief, _ = submit(i, resent)
                 summary.append(brief.result())
             results.append(call)
         if summary:
