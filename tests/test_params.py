@@ -57,7 +57,8 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
 
     against_the_network = {"regulariser", "code_regulariser", "validation_data", "code_layer", "random_state",
                            "client"}
-    for cls in (bs.ImplicitSGD, bs.StochasticProximalGradient, bs.ModelAveraging, DistributedImplicitSGD):
+    for cls in (bs.ImplicitSGD, bs.StochasticProximalGradient, bs.ModelAveraging, DistributedImplicitSGD,
+                bs.ProximalGradient, bs.BlockCoordinateDescent, bs.ADMM):
         names = set(inspect.signature(cls.__init__).parameters) - {"self"}
         assert names - against_the_network <= set(cls._parameter_constraints), cls.__name__
     assert DistributedImplicitSGD._parameter_constraints["momentum"] is bs.ImplicitSGD._parameter_constraints[
@@ -72,7 +73,11 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
             (bs.ImplicitSGD, dict(batch_size=2.5), TypeError, "batch_size must be an int"),
             (bs.ImplicitSGD, dict(aux_start="random"), ValueError, "aux_start must be 'stored' or 'forward'"),
             (bs.ModelAveraging, dict(n_jobs=0), ValueError, "n_jobs must be an int in"),
-            (bs.StochasticProximalGradient, dict(shuffle="yes"), TypeError, "shuffle must be True or False")):
+            (bs.StochasticProximalGradient, dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+            (bs.ProximalGradient, dict(tol=-1e-3), ValueError, r"tol must be a number in \[0, inf\)"),
+            (bs.BlockCoordinateDescent, dict(step_scale="big"), TypeError, "step_scale must be a number in"),
+            (bs.ADMM, dict(eps=0.0), ValueError, r"eps must be a number in \(0, inf\)"),
+            (bs.ADMM, dict(callback=3), TypeError, "callback must be None or a callable")):
         before = net.parameter_vector.copy()
         with pytest.raises(error, match=match):
             cls(**kwargs).fit(net, X, Y)

@@ -163,13 +163,13 @@ def test_solvers_refuse_bad_input(problem):
         bs.ADMM().fit(relu_net(), X, Y[:, :4])
     with pytest.raises(TypeError, match="network must be a LiftedNetwork"):
         bs.ProximalGradient().fit("net", X, Y)
-    with pytest.raises(ValueError, match="max_iter must be a positive integer"):
+    with pytest.raises(ValueError, match=r"max_iter must be an int in \[1, inf\), got 0"):
         bs.ProximalGradient(max_iter=0).fit(relu_net(), X, Y)
-    with pytest.raises(ValueError, match="tau_theta must be a finite number > 0 or 'lipschitz'"):
+    with pytest.raises(ValueError, match=r"tau_theta must be 'lipschitz' or a number in \(0, inf\), got -1.0"):
         bs.ProximalGradient(tau_theta=-1.0).fit(relu_net(), X, Y)
-    with pytest.raises(ValueError, match="splitting must be one of"):
+    with pytest.raises(ValueError, match="splitting must be 'phi' or 'smooth', got 'both'"):
         bs.ProximalGradient(splitting="both").fit(relu_net(), X, Y)
-    with pytest.raises(ValueError, match="inner_iterations must be a positive integer"):
+    with pytest.raises(ValueError, match=r"inner_iterations must be an int in \[1, inf\), got 0"):
         bs.BlockCoordinateDescent(inner_iterations=0).fit(relu_net(), X, Y)
     with pytest.raises(ValueError, match="rho must be"):
         bs.ADMM(rho=0.0).fit(relu_net(), X, Y)

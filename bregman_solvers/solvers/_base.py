@@ -4,6 +4,7 @@ The steps themselves are :class:`~bregman_solvers.solvers._engine.StepEngine`'s;
 epoch loop of the stochastic solvers is :class:`~bregman_solvers.solvers._epochs.EpochLoop`.
 """
 import functools
+import numbers
 import time
 import warnings
 from contextlib import contextmanager
@@ -11,8 +12,8 @@ from contextlib import contextmanager
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .._params import CallableValue, Interval, validate_params
 from .._threads import fit_threads
-from .._validation import check_integer, check_real
 from .. import exceptions
 from ..exceptions import DivergenceError
 from .._metrics import _size, available_memory
@@ -92,14 +93,23 @@ class LiftedSolver:
         self.callback = callback
         self.verbose = verbose
 
+    #: The parameters every lifted solver has (:mod:`bregman_solvers._params`); each solver's table
+    #: extends it, and ``fit`` checks the whole table once before any work
+    _parameter_constraints = {
+        "callback": [None, CallableValue()],
+        "verbose": [bool, Interval(numbers.Integral, 0, None)],
+        "n_threads": [None, Interval(numbers.Integral, 1, None), Interval(numbers.Integral, None, -1)],
+    }
+
+    #: The rows of a deterministic solver's iteration limit and tolerance
+    ITERATION_LIMITS = {"max_iter": [Interval(numbers.Integral, 1, None)],
+                        "tol": [Interval(numbers.Real, 0, None, "left")]}
+
     def _validate_common(self):
-        """The iteration limit and tolerance of a deterministic solver (``max_iter``, ``tol``),
-        checked with the callback."""
-        max_iter = check_integer(self.max_iter, "max_iter")
-        tol = check_real(self.tol, "tol", strict=False)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError("callback must be callable or None")
-        return max_iter, tol
+        """Every parameter against the class's table (once, at the start of ``fit``); returns the
+        deterministic solvers' ``(max_iter, tol)``."""
+        validate_params(self, self._parameter_constraints)
+        return int(self.max_iter), float(self.tol)
 
     @staticmethod
     def _prepare(network, X0, target, state):

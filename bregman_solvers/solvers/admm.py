@@ -6,7 +6,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from .._kernels import _activations
 from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
-from .._validation import check_integer, check_real
+from .._params import Interval
 from .block_coordinate import BlockCoordinateDescent
 
 __all__ = ["ADMM"]
@@ -69,6 +69,14 @@ class ADMM(BlockCoordinateDescent):
         self.admm_iterations = admm_iterations
         self.eps = eps
 
+    _parameter_constraints = {
+        **BlockCoordinateDescent._parameter_constraints,
+        "rho": [Interval(numbers.Real, 0, None, "neither")],
+        "admm_iterations": [Interval(numbers.Integral, 1, None)],
+        "eps": [Interval(numbers.Real, 0, None, "neither")],
+        "prox_iterations": [Interval(numbers.Integral, 1, None)],
+    }
+
     def _start(self, engine):
         net = engine.net
         if net.penalty != "bregman":
@@ -77,11 +85,8 @@ class ADMM(BlockCoordinateDescent):
             raise ValueError("ADMM's parameter block solves a least-squares problem in the (W_l, b_l) of dense "
                              "layers; this network has other operators: use ProximalGradient or "
                              "BlockCoordinateDescent")
-        self._rho = check_real(self.rho, "rho")
-        if isinstance(self.eps, bool) or not isinstance(self.eps, numbers.Real) or not self.eps > 0:
-            raise ValueError(f"eps must be a positive number, got {self.eps!r}")
-        self._n_admm = check_integer(self.admm_iterations, "admm_iterations")
-        self._n_prox = check_integer(self.prox_iterations, "prox_iterations")
+        # the parameters were checked against the table by fit
+        self._rho, self._n_admm, self._n_prox = float(self.rho), int(self.admm_iterations), int(self.prox_iterations)
         if isinstance(self.regulariser, BregmanIteration):
             raise ValueError("ADMM does not support BregmanIteration; use BlockCoordinateDescent")
         xs = engine.xs()

@@ -1,6 +1,8 @@
 """Block coordinate descent on the lifted energy (eq. 35-37, 38)."""
 
-from .._validation import check_integer, check_real
+import numbers
+
+from .._params import Interval, Options
 from ._base import LiftedSolver, Timer, with_thread_policy
 from ._engine import StepEngine
 
@@ -84,6 +86,13 @@ class BlockCoordinateDescent(LiftedSolver):
         self.step_scale = step_scale
         self.splitting = splitting
 
+    _parameter_constraints = {
+        **LiftedSolver._parameter_constraints, **LiftedSolver.ITERATION_LIMITS,
+        "inner_iterations": [Interval(numbers.Integral, 1, None)],
+        "step_scale": [Interval(numbers.Real, 0, None, "neither")],
+        "splitting": [Options("phi", "smooth")],
+    }
+
     def _theta_block(self, engine):
         theta_block_sweep(engine, self.inner_iterations, self.step_scale)
 
@@ -91,8 +100,7 @@ class BlockCoordinateDescent(LiftedSolver):
     def fit(self, network, X0, target, state=None):
         """Minimise the lifted energy; same arguments and result as :meth:`ProximalGradient.fit`."""
         max_iter, tol = self._validate_common()
-        n_inner = check_integer(self.inner_iterations, "inner_iterations")
-        scale = check_real(self.step_scale, "step_scale")
+        n_inner, scale = int(self.inner_iterations), float(self.step_scale)
         X0, target, state = self._prepare(network, X0, target, state)
         engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         self._start(engine)

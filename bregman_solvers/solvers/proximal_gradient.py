@@ -1,7 +1,9 @@
 """Proximal gradient descent on the lifted energy (eq. 16-17), with FISTA acceleration."""
+import numbers
+
 import numpy as np
 
-from .._validation import check_real
+from .._params import Interval, Options
 from ._base import LiftedSolver, Timer, with_thread_policy
 from ._engine import StepEngine
 
@@ -75,20 +77,30 @@ class ProximalGradient(LiftedSolver):
         self.accelerated = accelerated
         self.splitting = splitting
 
+    _parameter_constraints = {
+        **LiftedSolver._parameter_constraints, **LiftedSolver.ITERATION_LIMITS,
+        "tau_theta": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither")],
+        "tau_x": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither")],
+        "step_scale": [Interval(numbers.Real, 0, None, "neither")],
+        "backtracking": [bool],
+        "accelerated": [bool],
+        "splitting": [Options("phi", "smooth")],
+    }
+
     def _steps(self, engine):
         L = engine.net.n_layers
-        scale = check_real(self.step_scale, "step_scale")
+        scale = float(self.step_scale)
         if self.tau_theta == "lipschitz":
             tau_theta = scale / engine.theta_lipschitz()
         else:
-            tau_theta = np.full(L, check_real(self.tau_theta, "tau_theta"))
+            tau_theta = np.full(L, float(self.tau_theta))
         if self.tau_x == "lipschitz":
             lx = engine.x_lipschitz()
             # a layer with W = 0 has no smooth coupling: any step is admissible; cap it
             tau_x = scale / np.maximum(lx, 1e-12)
             tau_x = np.minimum(tau_x, 1e6)
         else:
-            tau_x = np.full(L - 1, check_real(self.tau_x, "tau_x"))
+            tau_x = np.full(L - 1, float(self.tau_x))
         return tau_theta, tau_x
 
     @with_thread_policy
@@ -109,9 +121,6 @@ class ProximalGradient(LiftedSolver):
         FitResult
         """
         max_iter, tol = self._validate_common()
-        for name in ("tau_theta", "tau_x"):
-            check_real(getattr(self, name), name, accept=("lipschitz",))
-        check_real(self.step_scale, "step_scale")
         X0, target, state = self._prepare(network, X0, target, state)
         engine = StepEngine(network, X0, target, state, self.splitting, self.regulariser, self.code_regulariser)
         history = self._new_history("tau_theta", "tau_x", "backtracks", "restarts")

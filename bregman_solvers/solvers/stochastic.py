@@ -141,6 +141,7 @@ class ImplicitSGD(LiftedSolver):
     #: subclasses and the Dask driver build theirs from it. ``regulariser``, ``code_regulariser``,
     #: ``validation_data``, ``code_layer`` and ``random_state`` are checked against the network.
     _parameter_constraints = {
+        **LiftedSolver._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "inner_iterations": [Interval(numbers.Integral, 1, None)],
         "epochs": [Interval(numbers.Integral, 1, None)],
@@ -155,9 +156,6 @@ class ImplicitSGD(LiftedSolver):
         "track_energy": [bool],
         "early_stopping": [bool],
         "patience": [Interval(numbers.Integral, 1, None)],
-        "callback": [None, CallableValue()],
-        "verbose": [bool, Interval(numbers.Integral, 0, None)],
-        "n_threads": [None, Interval(numbers.Integral, 1, None), Interval(numbers.Integral, None, -1)],
         "safeguard": [bool],
         "aux_start": [Options("stored", "forward")],
         "momentum": [Interval(numbers.Real, 0, 1, "left")],
