@@ -62,7 +62,8 @@ def average_on_workers(client, results, weights, key, dtype):
     sums the tree moves between tasks (one per addition, one into the mean)."""
     leaves = [client.submit(_leaf, r, key, w, pure=False) for r, w in zip(results, weights)]
     root = pairwise(leaves, lambda a, b: client.submit(_added, a, b, pure=False))
-    return client.submit(_mean, root, np.dtype(dtype), pure=False), len(leaves) - 1 + 1
+    # partial sums moved: one into each of the len(leaves) - 1 additions, and the root into the mean
+    return client.submit(_mean, root, np.dtype(dtype), pure=False), len(leaves)
 
 
 def summaries(client, results):
