@@ -252,8 +252,7 @@ def render(check=False, runs=RUNS, docs=DOCS):
     """Write (or with ``check`` compare) ``docs/_run_<name>.rst`` for every record; returns the stale names."""
     stale = []
     for path in sorted(Path(runs).glob("*.json")):
-        with open(path) as f:
-            rec = json.load(f)
+        rec = load(path.stem, runs)
         if "per_epoch" not in rec:
             continue                      # a benchmark's record (anomaly, warm start): its own script renders it
         text = rst(path.stem, rec)

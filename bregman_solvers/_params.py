@@ -11,7 +11,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "CallableValue", "validate_params", "constraints_of"]
+__all__ = ["Interval", "Options", "CallableValue", "validate_params", "constraints_of", "POSITIVE_INT",
+           "POSITIVE_REAL", "SCHEDULE"]
 
 
 def _is_bool(value):
@@ -83,6 +84,13 @@ class CallableValue:
         return self.description
 
 
+#: The entries most tables use: a count of at least 1, a step or scale above 0 (inf included), a
+#: schedule of the epoch
+POSITIVE_INT = Interval(numbers.Integral, 1, None)
+POSITIVE_REAL = Interval(numbers.Real, 0, None, "neither")
+SCHEDULE = CallableValue("a schedule (a callable of the epoch)")
+
+
 class _Type:
     """Instances of ``types`` (bool: True or False only; None: exactly None)."""
 
@@ -94,7 +102,7 @@ class _Type:
             return value is None
         if self.types is bool:
             return _is_bool(value)
-        return isinstance(value, self.types) and not (self.types is not bool and _is_bool(value))
+        return isinstance(value, self.types) and not _is_bool(value)
 
     accepts = type_ok
 

@@ -1,10 +1,10 @@
-"""The driver of a data-parallel fit: :class:`DistributedImplicitSGD` and its shards' placement."""
+"""The driver of a data-parallel fit: :class:`DistributedImplicitSGD` (its shards on the workers:
+``_shards``; their average: ``_reduce``)."""
 import math
-import numbers
 
 import numpy as np
 
-from .._params import Interval, Options, constraints_of, validate_params
+from .._params import POSITIVE_INT, Options, constraints_of, validate_params
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
@@ -150,9 +150,9 @@ class DistributedImplicitSGD(LiftedSolver):
         **constraints_of(ImplicitSGD, tuple(n for n in SHARD_SETTINGS if not n.endswith("regulariser"))
                          + ("epochs", "track_energy", "early_stopping", "patience", "callback", "verbose",
                             "n_threads")),
-        "n_workers": [None, Interval(numbers.Integral, 1, None)],
-        "threads_per_worker": [None, Interval(numbers.Integral, 1, None)],
-        "sync_every": [None, Options("epoch"), Interval(numbers.Integral, 1, None)],
+        "n_workers": [None, POSITIVE_INT],
+        "threads_per_worker": [None, POSITIVE_INT],
+        "sync_every": [None, Options("epoch"), POSITIVE_INT],
         "averaging": [Options("shard", "batch")],
         "velocity": [Options("average", "restart")],
         "aux_storage": [Options("memory", "memmap")],
@@ -240,6 +240,13 @@ class DistributedImplicitSGD(LiftedSolver):
                             and self.averaging == "shard")
         previous = None
 
+        def fetched_average(kept, key, traffic):
+            """The weighted mean of the (result future, weight) pairs ``kept``'s ``key``, formed on the
+            workers (a tree of pairwise sums): only the average comes to the driver."""
+            mean, moves = average_on_workers(shards.client, *zip(*kept), key, theta.dtype)
+            traffic.tree(moves, theta.size)
+            return traffic.fetched(mean.result())
+
         def run_epoch(epoch, progress):
             with STOP.watching():               # a Ctrl-C stops the fit at the end of the current round
                 return rounds_of_epoch(epoch, progress)
@@ -258,21 +265,13 @@ class DistributedImplicitSGD(LiftedSolver):
                 kept = [(future, w) for future, w in zip(results, weights) if w > 0]
                 if not kept:
                     continue
-                # the average is formed on the workers (a tree of pairwise sums): only it comes here
-                mean, moves = average_on_workers(shards.client, *zip(*kept), "theta", theta.dtype)
-                average = traffic.fetched(mean.result())
-                traffic.tree(moves, theta.size)
+                average = fetched_average(kept, "theta", traffic)
                 if not np.all(np.isfinite(average)):
                     raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
                 theta[:] = average
                 # a shard without velocity (a recovery restarted it) or a lost one: start afresh
                 with_velocity = average_velocity and not lost and all(res["has_previous"] for res in summaries)
-                if with_velocity:
-                    mean, moves = average_on_workers(shards.client, *zip(*kept), "previous", theta.dtype)
-                    previous = traffic.fetched(mean.result())
-                    traffic.tree(moves, theta.size)
-                else:
-                    previous = None
+                previous = fetched_average(kept, "previous", traffic) if with_velocity else None
                 for res in summaries:
                     energies += res["energies"]
                 progress.update(sum(res["batches"] for res in summaries))

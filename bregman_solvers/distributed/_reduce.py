@@ -66,9 +66,9 @@ def average_on_workers(client, results, weights, key, dtype):
     return client.submit(_mean, root, np.dtype(dtype), pure=False), len(leaves)
 
 
-def summaries(client, results):
-    """Futures of each round result's :func:`_summary` (computed where the result lives)."""
-    return [client.submit(_summary, r, pure=False) for r in results]
+def summary(client, result):
+    """A future of a round result's :func:`_summary` (computed where the result lives)."""
+    return client.submit(_summary, result, pure=False)
 
 
 class Traffic:

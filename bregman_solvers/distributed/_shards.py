@@ -6,7 +6,7 @@ import numpy as np
 
 from .._runtime import SETTINGS
 from ._cluster import lost_worker_error
-from ._reduce import summaries
+from ._reduce import summary
 from ._shard import ShardTrainer, _shard_round
 
 #: Seconds to wait for a live worker to take over a lost worker's shard
@@ -147,15 +147,15 @@ class _Shards:
             key, (w, _, _) = self.keys[i], self.data[i]
             call = self.client.submit(_shard_round, key, sent[0], *args, sent[1], return_previous,
                                       workers=[w], allow_other_workers=True, pure=False)
-            return call, summaries(self.client, [call])[0], sent
+            return call, summary(self.client, call), sent
 
         first_sent = (theta_future, previous_future)
         resent = None
         calls = [submit(i, first_sent) for i in range(len(self.data))]
-        results, summary, lost = [], [], 0
+        results, briefs, lost = [], [], 0
         for i, (call, brief, sent) in enumerate(calls):
             try:
-                summary.append(brief.result())
+                briefs.append(brief.result())
             except Exception as error:      # a lost worker, else the shard's own error (re-raised)
                 if self.lost(i, error):
                     lost += 1
@@ -167,12 +167,12 @@ class _Shards:
                 # for all the shards that failed so)
                 resent = resent or (self._send(theta), self._send(previous))
                 call, brief, _ = submit(i, resent)
-                summary.append(brief.result())
+                briefs.append(brief.result())
             results.append(call)
-        if summary:
-            self.step_factor = min(r["step_factor"] for r in summary)
-            self.recoveries = sum(r["recoveries"] for r in summary)
-        return results, summary, lost
+        if briefs:
+            self.step_factor = min(r["step_factor"] for r in briefs)
+            self.recoveries = sum(r["recoveries"] for r in briefs)
+        return results, briefs, lost
 
     def _send(self, array, where=None):
         """``array`` scattered to one worker of ``where`` (any live one when that fails); None stays None."""

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .._params import CallableValue, Interval, validate_params
+from .._params import POSITIVE_INT, CallableValue, Interval, validate_params
 from .._threads import fit_threads
 from .. import exceptions
 from ..exceptions import DivergenceError
@@ -98,11 +98,11 @@ class LiftedSolver:
     _parameter_constraints = {
         "callback": [None, CallableValue()],
         "verbose": [bool, Interval(numbers.Integral, 0, None)],
-        "n_threads": [None, Interval(numbers.Integral, 1, None), Interval(numbers.Integral, None, -1)],
+        "n_threads": [None, POSITIVE_INT, Interval(numbers.Integral, None, -1)],
     }
 
     #: The rows of a deterministic solver's iteration limit and tolerance
-    ITERATION_LIMITS = {"max_iter": [Interval(numbers.Integral, 1, None)],
+    ITERATION_LIMITS = {"max_iter": [POSITIVE_INT],
                         "tol": [Interval(numbers.Real, 0, None, "left")]}
 
     def _validate_common(self):

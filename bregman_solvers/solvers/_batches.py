@@ -225,7 +225,7 @@ class AlgorithmOneBatches:
         self.solver = solver
         # the solver's parameters were checked by its fit (or the Dask driver's) before any work
         self.n_inner, tau, tau_theta, tau_x = solver._settings()
-        self.momentum = solver._momentum()
+        self.momentum = float(solver.momentum)
         self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting)
         self.network, self.X0, self.target, self.state = network, X0, target, state
         self.bregman_state = bregman_state

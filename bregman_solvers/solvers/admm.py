@@ -1,12 +1,11 @@
 """ADMM for the parameter block of the lifted energy (Appendix B.2, eq. 39)."""
-import numbers
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from .._kernels import _activations
 from ..regularisers import L1, BregmanIteration, Nuclear, SquaredL2
-from .._params import Interval
+from .._params import POSITIVE_INT, POSITIVE_REAL
 from .block_coordinate import BlockCoordinateDescent
 
 __all__ = ["ADMM"]
@@ -71,10 +70,10 @@ class ADMM(BlockCoordinateDescent):
 
     _parameter_constraints = {
         **BlockCoordinateDescent._parameter_constraints,
-        "rho": [Interval(numbers.Real, 0, None, "neither")],
-        "admm_iterations": [Interval(numbers.Integral, 1, None)],
-        "eps": [Interval(numbers.Real, 0, None, "neither")],
-        "prox_iterations": [Interval(numbers.Integral, 1, None)],
+        "rho": [POSITIVE_REAL],
+        "admm_iterations": [POSITIVE_INT],
+        "eps": [POSITIVE_REAL],
+        "prox_iterations": [POSITIVE_INT],
     }
 
     def _start(self, engine):

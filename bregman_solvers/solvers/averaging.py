@@ -1,11 +1,10 @@
 """Model averaging (the paper's Section 4.2.2, eq. 23): implicit SGD's batches of an epoch run from
 one anchor in parallel, and the epoch's parameters are their average."""
-import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._params import Interval
+from .._params import POSITIVE_INT
 from .._threads import current_threads, worker_threads
 from ..schedules import BatchScheduler
 from ._base import with_thread_policy
@@ -54,7 +53,7 @@ class ModelAveraging(ImplicitSGD):
                          momentum=0.0, safeguard=False)
         self.n_jobs = n_jobs
 
-    _parameter_constraints = {**ImplicitSGD._parameter_constraints, "n_jobs": [Interval(numbers.Integral, 1, None)]}
+    _parameter_constraints = {**ImplicitSGD._parameter_constraints, "n_jobs": [POSITIVE_INT]}
 
     @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None):

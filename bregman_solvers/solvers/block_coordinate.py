@@ -1,8 +1,6 @@
 """Block coordinate descent on the lifted energy (eq. 35-37, 38)."""
 
-import numbers
-
-from .._params import Interval, Options
+from .._params import POSITIVE_INT, POSITIVE_REAL, Options
 from ._base import LiftedSolver, Timer, with_thread_policy
 from ._engine import StepEngine
 
@@ -88,8 +86,8 @@ class BlockCoordinateDescent(LiftedSolver):
 
     _parameter_constraints = {
         **LiftedSolver._parameter_constraints, **LiftedSolver.ITERATION_LIMITS,
-        "inner_iterations": [Interval(numbers.Integral, 1, None)],
-        "step_scale": [Interval(numbers.Real, 0, None, "neither")],
+        "inner_iterations": [POSITIVE_INT],
+        "step_scale": [POSITIVE_REAL],
         "splitting": [Options("phi", "smooth")],
     }
 

@@ -1,9 +1,8 @@
 """Proximal gradient descent on the lifted energy (eq. 16-17), with FISTA acceleration."""
-import numbers
 
 import numpy as np
 
-from .._params import Interval, Options
+from .._params import POSITIVE_REAL, Options
 from ._base import LiftedSolver, Timer, with_thread_policy
 from ._engine import StepEngine
 
@@ -79,9 +78,9 @@ class ProximalGradient(LiftedSolver):
 
     _parameter_constraints = {
         **LiftedSolver._parameter_constraints, **LiftedSolver.ITERATION_LIMITS,
-        "tau_theta": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither")],
-        "tau_x": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither")],
-        "step_scale": [Interval(numbers.Real, 0, None, "neither")],
+        "tau_theta": [Options("lipschitz"), POSITIVE_REAL],
+        "tau_x": [Options("lipschitz"), POSITIVE_REAL],
+        "step_scale": [POSITIVE_REAL],
         "backtracking": [bool],
         "accelerated": [bool],
         "splitting": [Options("phi", "smooth")],

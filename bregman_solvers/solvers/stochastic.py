@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .._params import CallableValue, Interval, Options, validate_params
+from .._params import POSITIVE_INT, POSITIVE_REAL, SCHEDULE, Interval, Options, validate_params
 from .._validation import check_parameter_vector
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
@@ -142,20 +142,20 @@ class ImplicitSGD(LiftedSolver):
     #: ``validation_data``, ``code_layer`` and ``random_state`` are checked against the network.
     _parameter_constraints = {
         **LiftedSolver._parameter_constraints,
-        "batch_size": [Interval(numbers.Integral, 1, None)],
-        "inner_iterations": [Interval(numbers.Integral, 1, None)],
-        "epochs": [Interval(numbers.Integral, 1, None)],
-        "tau": [Interval(numbers.Real, 0, None, "neither"), CallableValue("a schedule (a callable of the epoch)")],
-        "tau_theta": [Options("auto", "lipschitz"), Interval(numbers.Real, 0, None, "neither"),
-                      CallableValue("a schedule (a callable of the epoch)")],
-        "tau_x": [Options("lipschitz"), Interval(numbers.Real, 0, None, "neither"),
-                  CallableValue("a schedule (a callable of the epoch)")],
+        "batch_size": [POSITIVE_INT],
+        "inner_iterations": [POSITIVE_INT],
+        "epochs": [POSITIVE_INT],
+        "tau": [POSITIVE_REAL, SCHEDULE],
+        "tau_theta": [Options("auto", "lipschitz"), POSITIVE_REAL,
+                      SCHEDULE],
+        "tau_x": [Options("lipschitz"), POSITIVE_REAL,
+                  SCHEDULE],
         "splitting": [Options("phi", "smooth")],
         "shuffle": [bool],
         "drop_last": [bool],
         "track_energy": [bool],
         "early_stopping": [bool],
-        "patience": [Interval(numbers.Integral, 1, None)],
+        "patience": [POSITIVE_INT],
         "safeguard": [bool],
         "aux_start": [Options("stored", "forward")],
         "momentum": [Interval(numbers.Real, 0, 1, "left")],
@@ -204,10 +204,6 @@ class ImplicitSGD(LiftedSolver):
             tau = as_schedule(self.tau, "tau")
         return (n_inner, tau, StepRule.checked(self.tau_theta, ("auto", "lipschitz"), "tau_theta"),
                 StepRule.checked(self.tau_x, ("lipschitz",), "tau_x"))
-
-    def _momentum(self):
-        """The momentum as a float (checked by ``fit`` with the other parameters)."""
-        return float(self.momentum)
 
     @with_thread_policy
     def fit(self, network, X0, target, state=None, initial_epoch=0, bregman_state=None,
