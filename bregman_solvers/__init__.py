@@ -53,7 +53,7 @@ _LAZY = {
     "DistributedImplicitSGD": ".distributed",
     **{name: ".solvers" for name in ("ADMM", "BlockCoordinateDescent", "FitResult", "GradientDescentBP",
                                      "ImplicitSGD", "ImplicitSGDBP", "ModelAveraging", "ProximalGradient", "SGDBP",
-                                     "StochasticProximalGradient")},
+                                     "Safeguard", "StochasticProximalGradient")},
 }
 _SUBMODULES = ("activations", "architectures", "datasets", "distributed", "estimators", "exceptions", "interop",
                "kernels", "operators", "persistence", "regularisers", "schedules", "solvers")
@@ -129,6 +129,7 @@ __all__ = [
     "SGDBP",
     "ImplicitSGD",
     "ModelAveraging",
+    "Safeguard",
     "StochasticProximalGradient",
     "regularisers",
     "schedules",

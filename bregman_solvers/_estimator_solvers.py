@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_integer
+from ._params import POSITIVE_INT, Options, settings_for, validate_params
 from .distributed import DistributedImplicitSGD
 from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
                       ModelAveraging, ProximalGradient, StochasticProximalGradient)
@@ -32,15 +32,10 @@ def _resolved_epochs(est, n_samples):
     return max(10, -(-AUTO_BATCH_STEPS // batches))
 
 
-#: The stochastic solvers by name, with the estimator settings each takes besides the batches, epochs,
-#: regularisers and monitoring every one of them gets
-_STOCHASTIC_SETTINGS = {
-    "isgd": (ImplicitSGD, ("inner_iterations", "tau", "tau_theta", "tau_x", "aux_start", "momentum")),
-    "spg": (StochasticProximalGradient, ("tau_theta", "tau_x")),
-    "averaging": (ModelAveraging, ("inner_iterations", "tau", "tau_theta", "tau_x")),
-    "sgd-bp": (SGDBP, ("learning_rate",)),
-    "isgd-bp": (ImplicitSGDBP, ("inner_iterations", "tau", "learning_rate")),
-}
+#: The stochastic solvers by name; each takes the estimator's settings its constructor names
+#: (:func:`~bregman_solvers._params.settings_for`) besides the resolved epochs and seed
+_STOCHASTIC_SOLVERS = {"isgd": ImplicitSGD, "spg": StochasticProximalGradient, "averaging": ModelAveraging,
+                       "sgd-bp": SGDBP, "isgd-bp": ImplicitSGDBP}
 
 
 def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
@@ -49,25 +44,19 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
     epochs = est.epochs if epochs is None else epochs
     monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer,
                    callback=callback)
-    common_sto = dict(batch_size=est.batch_size, epochs=epochs, random_state=_seed(est.random_state),
-                      verbose=est.verbose, n_threads=est.n_threads, **monitor)
+    given = dict(epochs=epochs, random_state=_seed(est.random_state), code_regulariser=code_regulariser, **monitor)
     name = est.solver
-    n_workers, scheduler = est.n_workers, est.scheduler
-    if n_workers is not None or scheduler is not None:
+    if est.n_workers is not None or est.scheduler is not None:
         if name not in ("isgd", "averaging"):
             raise ValueError(f"n_workers and scheduler (the Dask back end) need solver 'isgd' or 'averaging', "
                              f"got {name!r}")
-        settings = {setting: getattr(est, setting) for setting in _STOCHASTIC_SETTINGS["isgd"][1]}
+        settings = settings_for(DistributedImplicitSGD, est, leave_out=given)
         if name == "averaging":
             settings["momentum"] = 0.0           # eq. 23: every batch from the round's theta
-        return DistributedImplicitSGD(n_workers=n_workers, scheduler=scheduler, sync_every=est.sync_every,
-                                      averaging="batch" if name == "averaging" else "shard",
-                                      regulariser=est.regulariser, code_regulariser=code_regulariser, **settings,
-                                      **common_sto)
-    if name in _STOCHASTIC_SETTINGS:
-        cls, settings = _STOCHASTIC_SETTINGS[name]
-        return cls(**{setting: getattr(est, setting) for setting in settings}, regulariser=est.regulariser,
-                   code_regulariser=code_regulariser, **common_sto)
+        return DistributedImplicitSGD(averaging="batch" if name == "averaging" else "shard", **settings, **given)
+    if name in _STOCHASTIC_SOLVERS:
+        cls = _STOCHASTIC_SOLVERS[name]
+        return cls(**settings_for(cls, est, leave_out=given), **given)
     if name == "gd-bp":
         return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=est.regulariser,
                                  code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
@@ -105,18 +94,20 @@ def _seed(random_state):
     raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}")
 
 
+#: The rows every estimator checks before it builds a solver (:mod:`bregman_solvers._params`); the
+#: solver it builds checks the settings it takes against its own table
+_ESTIMATOR_CONSTRAINTS = {
+    "solver": [Options(*SOLVERS)],
+    "batch_size": [POSITIVE_INT],
+    "inner_iterations": [POSITIVE_INT],
+    "epochs": [POSITIVE_INT, Options("auto")],
+}
+
+
 def _check_common(est):
-    if est.solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {est.solver!r}")
+    validate_params(est, _ESTIMATOR_CONSTRAINTS)
     if est.dtype is not None and est.dtype not in ("float32", "float64", np.float32, np.float64):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
-    for name in ("batch_size", "epochs", "inner_iterations"):
-        value = getattr(est, name)
-        if name == "epochs" and isinstance(value, str):
-            if value != "auto":
-                raise ValueError(f"epochs must be a positive integer or 'auto', got {value!r}")
-            continue
-        check_integer(value, name)
     return None if est.dtype is None else np.dtype(est.dtype)
 
 

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoders import SparseAutoencoder
-from ._validation import check_integer
+from ._params import Interval, Options, settings_for, validate_params
 from .solvers._relax import relaxed_energy
 
 __all__ = ["LiftedEnergyOutlierDetector", "SCORES"]
@@ -16,12 +16,6 @@ __all__ = ["LiftedEnergyOutlierDetector", "SCORES"]
 SCORES = ("energy", "reconstruction")
 #: Rows scored at once: the memory of scoring stays bounded for any number of rows
 SCORE_CHUNK = 4096
-#: The autoencoder's hyper-parameters, passed on as they are
-_AUTOENCODER = ("hidden_layer_sizes", "code_layer", "activation", "code_threshold", "code_alpha", "layers",
-                "solver",
-                "batch_size", "inner_iterations", "epochs", "tau", "tau_theta", "tau_x", "learning_rate", "dtype",
-                "n_threads", "random_state", "verbose", "aux_start", "momentum")
-
 
 class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
     """Novelty detection by the lifted energy of an autoencoder trained on normal data.
@@ -103,13 +97,17 @@ class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
         self.aux_start = aux_start
         self.momentum = momentum
 
+    #: The detector's own parameters (:mod:`bregman_solvers._params`); the autoencoder checks the rest.
+    #: (Not named ``_parameter_constraints``: scikit-learn's estimator checks read that name as a
+    #: table of its own private constraint classes.)
+    _detector_constraints = {
+        "scoring": [Options(*SCORES)],
+        "x_steps": [Interval(numbers.Integral, 0, None)],
+        "contamination": [Interval(numbers.Real, 0, 0.5, "right")],
+    }
+
     def _check_scoring(self):
-        if self.scoring not in SCORES:
-            raise ValueError(f"scoring must be one of {SCORES}, got {self.scoring!r}")
-        check_integer(self.x_steps, "x_steps", minimum=0)
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 < c <= 0.5:
-            raise ValueError(f"contamination must be a number in (0, 0.5], got {c!r}")
+        validate_params(self, self._detector_constraints)
 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X`` (normal samples, or mostly: see ``contamination``).
@@ -119,8 +117,8 @@ class LiftedEnergyOutlierDetector(OutlierMixin, BaseEstimator):
         """
         self._check_scoring()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        params = {name: getattr(self, name) for name in _AUTOENCODER}
-        self.autoencoder_ = SparseAutoencoder(**params).fit(X)
+        # the autoencoder's hyper-parameters, as they are: those its constructor names
+        self.autoencoder_ = SparseAutoencoder(**settings_for(SparseAutoencoder, self)).fit(X)
         self.network_ = self.autoencoder_.network_
         self.history_ = self.autoencoder_.history_
         self.offset_ = float(np.percentile(self.score_samples(X), 100.0 * self.contamination))

@@ -7,12 +7,13 @@ other's (:func:`constraints_of`), and ``fit`` calls :func:`validate_params` once
 A value none of the entries accepts is refused by name: ``TypeError`` when no entry takes its
 type, ``ValueError`` when one does but not its value (out of range, an unknown option).
 """
+import inspect
 import numbers
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "CallableValue", "validate_params", "constraints_of", "POSITIVE_INT",
-           "POSITIVE_REAL", "SCHEDULE"]
+__all__ = ["Interval", "Options", "CallableValue", "validate_params", "constraints_of", "settings_for",
+           "POSITIVE_INT", "POSITIVE_REAL", "SCHEDULE"]
 
 
 def _is_bool(value):
@@ -145,3 +146,17 @@ def constraints_of(cls, names):
     if missing:
         raise KeyError(f"{cls.__name__} has no parameter(s) {', '.join(missing)}")
     return {n: table[n] for n in names}
+
+
+def _parameter_names(cls):
+    return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def settings_for(cls, source, leave_out=()):
+    """The constructor parameters of ``source`` (an estimator, say) that ``cls``'s constructor takes
+    too, by name, with ``source``'s values, less ``leave_out``: a class that hands its settings on
+    needs no copy of the other's list (the two signatures are the lists)."""
+    takes = set(_parameter_names(cls))
+    return {name: getattr(source, name) for name in _parameter_names(type(source))
+            if name in takes and name not in leave_out}

@@ -110,12 +110,12 @@ def test_relaxation_of_non_contiguous_rows_equals_the_copy():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"scoring": "distance"}, "scoring must be one of"),
-    ({"x_steps": -1}, "x_steps must be an integer >= 0"),
+    ({"scoring": "distance"}, "scoring must be .energy. or .reconstruction., got .distance."),
+    ({"x_steps": -1}, r"x_steps must be an int in \[0, inf\), got -1"),
     ({"contamination": 0.0}, r"contamination must be a number in \(0, 0.5\]"),
     ({"contamination": 0.7}, r"contamination must be a number in \(0, 0.5\]"),
     ({"contamination": "auto"}, r"contamination must be a number in \(0, 0.5\]"),
-    ({"epochs": "many"}, "epochs must be a positive integer or 'auto'"),
+    ({"epochs": "many"}, r"epochs must be an int in \[1, inf\) or 'auto', got 'many'"),
 ])
 def test_bad_parameters_are_refused_by_name(params, match):
     X = np.random.default_rng(0).standard_normal((30, 4))

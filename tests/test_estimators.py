@@ -94,8 +94,8 @@ def test_autoencoders_transform_and_reconstruct():
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"solver": "newton"}, "solver must be one of"),
-    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"solver": "newton"}, "solver must be .isgd., .spg.,.* or .gd-bp., got .newton."),
+    ({"epochs": 0}, r"epochs must be an int in \[1, inf\) or .auto., got 0"),
     ({"dtype": "float16"}, "dtype must be"),
     ({"output": "tanh"}, "output must be 'identity' or 'softmax'"),
     ({"activation": "softmax"}, "cannot be softmax"),
@@ -176,5 +176,5 @@ def test_auto_epochs_reach_the_fit(blobs):
     X, y = blobs
     est = LiftedBregmanClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X[:150], y[:150])
     assert len(est.history_["epoch"]) == 300                 # 150 samples: 2 batches an epoch
-    with pytest.raises(ValueError, match="epochs must be a positive integer or 'auto', got 'many'"):
+    with pytest.raises(ValueError, match=r"epochs must be an int in \[1, inf\) or 'auto', got 'many'"):
         LiftedBregmanClassifier(epochs="many").fit(X, y)

@@ -58,7 +58,8 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
     against_the_network = {"regulariser", "code_regulariser", "validation_data", "code_layer", "random_state",
                            "client"}
     for cls in (bs.ImplicitSGD, bs.StochasticProximalGradient, bs.ModelAveraging, DistributedImplicitSGD,
-                bs.ProximalGradient, bs.BlockCoordinateDescent, bs.ADMM):
+                bs.ProximalGradient, bs.BlockCoordinateDescent, bs.ADMM, bs.SGDBP, bs.ImplicitSGDBP,
+                bs.GradientDescentBP):
         names = set(inspect.signature(cls.__init__).parameters) - {"self"}
         assert names - against_the_network <= set(cls._parameter_constraints), cls.__name__
     assert DistributedImplicitSGD._parameter_constraints["momentum"] is bs.ImplicitSGD._parameter_constraints[
@@ -77,8 +78,39 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
             (bs.ProximalGradient, dict(tol=-1e-3), ValueError, r"tol must be a number in \[0, inf\)"),
             (bs.BlockCoordinateDescent, dict(step_scale="big"), TypeError, "step_scale must be a number in"),
             (bs.ADMM, dict(eps=0.0), ValueError, r"eps must be a number in \(0, inf\)"),
-            (bs.ADMM, dict(callback=3), TypeError, "callback must be None or a callable")):
+            (bs.ADMM, dict(callback=3), TypeError, "callback must be None or a callable"),
+            (bs.SGDBP, dict(learning_rate=0), ValueError, r"learning_rate must be a number in \(0, inf\) or a"),
+            (bs.SGDBP, dict(drop_last=None), TypeError, "drop_last must be True or False"),
+            (bs.ImplicitSGDBP, dict(inner_iterations=0), ValueError, r"inner_iterations must be an int in \[1"),
+            (bs.ImplicitSGDBP, dict(tau="big"), TypeError, "tau must be a number in"),
+            (bs.GradientDescentBP, dict(chunk_size=0), ValueError, r"chunk_size must be an int in \[1"),
+            (bs.GradientDescentBP, dict(n_threads=1.5), TypeError, "n_threads must be")):
         before = net.parameter_vector.copy()
         with pytest.raises(error, match=match):
             cls(**kwargs).fit(net, X, Y)
         np.testing.assert_array_equal(net.parameter_vector, before)          # nothing ran
+
+
+def test_the_estimators_hand_on_settings_by_the_solvers_own_signatures():
+    """settings_for: the estimator's hyper-parameters a solver's constructor names, and nothing
+    else; every solver an estimator builds gets every such setting (no list of them is copied)."""
+    import inspect
+
+    from bregman_solvers._estimator_solvers import _STOCHASTIC_SOLVERS, _make_solver
+    from bregman_solvers._params import settings_for
+    from bregman_solvers.estimators import LiftedBregmanClassifier, LiftedEnergyOutlierDetector, SparseAutoencoder
+
+    est = LiftedBregmanClassifier(inner_iterations=7, tau=3.0, tau_theta=0.2, tau_x=0.3, momentum=0.4,
+                                  aux_start="stored", learning_rate=0.02, batch_size=17, n_threads=1)
+    assert settings_for(bs.SGDBP, est, leave_out=("epochs",)) == dict(
+        batch_size=17, learning_rate=0.02, regulariser=None, n_threads=1, random_state=None, verbose=False)
+    for name, cls in _STOCHASTIC_SOLVERS.items():
+        solver = _make_solver(est.set_params(solver=name), epochs=4)
+        assert isinstance(solver, cls) and solver.epochs == 4
+        shared = set(inspect.signature(cls).parameters) & set(est.get_params()) - {"epochs", "random_state"}
+        for setting in shared:
+            assert getattr(solver, setting) == getattr(est, setting), (name, setting)
+    detector = LiftedEnergyOutlierDetector(hidden_layer_sizes=(5, 2, 5), inner_iterations=3, momentum=0.2)
+    handed = settings_for(SparseAutoencoder, detector)
+    assert handed["hidden_layer_sizes"] == (5, 2, 5) and handed["momentum"] == 0.2
+    assert not {"scoring", "x_steps", "contamination"} & set(handed)

@@ -1084,23 +1084,23 @@ def test_no_memory_growth_across_epochs_and_bounded_peak():
     assert peak < 2.0 * aux + 4 * 2**20               # auxiliary variables plus bounded workspaces
 
 
-def test_isgd_bp_follows_its_tau_schedule(data, monkeypatch):
-    """ISGD-BP's proximity weight tau is a schedule of the epoch (it was read at epoch 0 for every batch)."""
+def test_isgd_bp_follows_its_tau_schedule(data):
+    """ISGD-BP's proximity weight tau is a schedule of the epoch (it was read at epoch 0 for every
+    batch): three epochs of StepDecay(2, 0.5) are, to the bit, one epoch at tau 2, then one at 1,
+    then one at 0.5, each resumed at its epoch (the same batches)."""
     from bregman_solvers.schedules import StepDecay
-    from bregman_solvers.solvers import backprop
 
     X, Y = data
-    seen = []
-    real_step = backprop.ImplicitSGDBP._step
-
-    def spy(self, network, grad_w, grad_b, rate, loop, anchor=None, tau=None, loss=0.0):
-        seen.append(tau)
-        return real_step(self, network, grad_w, grad_b, rate, loop, anchor, tau, loss)
-
-    monkeypatch.setattr(backprop.ImplicitSGDBP, "_step", spy)
-    bs.ImplicitSGDBP(batch_size=300, inner_iterations=2, epochs=3, tau=StepDecay(2.0, factor=0.5, every=1),
-                     learning_rate=0.01, random_state=0).fit(net(), X, Y)
-    assert seen == [2.0, 2.0, 1.0, 1.0, 0.5, 0.5]
+    settings = dict(batch_size=300, inner_iterations=2, learning_rate=0.01, random_state=0)
+    scheduled = net()
+    bs.ImplicitSGDBP(epochs=3, tau=StepDecay(2.0, factor=0.5, every=1), **settings).fit(scheduled, X, Y)
+    piecewise = net()
+    for epoch, tau in enumerate((2.0, 1.0, 0.5)):
+        bs.ImplicitSGDBP(epochs=epoch + 1, tau=tau, **settings).fit(piecewise, X, Y, initial_epoch=epoch)
+    np.testing.assert_array_equal(scheduled.parameter_vector, piecewise.parameter_vector)
+    constant = net()
+    bs.ImplicitSGDBP(epochs=3, tau=2.0, **settings).fit(constant, X, Y)
+    assert not np.array_equal(scheduled.parameter_vector, constant.parameter_vector)
 
 
 def _mnist_subset(n_train=2000, n_test=1000):
@@ -1171,7 +1171,6 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
     """The energy at a batch's start past the bound: the previous batch is undone (its anchor back, its
     auxiliary variables re-initialised) and both are redone with halved steps; the floor raises."""
     from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
-    from bregman_solvers.solvers import _safeguard
 
     X, Y = data
     calls = _starts_diverged_at(monkeypatch, (3,))          # the third batch "starts diverged", once
@@ -1184,7 +1183,6 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
     assert result.history["recoveries"] == [1] and result.history["step_factor"] == [0.5]
     assert np.all(np.isfinite(network.parameter_vector))
 
-    monkeypatch.setattr(_safeguard.StepSafeguard, "FLOOR", 0.3)      # one halving allowed, not two
     calls.clear()
 
     def always(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
@@ -1192,9 +1190,37 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
         loop.raise_divergence(steps)
 
     monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(always))
+    one_halving = bs.Safeguard(floor=0.3)                  # one halving allowed, not two
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
-        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0).fit(net(), X, Y)
+        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, safeguard=one_halving).fit(net(), X, Y)
     assert len(calls) == 2                          # the first halving, then the floor
+
+
+def test_safeguard_settings_are_checked_and_reach_the_fit(data):
+    """Safeguard(...) is validated by name and is what the fit's back-off uses; True is its defaults."""
+    from bregman_solvers.solvers._safeguard import StepSafeguard
+
+    with pytest.raises(ValueError, match=r"floor must be a number in \(0, 1\), got 2"):
+        bs.Safeguard(floor=2)
+    with pytest.raises(TypeError, match="depth must be an int"):
+        bs.Safeguard(depth=1.5)
+    with pytest.raises(TypeError, match="safeguard must be True or False or a Safeguard, got 'yes'"):
+        bs.ImplicitSGD(safeguard="yes").fit(net(), *data)
+    assert StepSafeguard(np.zeros(3), True).settings == bs.Safeguard()
+    guard = StepSafeguard(np.zeros(3), bs.Safeguard(growth=50.0, depth=2))
+    guard.reference = 4.0
+    assert guard.bound() == 200.0 and len(guard._free) == 2
+    assert StepSafeguard(np.zeros(3), False).bound() is None
+    # every completed batch snapshotted at snapshot_every=1 (its start energy healthy)
+    guard = StepSafeguard(np.zeros(3), bs.Safeguard(snapshot_every=1))
+    for k in range(3):
+        guard.anchor[:] = k
+        guard.completed(np.arange(2), 1.0, np.ones(1))
+        assert guard._snapshot is not None and guard._snapshot[0] == k
+    X, Y = data
+    a = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0).fit(net(), X, Y)
+    b = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, safeguard=bs.Safeguard()).fit(net(), X, Y)
+    np.testing.assert_array_equal(a.network.parameter_vector, b.network.parameter_vector)
 
 
 def test_a_divergence_built_up_over_batches_is_undone_further_back(data, monkeypatch):
@@ -1219,24 +1245,22 @@ def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data,
     snapshot of healthy parameters instead of raising (found on Fashion-MNIST with the forward
     start, whose last layer blew up over many batches); with no snapshot left it raises."""
     from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
-    from bregman_solvers.solvers import _safeguard
 
-    monkeypatch.setattr(_safeguard.StepSafeguard, "DEPTH", 1)
-    monkeypatch.setattr(_safeguard.StepSafeguard, "SNAPSHOT_EVERY", 2)   # snapshots before batches 1, 3, ...
     X, Y = data
     real = bs.ImplicitSGD._inner_steps
     anchors = []
     calls = _starts_diverged_at(monkeypatch, (4, 5), anchors)   # batch 4 starts diverged, then the redo of 3
+    shallow = bs.Safeguard(depth=1, snapshot_every=2)      # snapshots before batches 1, 3, ...
     with pytest.warns(DivergenceWarning):
         result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
-                                tau=2.0).fit(net(), X, Y)
+                                tau=2.0, safeguard=shallow).fit(net(), X, Y)
     assert calls[:7] == [0.1, 0.1, 0.1, 0.1, 0.05, 0.025, 0.025] and result.history["recoveries"] == [2]
     # batch 3 is retried from the snapshot taken before it, its own anchor: the one its undo
     # restored for the failed redo (explicit weights there, scaled in the snapshot: up to rounding)
     np.testing.assert_allclose(anchors[5], anchors[4], rtol=1e-13, atol=1e-15)
 
     calls.clear()
-    monkeypatch.setattr(_safeguard.StepSafeguard, "SNAPSHOT_EVERY", 1000)  # only the one before batch 1
+    one_snapshot = bs.Safeguard(depth=1, snapshot_every=1000)   # only the one before batch 1
 
     def worse(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
         calls.append(1)
@@ -1246,7 +1270,8 @@ def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data,
 
     monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(worse))
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
-        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1).fit(net(), X, Y)
+        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+                       safeguard=one_snapshot).fit(net(), X, Y)
     # 1, 2, 3 fails: undo 2; 2 fails: back to the snapshot (before 1), retry 2; fails: nothing left
     assert len(calls) == 5
 

@@ -7,7 +7,8 @@ from .proximal_gradient import ProximalGradient
 from .stochastic import ImplicitSGD, StochasticProximalGradient
 from .averaging import ModelAveraging
 from ._relax import relaxed_energy
+from ._safeguard import Safeguard
 from ._stop import request_stop
 
 __all__ = ["ADMM", "GradientDescentBP", "ImplicitSGDBP", "SGDBP", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
-           "ProximalGradient", "StochasticProximalGradient", "relaxed_energy", "request_stop"]
+           "ProximalGradient", "Safeguard", "StochasticProximalGradient", "relaxed_energy", "request_stop"]

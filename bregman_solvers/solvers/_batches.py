@@ -239,8 +239,8 @@ class AlgorithmOneBatches:
         # sizes: between batches the weights stay scaled, and the anchor is copied with them
         self.w_scale, self.anchor_scale = np.ones(L), np.ones(L)
         # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
-        self.guard = StepSafeguard(network.parameter_vector, enabled=solver.safeguard and not isinstance(
-            solver.regulariser, BregmanIteration))
+        self.guard = StepSafeguard(network.parameter_vector, False if isinstance(
+            solver.regulariser, BregmanIteration) else solver.safeguard)
 
     def epoch_steps(self, epoch):
         """The base steps of epoch ``epoch`` (:meth:`StepRule.for_epoch`): per-layer ``tau_theta``,

@@ -7,20 +7,72 @@ previous batch's steps made the parameters explode), the previous batch is undon
 anchor restored, its auxiliary variables re-initialised by a forward pass from it, and
 both batches redone with halved steps. When the undone batch itself starts diverged (the
 growth built up over several batches), the one before it is undone too, and so on up to
-:attr:`StepSafeguard.DEPTH` batches back; beyond that, the parameters go back to the last
-snapshot of healthy parameters (taken every :attr:`StepSafeguard.SNAPSHOT_EVERY` completed
-batches whose start energy was within :attr:`StepSafeguard.HEALTHY` times the first one), and
-the batches since then are not redone. The halving persists for the rest of the fit
-(``history["step_factor"]``, ``history["recoveries"]``); the first recovery of a fit warns
-(:class:`~bregman_solvers.exceptions.DivergenceWarning`). Only when the factor falls below
-:attr:`StepSafeguard.FLOOR` is :class:`~bregman_solvers.exceptions.DivergenceError` raised.
+``depth`` batches back; beyond that, the parameters go back to the last snapshot of healthy
+parameters (taken every ``snapshot_every`` completed batches whose start energy was within
+``healthy`` times the first one), and the batches since then are not redone. The halving
+persists for the rest of the fit (``history["step_factor"]``, ``history["recoveries"]``); the
+first recovery of a fit warns (:class:`~bregman_solvers.exceptions.DivergenceWarning`). Only
+when the factor falls below ``floor`` is :class:`~bregman_solvers.exceptions.DivergenceError`
+raised. The five numbers are a :class:`Safeguard`'s (``ImplicitSGD(safeguard=Safeguard(...))``).
 """
+import numbers
 import warnings
 from collections import deque
 
 import numpy as np
 
+from .._params import POSITIVE_INT, Interval, validate_params
 from ..exceptions import DivergenceWarning
+
+__all__ = ["Safeguard", "StepSafeguard", "GROWTH"]
+
+#: The default :attr:`Safeguard.growth`, also the back-propagation baselines' divergence bound
+GROWTH = 1e4
+
+
+class Safeguard:
+    """The settings of the stochastic solvers' divergence safeguard (module docstring):
+    ``ImplicitSGD(safeguard=Safeguard(...))``; ``safeguard=True`` is ``Safeguard()``.
+
+    Parameters
+    ----------
+    growth : float, default 1e4
+        A batch whose start energy exceeds this multiple of the fit's first batch energy (at
+        least 1) counts as diverged: far beyond any decrease-then-noise of training, long before
+        float32 overflows.
+    floor : float, default 2^-20
+        The smallest factor on the steps (20 halvings): below it the fit raises.
+    depth : int, default 4
+        How many completed batches can be undone, most recent first (each keeps a copy of the
+        parameter vector).
+    snapshot_every : int, default 50
+        Completed batches between two snapshots of healthy parameters (one more copy).
+    healthy : float, default 10
+        A batch is healthy (its start may be snapshotted) when its start energy is at most this
+        multiple of the first (at least 1).
+    """
+
+    _parameter_constraints = {
+        "growth": [Interval(numbers.Real, 1, None, "neither")],
+        "floor": [Interval(numbers.Real, 0, 1, "neither")],
+        "depth": [POSITIVE_INT],
+        "snapshot_every": [POSITIVE_INT],
+        "healthy": [Interval(numbers.Real, 1, None)],
+    }
+
+    def __init__(self, growth=GROWTH, floor=2.0 ** -20, depth=4, snapshot_every=50, healthy=10.0):
+        self.growth, self.floor, self.depth = growth, floor, depth
+        self.snapshot_every, self.healthy = snapshot_every, healthy
+        validate_params(self, self._parameter_constraints)
+
+    def __repr__(self):
+        return (f"Safeguard(growth={self.growth!r}, floor={self.floor!r}, depth={self.depth!r}, "
+                f"snapshot_every={self.snapshot_every!r}, healthy={self.healthy!r})")
+
+    def __eq__(self, other):
+        return isinstance(other, Safeguard) and repr(self) == repr(other)
+
+    __hash__ = None
 
 
 class StepSafeguard:
@@ -29,30 +81,19 @@ class StepSafeguard:
     Parameters
     ----------
     parameters : ndarray
-        The network's parameter vector (its shape and dtype for the two anchor buffers).
-    enabled : bool
-        False: every divergence raises, as before the safeguard (the fits whose state
-        cannot be rolled back: Bregman iterations' subgradients).
+        The network's parameter vector (its shape and dtype for the anchor buffers).
+    settings : bool or Safeguard
+        True: :class:`Safeguard`'s defaults. False: every divergence raises, as before the
+        safeguard (also the fits whose state cannot be rolled back: Bregman iterations'
+        subgradients).
     """
 
-    #: The start energy of a batch above this multiple of the fit's first batch energy
-    #: (at least 1) counts as a divergence: far beyond any decrease-then-noise of training,
-    #: long before float32 overflows.
-    GROWTH = 1e4
-    #: The smallest factor on the steps (20 halvings): below it the fit raises.
-    FLOOR = 2.0 ** -20
-    #: How many completed batches can be undone, most recent first (each keeps its anchor: a
-    #: copy of the parameter vector).
-    DEPTH = 4
-    #: Completed batches between two snapshots of healthy parameters (one more copy).
-    SNAPSHOT_EVERY = 50
-    #: A batch is healthy when its start energy is at most this multiple of the first (at least 1).
-    HEALTHY = 10.0
     #: What :meth:`undo_previous` returns when it went back to the snapshot (no batch to redo).
     SNAPSHOT = "snapshot"
 
-    def __init__(self, parameters, enabled=True):
-        self.enabled = enabled
+    def __init__(self, parameters, settings=True):
+        self.enabled = settings is not False
+        self.settings = settings if isinstance(settings, Safeguard) else Safeguard()
         self.factor = 1.0
         self.recoveries = 0
         self.reference = None
@@ -60,7 +101,7 @@ class StepSafeguard:
         # theta^k of the current batch (``anchor``) and of the last completed ones: buffers passed
         # between the current slot, the undo history and the free list, never copied
         self.anchor = np.empty_like(parameters)
-        self._free = [np.empty_like(parameters) for _ in range(self.DEPTH)]
+        self._free = [np.empty_like(parameters) for _ in range(self.settings.depth)]
         self._done = deque()             # (anchor, its weights' scales, batch indices), oldest first
         self._snapshot, self._snapshot_scale = None, None
         self._completed = 0
@@ -73,7 +114,7 @@ class StepSafeguard:
 
     def bound(self):
         """The start energy above which a batch counts as diverged (None before the first batch)."""
-        return None if (self.reference is None or not self.enabled) else self.GROWTH * max(self.reference, 1.0)
+        return None if (self.reference is None or not self.enabled) else self.settings.growth * max(self.reference, 1.0)
 
     def completed(self, idx, energy, anchor_scale):
         """A batch's steps went through: it becomes the one to undo if the next batch starts diverged
@@ -82,11 +123,12 @@ class StepSafeguard:
             return
         if self.reference is None:
             self.reference = energy
-        if len(self._done) == self.DEPTH:
+        if len(self._done) == self.settings.depth:
             self._free.append(self._done.popleft()[0])
         self._done.append((self.anchor, np.array(anchor_scale, copy=True), idx))
         self._completed += 1
-        if self._completed % self.SNAPSHOT_EVERY == 1 and energy <= self.HEALTHY * max(self.reference, 1.0):
+        every, healthy = self.settings.snapshot_every, self.settings.healthy
+        if (self._completed - 1) % every == 0 and energy <= healthy * max(self.reference, 1.0):
             if self._snapshot is None:
                 self._snapshot = np.empty_like(self.anchor)
             np.copyto(self._snapshot, self.anchor)
@@ -95,7 +137,7 @@ class StepSafeguard:
 
     def back_off(self, error):
         """Halve the steps after ``error`` (a DivergenceError), or raise it when they reach the floor."""
-        if not self.enabled or self.factor / 2 < self.FLOOR:
+        if not self.enabled or self.factor / 2 < self.settings.floor:
             raise error
         self.factor /= 2
         self.recoveries += 1

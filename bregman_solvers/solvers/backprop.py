@@ -13,10 +13,10 @@ import numpy as np
 from .._kernels import _activations, _lifted
 from ..regularisers import BregmanIteration, check_code_regulariser, check_regulariser
 from ..schedules import BatchScheduler, as_schedule
-from .._validation import check_integer
-from ._base import with_thread_policy
+from .._params import POSITIVE_INT, POSITIVE_REAL, SCHEDULE, validate_params
+from ._base import LiftedSolver, with_thread_policy
 from ._epochs import EpochLoop
-from ._safeguard import StepSafeguard
+from ._safeguard import GROWTH
 from .stochastic import _BatchBuffers
 
 __all__ = ["GradientDescentBP", "SGDBP", "ImplicitSGDBP", "backprop_gradients"]
@@ -76,6 +76,18 @@ def backprop_gradients(network, X, target, ws=None, scale=None, code_regulariser
 class _BPSolver:
     """Common hyper-parameters and the parameter update of the back-propagation baselines."""
 
+    #: What each parameter may be (:mod:`bregman_solvers._params`), checked once at the start of
+    #: ``fit``; each baseline's table extends it. ``regulariser`` and ``code_regulariser`` are
+    #: checked against the network, ``random_state`` by the batch scheduler.
+    _parameter_constraints = {
+        **LiftedSolver._parameter_constraints,
+        "learning_rate": [POSITIVE_REAL, SCHEDULE],
+        "epochs": [POSITIVE_INT],
+        "track_energy": [bool],
+        "early_stopping": [bool],
+        "patience": [POSITIVE_INT],
+    }
+
     def __init__(self, learning_rate, epochs, regulariser, validation_data, track_energy, code_layer,
                  early_stopping, patience, callback, verbose, code_regulariser=None, n_threads=None):
         self.n_threads = n_threads
@@ -96,7 +108,7 @@ class _BPSolver:
 
         if not isinstance(network, LiftedNetwork):
             raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
-        check_integer(self.epochs, "epochs")
+        validate_params(self, self._parameter_constraints)
         check_regulariser(self.regulariser)
         if self.code_regulariser is not None:
             check_code_regulariser(self.code_regulariser, network)
@@ -106,13 +118,13 @@ class _BPSolver:
         """theta <- theta - lr grad (+ proximity to ``anchor``), through the regulariser (grads overwritten).
 
         A non-finite gradient or ``loss`` (the batch's, at the current parameters), or a loss grown
-        past :attr:`StepSafeguard.GROWTH <bregman_solvers.solvers._safeguard.StepSafeguard.GROWTH>`
+        past :data:`~bregman_solvers.solvers._safeguard.GROWTH`
         times the fit's first, raises the fit's divergence before anything is applied (parameters
         that blew up but are still finite: the lifted solvers' bound, without their back-off)."""
         reg = self.regulariser
         if loop.first_loss is None:
             loop.first_loss = loss
-        grown = loss > StepSafeguard.GROWTH * max(loop.first_loss, 1.0)
+        grown = loss > GROWTH * max(loop.first_loss, 1.0)
         if grown or not np.isfinite(loss) or not all(np.isfinite(g).all() for g in grad_w + grad_b):
             loop.raise_divergence((lr, None, tau))     # nothing applied: the last finite parameters stay
         for l in range(network.n_layers):
@@ -156,6 +168,13 @@ class SGDBP(_BPSolver):
         recorded (there are no auxiliary variables), the training loss is.
     """
 
+    _parameter_constraints = {
+        **_BPSolver._parameter_constraints,
+        "batch_size": [POSITIVE_INT],
+        "shuffle": [bool],
+        "drop_last": [bool],
+    }
+
     def __init__(self, batch_size=100, learning_rate=0.1, epochs=10, regulariser=None, code_regulariser=None,
                  shuffle=True, drop_last=False, random_state=None, validation_data=None, track_energy=False,
                  code_layer=None, early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
@@ -170,7 +189,6 @@ class SGDBP(_BPSolver):
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network`` on ``(X, target)``; returns a :class:`~bregman_solvers.FitResult`."""
         X, target = self._prepare(network, X, target)
-        check_integer(self.batch_size, "batch_size")
         lr = as_schedule(self.learning_rate, "learning_rate")
         loop = EpochLoop(self, network, X, target, None, bregman_state)
         scheduler = BatchScheduler(X.shape[0], self.batch_size, self.shuffle, self.drop_last, self.random_state)
@@ -214,6 +232,12 @@ class ImplicitSGDBP(SGDBP):
     Other parameters as :class:`SGDBP`.
     """
 
+    _parameter_constraints = {
+        **SGDBP._parameter_constraints,
+        "inner_iterations": [POSITIVE_INT],
+        "tau": [POSITIVE_REAL, SCHEDULE],
+    }
+
     def __init__(self, batch_size=100, inner_iterations=10, tau=1.0, learning_rate=0.1, epochs=10,
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
@@ -226,12 +250,11 @@ class ImplicitSGDBP(SGDBP):
         self.inner_iterations = inner_iterations
         self.tau = tau
 
-    @with_thread_policy
-    def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
-        """Train ``network``; see :meth:`SGDBP.fit`."""
-        self._n_inner = check_integer(self.inner_iterations, "inner_iterations")
+    def _prepare(self, network, X, target):
+        prepared = super()._prepare(network, X, target)        # the table checked there
+        self._n_inner = int(self.inner_iterations)
         self._tau = as_schedule(self.tau, "tau")
-        return super().fit(network, X, target, initial_epoch, bregman_state)
+        return prepared
 
     def _batch(self, network, buf, rate, loop, epoch):
         ws = network.workspace(buf.x0.shape[0])
@@ -260,6 +283,8 @@ class GradientDescentBP(_BPSolver):
     Other parameters as :class:`SGDBP`.
     """
 
+    _parameter_constraints = {**_BPSolver._parameter_constraints, "chunk_size": [POSITIVE_INT]}
+
     def __init__(self, learning_rate=0.1, epochs=100, chunk_size=1000, regulariser=None, code_regulariser=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None):
@@ -271,7 +296,7 @@ class GradientDescentBP(_BPSolver):
     def fit(self, network, X, target, initial_epoch=0, bregman_state=None):
         """Train ``network``; see :meth:`SGDBP.fit`."""
         X, target = self._prepare(network, X, target)
-        chunk = min(check_integer(self.chunk_size, "chunk_size"), X.shape[0])
+        chunk = min(int(self.chunk_size), X.shape[0])
         lr = as_schedule(self.learning_rate, "learning_rate")
         loop = EpochLoop(self, network, X, target, None, bregman_state)
         n = X.shape[0]

@@ -17,6 +17,7 @@ from ._engine import StepEngine
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
 from ._batches import AlgorithmOneBatches, StepRule, _BatchBuffers, parameters_finite
+from ._safeguard import Safeguard
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient"]
 
@@ -97,8 +98,9 @@ class ImplicitSGD(LiftedSolver):
         this process holds). During the fit BLAS runs one thread and the library
         splits the products over its own threads (docs/performance.rst, "Threads");
         the results do not depend on this number.
-    safeguard : bool, default True
-        Make divergence a non-event: a batch whose steps blow up is retried from its
+    safeguard : bool or Safeguard, default True
+        Make divergence a non-event (a :class:`~bregman_solvers.Safeguard` sets its bound,
+        floor and undo depth; True is its defaults): a batch whose steps blow up is retried from its
         anchor with halved steps, and a batch that starts diverged undoes the batch
         before it (its auxiliary variables re-initialised by a forward pass); the
         halving persists for the rest of the fit (``history["step_factor"]``,
@@ -156,7 +158,7 @@ class ImplicitSGD(LiftedSolver):
         "track_energy": [bool],
         "early_stopping": [bool],
         "patience": [POSITIVE_INT],
-        "safeguard": [bool],
+        "safeguard": [bool, Safeguard],
         "aux_start": [Options("stored", "forward")],
         "momentum": [Interval(numbers.Real, 0, 1, "left")],
     }
