@@ -19,6 +19,8 @@ da = pytest.importorskip("dask.array")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDTHS = [20, 16, 16, 5]
 FAST = dict(batch_size=25, inner_iterations=3, epochs=3, random_state=3, n_threads=1)
+#: The even split of the 400 samples whatever their batches (the default overlaps shards this small)
+SPLIT = dict(min_shard_batches=None)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_two_workers_learn_and_are_reproducible(client, data, sync_every, veloci
     for _ in range(2):
         network = net()
         result = DistributedImplicitSGD(n_workers=2, sync_every=sync_every, client=client, velocity=velocity,
-                                        **FAST).fit(network, X, Y)
+                                        **SPLIT, **FAST).fit(network, X, Y)
         fits.append((network.parameter_vector.copy(), result))
     np.testing.assert_array_equal(fits[0][0], fits[1][0])        # same seed and workers: same fit
     history = fits[0][1].history
@@ -119,10 +121,51 @@ def test_the_bytes_through_the_driver_do_not_grow_with_the_shards(client, data):
     theta_bytes = net().parameter_vector.nbytes
     driver, workers = {}, {}
     for n in (1, 2, 4):
-        h = DistributedImplicitSGD(n_workers=n, sync_every=2, client=client, **FAST).fit(net(), X, Y).history
+        h = DistributedImplicitSGD(n_workers=n, sync_every=2, client=client, **SPLIT, **FAST).fit(net(), X, Y).history
         driver[n], workers[n] = set(h["bytes_per_round"]), h["worker_bytes_per_round"][0]
     assert driver == {1: {2 * theta_bytes}, 2: {2 * theta_bytes}, 4: {2 * theta_bytes}}
     assert workers[1] < workers[2] < workers[4]
+
+
+@pytest.mark.parametrize("n, shards, batch, minimum", [
+    (400, 2, 25, None), (400, 2, 25, 50), (400, 2, 25, 12), (400, 3, 25, 5), (1001, 4, 100, 3), (7, 7, 1, 2),
+    (60000, 16, 100, 50), (5, 1, 100, 50)])
+def test_shards_split_evenly_or_overlap_to_hold_their_batches(n, shards, batch, minimum):
+    """shard_rows: an even split of a seeded permutation while every part holds ``minimum`` batches;
+    otherwise windows of min(n, minimum * batch) samples that overlap and cover every sample; each
+    shard's rows sorted; the same rows for the same seed; one shard is every row in order."""
+    from bregman_solvers.distributed._shards import shard_rows
+
+    parts = shard_rows(n, shards, 3, batch, minimum)
+    assert len(parts) == shards and all(np.array_equal(p, np.sort(p)) for p in parts)
+    assert all(len(np.unique(p)) == len(p) for p in parts)
+    assert np.array_equal(np.unique(np.concatenate(parts)), np.arange(n))           # every sample in one
+    even = minimum is None or n // shards >= minimum * batch
+    if even:
+        assert sum(len(p) for p in parts) == n and max(map(len, parts)) - min(map(len, parts)) <= 1
+    else:
+        assert {len(p) for p in parts} == {min(n, minimum * batch)}
+    assert all(np.array_equal(a, b) for a, b in zip(parts, shard_rows(n, shards, 3, batch, minimum)))
+    if shards == 1:
+        assert np.array_equal(parts[0], np.arange(n))
+
+
+def test_small_data_shards_overlap_by_default(client, data):
+    """400 samples in batches of 25 are 8 batches per shard of an even split: fewer than the default
+    50, so each of the two shards holds all 400 (16 batches an epoch, 8 rounds of 2); with
+    min_shard_batches=12 each holds 300 (6 rounds); None keeps the even split (4 rounds)."""
+    from bregman_solvers import distributed as dist
+
+    assert dist.DEFAULT_MIN_SHARD_BATCHES == 50 and DistributedImplicitSGD().min_shard_batches == 50
+    X, Y = data
+    rounds = {}
+    for minimum in (50, 12, None):
+        network = net()
+        h = DistributedImplicitSGD(n_workers=2, sync_every=2, client=client, min_shard_batches=minimum,
+                                   **FAST).fit(network, X, Y).history
+        rounds[minimum] = h["rounds"][0], h["shard_samples"][0]
+        assert accuracy(network, X, Y) > 0.8
+    assert rounds == {50: (8, 400), 12: (6, 300), None: (4, 200)}
 
 
 def test_the_tree_average_is_the_shard_order_sum_to_rounding():
@@ -259,6 +302,37 @@ def test_a_lost_worker_costs_one_round_and_no_exception(data):
     assert accuracy(network, X, Y) > 0.8
 
 
+def test_a_worker_lost_during_the_averaging_costs_its_shards_contribution(data, monkeypatch):
+    """A worker killed after a round's shards finished, as the average of their results is formed
+    on the workers: its shard's result is gone with it, so that shard is re-created on a live
+    worker, the average is taken over the results left, and the fit finishes."""
+    from bregman_solvers.distributed import _driver
+
+    X, Y = data
+    real = _driver.average_on_workers
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0", silence_logs=50) as cluster, \
+            distributed.Client(cluster) as c:
+        pids = c.run(os.getpid)
+        calls = []
+
+        def killing_first(client, results, weights, key, dtype):
+            calls.append(len(results))
+            if len(calls) == 3:                  # the second epoch's first averaging (two rounds an epoch)
+                os.kill(pids[sorted(pids)[0]], 9)
+                time.sleep(1.0)
+            return real(client, results, weights, key, dtype)
+
+        monkeypatch.setattr(_driver, "average_on_workers", killing_first)
+        network = net()
+        result = DistributedImplicitSGD(client=c, sync_every=4, **SPLIT, **FAST).fit(network, X, Y)
+    h = result.history
+    assert calls[:3] == [2, 2, 2] and calls[3] == 1       # the retry averages the one result left
+    assert h["worker_losses"] == [0, 1, 0] and h["epoch"] == [1, 2, 3]
+    assert len(result.events) == 1 and result.events[0]["epoch"] == 2
+    assert np.all(np.isfinite(network.parameter_vector)) and accuracy(network, X, Y) > 0.8
+
+
 def test_a_scheduler_and_workers_started_by_hand(tmp_path, data):
     """The address path: `dask scheduler` and two `dask worker` processes, then scheduler=address."""
     X, Y = data
@@ -301,7 +375,8 @@ def test_a_local_cluster_starts_and_stops_for_the_fit(data):
 @pytest.mark.parametrize("setting, error", [
     (dict(n_workers=0), ValueError), (dict(n_workers=1.5), TypeError), (dict(sync_every="often"), ValueError),
     (dict(sync_every=0), ValueError), (dict(averaging="median"), ValueError), (dict(aux_storage="disk"), ValueError),
-    (dict(velocity="keep"), ValueError),
+    (dict(velocity="keep"), ValueError), (dict(min_shard_batches=0), ValueError),
+    (dict(min_shard_batches="few"), TypeError),
     (dict(scheduler=8786), TypeError), (dict(threads_per_worker=0), ValueError),
     (dict(regulariser=bs.regularisers.BregmanIteration(bs.regularisers.L1(0.1))), ValueError),
 ])
@@ -336,7 +411,8 @@ def test_the_estimators_take_the_dask_back_end(client, data):
                                   random_state=0, n_workers=2, sync_every=4, track_metrics=True,
                                   scheduler=client.scheduler.address)
     clf.fit(X, y)
-    assert clf.history_["shards"] == [2, 2] and clf.history_["rounds"] == [2, 2]
+    # 16 batches of 25: too few to split (the default 50 per shard), so each shard holds all 16
+    assert clf.history_["shards"] == [2, 2] and clf.history_["rounds"] == [4, 4]
     assert clf.score(X, y) > 0.8 and clf.history_["train_accuracy"][-1] > 0.8 and len(clf.history_["energy"]) == 2
     ae = SparseAutoencoder(hidden_layer_sizes=(16, 8, 16), epochs=1, batch_size=25, inner_iterations=2,
                            random_state=0, scheduler=client.scheduler.address).fit(X)
@@ -353,7 +429,8 @@ def test_the_command_line_takes_the_dask_back_end(client, tmp_path):
     assert main(argv) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     lbn = results["history"]["lifted Bregman network (LBN, library defaults)"]
-    assert lbn["shards"] == [2] and lbn["rounds"] == [2]          # 2 batches of 100 per shard, 1 per round
+    # 400 samples are 4 batches of 100: fewer than 50 per shard, so both shards hold all 4, 1 per round
+    assert lbn["shards"] == [2] and lbn["rounds"] == [4] and lbn["shard_samples"] == [400]
     assert "shards" not in results["history"]["SGD-BP"]            # the baseline stays in-process
     assert results["settings"]["scheduler"] == client.scheduler.address
 

@@ -18,9 +18,9 @@ Without a client, a :class:`distributed.LocalCluster` of worker processes starts
 usable cores). Dask is an optional dependency: ``pip install "bregman_solvers[distributed]"``.
 """
 from ._cluster import INSTALL_HINT, WORKER_START_TIMEOUT, ShardLost, dask_client
-from ._driver import DEFAULT_SYNC_EVERY, DistributedImplicitSGD
+from ._driver import DEFAULT_MIN_SHARD_BATCHES, DEFAULT_SYNC_EVERY, DistributedImplicitSGD
 from ._shards import REPLACEMENT_TIMEOUT
 from ._shard import ShardTrainer
 
-__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client", "ShardLost", "DEFAULT_SYNC_EVERY",
+__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client", "ShardLost", "DEFAULT_SYNC_EVERY", "DEFAULT_MIN_SHARD_BATCHES",
            "REPLACEMENT_TIMEOUT", "WORKER_START_TIMEOUT", "INSTALL_HINT"]

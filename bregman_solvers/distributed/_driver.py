@@ -25,6 +25,10 @@ from ._shards import _Shards
 #: averages once per epoch.
 DEFAULT_SYNC_EVERY = 60
 
+#: The fewest batches a shard holds by default: with less data per shard the shards overlap
+#: (:func:`~bregman_solvers.distributed._shards.shard_rows`; docs/scaling.rst, "Small data")
+DEFAULT_MIN_SHARD_BATCHES = 50
+
 #: The settings of the implicit SGD every shard runs (the batch steps), passed on as they are
 SHARD_SETTINGS = ("batch_size", "inner_iterations", "tau", "tau_theta", "tau_x", "splitting", "regulariser",
                   "code_regulariser", "shuffle", "drop_last", "safeguard", "aux_start", "momentum")
@@ -85,6 +89,14 @@ class DistributedImplicitSGD(LiftedSolver):
         only on 20,000 images averaging every 10 batches; on full MNIST it ended lower
         (97.0 against 97.3% every 10 batches, 96.6 against 97.6% every 60: docs/scaling.rst). A shard's own velocity is never carried over the jump to the
         averaged theta (so it diverged: 400 samples, 2 shards, averaging every epoch).
+    min_shard_batches : int or None, default :data:`DEFAULT_MIN_SHARD_BATCHES` (50)
+        The fewest batches a shard of NumPy data holds. Where an even split leaves fewer, each
+        shard is instead ``min(n_samples, min_shard_batches * batch_size)`` samples of the
+        seeded permutation, the shards overlapping (on small data, each shard is all of it, in
+        its own batch order): an epoch then costs each worker that many batches, and the
+        averaged fit keeps the accuracy of one process, where an even split of small data
+        fell behind it (docs/scaling.rst, "Small data"). None: always the even split. Large
+        data are not affected (full MNIST at batch 100 has 600 batches: 12 shards or fewer).
     Other parameters
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
         shard's batches, so a fit is reproducible for a seed and a number of workers. The driver
@@ -108,7 +120,7 @@ class DistributedImplicitSGD(LiftedSolver):
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
-                 momentum=0.7, velocity="restart"):
+                 momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         # the shards' implicit SGD (SHARD_SETTINGS; the driver holds it as settings, see _shard_solver)
         self.batch_size = batch_size
@@ -142,6 +154,7 @@ class DistributedImplicitSGD(LiftedSolver):
         self.aux_dir = aux_dir
         self.dashboard = dashboard
         self.velocity = velocity
+        self.min_shard_batches = min_shard_batches
 
     #: What each parameter may be (:mod:`bregman_solvers._params`): the shards' ImplicitSGD rows for
     #: the settings passed on to it, and the driver's own
@@ -159,6 +172,7 @@ class DistributedImplicitSGD(LiftedSolver):
         "aux_dir": [None, str],
         "scheduler": [None, str],
         "dashboard": [bool],
+        "min_shard_batches": [None, POSITIVE_INT],
     }
 
     def _check_settings(self, network):
@@ -202,7 +216,9 @@ class DistributedImplicitSGD(LiftedSolver):
             out: flat in the number of shards), ``worker_bytes_per_round`` (a bound on what the
             workers sent each other: the partial sums of the averaging tree and theta from the
             worker it was sent to to the others),
-            ``worker_losses``, ``shards``; ``events`` lists the lost workers.
+            ``worker_losses``, ``shards``, ``shard_samples`` (the samples of the largest shard:
+            more than an even share where small data made the shards overlap, see
+            ``min_shard_batches``); ``events`` lists the lost workers.
         """
         if not isinstance(network, LiftedNetwork):
             raise TypeError(f"network must be a LiftedNetwork, got {type(network).__name__}")
@@ -240,12 +256,24 @@ class DistributedImplicitSGD(LiftedSolver):
                             and self.averaging == "shard")
         previous = None
 
-        def fetched_average(kept, key, traffic):
-            """The weighted mean of the (result future, weight) pairs ``kept``'s ``key``, formed on the
-            workers (a tree of pairwise sums): only the average comes to the driver."""
-            mean, moves = average_on_workers(shards.client, *zip(*kept), key, theta.dtype)
-            traffic.tree(moves, theta.size)
-            return traffic.fetched(mean.result())
+        def fetched_average(kept, key, traffic, epoch):
+            """The weighted mean of ``key`` over ``kept`` ((result future, weight, shard) triples),
+            formed on the workers (a tree of pairwise sums): only the average comes to the driver.
+            A worker lost during the reduction takes its shard's result with it: the shard is
+            re-created and the mean taken over the results left (None when none is left). Returns
+            the mean and the number of shards lost."""
+            lost = 0
+            while kept:
+                futures, weights, owners = zip(*kept)
+                mean, moves = average_on_workers(shards.client, futures, weights, key, theta.dtype)
+                traffic.tree(moves, theta.size)
+                try:
+                    return traffic.fetched(mean.result()), lost
+                except Exception as error:
+                    left = shards.replace_lost(list(owners), error, epoch)
+                    lost += len(kept) - len(left)
+                    kept = [kept[k] for k in left]
+            return None, lost
 
         def run_epoch(epoch, progress):
             with STOP.watching():               # a Ctrl-C stops the fit at the end of the current round
@@ -256,28 +284,35 @@ class DistributedImplicitSGD(LiftedSolver):
             energies, losses, traffics = [], 0, []
             for r in range(n_rounds):
                 traffic = Traffic()
-                results, summaries, lost = shards.run_round(theta.copy(), epoch, r * sync, (r + 1) * sync,
-                                                            self.averaging == "batch", previous, average_velocity,
-                                                            traffic)
-                losses += lost
+                results, summaries, lost, owners = shards.run_round(
+                    theta.copy(), epoch, r * sync, (r + 1) * sync, self.averaging == "batch", previous,
+                    average_velocity, traffic)
                 traffics.append(traffic)
                 weights = [res["samples"] if self.averaging == "shard" else res["batches"] for res in summaries]
-                kept = [(future, w) for future, w in zip(results, weights) if w > 0]
-                if not kept:
+                kept = [(future, w, i) for future, w, i in zip(results, weights, owners) if w > 0]
+                average, lost_in_reduction = fetched_average(kept, "theta", traffic, epoch)
+                lost += lost_in_reduction
+                losses += lost
+                if average is None:
+                    previous = None
                     continue
-                average = fetched_average(kept, "theta", traffic)
                 if not np.all(np.isfinite(average)):
                     raise divergence_error((self.tau_theta, self.tau_x, self.tau), epoch)
                 theta[:] = average
                 # a shard without velocity (a recovery restarted it) or a lost one: start afresh
                 with_velocity = average_velocity and not lost and all(res["has_previous"] for res in summaries)
-                previous = fetched_average(kept, "previous", traffic) if with_velocity else None
+                previous, lost_in_reduction = fetched_average(kept, "previous", traffic, epoch) if with_velocity \
+                    else (None, 0)
+                losses += lost_in_reduction
+                if lost_in_reduction:
+                    previous = None           # the velocity of part of the shards: start the next round afresh
                 for res in summaries:
                     energies += res["energies"]
                 progress.update(sum(res["batches"] for res in summaries))
                 STOP.check(min((r + 1) * sync, max(per_epoch)), energies, None)
             extra = loop.extra
             extra["rounds"], extra["shards"] = n_rounds, len(shards)
+            extra["shard_samples"] = shards.largest
             # the most a round of the epoch sent through the driver, and between the workers
             extra["bytes_per_round"] = max((t.driver for t in traffics), default=0)
             extra["worker_bytes_per_round"] = max((t.workers for t in traffics), default=0)

@@ -1,5 +1,6 @@
 """The shards of a data-parallel fit on their workers: creation, placement, rounds and the
 re-creation of a shard whose worker was lost (used by :class:`DistributedImplicitSGD`)."""
+import time
 import uuid
 
 import numpy as np
@@ -11,6 +12,29 @@ from ._shard import ShardTrainer, _shard_round
 
 #: Seconds to wait for a live worker to take over a lost worker's shard
 REPLACEMENT_TIMEOUT = 120
+#: Seconds (one check each) a typed lost-worker error waits for the scheduler to list the worker gone
+LOST_WORKER_CHECKS = 10
+
+
+def shard_rows(n_samples, n_shards, seed, batch_size, min_batches):
+    """The rows of each shard, each shard's in their original order (so one shard is exactly the
+    single-process fit's data and batches).
+
+    A seeded permutation split into near-equal parts; but where a part would hold fewer than
+    ``min_batches`` batches (None: no minimum), each shard is a window of
+    ``min(n_samples, min_batches * batch_size)`` consecutive entries of the permutation, the
+    ``i``-th starting at ``i * n_samples / n_shards`` and wrapping round: the shards overlap
+    (entirely, when the data hold fewer than ``min_batches`` batches) and every sample is in one.
+    Why: an averaging round moves theta about as far as one shard's batches do, so shards of a few
+    batches each leave an epoch of W shards with about 1 / W of one process's progress
+    (docs/scaling.rst, "Small data")."""
+    if n_shards == 1:
+        return [np.arange(n_samples)]
+    order = np.random.default_rng(seed).permutation(n_samples)
+    if min_batches is None or n_samples // n_shards >= min_batches * batch_size:
+        return [np.sort(p) for p in np.array_split(order, n_shards)]
+    size = min(n_samples, min_batches * batch_size)
+    return [np.sort(order[(i * n_samples // n_shards + np.arange(size)) % n_samples]) for i in range(n_shards)]
 
 
 class _Shards:
@@ -36,11 +60,7 @@ class _Shards:
             self.data = self._chunks_by_worker(X0, target, workers)
         else:
             n_shards = min(solver.n_workers or len(workers), X0.shape[0])
-            # one seeded permutation split into near-equal shards; each shard in its original row order
-            # (so one shard is exactly the single-process fit's data and batches)
-            order = np.random.default_rng(self.seed).permutation(X0.shape[0]) if n_shards > 1 else \
-                np.arange(X0.shape[0])
-            parts = [np.sort(p) for p in np.array_split(order, n_shards)]
+            parts = shard_rows(X0.shape[0], n_shards, self.seed, solver.batch_size, solver.min_shard_batches)
             names = sorted(workers)
             # (worker, rows): the rows are sliced at each (re-)creation, so the driver holds no copy
             self.data = [(names[i % len(names)], p, None) for i, p in enumerate(parts)]
@@ -50,7 +70,8 @@ class _Shards:
         self.actors = [f.result() for f in futures]
         self.batch_counts = [a.n_batches().result() for a in self.actors]
         # a re-created shard holds the same rows: the counts stay valid for the whole fit
-        self.n_samples = sum(a.n_samples().result() for a in self.actors)
+        sizes = [a.n_samples().result() for a in self.actors]
+        self.n_samples, self.largest = sum(sizes), max(sizes)
 
     def __len__(self):
         return len(self.actors)
@@ -91,7 +112,9 @@ class _Shards:
         """Start shard ``i``'s actor on worker ``where`` (NumPy data scattered there first)."""
         _, X, Y = self.data[i]
         if Y is None:                                  # NumPy data: X holds the shard's rows
-            X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where])
+            # hash=False: overlapping shards hold equal rows, and equal data under one key on two
+            # workers would tie the two shards' inputs together (losing one loses both)
+            X, Y = self.client.scatter([self.X0[X], self.target[X]], workers=[where], hash=False)
         self.keys[i] = f"bregman-shard-{uuid.uuid4().hex}-{i}"      # where its round's task finds it
         return self.client.submit(ShardTrainer, self.network.copy(), X, Y, self.solver, self.seed + i,
                                   self.n_threads.get(where, 1), self.aux_storage, self.aux_dir,
@@ -121,8 +144,8 @@ class _Shards:
 
     def run_round(self, theta, epoch, first, stop, restart_each_batch, previous=None, return_previous=False,
                   traffic=None):
-        """One round on every shard: ``(result futures, their summaries, lost shards)`` of the
-        shards that finished it. The results stay on their workers (the driver averages them there,
+        """One round on every shard: ``(result futures, their summaries, lost shards, the shard
+        of each result)`` of the shards that finished it. The results stay on their workers (the driver averages them there,
         :func:`~bregman_solvers.distributed._reduce.average_on_workers`); the summaries (samples,
         batches, energies, ...) are fetched.
 
@@ -152,7 +175,7 @@ class _Shards:
         first_sent = (theta_future, previous_future)
         resent = None
         calls = [submit(i, first_sent) for i in range(len(self.data))]
-        results, briefs, lost = [], [], 0
+        results, briefs, lost, owners = [], [], 0, []
         for i, (call, brief, sent) in enumerate(calls):
             try:
                 briefs.append(brief.result())
@@ -169,10 +192,28 @@ class _Shards:
                 call, brief, _ = submit(i, resent)
                 briefs.append(brief.result())
             results.append(call)
+            owners.append(i)
         if briefs:
             self.step_factor = min(r["step_factor"] for r in briefs)
             self.recoveries = sum(r["recoveries"] for r in briefs)
-        return results, briefs, lost
+        return results, briefs, lost, owners
+
+    def replace_lost(self, owners, error, epoch):
+        """A reduction over the results of shards ``owners`` failed with ``error``: re-create the shards
+        whose worker is gone (their results went with it) and return the positions in ``owners`` whose
+        results are still there. ``error`` is re-raised when no worker was lost (the shards' own
+        error). A typed lost-worker error gives the scheduler a few seconds to list the worker gone."""
+        for _ in range(LOST_WORKER_CHECKS):
+            alive = self._workers()
+            gone = [k for k, i in enumerate(owners) if self.data[i][0] not in alive]
+            if gone or not lost_worker_error(error):
+                break
+            time.sleep(1.0)
+        if not gone:
+            raise error
+        for k in gone:
+            self._replace(owners[k], epoch, error)
+        return [k for k in range(len(owners)) if k not in gone]
 
     def _send(self, array, where=None):
         """``array`` scattered to one worker of ``where`` (any live one when that fails); None stays None."""
