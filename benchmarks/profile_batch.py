@@ -5,8 +5,10 @@ K = 10, ``track_energy=False``) with ImplicitSGD's defaults (the forward start, 
 ``tau_theta="auto"``); per batch, in milliseconds: gathering the batch, the momentum's
 extrapolation, copying the anchor theta^k, the K steps (the first step's evaluation, which
 also takes the forward start and the energy the batch reports, then one compiled call),
-the finiteness check, writing the batch back, and the rest (Python between them), and
-the share of the batch outside the K steps. The best of ``--repeat`` epochs counts::
+the finiteness check, writing the batch back, the rest (Python between them), the epoch's
+start (the step rule's estimate, once per epoch: spread over the few batches of this epoch
+it looks like a per-batch cost, which it is not), and the share of the batch outside the K
+steps, with and without the epoch's start. The best of ``--repeat`` epochs counts::
 
     python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64]
 """
@@ -64,6 +66,8 @@ def main(argv=None):
         (stochastic.ImplicitSGD, "_inner_steps", "_all"),
         (_engine.StepEngine, "iterate_finite", "finiteness check"),
         (_batches._BatchBuffers, "scatter", "scatter"),
+        # once per epoch, not per batch: the step rule's estimate at the epoch's start
+        (_batches.AlgorithmOneBatches, "epoch_steps", "epoch start"),
     ], totals)
     rng = np.random.default_rng(0)
     n_batches = args.n_samples // BATCH
@@ -98,8 +102,12 @@ def main(argv=None):
                 print(f"  {label:24} {parts.get(label, 0.0) / n_batches * 1e3:8.3f} ms")
             rest = epoch - sum(parts.values())
             print(f"  {'rest (Python)':24} {rest / n_batches * 1e3:8.3f} ms")
+            start_of_epoch = parts.pop("epoch start", 0.0)
+            print(f"  {'epoch start (steps)':24} {start_of_epoch / n_batches * 1e3:8.3f} ms "
+                  f"({start_of_epoch * 1e3:.1f} ms once per epoch, here over {n_batches} batches)")
             outside = epoch - parts[steps_label]
-            print(f"  outside the K steps: {100 * outside / epoch:.1f}% of the batch")
+            print(f"  outside the K steps: {100 * outside / epoch:.1f}% of the batch; "
+                  f"{100 * (outside - start_of_epoch) / (epoch - start_of_epoch):.1f}% without the epoch's start")
     finally:
         for owner, name, real in originals:
             setattr(owner, name, real)

@@ -23,7 +23,7 @@ def load(name):
 WRAPPED = [(_batches._BatchBuffers, "gather"), (_lifted, "copy"), (_lifted, "extrapolate"),
            (_engine.StepEngine, "evaluate"),
            (stochastic.ImplicitSGD, "_inner_steps"), (_engine.StepEngine, "iterate_finite"),
-           (_batches._BatchBuffers, "scatter")]
+           (_batches._BatchBuffers, "scatter"), (_batches.AlgorithmOneBatches, "epoch_steps")]
 
 
 def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):
@@ -32,9 +32,22 @@ def test_profile_batch_reports_the_parts_and_restores_the_wrapped_calls(capsys):
     profile.main(["--n-samples", "200", "--repeat", "1", "--dtypes", "float32"])
     out = capsys.readouterr().out
     for part in ("gather", "momentum step", "anchor copy", "K steps", "step 1 eval.", "finiteness check",
-                 "scatter", "rest (Python)", "outside the K steps"):
+                 "scatter", "rest (Python)", "epoch start (steps)", "outside the K steps",
+                 "without the epoch's start"):
         assert part in out
     assert [inspect.getattr_static(owner, name) for owner, name in WRAPPED] == before
+
+
+def test_ab_epoch_prints_one_json_line_of_every_configuration(capsys):
+    ab = load("ab_epoch")
+    ab.main(["--n-samples", "200", "--repeat", "1", "--configs", "classification"])
+    import json
+
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    timings = json.loads(line)
+    assert set(timings) == {"classification float32 alg1", "classification float32 defaults",
+                            "classification float64 alg1", "classification float64 defaults"}
+    assert all(t > 0 for t in timings.values())
 
 
 def test_contention_script_times_both_conditions_and_stops_its_competitor(capsys, monkeypatch):
