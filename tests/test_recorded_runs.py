@@ -25,12 +25,16 @@ def test_no_table_of_a_recorded_run_is_stale():
 
 
 def test_every_records_command_still_parses():
-    """A record's command is what a reader types to run it again: the command line must accept it."""
+    """A record's command is what a reader types to run it again: the command line must accept it,
+    and it runs the record's epochs (given, or its preset's)."""
+    from bregman_solvers._cli_presets import apply_preset
+
     runs = load()
     for path in sorted((ROOT / "docs" / "_runs").glob("*.json")):
         rec = json.loads(path.read_text())
         if "per_epoch" in rec:
             args = runs.parse_command(rec["command"])
+            apply_preset(args)            # the sizes and epochs the command leaves to its --preset
             curve = "val_mse" if args.command in ("autoencoder", "denoise") else "val_accuracy"
             assert args.epochs == max(len(h[curve]) for h in rec["per_epoch"].values()), path.name
     with pytest.raises(SystemExit):
