@@ -1,7 +1,7 @@
 """Where the time of an implicit-SGD batch goes: the calls of one epoch, timed by wrapping them.
 
 The classification configuration of ``compare.py`` (784-784-784-784-10 relu, batch 100,
-K = 10, ``track_energy=False``) with ImplicitSGD's defaults (the forward start, momentum 0.7,
+K = 10, ``track_energy=False``; ``--config autoencoder``: 784 x 5, K = 30) with ImplicitSGD's defaults (the forward start, momentum 0.7,
 ``tau_theta="auto"``); per batch, in milliseconds: gathering the batch, the momentum's
 extrapolation, copying the anchor theta^k, the K steps (the first step's evaluation, which
 also takes the forward start and the energy the batch reports, then one compiled call),
@@ -10,7 +10,7 @@ start (the step rule's estimate, once per epoch: spread over the few batches of 
 it looks like a per-batch cost, which it is not), and the share of the batch outside the K
 steps, with and without the epoch's start. The best of ``--repeat`` epochs counts::
 
-    python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64]
+    python benchmarks/profile_batch.py [--repeat 3] [--dtypes float32 float64] [--config autoencoder]
 """
 import argparse
 import inspect
@@ -22,8 +22,9 @@ import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers import _batches, _engine, stochastic
 
-WIDTHS = [784, 784, 784, 784, 10]
-BATCH, K = 100, 10
+#: compare.py's configurations: (widths, K)
+CONFIGS = {"classification": ([784, 784, 784, 784, 10], 10), "autoencoder": ([784] * 5, 30)}
+BATCH = 100
 
 
 def timed_calls(targets, totals):
@@ -52,7 +53,9 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="classification")
     args = parser.parse_args(argv)
+    widths, K = CONFIGS[args.config]
     if args.repeat < 1 or args.n_samples < BATCH:
         parser.error(f"--repeat must be >= 1 and --n-samples >= {BATCH}")
     steps_label = "K steps"
@@ -74,8 +77,9 @@ def main(argv=None):
     try:
         for dtype in args.dtypes:
             X = (rng.random((args.n_samples, 784)) - 0.5).astype(dtype)
-            Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, args.n_samples)]
-            net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
+            Y = X.copy() if widths[-1] == widths[0] else \
+                np.eye(widths[-1], dtype=dtype)[rng.integers(0, widths[-1], args.n_samples)]
+            net = bs.LiftedNetwork(widths, ["relu"] * (len(widths) - 2) + ["identity"], dtype=dtype, random_state=0)
             state = net.init_state(X)
             solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=K, epochs=1, random_state=0,
                                     track_energy=False, shuffle=False)
