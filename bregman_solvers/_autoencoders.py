@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._estimator_solvers import (_check_common, _fit_network, _initial_network, _resolve_dtype, _resumed_network,
                                  _seed)
 from .activations import get_activation
+from .distributed import DEFAULT_MIN_SHARD_BATCHES
 from .network import LiftedNetwork
 from .operators import Dense, Operator
 from .regularisers import CodeL1
@@ -44,7 +45,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         identity, and layer ``code_layer`` holds the code.
     solver, batch_size, inner_iterations, epochs, tau, tau_theta, tau_x, learning_rate,
     regulariser, track_metrics, dtype, n_threads, random_state, warm_start, verbose, n_workers,
-    scheduler, sync_every, aux_start, momentum
+    scheduler, sync_every, aux_start, momentum, min_shard_batches
         As in :class:`~bregman_solvers.estimators.LiftedBregmanClassifier`.
 
     Attributes
@@ -58,7 +59,9 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                  code_alpha=0.05, layers=None, solver="isgd", batch_size=100, inner_iterations=30, epochs=10, tau=1.0,
                  tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
+                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0,
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
+        self.min_shard_batches = min_shard_batches
         self.aux_start = aux_start
         self.momentum = momentum
         self.n_workers = n_workers
@@ -201,7 +204,8 @@ class DenoisingAutoencoder(SparseAutoencoder):
                  code_alpha=0.05, noise_std=0.1, layers=None, solver="isgd", batch_size=100, inner_iterations=30, epochs=10,
                  tau=1.0, tau_theta="auto", tau_x=0.1, learning_rate=0.05, regulariser=None, track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0):
+                 scheduler=None, sync_every=None, aux_start="stored", momentum=0.0,
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, code_layer=code_layer, activation=activation,
                          code_threshold=code_threshold, code_alpha=code_alpha, layers=layers, solver=solver,
                          batch_size=batch_size,
@@ -210,7 +214,7 @@ class DenoisingAutoencoder(SparseAutoencoder):
                          track_metrics=track_metrics, dtype=dtype,
                          n_threads=n_threads, random_state=random_state, warm_start=warm_start, verbose=verbose,
                          n_workers=n_workers, scheduler=scheduler, sync_every=sync_every, aux_start=aux_start,
-                         momentum=momentum)
+                         momentum=momentum, min_shard_batches=min_shard_batches)
         self.noise_std = noise_std
 
     def _inputs(self, X, rng):

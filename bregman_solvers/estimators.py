@@ -20,6 +20,7 @@ from ._estimator_solvers import (SOLVERS, _STOCHASTIC, _check_common, _fit_netwo
                                  _initial_network, _resolve_dtype, _resumed_network, _seed)
 from .activations import get_activation
 from .architectures import ARCHITECTURES
+from .distributed import DEFAULT_MIN_SHARD_BATCHES
 from .network import LiftedNetwork
 from .operators import Operator
 
@@ -101,6 +102,11 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         Batches per shard between two averagings of the data-parallel fit. None: 60 batches
         for solver ``isgd``, once per epoch for ``averaging`` (eq. 23); see
         :class:`~bregman_solvers.DistributedImplicitSGD`.
+    min_shard_batches : int or None, default 50
+        The fewest batches a shard of the data-parallel fit holds: smaller data are not split
+        evenly but given whole (or in overlapping windows) to every shard, which keeps the
+        accuracy of one process; None: always the even split. See
+        :class:`~bregman_solvers.DistributedImplicitSGD` and :doc:`/scaling`, "Small data".
     aux_start : {"forward", "stored"}, default "forward"
         Where a batch's auxiliary variables start implicit SGD's K steps (solver ``isgd``,
         and the Dask back end): see :class:`~bregman_solvers.ImplicitSGD`. (The
@@ -123,12 +129,14 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  tau_theta="auto",
                  tau_x=0.5, learning_rate=0.1, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
-                 scheduler=None, sync_every=None, aux_start="forward", momentum=0.7):
+                 scheduler=None, sync_every=None, aux_start="forward", momentum=0.7,
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
         self.aux_start = aux_start
         self.momentum = momentum
         self.n_workers = n_workers
         self.scheduler = scheduler
         self.sync_every = sync_every
+        self.min_shard_batches = min_shard_batches
         self.hidden_layer_sizes = hidden_layer_sizes
         self.layers = layers
         self.image_shape = image_shape

@@ -414,6 +414,9 @@ def test_the_estimators_take_the_dask_back_end(client, data):
     # 16 batches of 25: too few to split (the default 50 per shard), so each shard holds all 16
     assert clf.history_["shards"] == [2, 2] and clf.history_["rounds"] == [4, 4]
     assert clf.score(X, y) > 0.8 and clf.history_["train_accuracy"][-1] > 0.8 and len(clf.history_["energy"]) == 2
+    # the estimator hands min_shard_batches on (its name is in the driver's signature): None splits evenly
+    clf.set_params(min_shard_batches=None, epochs=1).fit(X, y)
+    assert clf.history_["rounds"] == [2] and clf.history_["shard_samples"] == [200]
     ae = SparseAutoencoder(hidden_layer_sizes=(16, 8, 16), epochs=1, batch_size=25, inner_iterations=2,
                            random_state=0, scheduler=client.scheduler.address).fit(X)
     assert ae.history_["shards"] == [2] and np.isfinite(ae.score(X))
