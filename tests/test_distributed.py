@@ -172,7 +172,7 @@ def test_the_tree_average_is_the_shard_order_sum_to_rounding():
     """pairwise adds neighbours first in a fixed tree; with up to three shards it is the sequential
     sum of the driver-side average it replaced, bit for bit; beyond, equal to rounding."""
     from bregman_solvers.distributed._reduce import _added, _leaf, _mean, pairwise
-    from bregman_solvers.solvers._batches import ParameterAverage
+    from bregman_solvers.solvers._averages import ParameterAverage
 
     assert pairwise([1], None) == 1
     assert pairwise(list("abcdef"), lambda a, b: f"({a}{b})") == "(((ab)(cd))(ef))"

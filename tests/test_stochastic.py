@@ -763,11 +763,46 @@ def test_non_finite_initial_parameters_are_refused(data):
 
 def test_model_averaging_does_not_depend_on_n_jobs(data):
     X, Y = data
-    a, b = net(), net()
-    bs.ModelAveraging(inner_iterations=2, n_jobs=1, **FAST).fit(a, X, Y)
-    bs.ModelAveraging(inner_iterations=2, n_jobs=2, **FAST).fit(b, X, Y)
-    for p, q in zip(params(a), params(b)):
-        np.testing.assert_array_equal(p, q)
+    fits = []
+    for n_jobs in (1, 2, 3):
+        network = net()
+        history = bs.ModelAveraging(inner_iterations=2, n_jobs=n_jobs, **FAST).fit(network, X, Y).history
+        fits.append((params(network), history["batch_energy"]))
+    for other in fits[1:]:
+        for p, q in zip(fits[0][0], other[0]):
+            np.testing.assert_array_equal(p, q)
+        assert other[1] == fits[0][1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 6, 7, 8, 11, 16, 33])
+def test_the_ordered_tree_sum_is_the_pairwise_tree_in_any_arrival_order(n):
+    """OrderedTreeSum fed in a shuffled order gives pairwise's sum over the index order, bit for
+    bit (float64 sums of float32 vectors whose order matters in the last bits), holding at most
+    one partial sum per level once the vectors arrive in order."""
+    from bregman_solvers.solvers._averages import OrderedTreeSum, ParameterAverage, pairwise
+
+    rng = np.random.default_rng(n)
+    thetas = [(rng.standard_normal(50) * 10.0 ** rng.integers(-8, 8)).astype(np.float32) for _ in range(n)]
+    expected = pairwise([ParameterAverage(50).add(t) for t in thetas], ParameterAverage.merged)
+    for order in (np.arange(n), rng.permutation(n), np.arange(n)[::-1]):
+        tree = OrderedTreeSum()
+        for k in order:
+            tree.add(int(k), thetas[k])
+        total = tree.total()
+        np.testing.assert_array_equal(total.total, expected.total)
+        assert total.weight == n
+    tree = OrderedTreeSum()
+    for k in range(n):
+        tree.add(k, thetas[k])
+        assert len(tree._levels) == bin(k + 1).count("1") and not tree._ahead
+    with pytest.raises(ValueError, match="added already"):
+        tree.add(0, thetas[0])
+    gap = OrderedTreeSum()
+    gap.add(1, thetas[0])
+    with pytest.raises(ValueError, match=r"vectors \[1\] wait for vector 0"):
+        gap.total()
+    with pytest.raises(ValueError, match="no vector"):
+        OrderedTreeSum().total()
 
 
 def test_backprop_gradients_against_finite_differences():
@@ -1406,7 +1441,7 @@ def test_forward_start_learns_and_is_checked(data):
 
 
 def test_parameter_average_is_eq_23_in_float64():
-    from bregman_solvers.solvers._batches import ParameterAverage
+    from bregman_solvers.solvers._averages import ParameterAverage
 
     rng = np.random.default_rng(0)
     thetas = [rng.standard_normal(7).astype(np.float32) for _ in range(3)]

@@ -2,7 +2,7 @@
 
 After a round every shard's result (its parameters ``theta``, and with an averaged velocity its
 ``previous``) stays on the worker that computed it. Each becomes a weighted partial sum there
-(:func:`_leaf`, a :class:`~bregman_solvers.solvers._batches.ParameterAverage` in float64), the
+(:func:`_leaf`, a :class:`~bregman_solvers.solvers._averages.ParameterAverage` in float64), the
 partial sums are added in pairs up a fixed binary tree (:func:`pairwise`: shard 0 + 1, 2 + 3, ...,
 then those pairs in pairs), each addition a Dask task placed by the scheduler where one of its two
 inputs lives, so one partial sum travels worker to worker per addition, and the root's mean is the
@@ -16,21 +16,9 @@ workers; with up to three shards the additions are those of the sequential sum i
 """
 import numpy as np
 
-from ..solvers._batches import ParameterAverage
+from ..solvers._averages import ParameterAverage, pairwise
 
 __all__ = ["pairwise", "average_on_workers", "Traffic"]
-
-
-def pairwise(items, combine):
-    """Reduce ``items`` (at least one) with ``combine(a, b)`` in a fixed binary tree: neighbours
-    first, ``(((0, 1), (2, 3)), (4, 5))`` for six; an odd one out moves up a level unchanged."""
-    items = list(items)
-    if not items:
-        raise ValueError("pairwise needs at least one item")
-    while len(items) > 1:
-        items = [combine(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
-                 for i in range(0, len(items), 2)]
-    return items[0]
 
 
 def _leaf(result, key, weight):

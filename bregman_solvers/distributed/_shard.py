@@ -10,7 +10,8 @@ from .._threads import fit_threads
 from .._validation import check_integer
 from ..schedules import BatchScheduler
 from ..solvers._epochs import divergence_error
-from ..solvers._batches import AlgorithmOneBatches, ParameterAverage
+from ..solvers._averages import ParameterAverage
+from ..solvers._batches import AlgorithmOneBatches
 
 from ._cluster import ShardLost
 

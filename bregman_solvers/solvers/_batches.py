@@ -15,47 +15,7 @@ from ._engine import normalise_weights
 from ._safeguard import StepSafeguard
 from ._stop import STOP
 
-__all__ = ["AlgorithmOneBatches", "ParameterAverage", "auto_theta_steps", "parameters_finite"]
-
-
-class ParameterAverage:
-    """Eq. 23's average of parameter vectors, ``sum_b w_b theta_b / sum_b w_b``, accumulated in
-    float64 in the order the vectors are added (so a fixed order gives reproducible bits).
-
-    The one place the average is formed: :class:`~bregman_solvers.ModelAveraging` over its
-    batches, a Dask shard over the batches of a round, and the driver over the shards.
-    """
-
-    def __init__(self, size):
-        self.total = np.zeros(size, np.float64)
-        self.weight = 0.0
-
-    def add(self, theta, weight=1.0):
-        if weight == 1:
-            self.total += theta                 # cast entry by entry: no float64 copy of theta
-            self.weight += 1.0
-        elif weight:
-            self.total += float(weight) * np.asarray(theta, dtype=np.float64)
-            self.weight += float(weight)
-        return self
-
-    @classmethod
-    def merged(cls, a, b):
-        """The partial averages ``a`` and ``b`` as one (their float64 sums and weights added; a new
-        object): the Dask driver's tree of shards adds them in pairs on the workers."""
-        out = cls.__new__(cls)
-        out.total = a.total + b.total
-        out.weight = a.weight + b.weight
-        return out
-
-    def mean(self, out=None):
-        """The average (into ``out`` when given, cast to its dtype); None when nothing was added."""
-        if self.weight == 0:
-            return None
-        if out is None:
-            return self.total / self.weight
-        np.copyto(out, self.total / self.weight, casting="same_kind")
-        return out
+__all__ = ["AlgorithmOneBatches", "auto_theta_steps", "parameters_finite"]
 
 
 class _BatchBuffers:

@@ -9,7 +9,8 @@ from .._threads import current_threads, worker_threads
 from ..schedules import BatchScheduler
 from ._base import with_thread_policy
 from ._epochs import EpochLoop
-from ._batches import AlgorithmOneBatches, ParameterAverage
+from ._averages import OrderedTreeSum
+from ._batches import AlgorithmOneBatches
 from .stochastic import ImplicitSGD
 
 __all__ = ["ModelAveraging"]
@@ -23,8 +24,11 @@ class ModelAveraging(ImplicitSGD):
     steps (with the proximity term to ``theta^k``) on its own auxiliary variables, and
     ``theta^{k+1}`` is the average of the batches' parameters. ``n_jobs`` workers
     (threads; the kernels and BLAS release the GIL) process the batches, each with
-    its own copy of the network; the average is taken in batch order, so the result
-    does not depend on ``n_jobs``.
+    its own copy of the network. The batches' parameters are summed as they finish in a
+    fixed binary tree over the batch order (:class:`~bregman_solvers.solvers._averages.OrderedTreeSum`,
+    the Dask workers' tree over their shards, :func:`~bregman_solvers.solvers._averages.pairwise`),
+    so the result does not depend on ``n_jobs`` and an epoch holds a few partial sums, not a
+    copy of the parameters per batch.
 
     Parameters
     ----------
@@ -61,7 +65,8 @@ class ModelAveraging(ImplicitSGD):
 
         Each worker runs :class:`~bregman_solvers.solvers._batches.AlgorithmOneBatches` (the batch
         loop of :class:`ImplicitSGD` and of the Dask shards) one batch at a time from theta^k; the
-        epoch's theta^{k+1} is the mean of the batches' parameters, in batch order (eq. 23).
+        epoch's theta^{k+1} is the mean of the batches' parameters (eq. 23), summed in the fixed
+        tree over the batch order.
         """
         self._validate(network)
         n_jobs = self.n_jobs
@@ -81,39 +86,36 @@ class ModelAveraging(ImplicitSGD):
         # the workers share the fit's threads (each gets its part, at least one)
         share = max(1, current_threads() // n_jobs)
 
-        def process(runner, batches, steps, start):
-            """Each batch from theta^k itself (eq. 23): its parameters after the K steps, and its energy."""
-            params, results = runner.network.parameter_vector, []
-            for idx in batches:
+        def process(runner, batches, steps, start, tree, first, stride):
+            """Each batch from theta^k itself (eq. 23): its parameters after the K steps into ``tree``
+            (batch ``first + i * stride`` of the epoch), its energy returned."""
+            params, energies = runner.network.parameter_vector, []
+            for i, idx in enumerate(batches):
                 np.copyto(params, start)
                 (energy,) = runner.run([idx], steps)
-                results.append((params.copy(), energy))
-            return results
+                tree.add(first + i * stride, params)
+                energies.append(energy)
+            return energies
 
         def run_epoch(epoch, progress):
             start = network.parameter_vector.copy()
             steps = runners[0].epoch_steps(epoch)          # the auto rule reads the data, not theta
             batches = scheduler.epoch(epoch)
-            chunks = [batches[j::n_jobs] for j in range(n_jobs)]
+            tree = OrderedTreeSum()
             if n_jobs == 1:
-                outputs = [process(runners[0], chunks[0], steps, start)]
+                outputs = [process(runners[0], batches, steps, start, tree, 0, 1)]
             else:
                 def in_worker_thread(j):
                     with worker_threads(share):
-                        return process(runners[j], chunks[j], steps, start)
+                        return process(runners[j], batches[j::n_jobs], steps, start, tree, j, n_jobs)
 
                 with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                     outputs = list(pool.map(in_worker_thread, range(n_jobs)))
-            # re-interleave to batch order, then average in that fixed order
-            ordered = [None] * len(batches)
-            for j, out in enumerate(outputs):
-                for k, res in enumerate(out):
-                    ordered[j + k * n_jobs] = res
-            average = ParameterAverage(network.parameter_vector.size)
-            for theta, _ in ordered:
-                average.add(theta)
-            average.mean(out=network.parameter_vector)
+            tree.total().mean(out=network.parameter_vector)
             progress.update(len(batches))
-            return float(np.mean([e for _, e in ordered]))
+            energies = np.empty(len(batches))
+            for j, out in enumerate(outputs):
+                energies[j::n_jobs] = out                  # batch order: the same mean for any n_jobs
+            return float(np.mean(energies))
 
         return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
