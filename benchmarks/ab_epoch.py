@@ -16,14 +16,16 @@ accuracy, is the point.
 """
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import bregman_solvers as bs
 
-CONFIGS = {"classification": ([784, 784, 784, 784, 10], 10), "autoencoder": ([784] * 5, 30)}
-ALGORITHM_1 = dict(tau_theta=0.1, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import ALGORITHM_1, CONFIGS  # noqa: E402 - the sibling module, whatever the cwd
 
 
 def epoch_seconds(widths, K, dtype, settings, n_samples, repeat, rng):

@@ -59,6 +59,9 @@ CONFIGS = {
     "classification": ([784, 784, 784, 784, 10], 10),
     "autoencoder": ([784, 784, 784, 784, 784], 30),
 }
+#: Algorithm 1 as the peers and the floor run it: the stored start, no momentum, MATH.md's steps
+#: (safe on this random data; the cost does not depend on them)
+ALGORITHM_1 = dict(tau_theta=0.1, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0)
 
 
 class NumpyImplicitSGD:
@@ -226,8 +229,7 @@ def activation_rows(cfg, widths, K, X, Y, dtype, activations, repeat):
         net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
         state = net.init_state(X)
         solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
-                                track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                aux_start="stored", momentum=0.0)
+                                track_energy=False, shuffle=False, **ALGORITHM_1)
         solver.fit(net, X[:200], Y[:200])                              # warm-up
         bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
         bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
@@ -371,10 +373,8 @@ def main(argv=None):
             acts = ["relu"] * (len(widths) - 2) + ["identity"]
             net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
             state = net.init_state(X)
-            # MATH.md's steps (safe on this random data; the cost does not depend on them)
             solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
-                                    track_energy=False, shuffle=False, tau_theta=0.1, tau_x=0.1, tau=1.0,
-                                    aux_start="stored", momentum=0.0)   # Algorithm 1 as the peers and the floor run it
+                                    track_energy=False, shuffle=False, **ALGORITHM_1)
             solver.fit(net, X[:200], Y[:200])                          # warm-up (workspaces, BLAS)
             n_iter = K * (n // batch)
             ref = NumpyImplicitSGD(widths, batch, dtype)

@@ -14,7 +14,9 @@ steps, with and without the epoch's start. The best of ``--repeat`` epochs count
 """
 import argparse
 import inspect
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,8 +24,9 @@ import bregman_solvers as bs
 from bregman_solvers._kernels import _lifted
 from bregman_solvers.solvers import _batches, _engine, stochastic
 
-#: compare.py's configurations: (widths, K)
-CONFIGS = {"classification": ([784, 784, 784, 784, 10], 10), "autoencoder": ([784] * 5, 30)}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import CONFIGS  # noqa: E402 - the sibling module (its configurations), whatever the cwd
+
 BATCH = 100
 
 

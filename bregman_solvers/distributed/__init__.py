@@ -22,5 +22,5 @@ from ._driver import DEFAULT_MIN_SHARD_BATCHES, DEFAULT_SYNC_EVERY, DistributedI
 from ._shards import REPLACEMENT_TIMEOUT
 from ._shard import ShardTrainer
 
-__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client", "ShardLost", "DEFAULT_SYNC_EVERY", "DEFAULT_MIN_SHARD_BATCHES",
-           "REPLACEMENT_TIMEOUT", "WORKER_START_TIMEOUT", "INSTALL_HINT"]
+__all__ = ["DistributedImplicitSGD", "ShardTrainer", "dask_client", "ShardLost", "DEFAULT_SYNC_EVERY",
+           "DEFAULT_MIN_SHARD_BATCHES", "REPLACEMENT_TIMEOUT", "WORKER_START_TIMEOUT", "INSTALL_HINT"]

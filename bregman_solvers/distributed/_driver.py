@@ -87,8 +87,9 @@ class DistributedImplicitSGD(LiftedSolver):
         is averaged (on the workers) with the same weights as theta and sent back, and every
         shard goes on with the velocity of the average (twice the bytes per round). It won
         only on 20,000 images averaging every 10 batches; on full MNIST it ended lower
-        (97.0 against 97.3% every 10 batches, 96.6 against 97.6% every 60: docs/scaling.rst). A shard's own velocity is never carried over the jump to the
-        averaged theta (so it diverged: 400 samples, 2 shards, averaging every epoch).
+        (97.0 against 97.3% every 10 batches, 96.6 against 97.6% every 60: docs/scaling.rst).
+        A shard's own velocity is never carried over the jump to the averaged theta (so it
+        diverged: 400 samples, 2 shards, averaging every epoch).
     min_shard_batches : int or None, default :data:`DEFAULT_MIN_SHARD_BATCHES` (50)
         The fewest batches a shard of NumPy data holds. Where an even split leaves fewer, each
         shard is instead ``min(n_samples, min_shard_batches * batch_size)`` samples of the

@@ -145,9 +145,9 @@ class _Shards:
     def run_round(self, theta, epoch, first, stop, restart_each_batch, previous=None, return_previous=False,
                   traffic=None):
         """One round on every shard: ``(result futures, their summaries, lost shards, the shard
-        of each result)`` of the shards that finished it. The results stay on their workers (the driver averages them there,
-        :func:`~bregman_solvers.distributed._reduce.average_on_workers`); the summaries (samples,
-        batches, energies, ...) are fetched.
+        of each result)`` of the shards that finished it. The results stay on their workers (the
+        driver averages them there, :func:`~bregman_solvers.distributed._reduce.average_on_workers`);
+        the summaries (samples, batches, energies, ...) are fetched.
 
         ``theta`` (and ``previous``, the averaged theta^{k-1} that gives the shards their velocity;
         None: none, or their own with a single shard) is sent once, to one worker holding shards,

@@ -93,8 +93,10 @@ class OrderedTreeSum:
     def _push(self, partial):
         count = 1
         while self._levels and self._levels[-1][0] == count:
-            partial = ParameterAverage.merged(self._levels.pop()[1], partial)
-            count *= 2
+            left = self._levels.pop()[1]
+            left.total += partial.total          # left + right, as merged adds them, into the tree's own sum
+            left.weight += partial.weight
+            partial, count = left, count * 2
         self._levels.append((count, partial))
 
     def total(self):
