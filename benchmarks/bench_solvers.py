@@ -135,8 +135,7 @@ class SolverIterations:
     def time_proximal_gradient_iteration(self, batch, dtype):
         e = self.engine
         e.evaluate(self.tau_x)
-        e.theta_gradients()
-        e.apply_theta(self.tau_theta)
+        e.theta_step(self.tau_theta)
         e.apply_x(self.tau_x)
 
     def time_bcd_sweep(self, batch, dtype):

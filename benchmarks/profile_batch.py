@@ -69,7 +69,7 @@ def main(argv=None):
         (_lifted, "extrapolate", "momentum step + anchor"),  # the copy fused into the step
         # the first step's evaluation: the forward start, the energy the batch reports
         (_engine.StepEngine, "evaluate", "first evaluation"),
-        (stochastic.ImplicitSGD, "_inner_steps", "_all"),
+        (stochastic.ImplicitSGD, "batch_steps", "_all"),
         (_engine.StepEngine, "iterate_finite", "finiteness check"),
         (_batches._BatchBuffers, "scatter", "scatter"),
         # once per epoch, not per batch: the step rule's estimate at the epoch's start
@@ -96,7 +96,7 @@ def main(argv=None):
                 if best is None or epoch < best[0]:
                     best = (epoch, dict(totals))
             epoch, parts = best
-            # _inner_steps = first evaluation + the compiled call + the finiteness check
+            # batch_steps = first evaluation + the compiled call + the finiteness check
             inner = parts.pop("_all")
             parts[steps_label] = inner - parts.get("finiteness check", 0.0)
             first = parts.pop("first evaluation", 0.0)

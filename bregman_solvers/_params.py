@@ -3,7 +3,7 @@
 A class lists its parameters' allowed values in ``_parameter_constraints`` (the style of
 scikit-learn's estimators, whose validator is private API, and importing this package must not
 need scikit-learn), a subclass or a class that runs another's settings builds its table from the
-other's (:func:`constraints_of`), and ``fit`` calls :func:`validate_params` once before any work.
+other's rows for the settings it shares (:func:`shared_constraints`), and ``fit`` calls :func:`validate_params` once before any work.
 A value none of the entries accepts is refused by name: ``TypeError`` when no entry takes its
 type, ``ValueError`` when one does but not its value (out of range, an unknown option).
 """
@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "CallableValue", "validate_params", "constraints_of", "settings_for",
+__all__ = ["Interval", "Options", "CallableValue", "validate_params", "shared_constraints", "settings_for",
            "POSITIVE_INT", "POSITIVE_REAL", "SCHEDULE"]
 
 
@@ -139,18 +139,18 @@ def validate_params(owner, constraints):
         raise error(f"{name} must be {wanted}, got {value!r}")
 
 
-def constraints_of(cls, names):
-    """The rows ``names`` of ``cls``'s table (a class that passes these settings on to ``cls``)."""
-    table = cls._parameter_constraints
-    missing = [n for n in names if n not in table]
-    if missing:
-        raise KeyError(f"{cls.__name__} has no parameter(s) {', '.join(missing)}")
-    return {n: table[n] for n in names}
-
-
-def _parameter_names(cls):
-    return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+def _parameter_names(cls_or_init):
+    """The constructor's parameter names (of a class, or of an ``__init__`` function itself)."""
+    init = cls_or_init.__init__ if isinstance(cls_or_init, type) else cls_or_init
+    return [name for name, p in inspect.signature(init).parameters.items()
             if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def shared_constraints(cls, init):
+    """The rows of ``cls``'s table for the parameters that the constructor ``init`` takes too (a
+    class that hands those settings on to ``cls`` checks them by ``cls``'s rules, no list copied)."""
+    takes = set(_parameter_names(init))
+    return {name: rule for name, rule in cls._parameter_constraints.items() if name in takes}
 
 
 def settings_for(cls, source, leave_out=()):

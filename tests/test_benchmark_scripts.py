@@ -22,7 +22,7 @@ def load(name):
 
 WRAPPED = [(_batches._BatchBuffers, "gather"), (_lifted, "copy"), (_lifted, "extrapolate"),
            (_engine.StepEngine, "evaluate"),
-           (stochastic.ImplicitSGD, "_inner_steps"), (_engine.StepEngine, "iterate_finite"),
+           (stochastic.ImplicitSGD, "batch_steps"), (_engine.StepEngine, "iterate_finite"),
            (_batches._BatchBuffers, "scatter"), (_batches.AlgorithmOneBatches, "epoch_steps")]
 
 

@@ -375,7 +375,7 @@ def test_ctrl_c_during_a_fit_stops_at_the_batch_and_resumes_to_the_whole_run(tmp
     assert main([*INTERRUPTIBLE, "--out", str(tmp_path / "whole")]) == 0
     capsys.readouterr()
     with monkeypatch.context() as patch:
-        _interrupt_at(patch, stochastic.ImplicitSGD, "_inner_steps", 3)        # 2 batches per epoch: epoch 2
+        _interrupt_at(patch, stochastic.ImplicitSGD, "batch_steps", 3)        # 2 batches per epoch: epoch 2
         code = main([*INTERRUPTIBLE, *every, "--out", str(tmp_path / "parts")])
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and "Traceback" not in err
@@ -412,7 +412,7 @@ def test_ctrl_c_during_the_epochs_evaluation_keeps_the_epochs_batches(tmp_path, 
 def test_ctrl_c_in_the_first_epoch_writes_marked_results_without_a_traceback(tmp_path, capsys, monkeypatch):
     from bregman_solvers.solvers import stochastic
 
-    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "_inner_steps", 1)
+    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "batch_steps", 1)
     assert main([*INTERRUPTIBLE, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "after 0 of 3 epochs" in err and "resume with the same command" in err
@@ -576,7 +576,7 @@ def test_anomaly_refuses_bad_classes_and_too_few_images_in_one_line(tmp_path, ca
 def test_ctrl_c_during_an_anomaly_fit_keeps_the_classes_done(tmp_path, capsys, monkeypatch):
     from bregman_solvers.solvers import stochastic
 
-    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "_inner_steps", 3)      # 2 epochs of 1 batch: class 1
+    _interrupt_at(monkeypatch, stochastic.ImplicitSGD, "batch_steps", 3)      # 2 epochs of 1 batch: class 1
     assert main([*ANOMALY, "--n-train", "100", "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted: kept classes [0]" in err and "Traceback" not in err

@@ -11,7 +11,7 @@ import pytest
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _steps
-from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1
+from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1, SquaredL2
 from bregman_solvers.solvers._engine import StepEngine
 
 WIDTHS = [12, 16, 9, 4]
@@ -422,16 +422,20 @@ def test_the_low_rank_form_is_taken_where_it_saves_products():
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.7])
-def test_whole_fits_with_and_without_the_low_rank_form(data, momentum, monkeypatch):
+def test_whole_fits_with_and_without_the_low_rank_form(data, momentum):
     """ImplicitSGD (momentum, the safeguard, scales kept across batches of two sizes) in float64:
-    the same fit to rounding whichever form the input layer's steps take."""
+    the same fit to rounding with the input layer's steps in low-rank form (the compiled K steps
+    take it at this batch size and K) and with every step explicit (a regulariser of weight 0,
+    whose prox is the identity, keeps the fit off the compiled steps)."""
     X, Y = data
     fits = []
-    for pays in (True, False):
-        monkeypatch.setattr(StepEngine, "low_rank_pays", lambda self, n_steps, pays=pays: pays)
+    for regulariser in (None, SquaredL2(0.0)):
         network = bs.LiftedNetwork(WIDTHS, ["relu", "tanh", "identity"], random_state=0)
+        X0, target = network.check_data(X[:10], Y[:10])
+        engine = StepEngine(network, X0, target, network.init_state(X0), regulariser=regulariser)
+        assert engine.low_rank_pays(5) and engine.fused_steps_apply(np.full(3, 0.1), 10.0) == (regulariser is None)
         result = bs.ImplicitSGD(batch_size=10, inner_iterations=5, epochs=3, tau_x=0.2, momentum=momentum,
-                                random_state=0).fit(network, X, Y)
+                                random_state=0, regulariser=regulariser).fit(network, X, Y)
         fits.append(result.network.parameter_vector.copy())
     np.testing.assert_allclose(fits[0], fits[1], rtol=1e-9, atol=1e-9)
 

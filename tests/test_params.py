@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bregman_solvers as bs
-from bregman_solvers._params import CallableValue, Interval, Options, constraints_of, validate_params
+from bregman_solvers._params import CallableValue, Interval, Options, shared_constraints, validate_params
 
 
 def check(value, *allowed):
@@ -65,8 +65,12 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
     assert DistributedImplicitSGD._parameter_constraints["momentum"] is bs.ImplicitSGD._parameter_constraints[
         "momentum"]
     assert bs.ModelAveraging._parameter_constraints["n_jobs"]
-    with pytest.raises(KeyError, match="no parameter"):
-        constraints_of(bs.ImplicitSGD, ["no_such"])
+    # the driver shares ImplicitSGD's rows for every ImplicitSGD setting it takes, and hands them on
+    shared = set(inspect.signature(DistributedImplicitSGD.__init__).parameters) & set(
+        bs.ImplicitSGD._parameter_constraints)
+    assert set(shared_constraints(bs.ImplicitSGD, DistributedImplicitSGD)) == shared
+    shard = DistributedImplicitSGD(momentum=0.3, tau=3.0, batch_size=7, callback=print)._shard_solver()
+    assert (shard.momentum, shard.tau, shard.batch_size, shard.callback) == (0.3, 3.0, 7, None)
     X, Y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)
     net = bs.LiftedNetwork([3, 4, 2], ["relu", "identity"], dtype="float32")
     for cls, kwargs, error, match in (

@@ -96,8 +96,8 @@ def test_batch_problem_energy_decreases_over_inner_iterations(data):
         terms = engine.evaluate(t_x)
         prox_term = float(np.sum((network.parameter_vector - anchor) ** 2)) / (2 * tau)
         values.append(engine.total(terms) + prox_term)
-        engine.theta_gradients()
-        engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
+        engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
+        engine.normalise_weights()
         engine.apply_x(t_x)
     assert np.all(np.diff(values) <= 1e-12)
     assert values[-1] < values[0]
@@ -243,8 +243,8 @@ def test_auto_theta_steps_decrease_the_batch_problem(data):
     for _ in range(30):
         terms = engine.evaluate(np.full(network.n_layers - 1, 0.1))
         values.append(engine.total(terms) + float(np.sum((network.parameter_vector - anchor) ** 2)) / (2 * tau))
-        engine.theta_gradients()
-        engine.apply_theta(t_theta, anchor=anchor, tau_prox=tau)
+        engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
+        engine.normalise_weights()
     assert np.all(np.diff(values) <= 1e-12 * values[0])
     assert values[-1] < 0.9 * values[0]
 
@@ -252,28 +252,41 @@ def test_auto_theta_steps_decrease_the_batch_problem(data):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("regulariser", [None, L1(1e-2)])
 @pytest.mark.parametrize("with_anchor", [False, True])
-def test_fused_theta_step_equals_gradient_then_step(data, dtype, regulariser, with_anchor):
-    """theta_step (pull, GEMM with beta = 1, column sums into b) == theta_gradients + apply_theta."""
+def test_theta_step_against_numpy_oracle(data, dtype, regulariser, with_anchor):
+    """theta_step (the scaled form without a regulariser, the explicit one with it: pull, GEMM with
+    beta = 1, column sums into b, prox) == the NumPy step from the same gradients:
+    ``prox_{t R}(theta - t (grad + (theta - anchor) / tau))`` per layer."""
     X, Y = data
-    fused, plain = net(dtype), net(dtype)
+    network = net(dtype)
     anchor = None
     if with_anchor:
         rng = np.random.default_rng(3)
-        anchor = (fused.parameter_vector + 0.1 * rng.standard_normal(fused.parameter_vector.size)).astype(dtype)
-    t_theta = np.array([0.3, 0.2, 0.1])           # per-layer steps: one pull pass, three segments
-    engines = []
-    for network in (fused, plain):
-        Xb, Yb = network.check_data(X[:40], Y[:40])
-        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=regulariser)
-        engine.evaluate()
-        engines.append(engine)
-    engines[0].theta_step(t_theta, anchor=anchor, tau_prox=2.0)
-    engines[0].normalise_weights()
-    engines[1].theta_gradients()
-    engines[1].apply_theta(t_theta, anchor=anchor, tau_prox=2.0)
-    assert not np.array_equal(fused.parameter_vector, net(dtype).parameter_vector)
+        anchor = (network.parameter_vector + 0.1 * rng.standard_normal(network.parameter_vector.size)).astype(dtype)
+    t_theta, tau = np.array([0.3, 0.2, 0.1]), 2.0          # per-layer steps: one pull pass, three segments
+    Xb, Yb = network.check_data(X[:40], Y[:40])
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=regulariser)
+    engine.evaluate()
+    engine.theta_gradients()
+    grads = [g.astype(np.float64) for g in engine.ws.grad_w], [g.astype(np.float64) for g in engine.ws.grad_b]
+    before = [w.astype(np.float64) for w in network.weights], [b.astype(np.float64) for b in network.biases]
+    ref = None if anchor is None else network.unflatten(anchor.copy())
+    expected = []
+    for l in range(3):
+        for i in (0, 1):                                   # weights, then biases
+            theta, grad = before[i][l], grads[i][l]
+            pull = 0.0 if ref is None else (theta - ref[i][l].astype(np.float64)) / tau
+            new = theta - t_theta[l] * (grad + pull)
+            if i == 0 and regulariser is not None:
+                new = np.sign(new) * np.maximum(np.abs(new) - t_theta[l] * regulariser.alpha, 0.0)
+            expected.append(new)
+    engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
+    engine.normalise_weights()
+    got = [network.weights[l] for l in range(3)], [network.biases[l] for l in range(3)]
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(fused.parameter_vector, plain.parameter_vector, rtol=rtol, atol=rtol)
+    for l in range(3):
+        for i in (0, 1):
+            np.testing.assert_allclose(got[i][l], expected[2 * l + i], rtol=rtol, atol=rtol)
+    assert not np.array_equal(network.parameter_vector, net(dtype).parameter_vector)
 
 
 def test_track_energy_false_records_no_training_data_metrics(data):
@@ -289,14 +302,16 @@ def test_track_energy_false_records_no_training_data_metrics(data):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tau_prox", [2.0, 0.35])        # c = 0.15 .. 0.86: the second renormalises mid-way
 def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
-    """K inner iterations with the weights kept as W / s (BLAS axpy) == the explicit pull, to rounding."""
+    """K inner iterations with the weights kept as W / s (BLAS axpy) == the explicit pull, to rounding
+    (the explicit form taken because a regulariser is given, of weight 0: its prox is the identity)."""
     X, Y = data
     t_theta, t_x = np.array([0.3, 0.2, 0.1]), np.array([0.1, 0.1])
     results = []
     for scaled in (True, False):
         network = net(dtype)
         Xb, Yb = network.check_data(X[:40], Y[:40])
-        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), scaled=scaled)
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=None if scaled else SquaredL2(0.0))
+        assert engine.step_form(t_theta, tau_prox) == ("scaled" if scaled else "explicit")
         anchor = network.parameter_vector.copy()
         energies = []
         for k in range(8):
@@ -317,22 +332,34 @@ def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
 @pytest.mark.parametrize("acts,penalty", [(["relu", "tanh", "identity"], "bregman"),
                                           (["leaky_relu", "sigmoid", "softmax"], "bregman"),
                                           (["relu", "hard_tanh", "identity"], "mac_qp")])
-def test_deferred_x_steps_give_the_same_iterates(data, dtype, acts, penalty, monkeypatch):
-    """Each x-step but the last taken inside the next iteration's layer passes (the fused K steps)
-    against every x-step taken by itself (the step-by-step loop): the same numbers (the input
-    layer in its plain form, as the loop takes it)."""
-    monkeypatch.setattr(StepEngine, "low_rank_pays", lambda self, n_steps: False)
+def test_deferred_x_steps_give_the_same_iterates(data, dtype, acts, penalty):
+    """Each x-step but the last taken inside the next iteration's layer passes (the fused K steps
+    of ``proximal_steps``, the input layer in its plain form) against every x-step taken by
+    itself (evaluate, theta step, x-step, K times): the same numbers, over two batches' K steps
+    with the proximity term."""
     X, Y = data[0][:57], data[1][:57]
     if acts[-1] == "softmax":
         Y = np.eye(4)[np.argmax(Y, axis=1)] * 0.9 + 0.025          # in the open simplex
+    t_theta, t_x, tau, K = np.full(3, 0.1), np.full(2, 0.1), 2.0, 4
     fits = []
-    for defer in (True, False):
-        monkeypatch.setattr(StepEngine, "x_step_deferrable", property(lambda self, defer=defer: defer))
+    for fused in (True, False):
         network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, penalty=penalty)
-        state = network.init_state(network.check_data(X))
-        bs.ImplicitSGD(batch_size=10, inner_iterations=4, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
-                       random_state=0).fit(network, X, Y, state=state)
-        fits.append((network.parameter_vector.copy(), *[h.copy() for h in state.hidden]))
+        Xb, Yb = network.check_data(X, Y)
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+        assert engine.fused_steps_apply(t_theta, tau)
+        for _ in range(2):
+            anchor, scale = network.parameter_vector.copy(), engine.w_scale.copy()
+            engine.evaluate(t_x)
+            if fused:
+                engine.proximal_steps(K, t_theta, t_x, anchor, tau, scale, low_rank=False)
+            else:
+                for k in range(K):
+                    if k > 0:
+                        engine.evaluate(t_x, energy=False)
+                    engine.theta_step(t_theta, anchor=anchor if k > 0 else None, tau_prox=tau, anchor_scale=scale)
+                    engine.apply_x(t_x)
+        engine.normalise_weights()
+        fits.append((network.parameter_vector.copy(), *[h.copy() for h in engine.state.hidden]))
     for a, b in zip(*fits):
         np.testing.assert_array_equal(a, b)
 
@@ -402,33 +429,30 @@ def test_resume_from_checkpoint_equals_uninterrupted_fit(data, tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("stop_after", [1, 5, 6])          # in epoch 1, mid epoch 2, at epoch 2's last batch
-def test_a_stop_at_a_batch_boundary_resumes_exactly_through_a_checkpoint(data, tmp_path, monkeypatch, dtype,
-                                                                         stop_after):
+def test_a_stop_at_a_batch_boundary_resumes_exactly_through_a_checkpoint(data, tmp_path, dtype, stop_after):
     """request_stop() during a batch (what the command line's SIGINT handler calls): the batch
     finishes, the fit returns (with a warning) the parameters and auxiliary variables after it, the
     callback sees the interrupted result, and a checkpoint of it resumes to the uninterrupted fit's
     parameters and history, bit for bit."""
-    from bregman_solvers.solvers import _stop, stochastic
+    from bregman_solvers.solvers import _stop
 
     X, Y = (a.astype(dtype) for a in data)
-    solver = lambda **kw: bs.ImplicitSGD(inner_iterations=2, batch_size=50, epochs=3, random_state=3,  # noqa: E731
-                                         track_energy=True, **kw)
+    settings = dict(inner_iterations=2, batch_size=50, epochs=3, random_state=3, track_energy=True)
     full = net(dtype)
-    whole = solver().fit(full, X, Y)
-    real, count = stochastic.ImplicitSGD._inner_steps, {"n": 0}
+    whole = bs.ImplicitSGD(**settings).fit(full, X, Y)
+    count = {"n": 0}
 
-    def inner_steps(*args, **kwargs):
-        count["n"] += 1
-        if count["n"] == stop_after:
-            assert _stop.request_stop()               # a batch loop is running: it will stop
-        return real(*args, **kwargs)
+    class StopsDuringABatch(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            count["n"] += 1
+            if count["n"] == stop_after:
+                assert _stop.request_stop()               # a batch loop is running: it will stop
+            return super().batch_steps(batch)
 
     seen = []
-    with monkeypatch.context() as patch:
-        patch.setattr(stochastic.ImplicitSGD, "_inner_steps", staticmethod(inner_steps))
-        first = net(dtype)
-        with pytest.warns(RuntimeWarning, match=f"interrupted .* after batch {(stop_after - 1) % 6 + 1} of epoch"):
-            r = solver(callback=seen.append).fit(first, X, Y)
+    first = net(dtype)
+    with pytest.warns(RuntimeWarning, match=f"interrupted .* after batch {(stop_after - 1) % 6 + 1} of epoch"):
+        r = StopsDuringABatch(callback=seen.append, **settings).fit(first, X, Y)
     assert not _stop.request_stop()                   # no batch loop runs now: the caller interrupts itself
     assert r.interrupted and seen[-1] is r and r.epoch == (stop_after - 1) // 6
     assert r.position["batch"] == (stop_after - 1) % 6 + 1 and len(r.position["energies"]) == r.position["batch"]
@@ -436,8 +460,8 @@ def test_a_stop_at_a_batch_boundary_resumes_exactly_through_a_checkpoint(data, t
             position=r.position)
     ckpt = bs.load(tmp_path / "stop.npz")
     assert ckpt.position["batch"] == r.position["batch"] and ckpt.position["energies"] == r.position["energies"]
-    rest = solver().fit(ckpt.network, X, Y, state=ckpt.state, initial_epoch=ckpt.epoch,
-                        previous_parameters=ckpt.previous_parameters, position=ckpt.position)
+    rest = bs.ImplicitSGD(**settings).fit(ckpt.network, X, Y, state=ckpt.state, initial_epoch=ckpt.epoch,
+                          previous_parameters=ckpt.previous_parameters, position=ckpt.position)
     np.testing.assert_array_equal(ckpt.network.parameter_vector, full.parameter_vector)
     for key in ("batch_energy", "energy", "train_loss"):
         assert r.history.get(key, []) + rest.history[key] == whole.history[key], key
@@ -630,18 +654,16 @@ def test_backprop_non_finite_metrics_after_the_last_batch_restore_the_epoch_star
 @pytest.mark.parametrize("fused", [True, False])
 def test_a_diverged_last_step_resets_to_the_batch_anchor(data, fused):
     """The check after the K steps (the step-by-step loop's or the fused call's) catches non-finite
-    parameters the energy did not see."""
-    from bregman_solvers.solvers._epochs import EpochLoop
-    from bregman_solvers.solvers.stochastic import ImplicitSGD
+    parameters the energy did not see. (A code regulariser of weight 0 makes the x-steps
+    non-deferrable: the step-by-step loop.)"""
+    from bregman_solvers.solvers._batches import BatchProblem
 
     X, Y = data
     network = net()
     Xb, Yb = network.check_data(X[:40], Y[:40])
-    engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
-    if not fused:
-        engine.fused_steps_apply = lambda *args: False
-    solver = ImplicitSGD()
-    loop = EpochLoop(solver, network, Xb, Yb, engine.state)
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb),
+                        code_regulariser=None if fused else CodeL1(layer=1, alpha=0.0))
+    assert engine.fused_steps_apply(np.full(3, 0.1), 1.0) == fused
     start = network.parameter_vector.copy()
 
     class PoisonLastStep:                 # the last theta step writes an inf into a bias
@@ -664,7 +686,8 @@ def test_a_diverged_last_step_resets_to_the_batch_anchor(data, fused):
 
     poisoned = PoisonLastStep(engine)
     with pytest.raises(FloatingPointError, match="tau_theta=0.1"):
-        ImplicitSGD._inner_steps(poisoned, 3, np.full(3, 0.1), np.full(2, 0.1), start, 1.0, loop, (0.1, 0.1, 1.0))
+        bs.ImplicitSGD().batch_steps(BatchProblem(poisoned, np.arange(40), 3, np.full(3, 0.1), np.full(2, 0.1), 1.0,
+                                                  start, reported=(0.1, 0.1, 1.0)))
     assert poisoned.calls == 3
     np.testing.assert_array_equal(network.parameter_vector, start)
     np.testing.assert_array_equal(engine.w_scale, 1.0)
@@ -680,12 +703,6 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
     X, Y = data[0][:57], data[1][:57]
     fits = []
     for scaled in (True, False):
-        real_init = StepEngine.__init__
-
-        def init(self, *args, real_init=real_init, scaled=scaled, **kwargs):
-            real_init(self, *args, **kwargs, scaled=scaled)
-
-        monkeypatch.setattr(StepEngine, "__init__", init)
         network = net(dtype)
         weight_scalings = []
         real_scal = _lifted.scal
@@ -698,8 +715,9 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
 
         monkeypatch.setattr(_lifted, "scal", counting_scal)
         # (momentum makes the weights explicit before every batch's extrapolation)
+        # (the explicit fit: a regulariser of weight 0, whose prox is the identity)
         bs.ImplicitSGD(batch_size=10, inner_iterations=3, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
-                       random_state=0, momentum=0.0).fit(network, X, Y)
+                       random_state=0, momentum=0.0, regulariser=None if scaled else SquaredL2(0.0)).fit(network, X, Y)
         monkeypatch.setattr(_lifted, "scal", real_scal)
         fits.append(network.parameter_vector.copy())
         if scaled:       # 6 batches of 2 pulls per epoch: s = 0.95^12 > MIN_W_SCALE, normalised at epoch end only
@@ -712,21 +730,19 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, fused):
-    from bregman_solvers.solvers._epochs import EpochLoop
-    from bregman_solvers.solvers.stochastic import ImplicitSGD
+    from bregman_solvers.solvers._batches import BatchProblem
 
     X, Y = data
     network = net()
     explicit = network.parameter_vector.copy()
     Xb, Yb = network.check_data(X[:40], Y[:40])
-    engine = StepEngine(network, Xb, Yb, network.init_state(Xb))
+    engine = StepEngine(network, Xb, Yb, network.init_state(Xb),
+                        code_regulariser=None if fused else CodeL1(layer=1, alpha=0.0))
     for w in network.weights:            # the weights held as W / 0.5, as between two batches
         w /= 0.5
     engine.w_scale[:] = [0.5, 0.5, 0.5]
     start, start_scale = network.parameter_vector.copy(), [0.5, 0.5, 0.5]
-    loop = EpochLoop(ImplicitSGD(), network, Xb, Yb, engine.state)
-    if not fused:
-        engine.fused_steps_apply = lambda *args: False
+    assert engine.fused_steps_apply(np.full(3, 0.1), 2.0) == fused
     step_name = "proximal_steps" if fused else "theta_step"
     real_step = getattr(engine, step_name)
 
@@ -736,8 +752,8 @@ def test_divergence_with_scaled_weights_restores_the_explicit_anchor(data, fused
 
     setattr(engine, step_name, poisoned_step)
     with pytest.raises(FloatingPointError):
-        ImplicitSGD._inner_steps(engine, 2, np.full(3, 0.1), np.full(2, 0.1), start, 2.0, loop, (0.1, 0.1, 2.0),
-                                 start_scale, True)
+        bs.ImplicitSGD().batch_steps(BatchProblem(engine, np.arange(40), 2, np.full(3, 0.1), np.full(2, 0.1), 2.0,
+                                                  start, start_scale, keep_scale=True))
     np.testing.assert_allclose(network.parameter_vector, explicit, rtol=1e-15)
     np.testing.assert_array_equal(engine.w_scale, 1.0)
 
@@ -1056,38 +1072,32 @@ def test_momentum_is_the_inertial_step_between_batches(data, dtype, aux_start):
     assert not np.allclose(plain.parameter_vector, theta, rtol=100 * rtol, atol=100 * rtol)
 
 
-def test_momentum_restarts_after_a_recovery(data, monkeypatch):
+def test_momentum_restarts_after_a_recovery(data):
     """A batch whose steps diverge is retried from its anchor with halved steps and no velocity
     (the velocity led to the divergence): the extrapolation is not applied twice, and the momentum
-    is halved with the steps."""
-    from bregman_solvers._kernels import _lifted
-    from bregman_solvers.solvers._batches import AlgorithmOneBatches
+    is halved with the steps. Read from each batch's anchor theta^k + beta (theta^k - theta^{k-1})."""
     from bregman_solvers.exceptions import DivergenceWarning
 
     X, Y = data
-    calls, betas = [], []
-    real = AlgorithmOneBatches._extrapolate
-    real_kernel = _lifted.extrapolate
-
-    def recording(self, anchor):
-        calls.append(self.previous is None)
-        return real(self, anchor)
-
-    def kernel(theta, previous, beta, n_threads, anchor):
-        betas.append(beta)
-        real_kernel(theta, previous, beta, n_threads, anchor)
-
-    monkeypatch.setattr(AlgorithmOneBatches, "_extrapolate", recording)
-    monkeypatch.setattr(_lifted, "extrapolate", kernel)
-    _starts_diverged_at(monkeypatch, {3})
+    anchors, after = [], {}
+    flaky, calls = _starts_diverged_at({3}, anchors, after)
     with pytest.warns(DivergenceWarning):
-        result = bs.ImplicitSGD(batch_size=50, inner_iterations=2, epochs=1, tau_theta=0.1, tau_x=0.1,
-                                momentum=0.5, random_state=0).fit(net(), X, Y)
-    assert result.history["recoveries"] == [1]
-    # batch 1 starts the velocity; batches 2 and 3 extrapolate; batch 3 reports a divergence at its start,
-    # batch 2 is undone and redone from no velocity, then batch 3 and the rest extrapolate again
-    assert calls[:3] == [True, False, False] and calls[3] is True and not any(calls[4:])
-    assert betas == [0.5, 0.5] + [0.25] * (len(calls) - 4)
+        result = flaky(batch_size=50, inner_iterations=2, epochs=1, tau_theta=0.1, tau_x=0.1, momentum=0.5,
+                       random_state=0).fit(net(), X, Y)
+    assert result.history["recoveries"] == [1] and len(calls) == 6 + 2
+
+    def extrapolated(k, beta, previous):
+        np.testing.assert_allclose(anchors[k], after[k - 1] + beta * (after[k - 1] - previous), rtol=1e-12,
+                                   atol=1e-14)
+
+    # batch 1 starts the velocity; batch 2 extrapolates with 0.5; batch 3 (call 3) reports a divergence at
+    # its start; batch 2 is undone and redone from its own anchor, with no velocity (call 4); then batch 3
+    # and the rest extrapolate with 0.25
+    extrapolated(1, 0.5, anchors[0])
+    np.testing.assert_array_equal(anchors[3], anchors[1])
+    extrapolated(4, 0.25, anchors[3])
+    for k in range(5, len(calls)):
+        extrapolated(k, 0.25, after[k - 2])
 
 
 def test_soft_threshold_in_place_keeps_signs():
@@ -1183,35 +1193,38 @@ def test_the_safeguard_recovers_a_run_started_with_steps_ten_times_too_large(mon
     assert recovered.history["val_accuracy"][-1] > good.history["val_accuracy"][-1] - gap
 
 
-def _starts_diverged_at(monkeypatch, failing_calls, anchors=None):
-    """Patch ImplicitSGD's batch steps so that the calls numbered ``failing_calls`` (from 1) report a
-    start past the bound; returns the list of each call's tau_x (and fills ``anchors`` with each
-    call's theta^k when given)."""
+def _starts_diverged_at(failing_calls, anchors=None, after=None):
+    """An ImplicitSGD whose batch steps numbered ``failing_calls`` (from 1) report a start past the
+    bound, and the list of each call's tau_x; ``anchors`` gets each call's theta^k and ``after``
+    (a dict) the explicit parameters after each call's steps that completed."""
     calls = []
-    real = bs.ImplicitSGD._inner_steps
 
-    def flaky(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(float(t_x[0]))
-        if anchors is not None:
-            anchors.append(start.copy())
-        if len(calls) in failing_calls:
-            loop.raise_divergence(steps, at_start=True)
-        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
+    class StartsDiverged(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            calls.append(float(batch.tau_x[0]))
+            if anchors is not None:
+                anchors.append(batch.anchor.copy())
+            if len(calls) in failing_calls:
+                batch.diverged(at_start=True)
+            energy = super().batch_steps(batch)
+            if after is not None:
+                batch.engine.normalise_weights()       # as the next batch's extrapolation does first
+                after[len(calls) - 1] = batch.engine.net.parameter_vector.copy()
+            return energy
 
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(flaky))
-    return calls
+    return StartsDiverged, calls
 
 
-def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypatch):
+def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data):
     """The energy at a batch's start past the bound: the previous batch is undone (its anchor back, its
     auxiliary variables re-initialised) and both are redone with halved steps; the floor raises."""
     from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
 
     X, Y = data
-    calls = _starts_diverged_at(monkeypatch, (3,))          # the third batch "starts diverged", once
+    flaky, calls = _starts_diverged_at((3,))          # the third batch "starts diverged", once
     network = net()
     with pytest.warns(DivergenceWarning):
-        result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+        result = flaky(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
                                 tau=2.0).fit(network, X, Y)
     # batches 1, 2, then 3 fails at its start: 2 is redone, then 3, all with halved steps
     assert calls[:5] == [0.1, 0.1, 0.1, 0.05, 0.05]
@@ -1220,14 +1233,14 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data, monkeypat
 
     calls.clear()
 
-    def always(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(1)
-        loop.raise_divergence(steps)
+    class AlwaysDiverges(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            calls.append(1)
+            batch.diverged()
 
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(always))
     one_halving = bs.Safeguard(floor=0.3)                  # one halving allowed, not two
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
-        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, safeguard=one_halving).fit(net(), X, Y)
+        AlwaysDiverges(batch_size=20, epochs=1, random_state=0, safeguard=one_halving).fit(net(), X, Y)
     assert len(calls) == 2                          # the first halving, then the floor
 
 
@@ -1258,16 +1271,16 @@ def test_safeguard_settings_are_checked_and_reach_the_fit(data):
     np.testing.assert_array_equal(a.network.parameter_vector, b.network.parameter_vector)
 
 
-def test_a_divergence_built_up_over_batches_is_undone_further_back(data, monkeypatch):
+def test_a_divergence_built_up_over_batches_is_undone_further_back(data):
     """When the undone batch starts diverged too, the batch before it is undone as well (up to
     StepSafeguard.DEPTH back); found with tau_theta = 1 on 20,000 MNIST images, which raised."""
     from bregman_solvers.exceptions import DivergenceWarning
 
     X, Y = data
-    calls = _starts_diverged_at(monkeypatch, (3, 4))        # batch 3 starts diverged, then the redo of 2
+    flaky, calls = _starts_diverged_at((3, 4))        # batch 3 starts diverged, then the redo of 2
     network = net()
     with pytest.warns(DivergenceWarning):
-        result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+        result = flaky(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
                                 tau=2.0).fit(network, X, Y)
     # 1, 2, 3 fails: undo 2 (halve); 2 fails: undo 1 (halve again); then 1, 2, 3, ... at a quarter
     assert calls[:7] == [0.1, 0.1, 0.1, 0.05, 0.025, 0.025, 0.025]
@@ -1275,19 +1288,18 @@ def test_a_divergence_built_up_over_batches_is_undone_further_back(data, monkeyp
     assert np.all(np.isfinite(network.parameter_vector))
 
 
-def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data, monkeypatch):
+def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data):
     """More diverged starts in a row than batches to undo: the parameters go back to the last
     snapshot of healthy parameters instead of raising (found on Fashion-MNIST with the forward
     start, whose last layer blew up over many batches); with no snapshot left it raises."""
     from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
 
     X, Y = data
-    real = bs.ImplicitSGD._inner_steps
     anchors = []
-    calls = _starts_diverged_at(monkeypatch, (4, 5), anchors)   # batch 4 starts diverged, then the redo of 3
+    flaky, calls = _starts_diverged_at((4, 5), anchors)   # batch 4 starts diverged, then the redo of 3
     shallow = bs.Safeguard(depth=1, snapshot_every=2)      # snapshots before batches 1, 3, ...
     with pytest.warns(DivergenceWarning):
-        result = bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+        result = flaky(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
                                 tau=2.0, safeguard=shallow).fit(net(), X, Y)
     assert calls[:7] == [0.1, 0.1, 0.1, 0.1, 0.05, 0.025, 0.025] and result.history["recoveries"] == [2]
     # batch 3 is retried from the snapshot taken before it, its own anchor: the one its undo
@@ -1297,15 +1309,15 @@ def test_beyond_the_undo_history_the_fit_goes_back_to_the_healthy_snapshot(data,
     calls.clear()
     one_snapshot = bs.Safeguard(depth=1, snapshot_every=1000)   # only the one before batch 1
 
-    def worse(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args):
-        calls.append(1)
-        if len(calls) >= 3:
-            loop.raise_divergence(steps, at_start=True)
-        return real(engine, n_inner, t_theta, t_x, start, tau, loop, steps, *args)
+    class Worse(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            calls.append(1)
+            if len(calls) >= 3:
+                batch.diverged(at_start=True)
+            return super().batch_steps(batch)
 
-    monkeypatch.setattr(bs.ImplicitSGD, "_inner_steps", staticmethod(worse))
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
-        bs.ImplicitSGD(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
+        Worse(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1,
                        safeguard=one_snapshot).fit(net(), X, Y)
     # 1, 2, 3 fails: undo 2; 2 fails: back to the snapshot (before 1), retry 2; fails: nothing left
     assert len(calls) == 5

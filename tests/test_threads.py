@@ -7,7 +7,6 @@ concurrent fits share the cores.
 import io
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -212,23 +211,20 @@ def test_fits_side_by_side_share_the_cores_and_restore_blas_after_the_last(monke
         assert n == 4
 
 
-def test_model_averaging_workers_share_the_fit_threads(monkeypatch):
-    from bregman_solvers.solvers import stochastic
-
+def test_model_averaging_workers_share_the_fit_threads():
     X, Y = classify_data(n=400)
     seen = set()
-    real = stochastic.ImplicitSGD._inner_steps
 
-    def spy(*args, **kwargs):
-        seen.add((threading.get_ident(), _threads.current_threads()))
-        return real(*args, **kwargs)
+    class Watched(bs.ModelAveraging):
+        def batch_steps(self, batch):
+            seen.add((threading.get_ident(), _threads.current_threads()))
+            return super().batch_steps(batch)
 
-    monkeypatch.setattr(stochastic.ImplicitSGD, "_inner_steps", staticmethod(spy))
     thetas = []
     for n_jobs in (1, 2):
         seen.clear()
         net = wide_net(np.float32)
-        bs.ModelAveraging(batch_size=100, inner_iterations=2, epochs=1, tau_theta=0.1, tau_x=0.1, tau=1.0,
+        Watched(batch_size=100, inner_iterations=2, epochs=1, tau_theta=0.1, tau_x=0.1, tau=1.0,
                           n_jobs=n_jobs, n_threads=2, random_state=0).fit(net, X, Y)
         thetas.append(net.parameter_vector.copy())
         assert {t for _, t in seen} == ({2} if n_jobs == 1 else {1})

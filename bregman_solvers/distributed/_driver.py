@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .._params import POSITIVE_INT, Options, constraints_of, validate_params
+from .._params import POSITIVE_INT, Options, settings_for, shared_constraints, validate_params
 from .._validation import check_integer
 from ..network import LiftedNetwork
 from ..regularisers import BregmanIteration
@@ -29,9 +29,10 @@ DEFAULT_SYNC_EVERY = 60
 #: (:func:`~bregman_solvers.distributed._shards.shard_rows`; docs/scaling.rst, "Small data")
 DEFAULT_MIN_SHARD_BATCHES = 50
 
-#: The settings of the implicit SGD every shard runs (the batch steps), passed on as they are
-SHARD_SETTINGS = ("batch_size", "inner_iterations", "tau", "tau_theta", "tau_x", "splitting", "regulariser",
-                  "code_regulariser", "shuffle", "drop_last", "safeguard", "aux_start", "momentum")
+#: What of the driver's ImplicitSGD settings stays on the driver: its epoch loop's data, callable,
+#: seed (each shard gets its own) and thread cap. Every other setting of ImplicitSGD the driver
+#: takes is handed to the shards' ImplicitSGD by name (a setting added to ImplicitSGD reaches them)
+DRIVER_ONLY = ("random_state", "validation_data", "callback", "verbose", "n_threads")
 
 
 class DistributedImplicitSGD(LiftedSolver):
@@ -102,7 +103,7 @@ class DistributedImplicitSGD(LiftedSolver):
         As :class:`~bregman_solvers.ImplicitSGD`; ``random_state`` seeds the split and each
         shard's batches, so a fit is reproducible for a seed and a number of workers. The driver
         is not an ImplicitSGD: it holds the settings of the ImplicitSGD every shard runs
-        (:data:`SHARD_SETTINGS`), validated once per fit by that ImplicitSGD, and its own
+        (all but :data:`DRIVER_ONLY`), validated once per fit by that ImplicitSGD, and its own
         ``fit`` (no ``state``: the auxiliary variables live on the workers).
 
     Notes
@@ -123,7 +124,7 @@ class DistributedImplicitSGD(LiftedSolver):
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
                  momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
-        # the shards' implicit SGD (SHARD_SETTINGS; the driver holds it as settings, see _shard_solver)
+        # the shards' implicit SGD (the driver holds it as settings, see _shard_solver)
         self.batch_size = batch_size
         self.inner_iterations = inner_iterations
         self.tau = tau
@@ -157,13 +158,11 @@ class DistributedImplicitSGD(LiftedSolver):
         self.velocity = velocity
         self.min_shard_batches = min_shard_batches
 
-    #: What each parameter may be (:mod:`bregman_solvers._params`): the shards' ImplicitSGD rows for
-    #: the settings passed on to it, and the driver's own
+    #: What each parameter may be (:mod:`bregman_solvers._params`): ImplicitSGD's rows for the
+    #: settings the two share, and the driver's own
     _parameter_constraints = {
         # (regulariser and code_regulariser: checked against the network by the shards' ImplicitSGD)
-        **constraints_of(ImplicitSGD, tuple(n for n in SHARD_SETTINGS if not n.endswith("regulariser"))
-                         + ("epochs", "track_energy", "early_stopping", "patience", "callback", "verbose",
-                            "n_threads")),
+        **shared_constraints(ImplicitSGD, __init__),
         "n_workers": [None, POSITIVE_INT],
         "threads_per_worker": [None, POSITIVE_INT],
         "sync_every": [None, Options("epoch"), POSITIVE_INT],
@@ -190,9 +189,10 @@ class DistributedImplicitSGD(LiftedSolver):
         return DEFAULT_SYNC_EVERY if self.averaging == "shard" else "epoch"
 
     def _shard_solver(self):
-        """The plain ImplicitSGD each shard runs: the driver's :data:`SHARD_SETTINGS`, nothing of the
-        driver's own (made when needed, so that ``set_params`` reaches it)."""
-        return ImplicitSGD(epochs=self.epochs, **{name: getattr(self, name) for name in SHARD_SETTINGS})
+        """The plain ImplicitSGD each shard runs: the driver's ImplicitSGD settings but
+        :data:`DRIVER_ONLY`, nothing of the driver's own (made when needed, so that ``set_params``
+        reaches it)."""
+        return ImplicitSGD(**settings_for(ImplicitSGD, self, leave_out=DRIVER_ONLY))
 
     @with_thread_policy
     def fit(self, network, X0, target, initial_epoch=0):

@@ -12,10 +12,11 @@ from ..network import LiftedState
 from ..regularisers import BregmanIteration
 from ..schedules import as_schedule
 from ._engine import normalise_weights
+from ._epochs import divergence_error
 from ._safeguard import StepSafeguard
 from ._stop import STOP
 
-__all__ = ["AlgorithmOneBatches", "auto_theta_steps", "parameters_finite"]
+__all__ = ["AlgorithmOneBatches", "BatchProblem", "auto_theta_steps", "parameters_finite"]
 
 
 class _BatchBuffers:
@@ -159,6 +160,54 @@ class StepRule:
         return (t_theta if self.theta_per_layer else t_theta[0], t_x if self.x_per_layer else t_x[0], tau)
 
 
+class BatchProblem:
+    """One batch's sub-problem (eq. 24), as :class:`AlgorithmOneBatches` hands it to
+    :meth:`~bregman_solvers.ImplicitSGD.batch_steps`.
+
+    Attributes
+    ----------
+    engine : StepEngine
+        The batch's problem (its rows gathered, the network's parameters at ``anchor``).
+    indices : ndarray of int
+        The batch's rows in the training data.
+    n_inner : int
+        K, the inner steps.
+    tau_theta, tau_x : ndarray
+        This batch's steps (per layer, per hidden layer), the safeguard's factor applied.
+    tau : float or None
+        The proximity term's weight (None: no proximity term).
+    anchor, anchor_scale : ndarray
+        theta^k as a flat parameter vector and the scales its weights carry (see
+        :meth:`~bregman_solvers.solvers._engine.StepEngine.theta_step`).
+    keep_scale : bool
+        Leave the weights scaled after the steps (the runner keeps them so between batches).
+    bound : float or None
+        A start energy above it counts as a divergence (the safeguard's bound).
+    forward_start : bool
+        The batch's auxiliary variables start from the forward pass of theta^k.
+    """
+
+    __slots__ = ("engine", "indices", "n_inner", "tau_theta", "tau_x", "tau", "anchor", "anchor_scale",
+                 "keep_scale", "bound", "forward_start", "_reported", "_raise")
+
+    def __init__(self, engine, indices, n_inner, tau_theta, tau_x, tau, anchor, anchor_scale=None,
+                 keep_scale=False, bound=None, forward_start=False, reported=None, raise_divergence=None):
+        self.engine, self.indices, self.n_inner = engine, indices, n_inner
+        self.tau_theta, self.tau_x, self.tau = tau_theta, tau_x, tau
+        self.anchor, self.anchor_scale, self.keep_scale = anchor, anchor_scale, keep_scale
+        self.bound, self.forward_start = bound, forward_start
+        self._reported = (tau_theta, tau_x, tau) if reported is None else reported
+        self._raise = raise_divergence
+
+    def diverged(self, at_start=False):
+        """Raise the fit's :class:`~bregman_solvers.exceptions.DivergenceError` for this batch's steps
+        (``at_start``: its start energy was non-finite or past the bound, so the batch before it is
+        what diverged); the runner backs off and retries (see :class:`AlgorithmOneBatches`)."""
+        if self._raise is None:
+            raise divergence_error(self._reported, None, at_start=at_start)
+        self._raise(self._reported, at_start=at_start)
+
+
 class AlgorithmOneBatches:
     """Algorithm 1's batches on one network, its data and their auxiliary variables.
 
@@ -248,9 +297,9 @@ class AlgorithmOneBatches:
             try:
                 # with the forward start the batch's variables start from the forward pass of theta^k
                 # (not where its last visit left them), taken by the first evaluation
-                first = self.solver._inner_steps(engine, self.n_inner, t_theta, t_x, anchor, t_prox, self,
-                                                 reported, anchor_scale, keep_scale, guard.bound(),
-                                                 self.forward_start)
+                first = self.solver.batch_steps(BatchProblem(
+                    engine, idx, self.n_inner, t_theta, t_x, t_prox, anchor, anchor_scale, keep_scale,
+                    guard.bound(), self.forward_start, reported, self.raise_divergence))
             except DivergenceError as error:
                 guard.back_off(error)                 # raises at the floor (or without the safeguard)
                 self.restart_momentum()               # the velocity led here: start afresh

@@ -29,6 +29,9 @@ layers, no regulariser, no proximity term or ``0 < tau_theta / tau < 1``: the we
 product accumulates into the weights; ``ProximalSteps.parameter_step``); ``"explicit"`` (a
 regulariser, or other operators: pull, gradient product, prox); ``"bregman"`` (a
 :class:`~bregman_solvers.regularisers.BregmanIteration`: gradient, then the linearised Bregman step).
+Each form is written once: the scaled one in the kernels (``_layer.pxd``'s ``_parameter_step``,
+which the compiled K steps call too), the explicit one in :meth:`StepEngine.theta_step`, the
+Bregman one in ``StepEngine._bregman_step``.
 """
 import numpy as np
 
@@ -71,13 +74,10 @@ class StepEngine:
     w_scale : float64 ndarray of length n_layers, optional
         The weights' scales of the scaled step, shared (updated in place) by the
         engines of one network, one per batch size, so that a scale can outlive a batch.
-    scaled : bool, default True
-        Take the scaled parameter step where it applies (False: always the explicit
-        one, which the tests compare it with).
     """
 
     def __init__(self, network, X0, target, state, splitting="phi", regulariser=None, code_regulariser=None,
-                 bregman_state=None, w_scale=None, scaled=True):
+                 bregman_state=None, w_scale=None):
         if splitting not in SPLITTINGS:
             raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
         self.regulariser = check_regulariser(regulariser)
@@ -90,7 +90,6 @@ class StepEngine:
         self.n = X0.shape[0]
         self.ws = network.workspace(self.n)
         self.splitting = splitting if network.penalty == "bregman" else "smooth"
-        self.scaled = bool(scaled)
         self._v_w = {}
         self._v_x = [None] * network.n_layers
         if w_scale is None:
@@ -214,7 +213,7 @@ class StepEngine:
         """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
         if isinstance(self.regulariser, BregmanIteration):
             return "bregman"
-        if self.scaled and self.net.compiled and self.regulariser is None and (
+        if self.net.compiled and self.regulariser is None and (
                 tau_prox is None or all(0 < t / tau_prox < 1 for t in tau_theta)):
             return "scaled"
         return "explicit"
@@ -238,33 +237,24 @@ class StepEngine:
                            net._product_split(), self._caches[l])
         op.bias_gradient(ws.residual[l], b_out, alpha, accumulate)
 
-    def apply_theta(self, tau_theta, layers=None, anchor=None, tau_prox=None):
-        """The step from the stored gradients, in place; with ``anchor`` the proximity term
-        ``|theta - anchor|^2 / (2 tau_prox)`` (a flat vector laid out like ``parameter_vector``).
-
-        The weights' step goes through the regulariser: a prox for variational
-        regularisation, a linearised Bregman step for iterative regularisation.
-        """
+    def _bregman_step(self, tau_theta, anchor=None, tau_prox=None):
+        """The ``"bregman"`` form of :meth:`theta_step`: the gradients into the workspace, then per
+        layer a gradient step on the bias and the linearised Bregman step of the
+        :class:`~bregman_solvers.regularisers.BregmanIteration` on the weights (its subgradient
+        variables need the whole gradient, so no product accumulates into the weights); with
+        ``anchor`` the proximity term's gradient ``(theta - anchor) / tau_prox`` is added."""
         self.normalise_weights()
+        self.theta_gradients()
         net, ws = self.net, self.ws
-        reg = self.regulariser
         if anchor is not None:
             anchor = net.unflatten(anchor)
-        for l in range(net.n_layers) if layers is None else layers:
-            gw, gb = ws.grad_w[l], ws.grad_b[l]
-            w, b = net.weights[l], net.biases[l]
-            b_ref = None if anchor is None else anchor[1][l]
-            _lifted.step_parameters(b, gb, tau_theta[l], b_ref, tau_prox or 0.0, 1)
-            if isinstance(reg, BregmanIteration):
-                if anchor is not None:
-                    gw += (w - anchor[0][l]) / tau_prox
-                reg.step(w, gw, tau_theta[l], self.bregman_state.v[l])
-                continue
-            w_ref = None if anchor is None else anchor[0][l].reshape(-1)
-            _lifted.step_parameters(w.reshape(-1), gw.reshape(-1), tau_theta[l], w_ref, tau_prox or 0.0,
-                                    net._threads(w))
-            if reg is not None:
-                reg.prox(w, tau_theta[l], out=w)
+        for l in range(net.n_layers):
+            gw, w = ws.grad_w[l], net.weights[l]
+            _lifted.step_parameters(net.biases[l], ws.grad_b[l], tau_theta[l], None if anchor is None else anchor[1][l],
+                                    tau_prox or 0.0, 1)
+            if anchor is not None:
+                gw += (w - anchor[0][l]) / tau_prox
+            self.regulariser.step(w, gw, tau_theta[l], self.bregman_state.v[l])
 
     def theta_step(self, tau_theta, anchor=None, tau_prox=None, anchor_scale=None):
         """The parameter step from the residuals of the last :meth:`evaluate`, in the form of
@@ -275,9 +265,7 @@ class StepEngine:
         """
         form = self.step_form(tau_theta, tau_prox if anchor is not None else None)
         if form == "bregman":
-            self.normalise_weights()
-            self.theta_gradients()
-            self.apply_theta(tau_theta, anchor=anchor, tau_prox=tau_prox)
+            self._bregman_step(tau_theta, anchor, tau_prox)
             return
         net = self.net
         if form == "scaled":

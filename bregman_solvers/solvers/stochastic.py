@@ -292,48 +292,53 @@ class ImplicitSGD(LiftedSolver):
                             self.code_regulariser, bregman_state, w_scale)
         return buf, engine
 
-    @staticmethod
-    def _inner_steps(engine, n_inner, t_theta, t_x, start, tau, loop, steps, start_scale=None, keep_scale=False,
-                     bound=None, forward=False):
-        """K proximal-gradient steps on one batch from ``start`` = theta^k; returns the batch energy before them.
+    def batch_steps(self, batch):
+        """Algorithm 1's inner solve of one batch: K proximal-gradient steps (eq. 17) on the batch
+        problem (eq. 24) from ``batch.anchor`` = theta^k; returns the batch energy before them.
 
-        The proximity term to ``start`` is used when ``tau`` is not None;
-        ``start_scale`` are the scales its weights carry (see
-        :meth:`~bregman_solvers.solvers._engine.StepEngine.theta_step`). Only the first
-        pass computes the penalties (the energy reported for the batch); the others
-        compute just residuals. The weights are normalised after the K steps unless
-        ``keep_scale``. A divergence is caught by the energy (first pass) or by the
-        check of the parameters and auxiliary variables after the K steps: on a
-        non-finite value the parameters are reset to ``start`` (the last finite
-        iterate), before the batch's variables are written back, and the error raised. A start
-        energy above ``bound`` counts as a divergence too (see ``_safeguard``). ``forward``: the
-        batch's auxiliary variables start from the forward pass of ``start``, taken by the first
-        evaluation (:meth:`~bregman_solvers.solvers._engine.StepEngine.evaluate`).
+        The batch runner calls it once per batch with a
+        :class:`~bregman_solvers.solvers.BatchProblem`; a subclass may override it to
+        watch or change a batch's inner solve (call ``super().batch_steps(batch)`` for the steps
+        themselves). The Dask shards run plain ImplicitSGD.
+
+        The proximity term to the anchor is used when ``batch.tau`` is not None. Only the first
+        pass computes the penalties (the energy reported for the batch); the others compute just
+        residuals. The weights are normalised after the K steps unless ``batch.keep_scale``. A
+        divergence is caught by the energy (first pass) or by the check of the parameters and
+        auxiliary variables after the K steps: on a non-finite value the parameters are reset to
+        the anchor (the last finite iterate) and :meth:`BatchProblem.diverged
+        <bregman_solvers.solvers.BatchProblem.diverged>` raises. A start energy above
+        ``batch.bound`` counts as a divergence too (see ``_safeguard``). With
+        ``batch.forward_start`` the batch's auxiliary variables start from the forward pass of the
+        anchor, taken by the first evaluation
+        (:meth:`~bregman_solvers.solvers._engine.StepEngine.evaluate`).
         """
-        energy = engine.total(engine.evaluate(t_x, forward=forward))
-        if not np.isfinite(energy) or (bound is not None and energy > bound):
+        engine, t_theta, t_x, tau = batch.engine, batch.tau_theta, batch.tau_x, batch.tau
+        start, start_scale = batch.anchor, batch.anchor_scale
+        energy = engine.total(engine.evaluate(t_x, forward=batch.forward_start))
+        if not np.isfinite(energy) or (batch.bound is not None and energy > batch.bound):
             engine.normalise_weights()
-            loop.raise_divergence(steps, at_start=True)
+            batch.diverged(at_start=True)
         if engine.fused_steps_apply(t_theta, tau):
-            engine.proximal_steps(n_inner, t_theta, t_x, start if tau is not None else None, tau, start_scale)
+            engine.proximal_steps(batch.n_inner, t_theta, t_x, start if tau is not None else None, tau, start_scale)
         else:
             # each x-step but the last is taken by the next iteration's layer passes, on rows in cache
             defer_x = engine.x_step_deferrable
-            for k in range(n_inner):
+            for k in range(batch.n_inner):
                 if k > 0:
                     engine.evaluate(t_x, energy=False, pending_x=t_x if defer_x else None)
                 # the first step starts at theta^k itself, where the proximity term's gradient is 0:
                 # no pull towards the anchor is needed (one pass over all parameters saved per batch)
                 anchor = start if tau is not None and k > 0 else None
                 engine.theta_step(t_theta, anchor=anchor, tau_prox=tau, anchor_scale=start_scale)
-                if not defer_x or k == n_inner - 1:
+                if not defer_x or k == batch.n_inner - 1:
                     engine.apply_x(t_x)
-        if not keep_scale:
+        if not batch.keep_scale:
             engine.normalise_weights()
         if not engine.iterate_finite():
             engine.restore_parameters(start, start_scale)
             engine.normalise_weights()
-            loop.raise_divergence(steps)
+            batch.diverged()
         return energy
 
 
