@@ -291,6 +291,37 @@ def test_extrapolate_is_the_inertial_step(dtype, n, n_threads, rng):
     np.testing.assert_array_equal(previous, plain_previous)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 17, 300_001])
+@pytest.mark.parametrize("n_threads", [1, 2, 5])
+@pytest.mark.parametrize("with_anchor", [False, True])
+def test_extrapolate_of_segments_held_scaled_equals_scal_then_extrapolate(dtype, n, n_threads, with_anchor, rng):
+    """With bounds and scales each segment is read as scales[s] * theta: the same bits as making it
+    explicit with ``scal`` first and extrapolating after (segments of any length, empty ones too)."""
+    theta = rng.standard_normal(n).astype(dtype)
+    previous = rng.standard_normal(n).astype(dtype)
+    held, before = theta.astype(np.float64), previous.astype(np.float64)
+    cuts = np.sort(rng.integers(0, n + 1, 4))
+    bounds = np.concatenate([[0], cuts, [cuts[-1]], [n]]).astype(np.intp)     # an empty segment among them
+    scales = rng.uniform(0.3, 1.7, bounds.size - 1)
+    plain_theta, plain_previous = theta.copy(), previous.copy()
+    for s in range(scales.size):
+        _lifted.scal(scales[s], plain_theta[bounds[s]:bounds[s + 1]])
+    plain_anchor = np.empty_like(theta) if with_anchor else None
+    _lifted.extrapolate(plain_theta, plain_previous, 0.7, n_threads, plain_anchor)
+    anchor = np.full(n, np.nan, dtype=dtype) if with_anchor else None
+    _lifted.extrapolate(theta, previous, 0.7, n_threads, anchor, bounds, scales)
+    np.testing.assert_array_equal(theta, plain_theta)
+    np.testing.assert_array_equal(previous, plain_previous)
+    if with_anchor:
+        np.testing.assert_array_equal(anchor, plain_anchor)
+    # the NumPy oracle: each entry's segment scale, then the inertial step
+    explicit = held * scales[np.searchsorted(bounds, np.arange(n), side="right") - 1]
+    np.testing.assert_allclose(previous, explicit, rtol=tolerance(dtype), atol=tolerance(dtype))
+    np.testing.assert_allclose(theta, explicit + 0.7 * (explicit - before), rtol=10 * tolerance(dtype),
+                               atol=10 * tolerance(dtype))
+
+
 def test_extrapolate_refuses_bad_arguments():
     with pytest.raises(ValueError, match="previous must have length 4"):
         _lifted.extrapolate(np.zeros(4), np.zeros(3), 0.5)
@@ -302,6 +333,13 @@ def test_extrapolate_refuses_bad_arguments():
         _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, np.zeros(5))
     with pytest.raises(ValueError, match="dtype mismatch"):
         _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="bounds and scales go together"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, None, np.array([0, 4], dtype=np.intp))
+    with pytest.raises(ValueError, match="bounds must have 2 entries from 0 to 4"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, None, np.array([0, 3], dtype=np.intp), np.ones(1))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _lifted.extrapolate(np.zeros(4), np.zeros(4), 0.5, 1, None, np.array([0, 3, 2, 4], dtype=np.intp),
+                            np.ones(3))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

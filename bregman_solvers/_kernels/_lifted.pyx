@@ -352,39 +352,74 @@ def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize
 
 
 def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_threads=1,
-                floating[::1] anchor=None):
+                floating[::1] anchor=None, const Py_ssize_t[::1] bounds=None, const double[::1] scales=None):
     """In one pass: ``theta <- theta + beta (theta - previous)`` and ``previous <- theta`` (its value before).
 
     The inertial step of implicit SGD with momentum: ``theta`` holds theta^k, ``previous``
     theta^{k-1}; afterwards ``theta`` is the extrapolated anchor
     ``y^k = theta^k + beta (theta^k - theta^{k-1})`` and ``previous`` holds theta^k, ready
-    for the next batch. Arrays are flat (the network's parameter vector, weights explicit).
+    for the next batch. Arrays are flat (the network's parameter vector).
     With ``anchor`` the extrapolated point is written there too, in the same pass: the batch's
     copy of its start (the proximity term's anchor and the safeguard's fallback) costs no pass
-    of its own.
+    of its own. With ``bounds`` and ``scales`` the entries of segment ``s``
+    (``theta[bounds[s]:bounds[s + 1]]``, e.g. one layer's weights held as ``W / s``) are read as
+    ``scales[s] * theta[i]`` (rounded as :func:`scal` rounds it): weights held scaled are made
+    explicit in the same pass, not in a pass of their own before it.
     """
-    cdef Py_ssize_t i, n = theta.shape[0]
+    cdef Py_ssize_t i, n = theta.shape[0], n_seg = 0, s, lo, hi, start, stop, t
     if previous.shape[0] != n:
         raise ValueError(f"previous must have length {n}, got {previous.shape[0]}")
     if anchor is not None and anchor.shape[0] != n:
         raise ValueError(f"anchor must have length {n}, got {anchor.shape[0]}")
+    if (bounds is None) != (scales is None):
+        raise ValueError("bounds and scales go together")
+    if scales is not None:
+        n_seg = scales.shape[0]
+        if bounds.shape[0] != n_seg + 1 or bounds[0] != 0 or bounds[n_seg] != n:
+            raise ValueError(f"bounds must have {n_seg + 1} entries from 0 to {n}")
+        for s in range(n_seg):
+            if bounds[s] > bounds[s + 1]:
+                raise ValueError("bounds must be non-decreasing")
     _check_threads(n_threads)
     cdef floating b = <floating>beta
-    cdef floating current, moved
+    cdef floating current, moved, scale
     cdef bint copy = anchor is not None
+    if n_seg == 0:
+        with nogil:
+            if copy:
+                for i in prange(n, schedule="static", num_threads=n_threads):
+                    current = theta[i]
+                    moved = current + b * (current - previous[i])
+                    theta[i] = moved
+                    anchor[i] = moved
+                    previous[i] = current
+            else:
+                for i in prange(n, schedule="static", num_threads=n_threads):
+                    current = theta[i]
+                    theta[i] = current + b * (current - previous[i])
+                    previous[i] = current
+        return
+    # as pull_towards: each thread one contiguous share of the vector, walked segment by segment
     with nogil:
-        if copy:
-            for i in prange(n, schedule="static", num_threads=n_threads):
-                current = theta[i]
-                moved = current + b * (current - previous[i])
-                theta[i] = moved
-                anchor[i] = moved
-                previous[i] = current
-        else:
-            for i in prange(n, schedule="static", num_threads=n_threads):
-                current = theta[i]
-                theta[i] = current + b * (current - previous[i])
-                previous[i] = current
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            start = n * t // n_threads
+            stop = n * (t + 1) // n_threads
+            for s in range(n_seg):
+                lo = bounds[s] if bounds[s] > start else start
+                hi = bounds[s + 1] if bounds[s + 1] < stop else stop
+                scale = <floating>scales[s]
+                if copy:
+                    for i in range(lo, hi):
+                        current = scale * theta[i]
+                        moved = current + b * (current - previous[i])
+                        theta[i] = moved
+                        anchor[i] = moved
+                        previous[i] = current
+                else:
+                    for i in range(lo, hi):
+                        current = scale * theta[i]
+                        theta[i] = current + b * (current - previous[i])
+                        previous[i] = current
 
 
 def all_finite(const floating[::1] a, int n_threads=1):

@@ -247,6 +247,11 @@ class AlgorithmOneBatches:
         # the weights' scales of the scaled proximity step, shared by the engines of all batch
         # sizes: between batches the weights stay scaled, and the anchor is copied with them
         self.w_scale, self.anchor_scale = np.ones(L), np.ones(L)
+        # the parameter vector as segments W_1, b_1, W_2, b_2, ... (the inertial step's scales)
+        starts = network.layer_bounds[:-1]
+        self._segments = np.append(np.column_stack([starts, starts + [op.n_weights for op in network.layers]]),
+                                   network.layer_bounds[-1]).astype(np.intp)
+        self._segment_scales = np.ones(2 * L)
         # divergence backs off and halves the steps (Bregman iterations' subgradients cannot be rolled back)
         self.guard = StepSafeguard(network.parameter_vector, False if isinstance(
             solver.regulariser, BregmanIteration) else solver.safeguard)
@@ -330,12 +335,16 @@ class AlgorithmOneBatches:
         ``beta`` is the momentum times the safeguard's factor: a recovery halves it with the steps
         (the velocity, not only the step, can be what diverges)."""
         theta = self.network.parameter_vector
-        normalise_weights(self.network, self.w_scale)      # the velocity is one of explicit weights
         if self.previous is None:
+            normalise_weights(self.network, self.w_scale)      # the velocity is one of explicit weights
             self.previous = theta.copy()
             return False
+        # the weights held scaled (W_l / s_l, kept so between batches) are made explicit in the
+        # extrapolation's own pass: segments W_1, b_1, W_2, ... with scales s_1, 1, s_2, ...
+        self._segment_scales[0::2] = self.w_scale
         _lifted.extrapolate(theta, self.previous, self.momentum * self.guard.factor, current_threads() or 1,
-                            anchor)
+                            anchor, self._segments, self._segment_scales)
+        self.w_scale[:] = 1.0
         return True
 
     def restart_momentum(self):
