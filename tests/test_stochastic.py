@@ -1,4 +1,6 @@
 """Stochastic solvers, back-propagation baselines, regularisers, schedules and checkpoints."""
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 
@@ -1242,6 +1244,93 @@ def test_a_batch_that_starts_diverged_undoes_the_batch_before_it(data):
     with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError):
         AlwaysDiverges(batch_size=20, epochs=1, random_state=0, safeguard=one_halving).fit(net(), X, Y)
     assert len(calls) == 2                          # the first halving, then the floor
+
+
+def _poisoning(engine):
+    """The step engine ``engine``, its K steps (compiled or step by step) ending in a non-finite bias."""
+    class PoisoningSteps:
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def proximal_steps(self, *args, **kwargs):
+            engine.proximal_steps(*args, **kwargs)
+            engine.net.biases[0][0] = np.nan
+
+        def theta_step(self, *args, **kwargs):
+            engine.theta_step(*args, **kwargs)
+            engine.net.biases[0][0] = np.nan
+
+    return PoisoningSteps()
+
+
+def _poisoned_at(calls, seen):
+    """An ImplicitSGD whose batch steps numbered in ``calls`` (from 1; a callable of the number) end in
+    non-finite parameters; ``seen`` gets each call's (tau_x, check_parameters)."""
+    class Poisoned(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            seen.append((float(batch.tau_x[0]), batch.check_parameters))
+            if calls(len(seen)):
+                batch.engine = _poisoning(batch.engine)
+            return super().batch_steps(batch)
+
+    return Poisoned
+
+
+def test_parameters_left_non_finite_are_caught_by_the_next_batch_and_undone(data):
+    """A batch's parameter check is left to the next batch's start energy (one read of the parameters
+    per batch saved): parameters a batch's steps leave non-finite make the next batch start diverged,
+    and the safeguard undoes the batch and redoes both with halved steps. The run's last batch checks
+    its own; so does every batch without the safeguard, which then raises keeping finite parameters,
+    as does a fit that reaches the safeguard's floor."""
+    from bregman_solvers.exceptions import DivergenceError, DivergenceWarning
+
+    X, Y = data
+    settings = dict(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1, tau=2.0)
+    n_batches = 300 // 20
+    seen = []
+    with pytest.warns(DivergenceWarning):
+        result = _poisoned_at(lambda k: k == 3, seen)(**settings).fit(net(), X, Y)
+    # 1, 2, 3 (left non-finite), 4 starts diverged: 3 is undone, then 3 and 4 redone at half the steps
+    assert [t for t, _ in seen[:6]] == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
+    assert len(seen) == n_batches + 2 and result.history["recoveries"] == [1]
+    assert [c for _, c in seen] == [False] * (len(seen) - 1) + [True]      # only the epoch's last checks itself
+    assert np.all(np.isfinite(result.network.parameter_vector))
+
+    seen.clear()                                   # the epoch's last batch: caught by its own check, retried
+    with pytest.warns(DivergenceWarning):
+        result = _poisoned_at(lambda k: k == n_batches, seen)(**settings).fit(net(), X, Y)
+    assert len(seen) == n_batches + 1 and result.history["recoveries"] == [1]
+    assert np.all(np.isfinite(result.network.parameter_vector))
+
+    for safeguard in (bs.Safeguard(floor=0.3), False):        # every batch poisoned: the floor, or at once
+        network = net()
+        with pytest.warns(DivergenceWarning) if safeguard else nullcontext(), pytest.raises(DivergenceError):
+            _poisoned_at(lambda k: True, [])(safeguard=safeguard, **settings).fit(network, X, Y)
+        assert np.all(np.isfinite(network.parameter_vector))  # an anchor, not the poison
+
+
+def test_a_stop_during_a_batch_checks_its_parameters(data):
+    """A stop requested during a batch ends the run after it, so that batch checks its own parameters:
+    non-finite ones are retried from the anchor, and the interrupted fit keeps finite parameters."""
+    from bregman_solvers.exceptions import DivergenceWarning
+    from bregman_solvers.solvers import _stop
+
+    X, Y = data
+    seen = []
+
+    class StopAndPoison(bs.ImplicitSGD):
+        def batch_steps(self, batch):
+            seen.append(batch.check_parameters)
+            if len(seen) == 3:
+                assert _stop.request_stop()
+                batch.engine = _poisoning(batch.engine)
+            return super().batch_steps(batch)
+
+    with pytest.warns(RuntimeWarning) as caught:
+        result = StopAndPoison(batch_size=20, epochs=1, random_state=0, tau_theta=0.1, tau_x=0.1).fit(net(), X, Y)
+    assert any(issubclass(w.category, DivergenceWarning) for w in caught)
+    assert result.interrupted and result.position["batch"] == 3 and seen == [False, False, False, False]
+    assert np.all(np.isfinite(result.network.parameter_vector))
 
 
 def test_safeguard_settings_are_checked_and_reach_the_fit(data):

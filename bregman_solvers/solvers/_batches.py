@@ -185,17 +185,23 @@ class BatchProblem:
         A start energy above it counts as a divergence (the safeguard's bound).
     forward_start : bool
         The batch's auxiliary variables start from the forward pass of theta^k.
+    check_parameters : bool
+        Check the parameters for non-finite values after the steps. The runner leaves it to the
+        next batch when one follows and the safeguard is on: non-finite parameters make that
+        batch's start energy non-finite, and the safeguard then undoes this batch (one read of
+        every parameter per batch saved).
     """
 
     __slots__ = ("engine", "indices", "n_inner", "tau_theta", "tau_x", "tau", "anchor", "anchor_scale",
-                 "keep_scale", "bound", "forward_start", "_reported", "_raise")
+                 "keep_scale", "bound", "forward_start", "check_parameters", "_reported", "_raise")
 
     def __init__(self, engine, indices, n_inner, tau_theta, tau_x, tau, anchor, anchor_scale=None,
-                 keep_scale=False, bound=None, forward_start=False, reported=None, raise_divergence=None):
+                 keep_scale=False, bound=None, forward_start=False, reported=None, raise_divergence=None,
+                 check_parameters=True):
         self.engine, self.indices, self.n_inner = engine, indices, n_inner
         self.tau_theta, self.tau_x, self.tau = tau_theta, tau_x, tau
         self.anchor, self.anchor_scale, self.keep_scale = anchor, anchor_scale, keep_scale
-        self.bound, self.forward_start = bound, forward_start
+        self.bound, self.forward_start, self.check_parameters = bound, forward_start, check_parameters
         self._reported = (tau_theta, tau_x, tau) if reported is None else reported
         self._raise = raise_divergence
 
@@ -304,19 +310,23 @@ class AlgorithmOneBatches:
                 # (not where its last visit left them), taken by the first evaluation
                 first = self.solver.batch_steps(BatchProblem(
                     engine, idx, self.n_inner, t_theta, t_x, t_prox, anchor, anchor_scale, keep_scale,
-                    guard.bound(), self.forward_start, reported, self.raise_divergence))
+                    guard.bound(), self.forward_start, reported, self.raise_divergence,
+                    check_parameters=not (guard.enabled and queue)))
             except DivergenceError as error:
-                guard.back_off(error)                 # raises at the floor (or without the safeguard)
                 self.restart_momentum()               # the velocity led here: start afresh
                 if error.at_start:
-                    # the previous batch's steps blew the parameters up: undo it, redo both
+                    # the previous batch's steps blew the parameters up (its own check of them may
+                    # have been left to this start): undo it, redo both; undone first, so that a fit
+                    # that stops here keeps that batch's finite anchor
                     previous = guard.undo_previous(network, engine, self.X0, self.state)
+                    guard.back_off(error)             # raises at the floor (or without the safeguard)
                     if previous is None:
                         raise
                     queue.appendleft(idx)
                     if previous is not guard.SNAPSHOT:
                         queue.appendleft(previous)
                 else:
+                    guard.back_off(error)
                     queue.appendleft(idx)             # the anchor is back: retry the batch
                 continue
             energies.append(first)

@@ -396,10 +396,10 @@ class StepEngine:
         return self.net.x_lipschitz(self.splitting, self._v_w)
 
     # -- checks and backups for backtracking and extrapolation
-    def iterate_finite(self):
-        """Whether every parameter and auxiliary variable is finite (the parameters by one
-        BLAS read; weights held scaled are finite exactly when the weights are)."""
-        if not np.isfinite(_lifted.abs_sum(self.net.parameter_vector)):
+    def iterate_finite(self, parameters=True):
+        """Whether every parameter (unless ``parameters`` is False) and auxiliary variable is finite
+        (the parameters by one BLAS read; weights held scaled are finite exactly when the weights are)."""
+        if parameters and not np.isfinite(_lifted.abs_sum(self.net.parameter_vector)):
             return False
         return all(_lifted.all_finite(h.reshape(-1), self.net._threads(h)) for h in self.state.hidden)
 

@@ -304,7 +304,8 @@ class ImplicitSGD(LiftedSolver):
         The proximity term to the anchor is used when ``batch.tau`` is not None. Only the first
         pass computes the penalties (the energy reported for the batch); the others compute just
         residuals. The weights are normalised after the K steps unless ``batch.keep_scale``. A
-        divergence is caught by the energy (first pass) or by the check of the parameters and
+        divergence is caught by the energy (first pass) or by the check of the parameters (unless
+        ``batch.check_parameters`` is False: the next batch's start energy checks them) and
         auxiliary variables after the K steps: on a non-finite value the parameters are reset to
         the anchor (the last finite iterate) and :meth:`BatchProblem.diverged
         <bregman_solvers.solvers.BatchProblem.diverged>` raises. A start energy above
@@ -335,7 +336,8 @@ class ImplicitSGD(LiftedSolver):
                     engine.apply_x(t_x)
         if not batch.keep_scale:
             engine.normalise_weights()
-        if not engine.iterate_finite():
+        # (a stop requested during the steps ends the run after this batch: no next batch checks them)
+        if not engine.iterate_finite(parameters=batch.check_parameters or STOP.pending):
             engine.restore_parameters(start, start_scale)
             engine.normalise_weights()
             batch.diverged()
