@@ -3,7 +3,8 @@
 A class lists its parameters' allowed values in ``_parameter_constraints`` (the style of
 scikit-learn's estimators, whose validator is private API, and importing this package must not
 need scikit-learn), a subclass or a class that runs another's settings builds its table from the
-other's rows for the settings it shares (:func:`shared_constraints`), and ``fit`` calls :func:`validate_params` once before any work.
+other's rows for the settings it shares (:func:`shared_constraints`), and ``fit`` calls
+:func:`validate_params` once before any work.
 A value none of the entries accepts is refused by name: ``TypeError`` when no entry takes its
 type, ``ValueError`` when one does but not its value (out of range, an unknown option).
 """

@@ -11,5 +11,7 @@ from ._relax import relaxed_energy
 from ._safeguard import Safeguard
 from ._stop import request_stop
 
-__all__ = ["ADMM", "BatchProblem", "GradientDescentBP", "ImplicitSGDBP", "SGDBP", "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
-           "ProximalGradient", "Safeguard", "StochasticProximalGradient", "relaxed_energy", "request_stop"]
+__all__ = ["ADMM", "BatchProblem", "GradientDescentBP", "ImplicitSGDBP", "SGDBP",
+           "BlockCoordinateDescent", "FitResult", "ImplicitSGD", "LiftedSolver", "ModelAveraging",
+           "ProximalGradient", "Safeguard", "StochasticProximalGradient", "relaxed_energy",
+           "request_stop"]
