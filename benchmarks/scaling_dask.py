@@ -75,7 +75,11 @@ def fit(data, epochs, workers=None, sync="epoch", threads=None, aux_storage="mem
             "accuracy": h["val_accuracy"], "seconds": h["seconds"],
             "bytes_per_round": (h.get("bytes_per_round") or [0])[0], "rounds": (h.get("rounds") or [0])[0],
             "worker_bytes_per_round": (h.get("worker_bytes_per_round") or [0])[0],
-            "worker_losses": int(sum(h.get("worker_losses") or [0]))}
+            "worker_losses": int(sum(h.get("worker_losses") or [0])),
+            # the safeguard's halvings per epoch and the step factor at each epoch's end: a recovery
+            # shows as a dip in the accuracy curve
+            "recoveries": [int(r) for r in h.get("recoveries", [])],
+            "step_factor": [float(f) for f in h.get("step_factor", [])]}
 
 
 def describe(row):

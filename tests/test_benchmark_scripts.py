@@ -164,3 +164,16 @@ def test_scaling_dask_measures_the_bytes_of_a_round_and_predicts_with_the_tree()
     assert scaling.round_bytes(1, 10) == 20
     predicted = scaling.predictions(0.237, 1.29e9, 7.4e6, 600)
     assert predicted["4 x 16 cores, 64 workers x 1 thread, sync 2"] < 3.0
+
+
+def test_scaling_dask_rows_record_the_safeguards_recoveries():
+    """A fit's row carries the accuracy, seconds, recoveries and step factor of every epoch (a dip in
+    a two-worker curve can then be told from a recovery)."""
+    from types import SimpleNamespace
+
+    scaling = load("scaling_dask")
+    data = scaling.load(SimpleNamespace(data_dir=None, n_train=300, n_test=100))      # the embedded images
+    row = scaling.fit(data, epochs=2, threads=1)
+    assert len(row["accuracy"]) == len(row["seconds"]) == 2
+    assert len(row["recoveries"]) == 2 and all(isinstance(r, int) and r >= 0 for r in row["recoveries"])
+    assert len(row["step_factor"]) == 2 and all(0 < f <= 1 for f in row["step_factor"])
