@@ -312,6 +312,18 @@ def step_parameters(floating[::1] theta, const floating[::1] grad, double step,
 
 
 
+cdef int _check_segments(const Py_ssize_t[::1] bounds, Py_ssize_t n_seg, Py_ssize_t n, str counted) except -1:
+    """``bounds`` of ``n_seg`` segments ``[bounds[s], bounds[s + 1])`` of a vector of length ``n``:
+    ``n_seg + 1`` entries (``counted``: as many as what), non-decreasing, within the vector."""
+    cdef Py_ssize_t s
+    if bounds.shape[0] != n_seg + 1:
+        raise ValueError(f"bounds must have {n_seg + 1} entries ({counted}), got {bounds.shape[0]}")
+    for s in range(n_seg):
+        if not (0 <= bounds[s] <= bounds[s + 1] <= n):
+            raise ValueError("bounds must be non-decreasing and within theta")
+    return 0
+
+
 def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize_t[::1] bounds,
                  const double[::1] c, int n_threads=1):
     """In one pass: ``theta <- (1 - c_s) theta + c_s anchor`` on each segment s.
@@ -327,13 +339,8 @@ def pull_towards(floating[::1] theta, const floating[::1] anchor, const Py_ssize
     cdef Py_ssize_t s, i, lo, hi, start, stop, t, n_t
     if anchor.shape[0] != n:
         raise ValueError(f"anchor must have length {n}, got {anchor.shape[0]}")
-    if bounds.shape[0] != n_seg + 1:
-        raise ValueError(f"bounds must have {n_seg + 1} entries (one more than c), got {bounds.shape[0]}")
-    for s in range(n_seg):
-        if not (0 <= bounds[s] <= bounds[s + 1] <= n):
-            raise ValueError("bounds must be non-decreasing and within theta")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    _check_segments(bounds, n_seg, n, "one more than c")
+    _check_threads(n_threads)
     cdef floating keep, pull
     # every thread takes one contiguous share of the whole vector (not of each segment),
     # so there is one parallel region however many layers there are
@@ -375,11 +382,9 @@ def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_
         raise ValueError("bounds and scales go together")
     if scales is not None:
         n_seg = scales.shape[0]
-        if bounds.shape[0] != n_seg + 1 or bounds[0] != 0 or bounds[n_seg] != n:
+        _check_segments(bounds, n_seg, n, "one more than scales")
+        if bounds[0] != 0 or bounds[n_seg] != n:        # every entry in a segment: none left unmoved
             raise ValueError(f"bounds must have {n_seg + 1} entries from 0 to {n}")
-        for s in range(n_seg):
-            if bounds[s] > bounds[s + 1]:
-                raise ValueError("bounds must be non-decreasing")
     _check_threads(n_threads)
     cdef floating b = <floating>beta
     cdef floating current, moved, scale
@@ -399,7 +404,8 @@ def extrapolate(floating[::1] theta, floating[::1] previous, double beta, int n_
                     theta[i] = current + b * (current - previous[i])
                     previous[i] = current
         return
-    # as pull_towards: each thread one contiguous share of the vector, walked segment by segment
+    # as pull_towards (the same walk; a helper would hide lo / hi from prange's private variables):
+    # each thread one contiguous share of the vector, walked segment by segment
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             start = n * t // n_threads

@@ -31,14 +31,20 @@ class ParameterAverage:
             self.weight += float(weight)
         return self
 
+    def absorb(self, other):
+        """Add the partial average ``other`` into this one (its float64 sum and weight), in place."""
+        self.total += other.total
+        self.weight += other.weight
+        return self
+
     @classmethod
     def merged(cls, a, b):
-        """The partial averages ``a`` and ``b`` as one (their float64 sums and weights added; a new
-        object): the Dask driver's tree of shards adds them in pairs on the workers."""
+        """The partial averages ``a`` and ``b`` as one, a new object (the same additions as
+        :meth:`absorb`): the Dask driver's tree of shards adds them in pairs on the workers, whose
+        inputs stay as they are."""
         out = cls.__new__(cls)
-        out.total = a.total + b.total
-        out.weight = a.weight + b.weight
-        return out
+        out.total, out.weight = a.total.copy(), a.weight
+        return out.absorb(b)
 
     def mean(self, out=None):
         """The average (into ``out`` when given, cast to its dtype); None when nothing was added."""
@@ -93,10 +99,8 @@ class OrderedTreeSum:
     def _push(self, partial):
         count = 1
         while self._levels and self._levels[-1][0] == count:
-            left = self._levels.pop()[1]
-            left.total += partial.total          # left + right, as merged adds them, into the tree's own sum
-            left.weight += partial.weight
-            partial, count = left, count * 2
+            # left + right, as merged adds them, into the tree's own sum
+            partial, count = self._levels.pop()[1].absorb(partial), count * 2
         self._levels.append((count, partial))
 
     def total(self):
