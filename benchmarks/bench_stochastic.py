@@ -9,6 +9,7 @@ built once per process).
 import functools
 
 import bregman_solvers as bs
+from bregman_solvers.regularisers import SquaredL2
 
 from ._common import DTYPES, EpochTiming, FEATURES, HIDDEN, THREADS, classification_data, size
 
@@ -16,9 +17,10 @@ N = size(1000, 20)
 BATCH = size(100, 10)
 WIDTHS = [FEATURES, HIDDEN, HIDDEN, HIDDEN, 10]
 ACTS = ["relu", "relu", "relu", "identity"]
-SOLVERS = ["ImplicitSGD", "ImplicitSGD-defaults", "StochasticProximalGradient", "ModelAveraging", "SGDBP",
+SOLVERS = ["ImplicitSGD", "ImplicitSGD-defaults", "ImplicitSGD-weight-decay", "StochasticProximalGradient", "ModelAveraging", "SGDBP",
            "ImplicitSGDBP", "GradientDescentBP"]
-LIFTED = ("ImplicitSGD", "ImplicitSGD-defaults", "StochasticProximalGradient", "ModelAveraging")
+LIFTED = ("ImplicitSGD", "ImplicitSGD-defaults", "ImplicitSGD-weight-decay", "StochasticProximalGradient",
+          "ModelAveraging")
 
 
 def _solver(name):
@@ -32,6 +34,8 @@ def _solver(name):
         # the library's defaults: forward start (inside the first evaluation), auto steps (their
         # estimate once per epoch), momentum (one extrapolation pass per batch)
         "ImplicitSGD-defaults": lambda: bs.ImplicitSGD(**common),
+        # a weight decay: its prox a factor on the weights' scale inside the compiled K steps
+        "ImplicitSGD-weight-decay": lambda: bs.ImplicitSGD(regulariser=SquaredL2(1e-4), **common),
         "StochasticProximalGradient": lambda: bs.StochasticProximalGradient(**steps, **common),
         "ModelAveraging": lambda: bs.ModelAveraging(inner_iterations=10, tau=1.0, **steps, **common),
         "SGDBP": lambda: bs.SGDBP(**common),

@@ -25,13 +25,14 @@ def data():
     return X, Y
 
 
-def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
+def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K, weight_decay=0.0):
     """K proximal-gradient steps of implicit SGD in NumPy (float64, explicit weights, phi splitting).
 
     Each step from one iterate: residuals ``R_l = sigma(Z_l) - X_l``, the x-step
     arguments ``V_h`` (eq. 17 with Remark 11's splitting), the parameter step with
     the proximity pull ``(tau_theta / tau) (theta - theta^k)`` (none in the first
-    step), then ``X_h = prox_{c Psi}(V_h)``.
+    step) and the prox of ``SquaredL2(weight_decay)`` on the weights, then
+    ``X_h = prox_{c Psi}(V_h)``.
     """
     names = [a.name for a in network.activations]
     params = [a.param for a in network.activations]
@@ -50,7 +51,7 @@ def oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K):
         for l in range(L):
             c = t_theta[l] / tau if k > 0 else 0.0
             step = t_theta[l] * lam[l] / n
-            W[l] = (1 - c) * W[l] + c * anchor_w[l] - step * R[l].T @ xs[l]
+            W[l] = ((1 - c) * W[l] + c * anchor_w[l] - step * R[l].T @ xs[l]) / (1 + t_theta[l] * weight_decay)
             b[l] = (1 - c) * b[l] + c * anchor_b[l] - step * R[l].sum(axis=0)
         for h in range(L - 1):
             t = t_x[h] * lam[h]
@@ -65,15 +66,18 @@ def engine_for(network, X0, target, hidden):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("acts", [["relu", "relu", "identity"], ["tanh", "relu", "sigmoid"], ["elu", "relu", "identity"]])
 @pytest.mark.parametrize("tau", [2.0, 0.25])           # c = 0.05 .. 0.8: the second renormalises mid-way
-def test_compiled_steps_against_numpy_oracle(data, dtype, acts, tau):
+@pytest.mark.parametrize("weight_decay", [0.0, 0.8])
+def test_compiled_steps_against_numpy_oracle(data, dtype, acts, tau, weight_decay):
+    """The K steps (a weight decay's prox taken as a factor on the weights' scale) == NumPy's."""
     X, Y = data
     network = bs.LiftedNetwork(WIDTHS, acts, dtype=dtype, random_state=0, lambdas=[1.0, 0.7, 1.3])
     X0, target = network.check_data(X, Y * 0.8 + 0.1)
     hidden = network.init_state(X0).hidden
     t_theta, t_x, K = np.array([0.2, 0.15, 0.1]), np.array([0.3, 0.2]), 6
-    W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K)
+    W, b, xs = oracle_steps(network, X0, hidden, target, t_theta, t_x, tau, K, weight_decay)
 
-    engine = engine_for(network, X0, target, hidden)
+    engine = StepEngine(network, X0, target, bs.LiftedState([h.copy() for h in hidden]),
+                        regulariser=SquaredL2(weight_decay) if weight_decay else None)
     assert engine.fused_steps_apply(t_theta, tau)
     engine.evaluate(t_x)
     engine.proximal_steps(K, t_theta, t_x, network.parameter_vector.copy(), tau)
@@ -222,6 +226,8 @@ def test_proximal_steps_runs_with_valid_arguments():
     np.testing.assert_allclose(w_scale, 0.9)            # one pulled step: s = 1 - c
     steps.run(**run_args(network, anchor=None, w_scale=w_scale))
     np.testing.assert_allclose(w_scale, 0.9)            # no proximity term: no pull, the scale stays
+    steps.run(**run_args(network, anchor=None, w_scale=w_scale, decay=np.array([0.5, 1.0])))
+    np.testing.assert_allclose(w_scale, [0.9 * 0.25, 0.9])   # a weight decay: its factor per step
 
 
 def evaluate_args(**changes):
@@ -314,6 +320,10 @@ def test_proximal_steps_refuses_bad_arrays():
     (dict(prox_c=np.array([np.nan])), "prox_c must be positive"),
     (dict(min_scale=0.0), "min_scale"),
     (dict(anchor=np.zeros(5)), "anchor must have shape"),
+    (dict(decay=np.ones(3)), "decay must have length 2"),
+    (dict(decay=np.array([0.5, 0.0])), "decay must lie in"),
+    (dict(decay=np.array([1.5, 1.0])), "decay must lie in"),
+    (dict(decay=np.array([np.nan, 1.0])), "decay must lie in"),
 ])
 def test_proximal_steps_refuses_bad_run_arguments(change, match):
     network, args = make_steps()
@@ -350,6 +360,10 @@ LOW_RANK_CASES = [
     dict(widths=[30, 20, 4], acts=["soft_threshold", "identity"], tau=2.0, penalty="classical"),
     dict(widths=[30, 20, 4], acts=["relu", "identity"], tau=2.0, penalty="mac_qp"),
     dict(widths=[30, 4], acts=["sigmoid"], tau=2.0),                             # the input layer is the output
+    # a weight decay: the start weights' multiple beta_k in Z = beta P - G A and in the formed weights
+    dict(widths=[30, 20, 9, 4], acts=["relu", "tanh", "identity"], tau=2.0, regulariser=SquaredL2(0.7)),
+    dict(widths=[30, 20, 9, 4], acts=["relu", "tanh", "identity"], tau=None, regulariser=SquaredL2(0.7)),
+    dict(widths=[30, 4], acts=["sigmoid"], tau=None, regulariser=SquaredL2(3.0)),   # beta = d^K: renormalised
 ]
 
 
@@ -389,9 +403,10 @@ def assert_same_to_rounding(low_rank, plain, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", LOW_RANK_CASES)
 def test_the_low_rank_input_layer_takes_the_plain_steps(dtype, case):
-    """Its weights ``W^(0) - A^T X_0`` and pre-activations ``P - G A`` give the plain form's
+    """Its weights ``beta W^(0) - A^T X_0`` and pre-activations ``beta P - G A`` give the plain form's
     iterates to rounding, over three batches through one engine (its buffers reused, the Gram
-    matrix and the product P made again for each batch), with and without the proximity pull."""
+    matrix and the product P made again for each batch), with and without the proximity pull and
+    a weight decay."""
     low_rank, plain = low_rank_and_plain(dtype, case, batches=(1, 2, 3))
     assert not np.array_equal(low_rank[0], plain[0])          # a different arithmetic ...
     assert_same_to_rounding(low_rank, plain, dtype)           # ... for the same steps
@@ -402,8 +417,9 @@ def test_the_low_rank_form_at_odd_batch_sizes_and_on_threads(n):
     """One sample (a rank-one Gram matrix), two, and a batch larger than the layer, on two threads
     (split products)."""
     for dtype in (np.float32, np.float64):
-        low_rank, plain = low_rank_and_plain(dtype, LOW_RANK_CASES[0], batches=(5, 6), K=4, n=n, threads=2)
-        assert_same_to_rounding(low_rank, plain, dtype)
+        for case in (LOW_RANK_CASES[0], LOW_RANK_CASES[-3]):
+            low_rank, plain = low_rank_and_plain(dtype, case, batches=(5, 6), K=4, n=n, threads=2)
+            assert_same_to_rounding(low_rank, plain, dtype)
 
 
 def test_the_low_rank_form_is_taken_where_it_saves_products():
@@ -429,7 +445,7 @@ def test_whole_fits_with_and_without_the_low_rank_form(data, momentum):
     whose prox is the identity, keeps the fit off the compiled steps)."""
     X, Y = data
     fits = []
-    for regulariser in (None, SquaredL2(0.0)):
+    for regulariser in (None, L1(0.0)):
         network = bs.LiftedNetwork(WIDTHS, ["relu", "tanh", "identity"], random_state=0)
         X0, target = network.check_data(X[:10], Y[:10])
         engine = StepEngine(network, X0, target, network.init_state(X0), regulariser=regulariser)
@@ -438,6 +454,40 @@ def test_whole_fits_with_and_without_the_low_rank_form(data, momentum):
                                 random_state=0, regulariser=regulariser).fit(network, X, Y)
         fits.append(result.network.parameter_vector.copy())
     np.testing.assert_allclose(fits[0], fits[1], rtol=1e-9, atol=1e-9)
+
+
+class ProxSquaredL2(SquaredL2):
+    """The same weight decay taken by its prox on explicit weights: only ``SquaredL2`` itself is a
+    factor on the scale (a subclass may change the prox), so this one keeps fits off the compiled steps."""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_whole_fits_with_a_weight_decay_on_the_compiled_steps(data, dtype, momentum, threads):
+    """ImplicitSGD with ``SquaredL2`` (momentum, the safeguard, two batch sizes, renormalised scales,
+    products split over threads) on the compiled K steps == the same fit with the prox taken on
+    explicit weights, to rounding; the energy's regularisation term read through the scales."""
+    X, Y = data
+    fits = []
+    for regulariser in (SquaredL2(0.3), ProxSquaredL2(0.3)):
+        network = bs.LiftedNetwork(WIDTHS, ["relu", "tanh", "identity"], dtype=dtype, random_state=0,
+                                   n_threads=threads)
+        X0, target = network.check_data(X[:10], Y[:10])
+        engine = StepEngine(network, X0, target, network.init_state(X0), regulariser=regulariser)
+        compiled = type(regulariser) is SquaredL2
+        assert engine.fused_steps_apply(np.full(3, 0.1), 2.0) == compiled and engine.low_rank_pays(5)
+        result = bs.ImplicitSGD(batch_size=10, inner_iterations=5, epochs=3, tau=2.0, tau_x=0.2,
+                                momentum=momentum, random_state=0, regulariser=regulariser).fit(network, X, Y)
+        fits.append((result.network.parameter_vector.copy(), np.array(result.history["energy"])))
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    for a, b in zip(*fits):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    plain = bs.ImplicitSGD(batch_size=10, inner_iterations=5, epochs=3, tau=2.0, tau_x=0.2, momentum=momentum,
+                           random_state=0).fit(bs.LiftedNetwork(WIDTHS, ["relu", "tanh", "identity"], dtype=dtype,
+                                                                random_state=0), X, Y)
+    decayed, undecayed = fits[0][0], plain.network.parameter_vector
+    assert np.linalg.norm(decayed) < np.linalg.norm(undecayed)           # the decay did act
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -252,12 +252,13 @@ def test_auto_theta_steps_decrease_the_batch_problem(data):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("regulariser", [None, L1(1e-2)])
+@pytest.mark.parametrize("regulariser", [None, L1(1e-2), SquaredL2(0.5)])
 @pytest.mark.parametrize("with_anchor", [False, True])
 def test_theta_step_against_numpy_oracle(data, dtype, regulariser, with_anchor):
-    """theta_step (the scaled form without a regulariser, the explicit one with it: pull, GEMM with
-    beta = 1, column sums into b, prox) == the NumPy step from the same gradients:
-    ``prox_{t R}(theta - t (grad + (theta - anchor) / tau))`` per layer."""
+    """theta_step (the scaled form without a regulariser and with a weight decay, whose prox is a
+    factor on the scale; the explicit one with l1: pull, GEMM with beta = 1, column sums into b,
+    prox) == the NumPy step from the same gradients: ``prox_{t R}(theta - t (grad + (theta -
+    anchor) / tau))`` per layer, on the weights only."""
     X, Y = data
     network = net(dtype)
     anchor = None
@@ -278,10 +279,16 @@ def test_theta_step_against_numpy_oracle(data, dtype, regulariser, with_anchor):
             theta, grad = before[i][l], grads[i][l]
             pull = 0.0 if ref is None else (theta - ref[i][l].astype(np.float64)) / tau
             new = theta - t_theta[l] * (grad + pull)
-            if i == 0 and regulariser is not None:
+            if i == 0 and isinstance(regulariser, L1):
                 new = np.sign(new) * np.maximum(np.abs(new) - t_theta[l] * regulariser.alpha, 0.0)
+            elif i == 0 and isinstance(regulariser, SquaredL2):
+                new = new / (1.0 + t_theta[l] * regulariser.alpha)
             expected.append(new)
     engine.theta_step(t_theta, anchor=anchor, tau_prox=tau)
+    if isinstance(regulariser, SquaredL2) or (with_anchor and regulariser is None):
+        assert (engine.w_scale != 1.0).all()                 # the scaled form: the pull or the decay in s
+    if isinstance(regulariser, L1):
+        assert (engine.w_scale == 1.0).all()                 # the explicit form
     engine.normalise_weights()
     got = [network.weights[l] for l in range(3)], [network.biases[l] for l in range(3)]
     rtol = 1e-5 if dtype == np.float32 else 1e-12
@@ -305,14 +312,14 @@ def test_track_energy_false_records_no_training_data_metrics(data):
 @pytest.mark.parametrize("tau_prox", [2.0, 0.35])        # c = 0.15 .. 0.86: the second renormalises mid-way
 def test_scaled_proximity_steps_equal_explicit_ones(data, dtype, tau_prox):
     """K inner iterations with the weights kept as W / s (BLAS axpy) == the explicit pull, to rounding
-    (the explicit form taken because a regulariser is given, of weight 0: its prox is the identity)."""
+    (the explicit form taken because an l1 regulariser is given, of weight 0: its prox is the identity)."""
     X, Y = data
     t_theta, t_x = np.array([0.3, 0.2, 0.1]), np.array([0.1, 0.1])
     results = []
     for scaled in (True, False):
         network = net(dtype)
         Xb, Yb = network.check_data(X[:40], Y[:40])
-        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=None if scaled else SquaredL2(0.0))
+        engine = StepEngine(network, Xb, Yb, network.init_state(Xb), regulariser=None if scaled else L1(0.0))
         assert engine.step_form(t_theta, tau_prox) == ("scaled" if scaled else "explicit")
         anchor = network.parameter_vector.copy()
         energies = []
@@ -717,9 +724,9 @@ def test_scales_kept_across_batches_give_the_explicit_fit(data, dtype, monkeypat
 
         monkeypatch.setattr(_lifted, "scal", counting_scal)
         # (momentum makes the weights explicit before every batch's extrapolation)
-        # (the explicit fit: a regulariser of weight 0, whose prox is the identity)
+        # (the explicit fit: an l1 regulariser of weight 0, whose prox is the identity)
         bs.ImplicitSGD(batch_size=10, inner_iterations=3, epochs=2, tau=2.0, tau_theta=0.1, tau_x=0.1,
-                       random_state=0, momentum=0.0, regulariser=None if scaled else SquaredL2(0.0)).fit(network, X, Y)
+                       random_state=0, momentum=0.0, regulariser=None if scaled else L1(0.0)).fit(network, X, Y)
         monkeypatch.setattr(_lifted, "scal", real_scal)
         fits.append(network.parameter_vector.copy())
         if scaled:       # 6 batches of 2 pulls per epoch: s = 0.95^12 > MIN_W_SCALE, normalised at epoch end only

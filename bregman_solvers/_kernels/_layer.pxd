@@ -101,13 +101,15 @@ cdef inline void _add_back_term(Layer* below, Layer* above, Py_ssize_t n, floati
 
 
 cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, double* w_scale, double anchor_scale,
-                          double step, double c, double min_scale, floating* sums) noexcept nogil:
+                          double step, double c, double decay, double min_scale, floating* sums) noexcept nogil:
     """The scaled parameter step of one layer; ``anchor`` NULL: without the pull (``c = 0``).
 
     ``W/s += (c a / s') W_anchor - (step / s') R^T X`` with ``s' = (1 - c) s`` (the weights
     held as ``W / s``, ``a`` the anchor's scale): the pull is one pass (``axpy``) and the
     gradient product accumulates into the weights with BLAS's ``beta = 1``; the biases
-    (a few hundred entries) are updated explicitly. When the product splits into row
+    (a few hundred entries) are updated explicitly. A weight decay's prox (``SquaredL2``:
+    ``W <- decay W``, ``decay = 1 / (1 + tau_theta alpha)``) after the step is only the new
+    scale ``decay s'``: the stored entries move as without it. When the product splits into row
     blocks of W, each thread takes its blocks' output units whole: the pull of their
     weights and biases, their rows of the product and their bias sums, in one parallel
     region (the same operations on every entry as unsplit, so the same result).
@@ -121,7 +123,7 @@ cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, d
     cdef floating alpha
     if anchor == NULL:
         c = 0.0
-    if w_scale[0] * (1.0 - c) < min_scale and w_scale[0] != 1.0:
+    if w_scale[0] * (1.0 - c) * decay < min_scale and w_scale[0] != 1.0:
         _parallel_scal(n_w, <floating>w_scale[0], w, layer.product_threads)
         w_scale[0] = 1.0
     scale = w_scale[0] * (1.0 - c)
@@ -135,7 +137,7 @@ cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, d
                 start = t * block
                 stop = start + block if start + block < n_out else n_out
                 _update_units(layer, n, anchor, anchor_scale, scale, step, c, alpha, start, stop, sums)
-        w_scale[0] = scale
+        w_scale[0] = scale * decay
         return
     if anchor != NULL:
         _parallel_axpy(n_w, <floating>(c * anchor_scale / scale), anchor + layer.w_offset, w,
@@ -143,7 +145,7 @@ cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, d
         _pull_biases(layer, anchor, c, 0, n_out)
     _product(True, False, alpha, <floating*>layer.residual, n, n_out, <floating*>layer.x_prev, n, n_in, 1, w,
              layer.product_blocks, layer.product_threads)
-    w_scale[0] = scale
+    w_scale[0] = scale * decay
     _column_sums(<floating*>layer.residual, n, n_out, b, <floating>(-step), True, sums)
 
 

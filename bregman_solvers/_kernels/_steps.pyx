@@ -11,7 +11,8 @@ batch energy (with eq. 24's proximity term), each used by every solver that take
   penalties and the next x-step's argument ``V``), then the back terms
   ``V_h += back s R_{h+1} W_{h+1}``;
 * :meth:`~ProximalSteps.parameter_step`: the scaled parameter step
-  ``W/s += (c a / s') W_anchor - (step / s') R^T X`` with ``s' = (1 - c) s``;
+  ``W/s += (c a / s') W_anchor - (step / s') R^T X`` with ``s' = (1 - c) s``, then
+  ``s <- decay s'`` (a weight decay's prox, 1 without one);
 * :meth:`~ProximalSteps.run`: implicit SGD's K inner steps on a batch, the two
   above in a loop, then the last x-step ``X_h = prox_{c Psi}(V_h)``; with ``low_rank``
   the input layer's steps in low-rank form (``_low_rank.pxd``: its pre-activation from
@@ -190,6 +191,16 @@ cdef class ProximalSteps:
                 raise ValueError("w_scale must be positive and finite")
         return 0
 
+    cdef _decays(self, decay):
+        """``decay`` checked, as a float64 array of length L (None: ones)."""
+        if decay is None:
+            return np.ones(self.n_layers)
+        decays = np.ascontiguousarray(decay, dtype=np.float64)
+        _check_length("decay", decays.shape[0] if decays.ndim == 1 else -1, self.n_layers)
+        if not np.all((decays > 0) & (decays <= 1)):
+            raise ValueError("decay must lie in (0, 1]")
+        return decays
+
     cdef void* _anchor(self, anchor, const double[::1] anchor_scale, const double[::1] pull) except? NULL:
         cdef int l
         _check_length("anchor_scale", anchor_scale.shape[0], self.n_layers)
@@ -245,11 +256,12 @@ cdef class ProximalSteps:
         self.base_valid = self.layers[0].base != NULL and layers[0]
 
     def parameter_step(self, anchor, const double[::1] anchor_scale, double[::1] w_scale,
-                       const double[::1] step, const double[::1] pull, double min_scale):
+                       const double[::1] step, const double[::1] pull, double min_scale, decay=None):
         """The scaled parameter step of every layer, in place (see :meth:`run` for the arguments)."""
         self._check_scales(w_scale)
         _check_length("step", step.shape[0], self.n_layers)
         cdef void* anchor_data = self._anchor(anchor, anchor_scale, pull)
+        cdef const double[::1] decays = self._decays(decay)
         if not 0 < min_scale <= 1:
             raise ValueError(f"min_scale must lie in (0, 1], got {min_scale}")
         cdef int l
@@ -258,14 +270,14 @@ cdef class ProximalSteps:
             for l in range(self.n_layers):
                 if self.single:
                     _parameter_step(&self.layers[l], self.n_samples, <float*>anchor_data, &w_scale[l],
-                                    anchor_scale[l], step[l], pull[l], min_scale, <float*>self.scratch)
+                                    anchor_scale[l], step[l], pull[l], decays[l], min_scale, <float*>self.scratch)
                 else:
                     _parameter_step(&self.layers[l], self.n_samples, <double*>anchor_data, &w_scale[l],
-                                    anchor_scale[l], step[l], pull[l], min_scale, <double*>self.scratch)
+                                    anchor_scale[l], step[l], pull[l], decays[l], min_scale, <double*>self.scratch)
 
     def run(self, int n_steps, anchor, const double[::1] anchor_scale, double[::1] w_scale,
             const double[::1] step, const double[::1] pull, const double[::1] a_x, const double[::1] c_z,
-            const double[::1] back, const double[::1] prox_c, double min_scale, bint low_rank=False):
+            const double[::1] back, const double[::1] prox_c, double min_scale, bint low_rank=False, decay=None):
         """Take ``n_steps`` proximal-gradient steps from the current iterate, in place.
 
         The first evaluation of the layers (the one that reports the batch energy and
@@ -294,7 +306,11 @@ cdef class ProximalSteps:
             Take the input layer's steps in low-rank form (``_low_rank.pxd``): the same
             iterates up to rounding, with two products of the layer per step replaced by one
             with the batch's Gram matrix (worth it when the batch is small against the
-            layer, see ``StepEngine.low_rank_pays``). Its weights keep their scale.
+            layer, see ``StepEngine.low_rank_pays``).
+        decay : float64 array of length L, optional
+            Per layer, the factor ``1 / (1 + tau_theta_l alpha)`` of a weight decay
+            (``SquaredL2(alpha)``) applied to the weights after each parameter step, as the
+            scale alone; in (0, 1], None: 1 (no decay).
         """
         cdef int L = self.n_layers
         if n_steps < 1:
@@ -305,6 +321,7 @@ cdef class ProximalSteps:
         cdef void* anchor_data = self._anchor(anchor, anchor_scale, pull)
         if not 0 < min_scale <= 1:
             raise ValueError(f"min_scale must lie in (0, 1], got {min_scale}")
+        cdef const double[::1] decays = self._decays(decay)
         if low_rank:
             self._low_rank_buffers(w_scale[0])
         cdef void* gram = self.gram if low_rank else NULL
@@ -312,13 +329,13 @@ cdef class ProximalSteps:
         with nogil:
             if self.single:
                 _steps(<float*>anchor_data, self.layers, L, self.penalty, self.n_samples, n_steps,
-                       &anchor_scale[0], &w_scale[0], &step[0], &pull[0], _first(a_x), _first(c_z), _first(back),
-                       _first(prox_c), min_scale, <float*>gram, <float*>self.coefficients, <float*>self.scratch,
+                       &anchor_scale[0], &w_scale[0], &step[0], &pull[0], &decays[0], _first(a_x), _first(c_z),
+                       _first(back), _first(prox_c), min_scale, <float*>gram, <float*>self.coefficients, <float*>self.scratch,
                        self.widest)
             else:
                 _steps(<double*>anchor_data, self.layers, L, self.penalty, self.n_samples, n_steps,
-                       &anchor_scale[0], &w_scale[0], &step[0], &pull[0], _first(a_x), _first(c_z), _first(back),
-                       _first(prox_c), min_scale, <double*>gram, <double*>self.coefficients,
+                       &anchor_scale[0], &w_scale[0], &step[0], &pull[0], &decays[0], _first(a_x), _first(c_z),
+                       _first(back), _first(prox_c), min_scale, <double*>gram, <double*>self.coefficients,
                        <double*>self.scratch, self.widest)
 
     cdef int _low_rank_buffers(self, double w_scale) except -1:
@@ -377,13 +394,14 @@ cdef void _evaluate(Layer* layers, int L, int penalty, Py_ssize_t n, const doubl
 
 cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t n, int n_steps,
                  const double* anchor_scale, double* w_scale, const double* step, const double* pull,
-                 const double* a_x, const double* c_z, const double* back, const double* prox_c, double min_scale,
+                 const double* decay, const double* a_x, const double* c_z, const double* back, const double* prox_c, double min_scale,
                  floating* gram, floating* coefficients, floating* scratch, Py_ssize_t widest) noexcept nogil:
     """The loop of :meth:`ProximalSteps.run`: each x-step but the last is taken by the next
     step's layer passes, on rows still in cache. ``gram`` not NULL: the input layer in
     low-rank form (its product ``P`` in ``layers[0].base``)."""
     cdef int k, l
     cdef bint low_rank = gram != NULL
+    cdef double beta = 1.0              # the low-rank layer's multiple of its start weights
     if low_rank:
         _gram(&layers[0], n, gram)
         _clear(coefficients, n * layers[0].n_out)
@@ -391,7 +409,7 @@ cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t
         if k > 0:
             for l in range(L):
                 if l == 0 and low_rank:
-                    _low_rank_layer(&layers[0], penalty, n, gram, coefficients, a_x[0] if L > 1 else 0.0,
+                    _low_rank_layer(&layers[0], penalty, n, gram, coefficients, beta, a_x[0] if L > 1 else 0.0,
                                     c_z[0] if L > 1 else 0.0, prox_c[0] if L > 1 else 0.0, scratch)
                 elif l < L - 1:
                     _layer(&layers[l], penalty, n, <floating>w_scale[l], True, a_x[l], c_z[l], prox_c[l], False,
@@ -404,12 +422,13 @@ cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t
         # the first step starts at the anchor itself: no pull
         for l in range(L):
             if l == 0 and low_rank:
-                _low_rank_step(&layers[0], n, anchor if k > 0 else NULL, coefficients, step[0], pull[0], scratch)
+                beta = _low_rank_step(&layers[0], n, anchor if k > 0 else NULL, coefficients, beta, step[0], pull[0],
+                                      decay[0], scratch)
             else:
                 _parameter_step(&layers[l], n, anchor if k > 0 else NULL, &w_scale[l], anchor_scale[l], step[l],
-                                pull[l], min_scale, scratch)
+                                pull[l], decay[l], min_scale, scratch)
     if low_rank:
-        _form_weights(&layers[0], n, coefficients, w_scale[0])
+        _form_weights(&layers[0], n, coefficients, &w_scale[0], beta, min_scale)
     for l in range(L - 1):
         _x_step_rows(penalty, layers[l].kind, <floating>layers[l].param, prox_c[l], <floating*>layers[l].v,
                      <floating*>layers[l].x, n, layers[l].n_out, layers[l].n_threads)

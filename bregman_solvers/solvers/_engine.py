@@ -15,7 +15,8 @@ iterate, for given block steps, without allocating:
   ``0.5 |x_l|^2`` in the smooth part (:meth:`StepEngine.x_coefficients`).
 
 For a network of dense layers (``network.compiled``) the layer passes and the parameter
-step without a regulariser are the compiled ``_kernels._steps.ProximalSteps``; any other
+step without a regulariser or with a weight decay (:class:`~bregman_solvers.regularisers.SquaredL2`)
+are the compiled ``_kernels._steps.ProximalSteps``; any other
 network (a convolution, a skip connection, any :class:`~bregman_solvers.operators.Operator`)
 takes the same steps through its operators' ``forward``, ``adjoint`` and
 ``weight_gradient`` and the same fused activation passes (``_lifted.layer_pass``), with the
@@ -24,10 +25,11 @@ what needs a regulariser (the explicit step and its prox, Bregman iterations, th
 code's soft threshold), the step sizes' Lipschitz bounds and the backups.
 
 The parameter step takes one of three forms (:meth:`StepEngine.step_form`): ``"scaled"`` (dense
-layers, no regulariser, no proximity term or ``0 < tau_theta / tau < 1``: the weights held as
-``W_l / s_l``, ``s_l`` in :attr:`StepEngine.w_scale`, so the pull is one ``axpy`` and the gradient
-product accumulates into the weights; ``ProximalSteps.parameter_step``); ``"explicit"`` (a
-regulariser, or other operators: pull, gradient product, prox); ``"bregman"`` (a
+layers, no regulariser or a weight decay, no proximity term or ``0 < tau_theta / tau < 1``: the
+weights held as ``W_l / s_l``, ``s_l`` in :attr:`StepEngine.w_scale`, so the pull is one ``axpy``,
+the gradient product accumulates into the weights and a weight decay's prox is a factor on
+``s_l``; ``ProximalSteps.parameter_step``); ``"explicit"`` (any other regulariser, or other
+operators: pull, gradient product, prox); ``"bregman"`` (a
 :class:`~bregman_solvers.regularisers.BregmanIteration`: gradient, then the linearised Bregman step).
 Each form is written once: the scaled one in the kernels (``_layer.pxd``'s ``_parameter_step``,
 which the compiled K steps call too), the explicit one in :meth:`StepEngine.theta_step`, the
@@ -36,7 +38,7 @@ Bregman one in ``StepEngine._bregman_step``.
 import numpy as np
 
 from .._kernels import _activations, _lifted, _steps
-from ..regularisers import BregmanIteration, check_code_regulariser, check_regulariser, soft_threshold
+from ..regularisers import BregmanIteration, SquaredL2, check_code_regulariser, check_regulariser, soft_threshold
 
 SPLITTINGS = ("phi", "smooth")
 
@@ -213,10 +215,17 @@ class StepEngine:
         """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
         if isinstance(self.regulariser, BregmanIteration):
             return "bregman"
-        if self.net.compiled and self.regulariser is None and (
+        if self.net.compiled and (self.regulariser is None or type(self.regulariser) is SquaredL2) and (
                 tau_prox is None or all(0 < t / tau_prox < 1 for t in tau_theta)):
             return "scaled"
         return "explicit"
+
+    def _decays(self, tau_theta):
+        """Per layer, the weight decay's prox ``1 / (1 + tau_theta_l alpha)`` of the scaled step
+        (None without a regulariser): a factor on the weights' scale."""
+        if self.regulariser is None:
+            return None
+        return 1.0 / (1.0 + np.asarray(tau_theta, dtype=np.float64) * self.regulariser.alpha)
 
     def fused_steps_apply(self, tau_theta, tau_prox):
         """Whether :meth:`proximal_steps` can take implicit SGD's K steps in one compiled call:
@@ -271,7 +280,7 @@ class StepEngine:
         if form == "scaled":
             pull, scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
             self.steps().parameter_step(anchor, scale, self.w_scale, self._parameter_steps(tau_theta), pull,
-                                        MIN_W_SCALE)
+                                        MIN_W_SCALE, self._decays(tau_theta))
             return
         if anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale):
             raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
@@ -310,13 +319,14 @@ class StepEngine:
         :meth:`low_rank_pays`. The iterates are the same up to rounding.
         """
         if not self.fused_steps_apply(tau_theta, tau_prox):
-            raise ValueError("proximal_steps needs no regulariser, no code regulariser and the scaled step")
+            raise ValueError("proximal_steps needs the scaled step (no regulariser but a weight decay) and no "
+                             "code regulariser")
         pull, anchor_scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
         a_x, c_z, back, prox_c = self._x_arrays(tau_x)
         if low_rank is None:
             low_rank = self.low_rank_pays(n_steps)
         self.steps().run(n_steps, anchor, anchor_scale, self.w_scale, self._parameter_steps(tau_theta), pull,
-                         a_x, c_z, back, prox_c, MIN_W_SCALE, bool(low_rank))
+                         a_x, c_z, back, prox_c, MIN_W_SCALE, bool(low_rank), self._decays(tau_theta))
 
     def low_rank_pays(self, n_steps):
         """Whether K = ``n_steps`` steps of the input layer cost at most :data:`LOW_RANK_MAX_SHARE` of the
@@ -343,7 +353,8 @@ class StepEngine:
         """The regularisation terms of the energy: R(theta) (variational only) + the code's l1."""
         value = 0.0
         if self.regulariser is not None and not isinstance(self.regulariser, BregmanIteration):
-            value += sum(self.regulariser.value(w) for w in self.net.weights)
+            # weights held scaled only with a weight decay, whose value is homogeneous of degree 2
+            value += sum(self.regulariser.value(w) * s * s for w, s in zip(self.net.weights, self.w_scale))
         if self.code_regulariser is not None:
             value += self.code_regulariser.value(self.state.hidden[self.code_regulariser.layer - 1])
         return value
