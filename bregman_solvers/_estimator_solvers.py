@@ -4,8 +4,9 @@ import numbers
 
 import numpy as np
 
-from ._params import POSITIVE_INT, Options, settings_for, validate_params
+from ._params import POSITIVE_INT, Interval, Options, settings_for, validate_params
 from .distributed import DistributedImplicitSGD
+from .regularisers import SquaredL2
 from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
                       ModelAveraging, ProximalGradient, StochasticProximalGradient)
 
@@ -38,13 +39,26 @@ _STOCHASTIC_SOLVERS = {"isgd": ImplicitSGD, "spg": StochasticProximalGradient, "
                        "sgd-bp": SGDBP, "isgd-bp": ImplicitSGDBP}
 
 
-def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None):
+def _weight_regulariser(est, n_samples):
+    """``est.regulariser``, or where it is None and the estimator has a weight decay ``alpha > 0``
+    (the classifier), ``SquaredL2(alpha / n_samples)``: ``alpha / 2 |W|^2`` against the summed loss."""
+    alpha = getattr(est, "alpha", 0.0)        # the autoencoders have none (their code_alpha is the code's l1)
+    if est.regulariser is not None or not alpha:
+        return est.regulariser
+    return SquaredL2(alpha / n_samples)
+
+
+def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, code_layer=None, callback=None,
+                 n_samples=1):
     """The solver object for an estimator's hyper-parameters (``epochs``: in place of ``est.epochs``;
-    ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each)."""
+    ``validation_data``: (inputs, targets) evaluated every epoch; ``callback``: called after each;
+    ``n_samples``: the training samples, which scale the weight decay ``alpha``)."""
     epochs = est.epochs if epochs is None else epochs
     monitor = dict(validation_data=validation_data, track_energy=bool(est.track_metrics), code_layer=code_layer,
                    callback=callback)
-    given = dict(epochs=epochs, random_state=_seed(est.random_state), code_regulariser=code_regulariser, **monitor)
+    regulariser = _weight_regulariser(est, n_samples)
+    given = dict(epochs=epochs, random_state=_seed(est.random_state), code_regulariser=code_regulariser,
+                 regulariser=regulariser, **monitor)
     name = est.solver
     if est.n_workers is not None or est.scheduler is not None:
         if name not in ("isgd", "averaging"):
@@ -58,17 +72,17 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
         cls = _STOCHASTIC_SOLVERS[name]
         return cls(**settings_for(cls, est, leave_out=given), **given)
     if name == "gd-bp":
-        return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=est.regulariser,
+        return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=regulariser,
                                  code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,
                                  **monitor)
-    common_det = dict(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+    common_det = dict(max_iter=epochs, regulariser=regulariser, code_regulariser=code_regulariser,
                       n_threads=est.n_threads, callback=callback)
     if name in ("pg", "fista"):
         return ProximalGradient(accelerated=name == "fista", **common_det)
     if name == "bcd":
         return BlockCoordinateDescent(inner_iterations=est.inner_iterations, **common_det)
     if name == "admm":
-        return ADMM(max_iter=epochs, regulariser=est.regulariser, code_regulariser=code_regulariser,
+        return ADMM(max_iter=epochs, regulariser=regulariser, code_regulariser=code_regulariser,
                     n_threads=est.n_threads, callback=callback)
     raise ValueError(f"solver must be one of {SOLVERS}, got {name!r}")
 
@@ -104,8 +118,16 @@ _ESTIMATOR_CONSTRAINTS = {
 }
 
 
+#: The classifier's weight decay (the autoencoders have none)
+_ALPHA = {"alpha": [Interval(numbers.Real, 0, None)]}
+
+
 def _check_common(est):
     validate_params(est, _ESTIMATOR_CONSTRAINTS)
+    if hasattr(est, "alpha"):
+        validate_params(est, _ALPHA)
+        if not np.isfinite(est.alpha):
+            raise ValueError(f"alpha must be finite, got {est.alpha!r}")
     if est.dtype is not None and est.dtype not in ("float32", "float64", np.float32, np.float64):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
     return None if est.dtype is None else np.dtype(est.dtype)
@@ -127,7 +149,7 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
     from its epoch (and batch, after a stop at a batch boundary) with its auxiliary variables, Bregman state
     and the momentum's previous parameters."""
     epochs = 1 if partial else _resolved_epochs(est, X.shape[0])
-    solver = _make_solver(est, code_regulariser, epochs, validation_data, code_layer, callback)
+    solver = _make_solver(est, code_regulariser, epochs, validation_data, code_layer, callback, X.shape[0])
     if resume is None:
         return solver.fit(network, X, target).history
     if est.solver not in _STOCHASTIC:

@@ -99,7 +99,7 @@ def classify(args):
         steps = model_steps(args, preset, "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
             estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
-            **_architecture(args), **model, **steps)))
+            alpha=0.0, **_architecture(args), **model, **steps)))    # the experiments have no weight decay
         if model["solver"] != "sgd-bp":
             _print_memory(est, Xtr.shape[0], args)
         callback, resume, earlier = _checkpointing(args, slugs[name])
@@ -331,7 +331,7 @@ def build_parser():
                        "models without one train from the start")
         p.add_argument("--sync-every", type=_sync_every, default=None,
                        help="batches per shard between two averagings of the parameters, or 'epoch' "
-                       "(default: 60 batches; once per epoch for the model averaging of eq. 23)")
+                       "(default: 20 batches; once per epoch for the model averaging of eq. 23)")
 
     p = sub.add_parser("demo", help="a short demonstration of the activation kernels (no data needed)",
                        formatter_class=_HelpFormatter)

@@ -101,6 +101,9 @@ def test_autoencoders_transform_and_reconstruct():
     ({"activation": "softmax"}, "cannot be softmax"),
     ({"aux_start": "fresh"}, "aux_start must be 'stored' or 'forward'"),
     ({"momentum": 1.5}, r"momentum must be a number in \[0, 1\)"),
+    ({"alpha": -0.1}, r"alpha must be a number in \[0, inf\), got -0.1"),
+    ({"alpha": float("nan")}, r"alpha must be a number in \[0, inf\)"),
+    ({"alpha": float("inf")}, "alpha must be finite"),
 ])
 def test_invalid_hyper_parameters(blobs, params, match):
     X, y = blobs
@@ -143,7 +146,6 @@ def test_undercomplete_autoencoder_and_validation_noise():
 
 
 def test_stochastic_solvers_have_no_iteration_limit_attributes():
-    import bregman_solvers as bs
 
     for solver in (bs.ImplicitSGD(), bs.StochasticProximalGradient(), bs.ModelAveraging()):
         assert not hasattr(solver, "max_iter") and not hasattr(solver, "tol")
@@ -178,3 +180,22 @@ def test_auto_epochs_reach_the_fit(blobs):
     assert len(est.history_["epoch"]) == 300                 # 150 samples: 2 batches an epoch
     with pytest.raises(ValueError, match=r"epochs must be an int in \[1, inf\) or 'auto', got 'many'"):
         LiftedBregmanClassifier(epochs="many").fit(X, y)
+
+
+def test_the_weight_decay_alpha_is_squared_l2_over_the_samples(blobs):
+    """``alpha`` fits as ``regulariser=SquaredL2(alpha / n_samples)`` (to the bit: the same solver),
+    shrinks the weights against ``alpha=0``, and gives way to an explicit regulariser."""
+    from bregman_solvers.regularisers import L1, SquaredL2
+
+    X, y = blobs
+    X, y = X[:120], y[:120]
+    common = dict(hidden_layer_sizes=(8,), epochs=5, random_state=0)
+    decayed = LiftedBregmanClassifier(alpha=3.0, **common).fit(X, y)
+    explicit = LiftedBregmanClassifier(alpha=0.0, regulariser=SquaredL2(3.0 / 120), **common).fit(X, y)
+    plain = LiftedBregmanClassifier(alpha=0.0, **common).fit(X, y)
+    np.testing.assert_array_equal(decayed.network_.parameter_vector, explicit.network_.parameter_vector)
+    assert sum(np.linalg.norm(w) for w in decayed.network_.weights) < \
+        sum(np.linalg.norm(w) for w in plain.network_.weights)
+    l1 = LiftedBregmanClassifier(alpha=3.0, regulariser=L1(1e-3), **common).fit(X, y)
+    l1_only = LiftedBregmanClassifier(alpha=0.0, regulariser=L1(1e-3), **common).fit(X, y)
+    np.testing.assert_array_equal(l1.network_.parameter_vector, l1_only.network_.parameter_vector)

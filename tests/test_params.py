@@ -7,6 +7,7 @@ import pytest
 
 import bregman_solvers as bs
 from bregman_solvers._params import CallableValue, Interval, Options, shared_constraints, validate_params
+from bregman_solvers.regularisers import L1
 
 
 def check(value, *allowed):
@@ -111,9 +112,17 @@ def test_the_estimators_hand_on_settings_by_the_solvers_own_signatures():
     for name, cls in _STOCHASTIC_SOLVERS.items():
         solver = _make_solver(est.set_params(solver=name), epochs=4)
         assert isinstance(solver, cls) and solver.epochs == 4
-        shared = set(inspect.signature(cls).parameters) & set(est.get_params()) - {"epochs", "random_state"}
+        shared = set(inspect.signature(cls).parameters) & set(est.get_params()) - {"epochs", "random_state",
+                                                                                    "regulariser"}
         for setting in shared:
             assert getattr(solver, setting) == getattr(est, setting), (name, setting)
+        # the weight decay alpha / n_samples where no regulariser is given (n_samples 1 here), else it
+        assert repr(solver.regulariser) == "SquaredL2(alpha=0.08)", name
+        given = _make_solver(LiftedBregmanClassifier(solver=name, regulariser=L1(0.1)), epochs=1, n_samples=50)
+        assert repr(given.regulariser) == "L1(alpha=0.1)", name
+        decayed = _make_solver(LiftedBregmanClassifier(solver=name, alpha=2.0), epochs=1, n_samples=50)
+        assert repr(decayed.regulariser) == "SquaredL2(alpha=0.04)", name
+        assert _make_solver(LiftedBregmanClassifier(solver=name, alpha=0), epochs=1).regulariser is None, name
     detector = LiftedEnergyOutlierDetector(hidden_layer_sizes=(5, 2, 5), inner_iterations=3, momentum=0.2)
     handed = settings_for(SparseAutoencoder, detector)
     assert handed["hidden_layer_sizes"] == (5, 2, 5) and handed["momentum"] == 0.2
