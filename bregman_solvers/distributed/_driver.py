@@ -20,10 +20,10 @@ from ._shards import _Shards
 
 
 #: Batches per shard between two averagings by default with ``averaging="shard"``: on full MNIST
-#: with 2 workers, 5 epochs, two seeds, 0.3 and 0.2 points below the single process, where one
-#: averaging per epoch was 0.8 and 0.2 (docs/scaling.rst). A data set with fewer batches per shard
-#: averages once per epoch.
-DEFAULT_SYNC_EVERY = 60
+#: with 2 workers, 5 epochs, seeds 0-3, 0.8 / 0.3 / 0.6 / 0.2 points below the single process (mean
+#: 0.48), where every 60 batches was 1.3 / 0.1 / 1.5 / 0.1 (mean 0.75; docs/scaling.rst). A data
+#: set with fewer batches per shard averages once per epoch.
+DEFAULT_SYNC_EVERY = 20
 
 #: The fewest batches a shard holds by default: with less data per shard the shards overlap
 #: (:func:`~bregman_solvers.distributed._shards.shard_rows`; docs/scaling.rst, "Small data")
@@ -54,7 +54,7 @@ class DistributedImplicitSGD(LiftedSolver):
         Shards (and, without a client, worker processes). Default: the client's workers, or
         the usable cores.
     sync_every : int, "epoch" or None, default None
-        Batches per shard between two averagings. None: :data:`DEFAULT_SYNC_EVERY` (60) with
+        Batches per shard between two averagings. None: :data:`DEFAULT_SYNC_EVERY` (20) with
         ``averaging="shard"``, ``"epoch"`` with ``averaging="batch"`` (eq. 23).
     averaging : {"shard", "batch"}, default "shard"
         "shard": each shard's batches follow one another within a round (iterative parameter
@@ -183,7 +183,7 @@ class DistributedImplicitSGD(LiftedSolver):
         self._shard_solver()._validate(network)      # the shards' settings checked against the network
 
     def _sync_every(self):
-        """``sync_every`` with None resolved: 60 batches for shards, the epoch for eq. 23."""
+        """``sync_every`` with None resolved: 20 batches for shards, the epoch for eq. 23."""
         if self.sync_every is not None:
             return self.sync_every
         return DEFAULT_SYNC_EVERY if self.averaging == "shard" else "epoch"
