@@ -149,7 +149,7 @@ def _autoencoder_rows(rec, epochs):
              "   * - model", f"     - test MSE after epochs {'1-' if epochs <= 10 else '10, 20, ... '}{epochs}",
              "     - final test MSE", "     - test code sparsity", "     - training objective",
              "     - seconds per epoch"]
-    # a model that diverged has a row in the table and no per-epoch values
+    # a model that diverged has a row in the table, and per-epoch values up to its last finished epoch
     for model in dict.fromkeys([*rec["table1"], *rec["per_epoch"]]):
         row, history = rec["table1"].get(model, {}), rec["per_epoch"].get(model, {})
         curve = ", ".join(f"{v:.4f}" if epochs <= 10 else f"{e}: {v:.4f}"

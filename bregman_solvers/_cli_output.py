@@ -173,19 +173,20 @@ def _check_resumable(args):
 
 
 def _checkpointing(args, slug, resumable=True):
-    """``(callback, resume, earlier history)`` for a model of the run: a callback saving a checkpoint
-    (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every ``--checkpoint-every``
-    epochs and whenever the fit stops at a batch boundary on Ctrl-C, and with ``--resume`` the
-    checkpoint to continue from and the history before it."""
+    """``(callback, resume, earlier history, seen)`` for a model of the run: a callback saving a
+    checkpoint (``checkpoint-<slug>.npz``, atomic) and the history so far (``.json``) every
+    ``--checkpoint-every`` epochs and whenever the fit stops at a batch boundary on Ctrl-C, and with
+    ``--resume`` the checkpoint to continue from and the history before it. ``seen["history"]`` is
+    the whole history after the last finished epoch (what a model that diverges keeps)."""
     from . import persistence
 
     path = os.path.join(args.out, f"checkpoint-{slug}.npz")
     sidecar = path[:-4] + ".json"
-    resume, earlier = None, {}
+    resume, earlier, seen = None, {}, {}
     if not resumable:
         if args.resume or args.checkpoint_every:
             print("  (its solver keeps no checkpoint: trained from the start)", flush=True)
-        return None, None, {}
+        return None, None, {}, seen
     if args.resume and os.path.exists(path):
         resume = persistence.load(path)
         with open(sidecar) as f:
@@ -196,16 +197,17 @@ def _checkpointing(args, slug, resumable=True):
     every = args.checkpoint_every
 
     def save(result):
+        seen["history"] = _joined(earlier, result.history)
         due = every and (result.epoch % every == 0 or result.epoch == args.epochs)
         if result.get("interrupted") or due:
             persistence.save(path, result.network, result.state, epoch=result.epoch,
                              bregman_state=result.get("bregman_state"),
                              previous_parameters=result.get("previous_parameters"),
                              position=result.get("position"))
-            _write_json(sidecar, _joined(earlier, result.history))
+            _write_json(sidecar, seen["history"])
         return False
 
-    return save, resume, earlier
+    return save, resume, earlier, seen
 
 
 def _export(args, est, slug, mean):

@@ -45,6 +45,16 @@ def _fit_reporting_divergence(name, fit):
     return None
 
 
+def _diverged(name, message, seen, histories, t0):
+    """The results row of a model that diverged; its history up to its last finished epoch (from
+    the checkpointing callback) goes into ``histories`` (the JSON and the plots show it)."""
+    row = {"diverged": message, "seconds": time.time() - t0}
+    if seen.get("history", {}).get("epoch"):
+        histories[name] = seen["history"]
+        row["epochs_before_divergence"] = len(seen["history"]["epoch"])
+    return row
+
+
 def _settings(args, command):
     out = {k: v for k, v in vars(args).items() if k != "func"}
     out.update(command=command, version=__version__)
@@ -102,12 +112,12 @@ def classify(args):
             alpha=0.0, **_architecture(args), **model, **steps)))    # the experiments have no weight decay
         if model["solver"] != "sgd-bp":
             _print_memory(est, Xtr.shape[0], args)
-        callback, resume, earlier = _checkpointing(args, slugs[name])
+        callback, resume, earlier, seen = _checkpointing(args, slugs[name])
         t0 = time.time()
         diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, ytr, validation_data=(Xte, yte),
                                                                    callback=callback, resume=resume))
         if diverged:
-            results[name] = {"diverged": diverged, "seconds": time.time() - t0}
+            results[name] = _diverged(name, diverged, seen, histories, t0)
             continue
         if _INTERRUPT["seen"]:
             history, results[name], kept = _partial(name, est, earlier, args.epochs, t0)
@@ -195,12 +205,12 @@ def _autoencoder(args, denoise):
     for name, (estimator, params) in models.items():
         print(f"training {name} ...", flush=True)
         est = estimator(**_workers(args, params))
-        callback, resume, earlier = _checkpointing(args, name.lower(), params["solver"] in _STOCHASTIC)
+        callback, resume, earlier, seen = _checkpointing(args, name.lower(), params["solver"] in _STOCHASTIC)
         t0 = time.time()
         diverged = _fit_reporting_divergence(name, lambda: est.fit(Xtr, validation_data=Xte, callback=callback,
                                                                    resume=resume))
         if diverged:
-            results[name] = {"diverged": diverged, "seconds": time.time() - t0}
+            results[name] = _diverged(name, diverged, seen, histories, t0)
             continue
         if _INTERRUPT["seen"]:
             history, results[name], kept = _partial(name, est, earlier, args.epochs, t0)

@@ -107,6 +107,35 @@ def test_a_diverging_baseline_is_reported_and_the_others_go_on(tmp_path, capsys)
     assert "| SGD-BP | diverged | diverged |" in (tmp_path / "c" / "table1.md").read_text()
 
 
+def test_a_model_that_diverges_later_keeps_its_history_up_to_the_divergence(tmp_path, monkeypatch):
+    """SGD-BP diverging in its third epoch: its row reads 'diverged', and its first two epochs are in
+    results.json's history (what a record of the run is made from) with the epochs it finished."""
+    from bregman_solvers import cli
+    from bregman_solvers.exceptions import DivergenceError
+
+    class DivergingInEpochThree(cli.LiftedBregmanClassifier):
+        def fit(self, X, y, validation_data=None, callback=None, resume=None, init=None):
+            if self.solver != "sgd-bp":
+                return super().fit(X, y, validation_data=validation_data, callback=callback, resume=resume)
+
+            def then_diverge(result):
+                if result.epoch == 3:
+                    raise DivergenceError("the loss grew 1e4-fold")
+                return callback(result)
+
+            return super().fit(X, y, validation_data=validation_data, callback=then_diverge, resume=resume)
+
+    monkeypatch.setattr(cli, "LiftedBregmanClassifier", DivergingInEpochThree)
+    args = ["classify", *TINY, "--epochs", "4", "--hidden", "8", "--inner-iterations", "2", "--out", str(tmp_path)]
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    row = saved["table1"]["SGD-BP"]
+    assert "diverged" in row and row["epochs_before_divergence"] == 2
+    assert len(saved["history"]["SGD-BP"]["val_accuracy"]) == 2
+    assert len(saved["history"][next(m for m in saved["table1"] if m != "SGD-BP")]["val_accuracy"]) == 4
+    assert "| SGD-BP | diverged | diverged |" in (tmp_path / "table1.md").read_text()
+
+
 def test_autoencoder_models_option(tmp_path):
     args = ["autoencoder", *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations",
             "2", "--models", "SGD-BP", "LBN-D"]
