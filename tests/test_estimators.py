@@ -146,6 +146,7 @@ def test_undercomplete_autoencoder_and_validation_noise():
 
 
 def test_stochastic_solvers_have_no_iteration_limit_attributes():
+    import bregman_solvers as bs
 
     for solver in (bs.ImplicitSGD(), bs.StochasticProximalGradient(), bs.ModelAveraging()):
         assert not hasattr(solver, "max_iter") and not hasattr(solver, "tol")
