@@ -12,8 +12,8 @@
 #     Z^(k) = X_0 W^(k)T = beta_k P - G A_k,   P = X_0 W^(0)T (the batch's first evaluation),
 #                                              G = X_0 X_0^T (n x n, once per batch),
 #
-# and W is formed once, after the K steps, with beta_K in its scale. nogil, trusting the pointers (``_steps.pyx``
-# checks them).
+# and W is formed once, after the K steps, with beta_K in its scale. nogil, trusting the
+# pointers (``_steps.pyx`` checks them).
 
 from cython cimport floating
 from libc.string cimport memcpy, memset

@@ -215,6 +215,7 @@ class StepEngine:
         """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
         if isinstance(self.regulariser, BregmanIteration):
             return "bregman"
+        # SquaredL2 itself, not a subclass: one that changes the prox takes the explicit form
         if self.net.compiled and (self.regulariser is None or type(self.regulariser) is SquaredL2) and (
                 tau_prox is None or all(0 < t / tau_prox < 1 for t in tau_theta)):
             return "scaled"
