@@ -118,6 +118,11 @@ class Conv2d(Operator):
                      out.reshape(self.channels, -1), *split)
         return out
 
+    def design(self, inputs, cache=None):
+        """The patch matrix (n H_out W_out, k_h k_w C_in)."""
+        cols = cache.get("patches") if cache is not None else None
+        return self.patches(inputs[0]) if cols is None else cols
+
     def input_norm_sq(self, inputs, v=None, n_iter=20):
         """``|P(X)|_2^2``: the weight gradient's bound is the patch matrix's spectral norm."""
         return spectral_norm_sq(self.patches(inputs[0]), v, n_iter)
@@ -215,6 +220,13 @@ class AvgPooled(Operator):
             pooled = self.pool(inputs[0], split[1])
         inner = cache.get("inner") if cache is not None else None
         return self.operator.weight_gradient(residual, (pooled,), out, alpha, beta, split, inner)
+
+    def design(self, inputs, cache=None):
+        """The inner operator's design matrix of the pooled input."""
+        pooled = cache.get("pooled") if cache is not None else None
+        if pooled is None:
+            pooled = self.pool(inputs[0])
+        return self.operator.design((pooled,), cache.get("inner") if cache is not None else None)
 
     def norm_sq(self, weights, source=0, v=None, n_iter=30):
         """``|B|^2 / size^2`` (``|P|^2 = 1 / size^2``): a bound of ``|B P|^2``."""

@@ -225,6 +225,13 @@ class Operator:
         ``cache``: the dict a :meth:`forward` on the same ``inputs`` filled, or None."""
         raise NotImplementedError
 
+    def design(self, inputs, cache=None):
+        """The design matrix ``D`` with ``A(x; W) = D W^T`` row by row: (rows, weights per output
+        channel), e.g. the patch matrix of a convolution; what a preconditioned parameter step
+        (``theta_metric="input"``) takes the metric from. Operators without one raise."""
+        raise NotImplementedError(f"{type(self).__name__} has no design matrix: theta_metric='input' "
+                                  f"needs Dense, Conv2d or AvgPooled layers")
+
     # ----------------------------------------------------------- the bounds
     def norm_sq(self, weights, source=0, v=None, n_iter=30):
         """``|A_source|_2^2`` by power iteration on ``A^T A`` (one sample). Returns ``(estimate, v)``."""
@@ -298,6 +305,9 @@ class Dense(Operator):
     def weight_gradient(self, residual, inputs, out, alpha, beta=0.0, split=(1, 1), cache=None):
         _lifted.gemm(True, False, alpha, residual, inputs[0], beta, out, *split)
         return out
+
+    def design(self, inputs, cache=None):
+        return inputs[0]
 
     def norm_sq(self, weights, source=0, v=None, n_iter=30):
         return spectral_norm_sq(weights, v, n_iter)

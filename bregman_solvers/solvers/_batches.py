@@ -46,6 +46,9 @@ def parameters_finite(network):
 #: Cap, multiple of ``1 / L_theta_l`` (without and with momentum) and sample size of ``tau_theta="auto"``.
 AUTO_TAU_THETA_CAP = 0.5
 AUTO_STEP_MULTIPLE = 1.5
+#: ``tau_theta="auto"`` with ``theta_metric="input"``: half the Gauss-Newton step (LeNet-5, 10,000
+#: MNIST images, 3 epochs: 92.3% test accuracy, 91.5% at 0.25; 1 diverged: docs/layers.rst)
+INPUT_METRIC_STEP = 0.5
 AUTO_STEP_MULTIPLE_WITH_MOMENTUM = 1.0
 AUTO_SAMPLE_ROWS = 2000
 
@@ -118,8 +121,9 @@ class StepRule:
     schedule or None (no proximity term). :meth:`for_epoch` gives an epoch's base steps.
     """
 
-    def __init__(self, tau_theta, tau_x, tau, momentum, splitting):
+    def __init__(self, tau_theta, tau_x, tau, momentum, splitting, metric="euclidean"):
         self.tau_theta, self.tau_x, self.tau, self.splitting = tau_theta, tau_x, tau, splitting
+        self.metric = metric
         self.multiple = AUTO_STEP_MULTIPLE_WITH_MOMENTUM if momentum else AUTO_STEP_MULTIPLE
         #: whether a divergence reports every layer's step (the rules give one per layer)
         self.theta_per_layer = isinstance(tau_theta, str)
@@ -142,7 +146,10 @@ class StepRule:
         weights held scaled by ``w_scale`` are made explicit first)."""
         L = network.n_layers
         tau = None if self.tau is None else self.tau(epoch)
-        if self.tau_theta == "lipschitz":
+        if self.metric == "input" and isinstance(self.tau_theta, str):
+            # the input metric bounds each block's curvature: t = 1 is its Gauss-Newton step
+            theta = np.full(L, INPUT_METRIC_STEP if self.tau_theta == "auto" else 1.0)
+        elif self.tau_theta == "lipschitz":
             theta = auto_theta_steps(network, X0, state, tau, 1.0, np.inf)
         elif self.tau_theta == "auto":
             theta = auto_theta_steps(network, X0, state, tau, self.multiple)
@@ -241,7 +248,8 @@ class AlgorithmOneBatches:
         # the solver's parameters were checked by its fit (or the Dask driver's) before any work
         self.n_inner, tau, tau_theta, tau_x = solver._settings()
         self.momentum = float(solver.momentum)
-        self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting)
+        self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting,
+                              getattr(solver, "theta_metric", "euclidean"))
         self.network, self.X0, self.target, self.state = network, X0, target, state
         self.bregman_state = bregman_state
         self.raise_divergence = raise_divergence

@@ -24,21 +24,21 @@ explicit parameter step: nothing else in the solvers differs. What stays in Pyth
 what needs a regulariser (the explicit step and its prox, Bregman iterations, the
 code's soft threshold), the step sizes' Lipschitz bounds and the backups.
 
-The parameter step takes one of three forms (:meth:`StepEngine.step_form`): ``"scaled"`` (dense
+The parameter step takes one of four forms (:meth:`StepEngine.step_form`): ``"scaled"`` (dense
 layers, no regulariser or a weight decay, no proximity term or ``0 < tau_theta / tau < 1``: the
 weights held as ``W_l / s_l``, ``s_l`` in :attr:`StepEngine.w_scale`, so the pull is one ``axpy``,
 the gradient product accumulates into the weights and a weight decay's prox is a factor on
-``s_l``; ``ProximalSteps.parameter_step``); ``"explicit"`` (any other regulariser, or other
-operators: pull, gradient product, prox); ``"bregman"`` (a
-:class:`~bregman_solvers.regularisers.BregmanIteration`: gradient, then the linearised Bregman step).
-Each form is written once: the scaled one in the kernels (``_layer.pxd``'s ``_parameter_step``,
-which the compiled K steps call too), the explicit one in :meth:`StepEngine.theta_step`, the
-Bregman one in ``StepEngine._bregman_step``.
+``s_l``; ``_layer.pxd``'s ``_parameter_step``, which the compiled K steps call too); ``"explicit"``
+(any other regulariser, or other operators: pull, gradient product, prox; :meth:`theta_step`);
+``"bregman"`` (:class:`~bregman_solvers.regularisers.BregmanIteration`: gradient, then the
+linearised Bregman step; ``_bregman_step``); ``"input"`` (``metric="input"``: a Gauss-Newton step
+in the metric of each layer's input, ``_metric.py``). Each is written once.
 """
 import numpy as np
 
 from .._kernels import _activations, _lifted, _steps
 from ..regularisers import BregmanIteration, SquaredL2, check_code_regulariser, check_regulariser, soft_threshold
+from ._metric import checked_metric, input_metric_step
 
 SPLITTINGS = ("phi", "smooth")
 
@@ -76,12 +76,15 @@ class StepEngine:
     w_scale : float64 ndarray of length n_layers, optional
         The weights' scales of the scaled step, shared (updated in place) by the
         engines of one network, one per batch size, so that a scale can outlive a batch.
+    metric : {"euclidean", "input"}
+        The parameter step's metric: ``"input"`` takes the ``"input"`` form (``_metric.py``).
     """
 
     def __init__(self, network, X0, target, state, splitting="phi", regulariser=None, code_regulariser=None,
-                 bregman_state=None, w_scale=None):
+                 bregman_state=None, w_scale=None, metric="euclidean"):
         if splitting not in SPLITTINGS:
             raise ValueError(f"splitting must be one of {SPLITTINGS}, got {splitting!r}")
+        self.metric = checked_metric(metric, network, regulariser)
         self.regulariser = check_regulariser(regulariser)
         self.code_regulariser = None if code_regulariser is None else check_code_regulariser(code_regulariser, network)
         if isinstance(self.regulariser, BregmanIteration) and bregman_state is None:
@@ -212,7 +215,10 @@ class StepEngine:
 
     # -- the parameter step
     def step_form(self, tau_theta, tau_prox=None):
-        """``"scaled"``, ``"explicit"`` or ``"bregman"``: the form :meth:`theta_step` takes (module docstring)."""
+        """``"scaled"``, ``"explicit"``, ``"bregman"`` or ``"input"``: the form :meth:`theta_step` takes
+        (module docstring)."""
+        if self.metric == "input":
+            return "input"
         if isinstance(self.regulariser, BregmanIteration):
             return "bregman"
         # SquaredL2 itself, not a subclass: one that changes the prox takes the explicit form
@@ -232,6 +238,10 @@ class StepEngine:
         """Whether :meth:`proximal_steps` can take implicit SGD's K steps in one compiled call:
         the scaled parameter step, and x-steps that can wait for the next pass (no code regulariser)."""
         return self.x_step_deferrable and self.step_form(tau_theta, tau_prox) == "scaled"
+
+    def design(self, l):
+        """Layer ``l``'s design matrix at the current auxiliary variables (``Operator.design``)."""
+        return self.net.layers[l].design(self.net._inputs(l, self.xs()), self._caches[l])
 
     def theta_gradients(self, layers=None):
         """The gradients of the energy in theta into the workspace's ``grad_w``, ``grad_b``."""
@@ -274,9 +284,6 @@ class StepEngine:
         only the scaled form accepts.
         """
         form = self.step_form(tau_theta, tau_prox if anchor is not None else None)
-        if form == "bregman":
-            self._bregman_step(tau_theta, anchor, tau_prox)
-            return
         net = self.net
         if form == "scaled":
             pull, scale = self._pull(tau_theta, anchor, tau_prox, anchor_scale)
@@ -286,6 +293,9 @@ class StepEngine:
         if anchor is not None and anchor_scale is not None and any(a != 1.0 for a in anchor_scale):
             raise ValueError("a scaled anchor (anchor_scale != 1) needs the scaled proximity step: no "
                              "regulariser and 0 < tau_theta / tau_prox < 1")
+        if form != "explicit":
+            (input_metric_step if form == "input" else StepEngine._bregman_step)(self, tau_theta, anchor, tau_prox)
+            return
         self.normalise_weights()
         if anchor is not None:
             theta = net.parameter_vector

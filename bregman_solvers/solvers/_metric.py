@@ -1,0 +1,97 @@
+"""The parameter step in the metric of each layer's input (``theta_metric="input"``).
+
+Layer ``l`` computes ``A_l(x; W) + b = D W^T + b`` row by row, with ``D`` its design matrix (its
+input, or a convolution's patch matrix: :meth:`~bregman_solvers.operators.Operator.design`). In
+the parameters ``Theta = [W b]`` the layer's term of the lifted energy has the curvature
+``(lambda_l / n) [D 1]^T S [D 1]``, ``S`` the activation's slopes (1 for the identity, 0 or 1 for
+relu), so ``M_l = (lambda_l / n) [D 1]^T [D 1]`` bounds it. The step
+
+    Theta <- Theta - t (G + (Theta - Theta^k) / tau) (M_l + I / tau + delta I)^(-1)
+
+(``G`` the energy's gradient, eq. 24's proximity term with its curvature ``I / tau``, ``delta``
+a small damping) is a damped Gauss-Newton step on the layer's block: ``t = 1`` minimises the
+block's quadratic model, whatever the conditioning of ``D``. A convolution's patch matrix is badly
+conditioned (one direction dominates its spectrum), which makes the Euclidean step's Lipschitz
+bound, and so its step, small (docs/layers.rst); in this metric every layer takes a step of the
+same order. ``M_l`` is ``(d + 1) x (d + 1)`` for ``d`` weights per output channel (26 and 151 for
+LeNet-5's convolutions, 401 for its first dense layer): cheap beside the layer's products for
+convolutions and narrow layers, and ``O(d^3)`` per step for a wide dense layer.
+
+A weight decay (:class:`~bregman_solvers.regularisers.SquaredL2`, ``alpha / 2 |W|^2``) is smooth and
+enters the block's model exactly: ``alpha W`` in ``G`` and ``alpha I`` in the weights' part of the
+metric. Other regularisers' proxes have no closed form in this metric: they are refused.
+"""
+import numpy as np
+import scipy.linalg
+
+from ..operators import Operator
+from ..regularisers import SquaredL2
+
+METRICS = ("euclidean", "input")
+
+#: The Tikhonov damping ``delta``, relative to the metric's mean diagonal: keeps ``M`` invertible
+#: where a layer's inputs are rank deficient (dead units, constant pixels)
+DAMPING = 1e-3
+
+
+def check_input_metric(network, regulariser=None):
+    """Raise ``ValueError`` for a regulariser other than a weight decay, or naming the first layer
+    whose operator has no design matrix."""
+    if regulariser is not None and type(regulariser) is not SquaredL2:
+        raise ValueError(f"theta_metric='input' takes no regulariser but a weight decay (SquaredL2), got "
+                         f"{regulariser!r}")
+    for l, op in enumerate(network.layers):
+        if type(op).design is Operator.design or op.bias_shape != op.weight_shape[:1]:
+            raise ValueError(f"theta_metric='input' needs layers A(x; W) = D W^T with one bias per output "
+                             f"channel (Dense, Conv2d, AvgPooled); layer {l + 1} is {type(op).__name__}")
+
+
+def checked_metric(metric, network, regulariser):
+    """``metric`` if it is one of :data:`METRICS` and, for ``"input"``, the network and the
+    regulariser allow it; else ``ValueError``."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric == "input":
+        check_input_metric(network, regulariser)
+    return metric
+
+
+def input_gram(design, alpha):
+    """``alpha [D 1]^T [D 1]`` in float64, ``D`` of shape (rows, d)."""
+    d = design.shape[1]
+    rows = design.astype(np.float64, copy=False)
+    gram = np.empty((d + 1, d + 1))
+    gram[:d, :d] = rows.T @ rows
+    gram[:d, d] = gram[d, :d] = rows.sum(axis=0)
+    gram[d, d] = design.shape[0]
+    gram *= alpha
+    return gram
+
+
+def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
+    """The parameter step of every layer of ``engine``'s problem in the input metric (module
+    docstring), from the residuals of its last evaluation; ``tau_theta[l]`` is ``t`` of layer ``l``;
+    with ``anchor`` (a flat parameter vector, explicit weights) the proximity term ``1 / tau_prox``."""
+    net = engine.net
+    engine.normalise_weights()
+    engine.theta_gradients()               # (lambda_l / n) (dA/dW)^T R into the workspace
+    ref = None if anchor is None else net.unflatten(anchor)
+    decay = engine.regulariser.alpha if engine.regulariser is not None else 0.0
+    for l, op in enumerate(net.layers):
+        w, b = net.weights[l], net.biases[l]
+        channels = op.weight_shape[0]
+        theta = np.concatenate([w.reshape(channels, -1), b.reshape(channels, 1)], axis=1).astype(np.float64)
+        grad = np.concatenate([engine.ws.grad_w[l].reshape(channels, -1), engine.ws.grad_b[l].reshape(channels, 1)],
+                              axis=1).astype(np.float64)
+        metric = input_gram(engine.design(l), net.lambdas[l] / engine.n)
+        diagonal = np.diag_indices_from(metric)
+        grad[:, :-1] += decay * theta[:, :-1]
+        metric[diagonal[0][:-1], diagonal[1][:-1]] += decay
+        if ref is not None:
+            grad += (theta - np.concatenate([ref[0][l].reshape(channels, -1), ref[1][l].reshape(channels, 1)],
+                                            axis=1)) / tau_prox
+            metric[diagonal] += 1.0 / tau_prox
+        metric[diagonal] += DAMPING * np.trace(metric) / metric.shape[0]
+        theta -= tau_theta[l] * scipy.linalg.solve(metric, grad.T, assume_a="pos").T
+        w[...] = theta[:, :-1].reshape(w.shape)
+        b[...] = theta[:, -1].reshape(b.shape)
