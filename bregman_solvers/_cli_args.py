@@ -5,6 +5,20 @@ import argparse
 import numpy as np
 
 
+def add_network_options(p):
+    """``classify``'s network and LBN's parameter-step metric."""
+    p.add_argument("--arch", choices=["mlp", "lenet5", "resnet"], default="mlp",
+                   help="the network: dense layers of --hidden, the LeNet-5-like CNN or the small residual "
+                   "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
+    p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
+                   help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
+    p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
+    p.add_argument("--theta-metric", choices=["euclidean", "input"], default="euclidean",
+                   help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
+                   "step in the metric of its input, which trains the convolutions of lenet5 faster; not for "
+                   "resnet; docs/layers.rst)")
+
+
 def _number(text):
     """``text`` as a float; NaN when it is not a number (every check below then refuses it)."""
     try:

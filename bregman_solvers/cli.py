@@ -21,7 +21,7 @@ from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAut
 from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
-from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
+from ._cli_args import (_HelpFormatter, _Parser, add_network_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _step_or_lipschitz, _sync_every)
 from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
@@ -109,7 +109,8 @@ def classify(args):
         steps = model_steps(args, preset, "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
             estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
-            alpha=0.0, **_architecture(args), **model, **steps)))    # the experiments have no weight decay
+            alpha=0.0, theta_metric=args.theta_metric,               # the experiments have no weight decay
+            **_architecture(args), **model, **steps)))
         if model["solver"] != "sgd-bp":
             _print_memory(est, Xtr.shape[0], args)
         callback, resume, earlier, seen = _checkpointing(args, slugs[name])
@@ -353,12 +354,7 @@ def build_parser():
     p = sub.add_parser("classify", formatter_class=_HelpFormatter,
                        help="Table 1 and Table 2: LBN vs SGD-BP (and the classical lifted network)")
     common(p, "classify", "results/classify")
-    p.add_argument("--arch", choices=["mlp", "lenet5", "resnet"], default="mlp",
-                   help="the network: dense layers of --hidden, the LeNet-5-like CNN or the small residual "
-                   "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
-    p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
-                   help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
-    p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
+    add_network_options(p)
     p.set_defaults(func=classify)
     for name, func, help_ in (("autoencoder", autoencoder, "sparse autoencoders: Figure 3 and Figure 5"),
                               ("denoise", denoise, "sparse denoising autoencoders")):

@@ -55,6 +55,27 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
     assert all(len(row["linear_activation_rates"]) == 4 for row in results["table1"].values())
 
 
+def test_classify_with_the_input_metric(tmp_path, monkeypatch):
+    """--theta-metric input reaches LBN's ImplicitSGD (its steps the rule's 0.5 per layer), and is
+    recorded in the settings; SGD-BP trains as before; resnet is refused in one line."""
+    from bregman_solvers import cli
+
+    seen = {}
+
+    class Recording(cli.LiftedBregmanClassifier):
+        def fit(self, X, y, **kwargs):
+            seen[self.solver] = self.theta_metric
+            return super().fit(X, y, **kwargs)
+
+    monkeypatch.setattr(cli, "LiftedBregmanClassifier", Recording)
+    args = ["classify", "--arch", "lenet5", *TINY, "--epochs", "1", "--theta-metric", "input", "--out", str(tmp_path)]
+    assert main(args) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["settings"]["theta_metric"] == "input" and seen == {"isgd": "input", "sgd-bp": "input"}
+    lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    assert results["history"][lifted]["tau_theta"] == [[0.5] * 5]
+
+
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
 def test_autoencoders(tmp_path, command):
     args = [command, *TINY, "--n-train", "100", "--epochs", "1", "--out", str(tmp_path), "--inner-iterations", "2"]
