@@ -92,7 +92,7 @@ def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     _check_resumable(args)
     Xtr, ytr, Xte, yte, mean, data = _load(args)
-    lbn = LBN[args.preset]
+    lbn = LBN[args.preset] if args.theta_metric == "euclidean" else LBN[args.preset][:-1] + ", input metric)"
     models = {lbn: dict(solver="isgd", penalty="bregman"), "SGD-BP": dict(solver="sgd-bp")}
     slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:

@@ -56,8 +56,8 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
 
 
 def test_classify_with_the_input_metric(tmp_path, monkeypatch):
-    """--theta-metric input reaches LBN's ImplicitSGD (its steps the rule's 0.5 per layer), and is
-    recorded in the settings; SGD-BP trains as before; resnet is refused in one line."""
+    """--theta-metric input reaches LBN's ImplicitSGD (its steps the rule's 0.5 per layer), names the
+    model in the tables ("input metric") and is recorded in the settings."""
     from bregman_solvers import cli
 
     seen = {}
@@ -73,6 +73,7 @@ def test_classify_with_the_input_metric(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["settings"]["theta_metric"] == "input" and seen == {"isgd": "input", "sgd-bp": "input"}
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    assert lifted == "lifted Bregman network (LBN, library defaults, input metric)"
     assert results["history"][lifted]["tau_theta"] == [[0.5] * 5]
 
 
