@@ -1,4 +1,7 @@
-"""Thread scaling: the fused kernels and one implicit-SGD epoch at 1, 2, 4, 8, 16 threads.
+"""Thread scaling: the fused kernels and implicit-SGD epochs at 1, 2, 4, 8, 16 threads.
+
+The epochs: the classify network (784-784-784-784-10) and LeNet-5 (``"lenet5"``, the library's
+defaults with tau_x 0.1, Euclidean steps and ``theta_metric="input"``) on random images.
 
 Counts above the machine's cores are skipped. For each count the OpenMP kernels get
 that many threads; the epoch runs with the solver's ``n_threads`` (BLAS at one thread,
@@ -35,7 +38,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--n-samples", type=int, default=2000, help="samples of the implicit-SGD epoch")
+    parser.add_argument("--n-samples", type=int, default=2000, help="samples of the implicit-SGD epochs")
+    parser.add_argument("--no-conv", action="store_true", help="skip the LeNet-5 epochs")
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     counts = [t for t in args.threads if t <= cores]
@@ -50,19 +54,35 @@ def main(argv=None):
             best(lambda: kernels.bregman_loss_grad(act, x, z, g, loss, n_threads=t), args.repeat) for t in counts]
     X = (rng.random((args.n_samples, 784)) - 0.5).astype(args.dtype)
     Y = np.eye(10, dtype=args.dtype)[rng.integers(0, 10, args.n_samples)]
-    epoch = []
-    for t in counts:
+
+    def dense(t):
         net = bs.LiftedNetwork([784, 784, 784, 784, 10], ["relu"] * 3 + ["identity"], dtype=args.dtype,
                                random_state=0)
-        solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, tau_theta=0.1,
-                                tau_x=0.1, tau=1.0, track_energy=False, n_threads=t, aux_start="stored",
-                                momentum=0.0)
-        with threadpool_limits(t, user_api="blas"):
-            solver.fit(net, X[:200], Y[:200])
-        t0 = time.perf_counter()
-        solver.fit(net, X, Y)
-        epoch.append(time.perf_counter() - t0)
-    rows[f"implicit-SGD epoch ({args.n_samples} samples, K=10)"] = epoch
+        return net, bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, tau_theta=0.1,
+                                   tau_x=0.1, tau=1.0, track_energy=False, n_threads=t, aux_start="stored",
+                                   momentum=0.0)
+
+    def lenet5(metric):
+        def make(t):
+            net = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, dtype=args.dtype, random_state=0)
+            return net, bs.ImplicitSGD(epochs=1, tau_x=0.1, random_state=0, track_energy=False, n_threads=t,
+                                       theta_metric=metric)
+        return make
+
+    configs = {f"implicit-SGD epoch ({args.n_samples} samples, K=10)": dense}
+    if not args.no_conv:
+        configs[f"LeNet-5 epoch, Euclidean steps ({args.n_samples})"] = lenet5("euclidean")
+        configs[f"LeNet-5 epoch, input metric ({args.n_samples})"] = lenet5("input")
+    for label, make in configs.items():
+        epoch = []
+        for t in counts:
+            net, solver = make(t)
+            with threadpool_limits(t, user_api="blas"):      # the warm-up (first-call costs)
+                solver.fit(net, X[:200], Y[:200])
+            t0 = time.perf_counter()
+            solver.fit(net, X, Y)
+            epoch.append(time.perf_counter() - t0)
+        rows[label] = epoch
     print(f"{os.cpu_count()} cores, {args.dtype}; ms (speed-up over 1 thread)")
     print(f"{'':48}" + "".join(f"{t:>16}" for t in counts))
     for label, times in rows.items():

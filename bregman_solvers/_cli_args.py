@@ -13,10 +13,11 @@ def add_network_options(p):
     p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
                    help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
-    p.add_argument("--theta-metric", choices=["euclidean", "input"], default="euclidean",
+    p.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default=None,
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
                    "step in the metric of its input, which trains the convolutions of lenet5 faster; not for "
-                   "resnet; docs/layers.rst)")
+                   "resnet; docs/layers.rst); default: auto (input for lenet5, else euclidean), euclidean "
+                   "with --preset paper")
 
 
 def _number(text):

@@ -21,6 +21,7 @@ from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAut
 from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
 from .network import LiftedNetwork
+from .solvers._metric import resolved_metric
 from ._cli_args import (_HelpFormatter, _Parser, add_network_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _step_or_lipschitz, _sync_every)
 from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
@@ -92,7 +93,10 @@ def classify(args):
     """Table 1 (train/test accuracy) and Table 2 (linear-activation rates) of the paper."""
     _check_resumable(args)
     Xtr, ytr, Xte, yte, mean, data = _load(args)
-    lbn = LBN[args.preset] if args.theta_metric == "euclidean" else LBN[args.preset][:-1] + ", input metric)"
+    # the paper's steps are Euclidean; the library's are in the input metric for a convolutional --arch
+    metric = args.theta_metric = args.theta_metric or ("euclidean" if args.preset == "paper" else "auto")
+    input_metric = resolved_metric(metric, _network(args)) == "input"
+    lbn = LBN[args.preset][:-1] + ", input metric)" if input_metric else LBN[args.preset]
     models = {lbn: dict(solver="isgd", penalty="bregman"), "SGD-BP": dict(solver="sgd-bp")}
     slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
@@ -109,7 +113,7 @@ def classify(args):
         steps = model_steps(args, preset, "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
             estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
-            alpha=0.0, theta_metric=args.theta_metric,               # the experiments have no weight decay
+            alpha=0.0, theta_metric=metric,                           # the experiments have no weight decay
             **_architecture(args), **model, **steps)))
         if model["solver"] != "sgd-bp":
             _print_memory(est, Xtr.shape[0], args)

@@ -124,11 +124,12 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         The inertial step between implicit SGD's batches (solver ``isgd``, and the Dask back
         end with it): see :class:`~bregman_solvers.ImplicitSGD`. (The autoencoders default
         to 0: docs/results.rst.)
-    theta_metric : {"euclidean", "input"}, default "euclidean"
+    theta_metric : {"auto", "euclidean", "input"}, default "auto"
         The metric of implicit SGD's parameter step (solver ``isgd``): ``"input"`` takes a
         Gauss-Newton step per layer in the metric of its input (for convolutional networks,
-        whose Euclidean steps are small; ``alpha``'s weight decay enters the same step): see
-        :class:`~bregman_solvers.ImplicitSGD` and :doc:`/layers`.
+        whose Euclidean steps are small; ``alpha``'s weight decay enters the same step);
+        ``"auto"`` takes it for a network with a convolution that allows it (``"lenet5"``) and
+        the Euclidean step otherwise: see :class:`~bregman_solvers.ImplicitSGD` and :doc:`/layers`.
 
     Attributes
     ----------
@@ -144,7 +145,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  tau_x=0.5, learning_rate=0.1, alpha=0.08, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7,
-                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="euclidean"):
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto"):
         self.theta_metric = theta_metric
         self.alpha = alpha
         self.aux_start = aux_start

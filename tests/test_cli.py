@@ -55,9 +55,16 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
     assert all(len(row["linear_activation_rates"]) == 4 for row in results["table1"].values())
 
 
-def test_classify_with_the_input_metric(tmp_path, monkeypatch):
-    """--theta-metric input reaches LBN's ImplicitSGD (its steps the rule's 0.5 per layer), names the
-    model in the tables ("input metric") and is recorded in the settings."""
+@pytest.mark.parametrize("options, metric, label", [
+    ([], "auto", "LBN, library defaults, input metric"),
+    (["--theta-metric", "input"], "input", "LBN, library defaults, input metric"),
+    (["--theta-metric", "euclidean"], "euclidean", "LBN, library defaults"),
+    (["--preset", "paper"], "euclidean", "LBN, paper"),
+])
+def test_classify_lenet5_takes_the_input_metric_by_default(tmp_path, monkeypatch, options, metric, label):
+    """For --arch lenet5 the library's lifted model takes the input metric unless told otherwise
+    (``theta_metric="auto"``; its steps the rule's 0.5 per layer) and says so in its name; the
+    paper's preset and --theta-metric euclidean take the Euclidean steps; the settings record it."""
     from bregman_solvers import cli
 
     seen = {}
@@ -68,13 +75,14 @@ def test_classify_with_the_input_metric(tmp_path, monkeypatch):
             return super().fit(X, y, **kwargs)
 
     monkeypatch.setattr(cli, "LiftedBregmanClassifier", Recording)
-    args = ["classify", "--arch", "lenet5", *TINY, "--epochs", "1", "--theta-metric", "input", "--out", str(tmp_path)]
+    args = ["classify", "--arch", "lenet5", *TINY, "--epochs", "1", *options, "--out", str(tmp_path)]
     assert main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["settings"]["theta_metric"] == "input" and seen == {"isgd": "input", "sgd-bp": "input"}
+    assert results["settings"]["theta_metric"] == metric and seen == {"isgd": metric, "sgd-bp": metric}
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
-    assert lifted == "lifted Bregman network (LBN, library defaults, input metric)"
-    assert results["history"][lifted]["tau_theta"] == [[0.5] * 5]
+    assert lifted == f"lifted Bregman network ({label})"
+    steps = results["history"][lifted]["tau_theta"][0]
+    assert (steps == [0.5] * 5) == ("input metric" in label)
 
 
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])

@@ -249,7 +249,7 @@ class AlgorithmOneBatches:
         self.n_inner, tau, tau_theta, tau_x = solver._settings()
         self.momentum = float(solver.momentum)
         self.steps = StepRule(tau_theta, tau_x, tau, self.momentum, solver.splitting,
-                              getattr(solver, "theta_metric", "euclidean"))
+                              solver.metric_for(network))
         self.network, self.X0, self.target, self.state = network, X0, target, state
         self.bregman_state = bregman_state
         self.raise_divergence = raise_divergence
@@ -303,6 +303,7 @@ class AlgorithmOneBatches:
             reported = self.steps.reported(t_theta, t_x, t_prox)
             buf, engine = self._engine(len(idx))
             buf.gather(idx, self.X0, self.target, self.state)
+            engine.new_batch()
             # theta^k: the anchor, and the fallback on divergence, with the scales its weights
             # carry; the inertial step writes it in its own pass, else a BLAS copy (on BLAS's
             # awake threads)

@@ -15,14 +15,12 @@ iterate, for given block steps, without allocating:
   ``0.5 |x_l|^2`` in the smooth part (:meth:`StepEngine.x_coefficients`).
 
 For a network of dense layers (``network.compiled``) the layer passes and the parameter
-step without a regulariser or with a weight decay (:class:`~bregman_solvers.regularisers.SquaredL2`)
-are the compiled ``_kernels._steps.ProximalSteps``; any other
-network (a convolution, a skip connection, any :class:`~bregman_solvers.operators.Operator`)
-takes the same steps through its operators' ``forward``, ``adjoint`` and
-``weight_gradient`` and the same fused activation passes (``_lifted.layer_pass``), with the
-explicit parameter step: nothing else in the solvers differs. What stays in Python is
-what needs a regulariser (the explicit step and its prox, Bregman iterations, the
-code's soft threshold), the step sizes' Lipschitz bounds and the backups.
+step without a regulariser or with a weight decay (:class:`~bregman_solvers.regularisers.SquaredL2`) are
+the compiled ``_kernels._steps.ProximalSteps``; any other network (a convolution, a skip connection,
+any :class:`~bregman_solvers.operators.Operator`) takes the same steps through its operators' ``forward``,
+``adjoint`` and ``weight_gradient`` and the same fused activation passes (``_lifted.layer_pass``), with the
+explicit parameter step: nothing else in the solvers differs. In Python stays what needs
+a regulariser (explicit step, Bregman iterations, the code's threshold), the bounds, the backups.
 
 The parameter step takes one of four forms (:meth:`StepEngine.step_form`): ``"scaled"`` (dense
 layers, no regulariser or a weight decay, no proximity term or ``0 < tau_theta / tau < 1``: the
@@ -109,6 +107,7 @@ class StepEngine:
         # per layer, what an operator derived from its inputs in the last evaluate (a patch
         # matrix), for the parameter step on the same auxiliary variables
         self._caches = [{} for _ in range(network.n_layers)]
+        self.metric_factors = {}        # the input metric's factors kept for a batch (_metric.py)
 
     # -- chain of variables x_0 .. x_L
     def xs(self):
@@ -126,10 +125,9 @@ class StepEngine:
     def _x_arrays(self, tau_x):
         """The x-step coefficients as four float64 arrays over the hidden layers (0 where no step)."""
         coefficients = np.zeros((4, self.net.n_layers - 1))
-        if tau_x is not None:
-            for h, tau in enumerate(tau_x):
-                if tau is not None:
-                    coefficients[:, h] = self.x_coefficients(h, tau)
+        for h, tau in enumerate(tau_x if tau_x is not None else ()):
+            if tau is not None:
+                coefficients[:, h] = self.x_coefficients(h, tau)
         return coefficients
 
     def steps(self):
@@ -372,6 +370,10 @@ class StepEngine:
 
     def total(self, terms):
         return float(np.sum(terms)) + self.regularisation()
+
+    def new_batch(self):
+        """Forget what was derived from the batch's data ``X0`` (the batch runner gathered another)."""
+        self.metric_factors.clear()
 
     def forget_inputs(self):
         """Empty the operators' caches: the auxiliary variables (or the batch) changed."""

@@ -15,7 +15,13 @@ conditioned (one direction dominates its spectrum), which makes the Euclidean st
 bound, and so its step, small (docs/layers.rst); in this metric every layer takes a step of the
 same order. ``M_l`` is ``(d + 1) x (d + 1)`` for ``d`` weights per output channel (26 and 151 for
 LeNet-5's convolutions, 401 for its first dense layer): cheap beside the layer's products for
-convolutions and narrow layers, and ``O(d^3)`` per step for a wide dense layer.
+convolutions and narrow layers, and ``O(d^3)`` per batch for a wide dense layer.
+
+Within a batch of implicit SGD the metric is taken once, at the batch's first parameter step (the
+auxiliary variables of its start), and its Cholesky factor serves the batch's K steps: a variable
+metric fixed per batch. (Taken afresh at every step, on 10,000 MNIST images and LeNet-5, the test
+accuracies after 3 epochs were 89.1 / 91.5 / 92.8% against 89.5 / 91.9 / 92.5% once per batch,
+with the same training accuracy, 95.6%; docs/layers.rst.)
 
 A weight decay (:class:`~bregman_solvers.regularisers.SquaredL2`, ``alpha / 2 |W|^2``) is smooth and
 enters the block's model exactly: ``alpha W`` in ``G`` and ``alpha I`` in the weights' part of the
@@ -24,10 +30,13 @@ metric. Other regularisers' proxes have no closed form in this metric: they are 
 import numpy as np
 import scipy.linalg
 
-from ..operators import Operator
+from .._kernels import _lifted
+from ..operators import Dense, Operator
 from ..regularisers import SquaredL2
 
 METRICS = ("euclidean", "input")
+#: What ``theta_metric`` takes: a metric, or ``"auto"`` (:func:`resolved_metric`)
+METRIC_OPTIONS = ("auto", *METRICS)
 
 #: The Tikhonov damping ``delta``, relative to the metric's mean diagonal: keeps ``M`` invertible
 #: where a layer's inputs are rank deficient (dead units, constant pixels)
@@ -46,6 +55,23 @@ def check_input_metric(network, regulariser=None):
                              f"channel (Dense, Conv2d, AvgPooled); layer {l + 1} is {type(op).__name__}")
 
 
+def resolved_metric(metric, network, regulariser=None):
+    """The metric of a fit's parameter step: ``metric`` itself, or for ``"auto"`` the input metric
+    where the network has a layer other than :class:`~bregman_solvers.operators.Dense` (a
+    convolution) and its layers and the regulariser allow it, else the Euclidean one. (A wide
+    dense layer makes the input metric ``O(d^3)`` per step; dense networks keep the compiled
+    Euclidean steps.)"""
+    if metric != "auto":
+        return metric
+    if all(type(op) is Dense for op in network.layers):
+        return "euclidean"
+    try:
+        check_input_metric(network, regulariser)
+    except ValueError:                      # a residual block, an l1 regulariser, ...
+        return "euclidean"
+    return "input"
+
+
 def checked_metric(metric, network, regulariser):
     """``metric`` if it is one of :data:`METRICS` and, for ``"input"``, the network and the
     regulariser allow it; else ``ValueError``."""
@@ -56,16 +82,40 @@ def checked_metric(metric, network, regulariser):
     return metric
 
 
-def input_gram(design, alpha):
-    """``alpha [D 1]^T [D 1]`` in float64, ``D`` of shape (rows, d)."""
+def input_gram(design, alpha, split=(1, 1)):
+    """``alpha [D 1]^T [D 1]`` in float64, ``D`` of shape (rows, d): the product ``D^T D`` in
+    ``D``'s own dtype (one BLAS product, split as the layers' products are), its sums and the
+    solve in float64."""
     d = design.shape[1]
-    rows = design.astype(np.float64, copy=False)
+    design = np.ascontiguousarray(design)
+    product = np.empty((d, d), design.dtype)
+    _lifted.gemm(True, False, alpha, design, design, 0.0, product, *split)
     gram = np.empty((d + 1, d + 1))
-    gram[:d, :d] = rows.T @ rows
-    gram[:d, d] = gram[d, :d] = rows.sum(axis=0)
-    gram[d, d] = design.shape[0]
-    gram *= alpha
+    gram[:d, :d] = product
+    gram[:d, d] = gram[d, :d] = alpha * design.sum(axis=0, dtype=np.float64)
+    gram[d, d] = alpha * design.shape[0]
     return gram
+
+
+def metric_factor(engine, l, decay, tau_prox):
+    """The Cholesky factor of layer ``l``'s metric ``M_l + decay I_W + I / tau_prox + delta I``,
+    from the auxiliary variables of the batch's first parameter step: kept (in
+    ``engine.metric_factors``) for the batch's K steps, until the batch runner gathers the next
+    batch (``engine.new_batch``) or the proximity step changes."""
+    key = (decay, tau_prox)
+    kept = engine.metric_factors.get(l)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    net = engine.net
+    metric = input_gram(engine.design(l), net.lambdas[l] / engine.n, net._product_split())
+    diagonal = np.diag_indices_from(metric)
+    metric[diagonal[0][:-1], diagonal[1][:-1]] += decay
+    if tau_prox is not None:
+        metric[diagonal] += 1.0 / tau_prox
+    metric[diagonal] += DAMPING * np.trace(metric) / metric.shape[0]
+    factor = scipy.linalg.cho_factor(metric, check_finite=False)
+    engine.metric_factors[l] = (key, factor)
+    return factor
 
 
 def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
@@ -83,15 +133,11 @@ def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
         theta = np.concatenate([w.reshape(channels, -1), b.reshape(channels, 1)], axis=1).astype(np.float64)
         grad = np.concatenate([engine.ws.grad_w[l].reshape(channels, -1), engine.ws.grad_b[l].reshape(channels, 1)],
                               axis=1).astype(np.float64)
-        metric = input_gram(engine.design(l), net.lambdas[l] / engine.n)
-        diagonal = np.diag_indices_from(metric)
         grad[:, :-1] += decay * theta[:, :-1]
-        metric[diagonal[0][:-1], diagonal[1][:-1]] += decay
         if ref is not None:
             grad += (theta - np.concatenate([ref[0][l].reshape(channels, -1), ref[1][l].reshape(channels, 1)],
                                             axis=1)) / tau_prox
-            metric[diagonal] += 1.0 / tau_prox
-        metric[diagonal] += DAMPING * np.trace(metric) / metric.shape[0]
-        theta -= tau_theta[l] * scipy.linalg.solve(metric, grad.T, assume_a="pos").T
+        factor = metric_factor(engine, l, decay, tau_prox if ref is not None else None)
+        theta -= tau_theta[l] * scipy.linalg.cho_solve(factor, grad.T, check_finite=False).T
         w[...] = theta[:, :-1].reshape(w.shape)
         b[...] = theta[:, -1].reshape(b.shape)
