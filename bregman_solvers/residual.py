@@ -140,6 +140,16 @@ class Residual(Operator):
             self.projection.weight_gradient(residual, inputs[1:], skip, alpha, beta, split, _part(cache, "skip"))
         return out
 
+    def design(self, inputs, cache=None):
+        """The main path's design matrix: with the identity skip the block is ``D_B W^T`` plus
+        ``x_{l-2}``, a term constant in ``W``, so its curvature in ``W`` is the main path's.
+        (With a projection the weights are one flat vector, not a row per output channel: the
+        input metric refuses the block.)"""
+        if self.projection is not None:
+            raise NotImplementedError("Residual with a projection has no design matrix of one row of "
+                                      "weights per output channel: theta_metric='input' needs an identity skip")
+        return self.operator.design(inputs[:1], _part(cache, "main"))
+
     # ----------------------------------------------------------- the bounds
     def norm_sq(self, weights, source=0, v=None, n_iter=30):
         main, skip = self._split(weights)

@@ -8,6 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import bregman_solvers as bs
 from bregman_solvers.convolution import AvgPooled, Conv2d
 from bregman_solvers.operators import Dense
+from bregman_solvers.residual import Residual
 from bregman_solvers.regularisers import L1, SquaredL2
 from bregman_solvers.solvers import _metric
 from bregman_solvers.solvers._engine import StepEngine
@@ -21,6 +22,25 @@ def small_cnn(dtype):
     pooled = AvgPooled(Conv2d((2, 2, 3), 4, 2, padding=1), 2, (4, 4, 3))  # pool -> 2x2x3, conv -> 3x3x4
     head = Dense(36, 5)
     return bs.LiftedNetwork([conv, pooled, head], ["relu", "tanh", "identity"], dtype=dtype, random_state=1)
+
+
+def small_resnet(dtype, projection=False):
+    """conv 3 3x3 on 6x6x2, then a basic block: conv 3 (or 4) 3x3 padded, and a padded conv with the
+    skip from the block's input (identity, or a learned 1x1 projection 3 -> 4), a dense head of 5."""
+    width = 4 if projection else 3
+    layers = [Conv2d(SHAPE, 3, 3), Conv2d((4, 4, 3), width, 3, padding=1),
+              Residual(Conv2d((4, 4, width), width, 3, padding=1), skip_shape=(4, 4, 3), projection=projection),
+              Dense(16 * width, 5)]
+    return bs.LiftedNetwork(layers, ["relu", "relu", "tanh", "identity"], dtype=dtype, random_state=1)
+
+
+NETWORKS = {
+    # the network, its design matrices from the chain x_0 .. x_{L-1} in NumPy, each layer's t
+    "cnn": (small_cnn, lambda xs: [patches(xs[0], SHAPE, 3), patches(pool(xs[1], (4, 4, 3)), (2, 2, 3), 2,
+                                                                      padding=1), xs[2]], [0.5, 0.3, 0.7]),
+    "residual": (small_resnet, lambda xs: [patches(xs[0], SHAPE, 3), patches(xs[1], (4, 4, 3), 3, padding=1),
+                                           patches(xs[2], (4, 4, 3), 3, padding=1), xs[3]], [0.5, 0.3, 0.7, 0.4]),
+}
 
 
 def patches(images, shape, kernel, padding=0):
@@ -45,26 +65,28 @@ def batch():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("with_anchor", [False, True])
 @pytest.mark.parametrize("decay", [0.0, 0.3])
-def test_one_step_against_a_numpy_oracle(batch, dtype, with_anchor, decay):
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_one_step_against_a_numpy_oracle(batch, dtype, with_anchor, decay, kind):
     """``[W b] -= t (G + ([W b] - anchor) / tau) (M + I / tau + delta I)^(-1)`` per layer, with
     ``M = (lambda / n) [D 1]^T [D 1]`` from NumPy's patch matrices (a convolution, a pooled
-    convolution with padding, a dense layer); a weight decay ``alpha`` adds ``alpha W`` to ``G`` and
-    ``alpha I`` to the weights' part of ``M``."""
-    network = small_cnn(dtype)
+    convolution with padding, a dense layer; a residual block with an identity skip, whose skip is
+    constant in its weights: its main path's patches); a weight decay ``alpha`` adds ``alpha W`` to
+    ``G`` and ``alpha I`` to the weights' part of ``M``."""
+    build, design_matrices, t = NETWORKS[kind]
+    network = build(dtype)
     X, Y = network.check_data(*batch)
     engine = StepEngine(network, X, Y, network.init_state(X), metric="input",
                         regulariser=SquaredL2(decay) if decay else None)
-    engine.evaluate(np.full(2, 0.1))
+    engine.evaluate(np.full(network.n_layers - 1, 0.1))
     engine.theta_gradients()
     grads = [(g.astype(np.float64).copy(), h.astype(np.float64).copy())
              for g, h in zip(engine.ws.grad_w, engine.ws.grad_b)]
-    xs = [X.astype(np.float64), *[h.astype(np.float64) for h in engine.state.hidden]]
-    designs = [patches(xs[0], SHAPE, 3), patches(pool(xs[1], (4, 4, 3)), (2, 2, 3), 2, padding=1), xs[2]]
+    designs = design_matrices([X.astype(np.float64), *[h.astype(np.float64) for h in engine.state.hidden]])
     before = network.parameter_vector.astype(np.float64)
     anchor, tau = None, 2.0
     if with_anchor:
         anchor = (network.parameter_vector + 0.05 * np.random.default_rng(2).standard_normal(before.size)).astype(dtype)
-    t = np.array([0.5, 0.3, 0.7])
+    t = np.array(t)
     expected = []
     for l, (D, (gw, gb)) in enumerate(zip(designs, grads)):
         op = network.layers[l]
@@ -208,9 +230,8 @@ def test_bad_settings_are_refused_by_name(batch):
         bs.ImplicitSGD(epochs=1, theta_metric="newton").fit(dense, X, Y)
     with pytest.raises(ValueError, match=r"theta_metric='input' takes no regulariser but a weight decay .*L1"):
         bs.ImplicitSGD(epochs=1, theta_metric="input", regulariser=L1(0.1)).fit(dense, X, Y)
-    residual = bs.LiftedNetwork.from_architecture("resnet", (6, 6, 2), 5, random_state=0)
-    with pytest.raises(ValueError, match="needs layers .* layer 3 is Residual"):
-        bs.ImplicitSGD(epochs=1, theta_metric="input").fit(residual, X, Y)
+    with pytest.raises(ValueError, match="needs layers .* layer 3 is Residual with a projection"):
+        bs.ImplicitSGD(epochs=1, theta_metric="input").fit(small_resnet(np.float64, projection=True), X, Y)
     X0, target = dense.check_data(X, Y)
     with pytest.raises(ValueError, match="metric must be one of"):
         StepEngine(dense, X0, target, dense.init_state(X0), metric="newton")
@@ -220,17 +241,19 @@ def test_bad_settings_are_refused_by_name(batch):
 
 def test_auto_takes_the_input_metric_for_a_convolutional_network_that_allows_it(batch):
     """``theta_metric="auto"`` (the default): the input metric for a network with a convolution
-    (the small CNN, LeNet-5), the Euclidean steps for dense layers only, a residual block or an l1
-    regulariser (which the input metric refuses); a fit with the default takes the input metric's
+    (the small CNN, LeNet-5, the residual network), the Euclidean steps for dense layers only, a
+    residual block with a projection or an l1 regulariser (which the input metric refuses); a fit with the default takes the input metric's
     steps (0.5 per layer) and ends where ``theta_metric="input"`` does, to the bit."""
     lenet5 = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, random_state=0)
     residual = bs.LiftedNetwork.from_architecture("resnet", (6, 6, 2), 5, random_state=0)
+    projection = small_resnet(np.float32, projection=True)
     dense = bs.LiftedNetwork([72, 6, 5], ["relu", "identity"], random_state=0)
     assert bs.ImplicitSGD().theta_metric == "auto"
     assert bs.ImplicitSGD().metric_for(lenet5) == "input" == bs.ImplicitSGD().metric_for(small_cnn(np.float32))
     assert bs.ImplicitSGD(regulariser=SquaredL2(0.1)).metric_for(lenet5) == "input"
     assert bs.ImplicitSGD(regulariser=L1(0.1)).metric_for(lenet5) == "euclidean"
-    assert bs.ImplicitSGD().metric_for(residual) == "euclidean" == bs.ImplicitSGD().metric_for(dense)
+    assert bs.ImplicitSGD().metric_for(residual) == "input"
+    assert bs.ImplicitSGD().metric_for(projection) == "euclidean" == bs.ImplicitSGD().metric_for(dense)
     assert bs.ImplicitSGD(theta_metric="euclidean").metric_for(lenet5) == "euclidean"
     assert bs.ImplicitSGD(theta_metric="input").metric_for(dense) == "input"
     X, Y = batch

@@ -52,7 +52,8 @@ def check_input_metric(network, regulariser=None):
     for l, op in enumerate(network.layers):
         if type(op).design is Operator.design or op.bias_shape != op.weight_shape[:1]:
             raise ValueError(f"theta_metric='input' needs layers A(x; W) = D W^T with one bias per output "
-                             f"channel (Dense, Conv2d, AvgPooled); layer {l + 1} is {type(op).__name__}")
+                             f"channel (Dense, Conv2d, AvgPooled, Residual with an identity skip); layer {l + 1} "
+                             f"is {type(op).__name__}" + (" with a projection" if getattr(op, "projection", None) else ""))
 
 
 def resolved_metric(metric, network, regulariser=None):
@@ -63,11 +64,11 @@ def resolved_metric(metric, network, regulariser=None):
     Euclidean steps.)"""
     if metric != "auto":
         return metric
-    if all(type(op) is Dense for op in network.layers):
+    if all(isinstance(op, Dense) for op in network.layers):
         return "euclidean"
     try:
         check_input_metric(network, regulariser)
-    except ValueError:                      # a residual block, an l1 regulariser, ...
+    except ValueError:                      # a projection block, an l1 regulariser, ...
         return "euclidean"
     return "input"
 
