@@ -177,3 +177,14 @@ def test_scaling_dask_rows_record_the_safeguards_recoveries():
     assert len(row["accuracy"]) == len(row["seconds"]) == 2
     assert len(row["recoveries"]) == 2 and all(isinstance(r, int) and r >= 0 for r in row["recoveries"])
     assert len(row["step_factor"]) == 2 and all(0 < f <= 1 for f in row["step_factor"])
+
+
+def test_plain_shards_times_one_shard_alone_and_all_at_once(capsys):
+    """The shards as plain processes (the embedded images): one alone, then all at once, each one's
+    epochs' seconds read back from its process; a child fits exactly its strided shard."""
+    shards = load("plain_shards")
+    assert shards.main(["--shards", "2", "--n-train", "200", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 shards of 100 images" in out and "one shard alone:" in out and "all at once:     median" in out
+    seconds = shards.fit_shard(None, 200, 2, 1, 2)
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
