@@ -55,7 +55,8 @@ def main(argv=None):
     last = [seconds[-1] for seconds in together]
     print(f"{args.shards} shards of {args.n_train // args.shards} images, one thread each, {os.cpu_count()} cores")
     print(f"one shard alone: {alone[-1]:.2f} s per epoch (its last)")
-    print(f"all at once:     median {np.median(last):.2f} s, {min(last):.2f}-{max(last):.2f} s per epoch (each one's last)")
+    print(f"all at once:     median {np.median(last):.2f} s, {min(last):.2f}-{max(last):.2f} s per epoch "
+          f"(each one's last)")
     return 0
 
 

@@ -242,8 +242,9 @@ def test_bad_settings_are_refused_by_name(batch):
 def test_auto_takes_the_input_metric_for_a_convolutional_network_that_allows_it(batch):
     """``theta_metric="auto"`` (the default): the input metric for a network with a convolution
     (the small CNN, LeNet-5, the residual network), the Euclidean steps for dense layers only, a
-    residual block with a projection or an l1 regulariser (which the input metric refuses); a fit with the default takes the input metric's
-    steps (0.5 per layer) and ends where ``theta_metric="input"`` does, to the bit."""
+    residual block with a projection or an l1 regulariser (which the input metric refuses); a fit
+    with the default takes the input metric's steps (0.5 per layer) and ends where
+    ``theta_metric="input"`` does, to the bit."""
     lenet5 = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, random_state=0)
     residual = bs.LiftedNetwork.from_architecture("resnet", (6, 6, 2), 5, random_state=0)
     projection = small_resnet(np.float32, projection=True)

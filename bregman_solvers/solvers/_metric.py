@@ -51,16 +51,17 @@ def check_input_metric(network, regulariser=None):
                          f"{regulariser!r}")
     for l, op in enumerate(network.layers):
         if type(op).design is Operator.design or op.bias_shape != op.weight_shape[:1]:
+            which = type(op).__name__ + (" with a projection" if getattr(op, "projection", None) else "")
             raise ValueError(f"theta_metric='input' needs layers A(x; W) = D W^T with one bias per output "
                              f"channel (Dense, Conv2d, AvgPooled, Residual with an identity skip); layer {l + 1} "
-                             f"is {type(op).__name__}" + (" with a projection" if getattr(op, "projection", None) else ""))
+                             f"is {which}")
 
 
 def resolved_metric(metric, network, regulariser=None):
     """The metric of a fit's parameter step: ``metric`` itself, or for ``"auto"`` the input metric
     where the network has a layer other than :class:`~bregman_solvers.operators.Dense` (a
     convolution) and its layers and the regulariser allow it, else the Euclidean one. (A wide
-    dense layer makes the input metric ``O(d^3)`` per step; dense networks keep the compiled
+    dense layer makes the input metric ``O(d^3)`` per batch; dense networks keep the compiled
     Euclidean steps.)"""
     if metric != "auto":
         return metric
