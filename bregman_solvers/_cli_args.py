@@ -15,9 +15,8 @@ def add_network_options(p):
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
     p.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default=None,
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
-                   "step in the metric of its input, which trains the convolutions of lenet5 faster; not for "
-                   "resnet; docs/layers.rst); default: auto (input for lenet5, else euclidean), euclidean "
-                   "with --preset paper")
+                   "step in the metric of its input, which trains the convolutions faster; docs/layers.rst); "
+                   "default: auto (input for lenet5 and resnet, euclidean for mlp), euclidean with --preset paper")
 
 
 def _number(text):

@@ -56,15 +56,18 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, metric, label", [
-    ([], "auto", "LBN, library defaults, input metric"),
-    (["--theta-metric", "input"], "input", "LBN, library defaults, input metric"),
-    (["--theta-metric", "euclidean"], "euclidean", "LBN, library defaults"),
-    (["--preset", "paper"], "euclidean", "LBN, paper"),
+    (["--arch", "lenet5"], "auto", "LBN, library defaults, input metric"),
+    (["--arch", "resnet"], "auto", "LBN, library defaults, input metric"),
+    (["--arch", "mlp", "--hidden", "16"], "auto", "LBN, library defaults"),
+    (["--arch", "lenet5", "--theta-metric", "input"], "input", "LBN, library defaults, input metric"),
+    (["--arch", "lenet5", "--theta-metric", "euclidean"], "euclidean", "LBN, library defaults"),
+    (["--arch", "lenet5", "--preset", "paper"], "euclidean", "LBN, paper"),
 ])
-def test_classify_lenet5_takes_the_input_metric_by_default(tmp_path, monkeypatch, options, metric, label):
-    """For --arch lenet5 the library's lifted model takes the input metric unless told otherwise
-    (``theta_metric="auto"``; its steps the rule's 0.5 per layer) and says so in its name; the
-    paper's preset and --theta-metric euclidean take the Euclidean steps; the settings record it."""
+def test_classify_takes_the_input_metric_for_convolutions_by_default(tmp_path, monkeypatch, options, metric, label):
+    """For --arch lenet5 and resnet the library's lifted model takes the input metric unless told
+    otherwise (``theta_metric="auto"``; its steps the rule's 0.5 per layer) and says so in its name;
+    the dense network, the paper's preset and --theta-metric euclidean take the Euclidean steps; the
+    settings record the option."""
     from bregman_solvers import cli
 
     seen = {}
@@ -75,14 +78,14 @@ def test_classify_lenet5_takes_the_input_metric_by_default(tmp_path, monkeypatch
             return super().fit(X, y, **kwargs)
 
     monkeypatch.setattr(cli, "LiftedBregmanClassifier", Recording)
-    args = ["classify", "--arch", "lenet5", *TINY, "--epochs", "1", *options, "--out", str(tmp_path)]
+    args = ["classify", *TINY, "--epochs", "1", *options, "--out", str(tmp_path)]
     assert main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["settings"]["theta_metric"] == metric and seen == {"isgd": metric, "sgd-bp": metric}
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
     assert lifted == f"lifted Bregman network ({label})"
     steps = results["history"][lifted]["tau_theta"][0]
-    assert (steps == [0.5] * 5) == ("input metric" in label)
+    assert all(t == 0.5 for t in steps) == ("input metric" in label)
 
 
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
