@@ -109,7 +109,7 @@ def classify(args):
         print(f"training {name} ...", flush=True)
         preset = model.get("penalty", "bregman")
         if preset == "bregman" and args.arch != "mlp":
-            preset = "convolutional"
+            preset = "convolutional" if input_metric else "convolutional-euclidean"
         steps = model_steps(args, preset, "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
             estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",

@@ -65,16 +65,17 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
 ])
 def test_classify_takes_the_input_metric_for_convolutions_by_default(tmp_path, monkeypatch, options, metric, label):
     """For --arch lenet5 and resnet the library's lifted model takes the input metric unless told
-    otherwise (``theta_metric="auto"``; its steps the rule's 0.5 per layer) and says so in its name;
-    the dense network, the paper's preset and --theta-metric euclidean take the Euclidean steps; the
-    settings record the option."""
+    otherwise (``theta_metric="auto"``; the convolutional preset's t = 0.25 per layer) and says so in
+    its name; the dense network, the paper's preset and --theta-metric euclidean take the Euclidean
+    steps; the settings record the option."""
     from bregman_solvers import cli
 
-    seen = {}
+    seen, steps_given = {}, {}
 
     class Recording(cli.LiftedBregmanClassifier):
         def fit(self, X, y, **kwargs):
             seen[self.solver] = self.theta_metric
+            steps_given[self.solver] = (self.tau, self.tau_theta)
             return super().fit(X, y, **kwargs)
 
     monkeypatch.setattr(cli, "LiftedBregmanClassifier", Recording)
@@ -85,7 +86,9 @@ def test_classify_takes_the_input_metric_for_convolutions_by_default(tmp_path, m
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
     assert lifted == f"lifted Bregman network ({label})"
     steps = results["history"][lifted]["tau_theta"][0]
-    assert all(t == 0.5 for t in steps) == ("input metric" in label)
+    # the convolutional preset in the input metric: t = 0.25 and tau = 100 (docs/layers.rst)
+    assert all(t == 0.25 for t in steps) == ("input metric" in label)
+    assert (steps_given["isgd"] == (100.0, 0.25)) == ("input metric" in label)
 
 
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
