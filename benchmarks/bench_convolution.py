@@ -51,25 +51,28 @@ class ConvolutionKernels:
 
 
 @functools.cache
-def _lenet_case(dtype):
+def _lenet_case(dtype, metric="euclidean"):
     X, Y = classification_data(size(500, 6), dtype)
     net = bs.LiftedNetwork(architecture("lenet5", (28, 28, 1), 10), ["relu"] * 4 + ["identity"], dtype=dtype,
                            random_state=0)
+    # the Euclidean steps at a fixed step (what compare.py's floor counts), or the input metric
+    # (the default for convolutional networks) with the command line's convolutional steps
+    steps = dict(tau_theta=0.01, tau=1.0) if metric == "euclidean" else dict(tau_theta=0.25, tau=100.0)
     solver = bs.ImplicitSGD(batch_size=BATCH, inner_iterations=10, epochs=1, random_state=0, track_energy=False,
-                            tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0,
-                            n_threads=THREADS)
+                            tau_x=0.1, aux_start="stored", momentum=0.0, n_threads=THREADS, theta_metric=metric,
+                            **steps)
     return X, Y, net, net.init_state(X), solver
 
 
 class LeNetEpoch(EpochTiming):
-    params = (DTYPES,)
-    param_names = ["dtype"]
+    params = (DTYPES, ["euclidean", "input"])
+    param_names = ["dtype", "theta_metric"]
 
-    def setup(self, dtype):
-        self.X, self.Y, self.net, self.state, self.solver = _lenet_case(dtype)
+    def setup(self, dtype, metric):
+        self.X, self.Y, self.net, self.state, self.solver = _lenet_case(dtype, metric)
 
-    def time_epoch(self, dtype):
+    def time_epoch(self, dtype, metric):
         self.solver.fit(self.net, self.X, self.Y, state=self.state)
 
-    def peakmem_epoch(self, dtype):
-        self.time_epoch(dtype)
+    def peakmem_epoch(self, dtype, metric):
+        self.time_epoch(dtype, metric)

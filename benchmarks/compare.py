@@ -315,8 +315,10 @@ def conv_rows(n, dtypes, repeat):
         layers = architecture("lenet5", (28, 28, 1), 10)
         net = bs.LiftedNetwork(layers, ["relu"] * 4 + ["identity"], dtype=dtype, random_state=0)
         state = net.init_state(X)
+        # the Euclidean steps: the floor's products and the PyTorch peer's update
         solver = bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, track_energy=False,
-                                shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0)
+                                shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0, aux_start="stored", momentum=0.0,
+                                theta_metric="euclidean")
         solver.fit(net, X[:200], Y[:200])                           # warm-up
         n_iter = 10 * (n // 100)
         columns = {"lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),

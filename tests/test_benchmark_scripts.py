@@ -145,7 +145,8 @@ def test_the_torch_cnn_peer_takes_the_librarys_steps():
         hidden.append(t.reshape(n, *shape[1:], shape[0]).permute(0, 3, 1, 2).contiguous() if len(shape) == 3 else t)
     peer.epoch(X, Y, hidden, np.arange(n))
     bs.ImplicitSGD(batch_size=n, inner_iterations=3, epochs=1, shuffle=False, tau_theta=0.01, tau_x=0.1, tau=1.0,
-                   aux_start="stored", momentum=0.0, safeguard=False).fit(net, X, Y, state=state)
+                   aux_start="stored", momentum=0.0, safeguard=False,
+                   theta_metric="euclidean").fit(net, X, Y, state=state)
     W = net.weights
     for (_, w, _, _), w_lib in zip(peer.layers, [W[0].transpose(0, 3, 1, 2), W[1].transpose(0, 3, 1, 2),
                                                  W[2][:, perm], W[3], W[4]]):
