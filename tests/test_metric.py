@@ -160,6 +160,20 @@ def test_the_metrics_are_kept_for_their_batch(batch):
     assert all(engine.metric_factors[l] is not again[l] for l in again)
 
 
+def test_inputs_that_overflowed_leave_nan_for_the_divergence_check(batch):
+    """A metric that is not finite (inputs that overflowed in float32, as in a diverging batch) has
+    no Cholesky factor: the step leaves NaN in that layer's parameters, which the batch's finiteness
+    check reports (the safeguard then backs off), instead of raising from LAPACK."""
+    network = small_cnn(np.float32)
+    X, Y = network.check_data(*batch)
+    X = X.copy()
+    X[0, :5] = 1e30                            # its patches' squares overflow float32
+    engine = StepEngine(network, X, Y, network.init_state(X), metric="input")
+    engine.evaluate(np.full(2, 0.1))
+    engine.theta_step(np.array([0.5, 0.5, 0.5]))
+    assert np.isnan(network.weights[0]).all() and not engine.iterate_finite()
+
+
 def test_a_full_step_on_a_quadratic_block_is_its_gauss_newton_step(batch):
     """One identity layer (its energy quadratic in [W b]): with t = 1 the step leaves a gradient of
     the size of the damping's (the Euclidean step at the Lipschitz bound leaves most of it), and the

@@ -115,7 +115,12 @@ def metric_factor(engine, l, decay, tau_prox):
     if tau_prox is not None:
         metric[diagonal] += 1.0 / tau_prox
     metric[diagonal] += DAMPING * np.trace(metric) / metric.shape[0]
-    factor = scipy.linalg.cho_factor(metric, check_finite=False)
+    try:
+        factor = scipy.linalg.cho_factor(metric)
+    except (ValueError, np.linalg.LinAlgError):
+        # inputs that overflowed (a diverging iterate): no factor, and the step leaves NaN for
+        # the batch's finiteness check to report, as a diverging Euclidean step would
+        factor = None
     engine.metric_factors[l] = (key, factor)
     return factor
 
@@ -140,6 +145,9 @@ def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
             grad += (theta - np.concatenate([ref[0][l].reshape(channels, -1), ref[1][l].reshape(channels, 1)],
                                             axis=1)) / tau_prox
         factor = metric_factor(engine, l, decay, tau_prox if ref is not None else None)
-        theta -= tau_theta[l] * scipy.linalg.cho_solve(factor, grad.T, check_finite=False).T
+        if factor is None:
+            theta[...] = np.nan
+        else:
+            theta -= tau_theta[l] * scipy.linalg.cho_solve(factor, grad.T, check_finite=False).T
         w[...] = theta[:, :-1].reshape(w.shape)
         b[...] = theta[:, -1].reshape(b.shape)
