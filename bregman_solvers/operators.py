@@ -230,7 +230,16 @@ class Operator:
         channel), e.g. the patch matrix of a convolution; what a preconditioned parameter step
         (``theta_metric="input"``) takes the metric from. Operators without one raise."""
         raise NotImplementedError(f"{type(self).__name__} has no design matrix: theta_metric='input' "
-                                  f"needs Dense, Conv2d or AvgPooled layers")
+                                  f"needs Dense, Conv2d, AvgPooled or Residual layers")
+
+    def channel_rows(self, weights):
+        """The weights as one row per output channel, ``(channels, d)``, in the order of
+        :meth:`design`'s columns (a view where the layout is already row by row)."""
+        return weights.reshape(self.bias_shape[0], -1)
+
+    def set_channel_rows(self, weights, rows):
+        """Write :meth:`channel_rows`'s layout ``rows`` back into ``weights``."""
+        weights.reshape(self.bias_shape[0], -1)[...] = rows
 
     # ----------------------------------------------------------- the bounds
     def norm_sq(self, weights, source=0, v=None, n_iter=30):

@@ -141,14 +141,26 @@ class Residual(Operator):
         return out
 
     def design(self, inputs, cache=None):
-        """The main path's design matrix: with the identity skip the block is ``D_B W^T`` plus
-        ``x_{l-2}``, a term constant in ``W``, so its curvature in ``W`` is the main path's.
-        (With a projection the weights are one flat vector, not a row per output channel: the
-        input metric refuses the block.)"""
-        if self.projection is not None:
-            raise NotImplementedError("Residual with a projection has no design matrix of one row of "
-                                      "weights per output channel: theta_metric='input' needs an identity skip")
-        return self.operator.design(inputs[:1], _part(cache, "main"))
+        """``[D_B D_S]``: the main path's design matrix and, with a projection, the skip's beside it
+        (both have a row per output position), so that ``A = [D_B D_S] [W_B W_S]^T`` channel by
+        channel (:meth:`channel_rows`). With the identity skip the block is ``D_B W^T`` plus
+        ``x_{l-2}``, a term constant in ``W``: its curvature in ``W`` is the main path's."""
+        main = self.operator.design(inputs[:1], _part(cache, "main"))
+        if self.projection is None:
+            return main
+        return np.hstack([main, self.projection.design(inputs[1:], _part(cache, "skip"))])
+
+    def channel_rows(self, weights):
+        main, skip = self._split(weights)
+        rows = self.operator.channel_rows(main)
+        return rows if skip is None else np.hstack([rows, self.projection.channel_rows(skip)])
+
+    def set_channel_rows(self, weights, rows):
+        main, skip = self._split(weights)
+        d = self._n_main // self.bias_shape[0]
+        self.operator.set_channel_rows(main, rows[:, :d])
+        if skip is not None:
+            self.projection.set_channel_rows(skip, rows[:, d:])
 
     # ----------------------------------------------------------- the bounds
     def norm_sq(self, weights, source=0, v=None, n_iter=30):

@@ -7,7 +7,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import bregman_solvers as bs
 from bregman_solvers.convolution import AvgPooled, Conv2d
-from bregman_solvers.operators import Dense
+from bregman_solvers.operators import Dense, Operator
 from bregman_solvers.residual import Residual
 from bregman_solvers.regularisers import L1, SquaredL2
 from bregman_solvers.solvers import _metric
@@ -34,12 +34,33 @@ def small_resnet(dtype, projection=False):
     return bs.LiftedNetwork(layers, ["relu", "relu", "tanh", "identity"], dtype=dtype, random_state=1)
 
 
+class NoDesign(Dense):
+    """A dense map that does not say its design matrix (as an operator of one's own might not)."""
+
+    design = Operator.design
+
+
+def channel_rows(op, w):
+    """The documented layout, without the operators' own helpers: a row per output channel; a
+    projection block's flat weights hold the main path's rows, then the projection's."""
+    channels = op.bias_shape[0]
+    if isinstance(op, Residual) and op.projection is not None:
+        n_main = op.operator.n_weights
+        return np.hstack([w.reshape(-1)[:n_main].reshape(channels, -1), w.reshape(-1)[n_main:].reshape(channels, -1)])
+    return w.reshape(channels, -1)
+
+
 NETWORKS = {
     # the network, its design matrices from the chain x_0 .. x_{L-1} in NumPy, each layer's t
     "cnn": (small_cnn, lambda xs: [patches(xs[0], SHAPE, 3), patches(pool(xs[1], (4, 4, 3)), (2, 2, 3), 2,
                                                                       padding=1), xs[2]], [0.5, 0.3, 0.7]),
     "residual": (small_resnet, lambda xs: [patches(xs[0], SHAPE, 3), patches(xs[1], (4, 4, 3), 3, padding=1),
                                            patches(xs[2], (4, 4, 3), 3, padding=1), xs[3]], [0.5, 0.3, 0.7, 0.4]),
+    # the block's rows: its main path's patches of x_2 (4 channels), then the 1x1 projection's x_1 pixels
+    "projection": (lambda dtype: small_resnet(dtype, projection=True),
+                   lambda xs: [patches(xs[0], SHAPE, 3), patches(xs[1], (4, 4, 3), 3, padding=1),
+                               np.hstack([patches(xs[2], (4, 4, 4), 3, padding=1), xs[1].reshape(-1, 3)]), xs[3]],
+                   [0.5, 0.3, 0.7, 0.4]),
 }
 
 
@@ -90,25 +111,25 @@ def test_one_step_against_a_numpy_oracle(batch, dtype, with_anchor, decay, kind)
     expected = []
     for l, (D, (gw, gb)) in enumerate(zip(designs, grads)):
         op = network.layers[l]
-        channels = op.weight_shape[0]
+        channels = op.bias_shape[0]
         ones = np.hstack([D, np.ones((D.shape[0], 1))])
         M = network.lambdas[l] / X.shape[0] * ones.T @ ones
-        G = np.hstack([gw.reshape(channels, -1), gb.reshape(channels, 1)])
+        G = np.hstack([channel_rows(op, gw), gb.reshape(channels, 1)])
         weights, biases = network.unflatten(before)
-        theta = np.hstack([weights[l].reshape(channels, -1), biases[l].reshape(channels, 1)])
+        theta = np.hstack([channel_rows(op, weights[l]), biases[l].reshape(channels, 1)])
         d = len(M) - 1
         G[:, :d] += decay * theta[:, :d]
         M[:d, :d] += decay * np.eye(d)
         if anchor is not None:
             aw, ab = network.unflatten(anchor.astype(np.float64))
-            G = G + (theta - np.hstack([aw[l].reshape(channels, -1), ab[l].reshape(channels, 1)])) / tau
+            G = G + (theta - np.hstack([channel_rows(op, aw[l]), ab[l].reshape(channels, 1)])) / tau
             M = M + np.eye(len(M)) / tau
         M = M + _metric.DAMPING * np.trace(M) / len(M) * np.eye(len(M))
         expected.append((theta, G, M))
     engine.theta_step(t, anchor=anchor, tau_prox=tau if anchor is not None else None)
     for l, (theta, G, M) in enumerate(expected):
-        channels = network.layers[l].weight_shape[0]
-        got = np.hstack([network.weights[l].reshape(channels, -1), network.biases[l].reshape(channels, 1)])
+        op = network.layers[l]
+        got = np.hstack([channel_rows(op, network.weights[l]), network.biases[l].reshape(op.bias_shape[0], 1)])
         if dtype == np.float64:
             new = theta - t[l] * np.linalg.solve(M, G.T).T
             np.testing.assert_allclose(got, new, rtol=1e-10, atol=1e-10 * np.abs(new).max())
@@ -244,8 +265,9 @@ def test_bad_settings_are_refused_by_name(batch):
         bs.ImplicitSGD(epochs=1, theta_metric="newton").fit(dense, X, Y)
     with pytest.raises(ValueError, match=r"theta_metric='input' takes no regulariser but a weight decay .*L1"):
         bs.ImplicitSGD(epochs=1, theta_metric="input", regulariser=L1(0.1)).fit(dense, X, Y)
-    with pytest.raises(ValueError, match="needs layers .* layer 3 is Residual with a projection"):
-        bs.ImplicitSGD(epochs=1, theta_metric="input").fit(small_resnet(np.float64, projection=True), X, Y)
+    no_design = bs.LiftedNetwork([Dense(72, 6), NoDesign(6, 5)], ["relu", "identity"], random_state=0)
+    with pytest.raises(ValueError, match="needs layers .* layer 2 is NoDesign"):
+        bs.ImplicitSGD(epochs=1, theta_metric="input").fit(no_design, X, Y)
     X0, target = dense.check_data(X, Y)
     with pytest.raises(ValueError, match="metric must be one of"):
         StepEngine(dense, X0, target, dense.init_state(X0), metric="newton")
@@ -255,20 +277,21 @@ def test_bad_settings_are_refused_by_name(batch):
 
 def test_auto_takes_the_input_metric_for_a_convolutional_network_that_allows_it(batch):
     """``theta_metric="auto"`` (the default): the input metric for a network with a convolution
-    (the small CNN, LeNet-5, the residual network), the Euclidean steps for dense layers only, a
-    residual block with a projection or an l1 regulariser (which the input metric refuses); a fit
+    (the small CNN, LeNet-5, the residual networks), the Euclidean steps for dense layers only, an
+    operator without a design matrix or an l1 regulariser (which the input metric refuses); a fit
     with the default takes the input metric's steps (0.5 per layer) and ends where
     ``theta_metric="input"`` does, to the bit."""
     lenet5 = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, random_state=0)
     residual = bs.LiftedNetwork.from_architecture("resnet", (6, 6, 2), 5, random_state=0)
     projection = small_resnet(np.float32, projection=True)
+    no_design = bs.LiftedNetwork([Conv2d(SHAPE, 3, 3), NoDesign(48, 5)], ["relu", "identity"], random_state=0)
     dense = bs.LiftedNetwork([72, 6, 5], ["relu", "identity"], random_state=0)
     assert bs.ImplicitSGD().theta_metric == "auto"
     assert bs.ImplicitSGD().metric_for(lenet5) == "input" == bs.ImplicitSGD().metric_for(small_cnn(np.float32))
     assert bs.ImplicitSGD(regulariser=SquaredL2(0.1)).metric_for(lenet5) == "input"
     assert bs.ImplicitSGD(regulariser=L1(0.1)).metric_for(lenet5) == "euclidean"
-    assert bs.ImplicitSGD().metric_for(residual) == "input"
-    assert bs.ImplicitSGD().metric_for(projection) == "euclidean" == bs.ImplicitSGD().metric_for(dense)
+    assert bs.ImplicitSGD().metric_for(residual) == "input" == bs.ImplicitSGD().metric_for(projection)
+    assert bs.ImplicitSGD().metric_for(no_design) == "euclidean" == bs.ImplicitSGD().metric_for(dense)
     assert bs.ImplicitSGD(theta_metric="euclidean").metric_for(lenet5) == "euclidean"
     assert bs.ImplicitSGD(theta_metric="input").metric_for(dense) == "input"
     X, Y = batch

@@ -50,11 +50,9 @@ def check_input_metric(network, regulariser=None):
         raise ValueError(f"theta_metric='input' takes no regulariser but a weight decay (SquaredL2), got "
                          f"{regulariser!r}")
     for l, op in enumerate(network.layers):
-        if type(op).design is Operator.design or op.bias_shape != op.weight_shape[:1]:
-            which = type(op).__name__ + (" with a projection" if getattr(op, "projection", None) else "")
+        if type(op).design is Operator.design or len(op.bias_shape) != 1:
             raise ValueError(f"theta_metric='input' needs layers A(x; W) = D W^T with one bias per output "
-                             f"channel (Dense, Conv2d, AvgPooled, Residual with an identity skip); layer {l + 1} "
-                             f"is {which}")
+                             f"channel (Dense, Conv2d, AvgPooled, Residual); layer {l + 1} is {type(op).__name__}")
 
 
 def resolved_metric(metric, network, regulariser=None):
@@ -69,7 +67,7 @@ def resolved_metric(metric, network, regulariser=None):
         return "euclidean"
     try:
         check_input_metric(network, regulariser)
-    except ValueError:                      # a projection block, an l1 regulariser, ...
+    except ValueError:                      # an operator without a design, an l1 regulariser, ...
         return "euclidean"
     return "input"
 
@@ -136,18 +134,19 @@ def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
     decay = engine.regulariser.alpha if engine.regulariser is not None else 0.0
     for l, op in enumerate(net.layers):
         w, b = net.weights[l], net.biases[l]
-        channels = op.weight_shape[0]
-        theta = np.concatenate([w.reshape(channels, -1), b.reshape(channels, 1)], axis=1).astype(np.float64)
-        grad = np.concatenate([engine.ws.grad_w[l].reshape(channels, -1), engine.ws.grad_b[l].reshape(channels, 1)],
-                              axis=1).astype(np.float64)
+
+        def rows(weights, biases):          # [W b], a row per output channel, in float64
+            return np.concatenate([op.channel_rows(weights), biases.reshape(-1, 1)], axis=1).astype(np.float64)
+
+        theta = rows(w, b)
+        grad = rows(engine.ws.grad_w[l], engine.ws.grad_b[l])
         grad[:, :-1] += decay * theta[:, :-1]
         if ref is not None:
-            grad += (theta - np.concatenate([ref[0][l].reshape(channels, -1), ref[1][l].reshape(channels, 1)],
-                                            axis=1)) / tau_prox
+            grad += (theta - rows(ref[0][l], ref[1][l])) / tau_prox
         factor = metric_factor(engine, l, decay, tau_prox if ref is not None else None)
         if factor is None:
             theta[...] = np.nan
         else:
             theta -= tau_theta[l] * scipy.linalg.cho_solve(factor, grad.T, check_finite=False).T
-        w[...] = theta[:, :-1].reshape(w.shape)
+        op.set_channel_rows(w, theta[:, :-1])
         b[...] = theta[:, -1].reshape(b.shape)

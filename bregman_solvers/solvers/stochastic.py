@@ -64,7 +64,7 @@ class ImplicitSGD(LiftedSolver):
         step in the metric of its input's second moments (its patch matrix's for a convolution,
         ``bregman_solvers/solvers/_metric.py``), so that badly conditioned layers (convolutions)
         take steps of the same order as the others; no regulariser but a weight decay; Dense,
-        Conv2d, AvgPooled and identity-skip Residual layers; the steps one call at a time (not the
+        Conv2d, AvgPooled and Residual layers; the steps one call at a time (not the
         compiled K steps). On
         10,000 MNIST images LeNet-5 reached 92.8% test accuracy after 3 epochs against 88.9% in the
         Euclidean metric (docs/layers.rst); with ``tau=100, tau_theta=0.25`` (the command line's
@@ -219,7 +219,8 @@ class ImplicitSGD(LiftedSolver):
         """The parameter step's metric on ``network``, ``"euclidean"`` or ``"input"``:
         ``theta_metric``, where ``"auto"`` is ``"input"`` for a network with a layer other than
         :class:`~bregman_solvers.operators.Dense` whose layers and regulariser allow it (LeNet-5, the
-        residual network; not a projection block, not an l1 regulariser) and ``"euclidean"`` otherwise."""
+        residual networks; not an operator without a design matrix, not an l1 regulariser) and
+        ``"euclidean"`` otherwise."""
         return resolved_metric(self.theta_metric, network, self.regulariser)
 
     def _settings(self):
