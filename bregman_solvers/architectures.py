@@ -16,8 +16,9 @@ its own auxiliary variable, and average pooling is folded into the layer that re
     blocks (default 1) of two 3x3 convolutions with 16 channels and an identity skip into the
     second one's pre-activation (its convolution starting at zero), average pooling 2 folded
     into a dense head. Hidden auxiliary variables per 28x28 sample: (1 + 2 blocks) x 3,136
-    entries. Not yet stable under implicit SGD: three blocks diverge, one block collapses to a
-    constant output after a few epochs (docs/layers.rst, "What was measured").
+    entries. With Euclidean parameter steps three blocks diverge and one block collapses to a
+    constant output after a few epochs; in the input metric (``theta_metric="auto"``, the
+    default) both train (docs/layers.rst, "What was measured").
 """
 import numpy as np
 
