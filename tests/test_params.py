@@ -70,8 +70,10 @@ def test_every_stochastic_solver_checks_its_table_once_in_fit():
     shared = set(inspect.signature(DistributedImplicitSGD.__init__).parameters) & set(
         bs.ImplicitSGD._parameter_constraints)
     assert set(shared_constraints(bs.ImplicitSGD, DistributedImplicitSGD)) == shared
-    shard = DistributedImplicitSGD(momentum=0.3, tau=3.0, batch_size=7, callback=print)._shard_solver()
+    shard = DistributedImplicitSGD(momentum=0.3, tau=3.0, batch_size=7, callback=print,
+                                   theta_metric="euclidean")._shard_solver()
     assert (shard.momentum, shard.tau, shard.batch_size, shard.callback) == (0.3, 3.0, 7, None)
+    assert shard.theta_metric == "euclidean" and DistributedImplicitSGD()._shard_solver().theta_metric == "auto"
     X, Y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)
     net = bs.LiftedNetwork([3, 4, 2], ["relu", "identity"], dtype="float32")
     for cls, kwargs, error, match in (
@@ -109,6 +111,9 @@ def test_the_estimators_hand_on_settings_by_the_solvers_own_signatures():
                                   aux_start="stored", learning_rate=0.02, batch_size=17, n_threads=1)
     assert settings_for(bs.SGDBP, est, leave_out=("epochs",)) == dict(
         batch_size=17, learning_rate=0.02, regulariser=None, n_threads=1, random_state=None, verbose=False)
+    # the Dask driver too, the parameter step's metric included (its shards run plain ImplicitSGD)
+    driver = _make_solver(LiftedBregmanClassifier(n_workers=2, theta_metric="euclidean", tau=3.0), epochs=1)
+    assert (driver.theta_metric, driver.tau, driver._shard_solver().theta_metric) == ("euclidean", 3.0, "euclidean")
     for name, cls in _STOCHASTIC_SOLVERS.items():
         solver = _make_solver(est.set_params(solver=name), epochs=4)
         assert isinstance(solver, cls) and solver.epochs == 4

@@ -122,7 +122,7 @@ class DistributedImplicitSGD(LiftedSolver):
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
-                 momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES):
+                 momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto"):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         # the shards' implicit SGD (the driver holds it as settings, see _shard_solver)
         self.batch_size = batch_size
@@ -138,6 +138,7 @@ class DistributedImplicitSGD(LiftedSolver):
         self.safeguard = safeguard
         self.aux_start = aux_start
         self.momentum = momentum
+        self.theta_metric = theta_metric
         # the fit's epochs and what the epoch loop records
         self.epochs = epochs
         self.random_state = random_state
