@@ -123,6 +123,11 @@ def metric_factor(engine, l, decay, tau_prox):
     return factor
 
 
+def _rows(op, weights, biases):
+    """``[W b]`` of one layer, a row per output channel (:meth:`Operator.channel_rows`), in float64."""
+    return np.concatenate([op.channel_rows(weights), biases.reshape(-1, 1)], axis=1).astype(np.float64)
+
+
 def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
     """The parameter step of every layer of ``engine``'s problem in the input metric (module
     docstring), from the residuals of its last evaluation; ``tau_theta[l]`` is ``t`` of layer ``l``;
@@ -134,15 +139,11 @@ def input_metric_step(engine, tau_theta, anchor=None, tau_prox=None):
     decay = engine.regulariser.alpha if engine.regulariser is not None else 0.0
     for l, op in enumerate(net.layers):
         w, b = net.weights[l], net.biases[l]
-
-        def rows(weights, biases):          # [W b], a row per output channel, in float64
-            return np.concatenate([op.channel_rows(weights), biases.reshape(-1, 1)], axis=1).astype(np.float64)
-
-        theta = rows(w, b)
-        grad = rows(engine.ws.grad_w[l], engine.ws.grad_b[l])
+        theta = _rows(op, w, b)
+        grad = _rows(op, engine.ws.grad_w[l], engine.ws.grad_b[l])
         grad[:, :-1] += decay * theta[:, :-1]
         if ref is not None:
-            grad += (theta - rows(ref[0][l], ref[1][l])) / tau_prox
+            grad += (theta - _rows(op, ref[0][l], ref[1][l])) / tau_prox
         factor = metric_factor(engine, l, decay, tau_prox if ref is not None else None)
         if factor is None:
             theta[...] = np.nan
