@@ -84,8 +84,8 @@ def checked_metric(metric, network, regulariser):
 
 def input_gram(design, alpha, split=(1, 1)):
     """``alpha [D 1]^T [D 1]`` in float64, ``D`` of shape (rows, d): the product ``D^T D`` in
-    ``D``'s own dtype (one BLAS product, split as the layers' products are), its sums and the
-    solve in float64."""
+    ``D``'s own dtype (one BLAS product, split as the layers' products are), the column sums in
+    float64."""
     d = design.shape[1]
     design = np.ascontiguousarray(design)
     product = np.empty((d, d), design.dtype)
