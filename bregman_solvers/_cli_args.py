@@ -59,7 +59,7 @@ def _step_or_rule(*rules):
 
 
 _step_or_auto = _step_or_rule("auto", "lipschitz")
-_step_or_lipschitz = _step_or_rule("lipschitz")
+_step_or_auto_tau = _step_or_rule("auto")
 
 
 def _nonnegative(text):

@@ -20,13 +20,10 @@ __all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "LBN", "apply_preset", "
 LBN = {"library": "lifted Bregman network (LBN, library defaults)", "paper": "lifted Bregman network (LBN, paper)"}
 
 #: The lifted solvers' steps where the command line leaves them, with the library's preset: the
-#: estimators' own defaults but for the step sizes of the experiments (docs/results.rst)
-LIFTED_STEPS = {"bregman": dict(tau_theta="auto", tau_x=0.5, tau=10.0),
-                # tau_x 0.5 fails on LeNet-5 where 0.05-0.2 learn (docs/layers.rst, "What was measured");
-                # in the input metric a tenth of the proximity and half the Gauss-Newton step train
-                # LeNet-5 faster (docs/layers.rst, "Steps in the metric of each layer's input")
-                "convolutional": dict(tau_theta=0.25, tau_x=0.1, tau=100.0),
-                "convolutional-euclidean": dict(tau_theta="auto", tau_x=0.1, tau=10.0),
+#: estimators' own defaults but for the step sizes of the experiments (docs/results.rst). LBN's are
+#: the defaults, whose "auto" depends on the network (ImplicitSGD.steps_for: tau 10 and tau_x 0.5 for
+#: --arch mlp; tau_x 0.1 for the convolutional ones and, in the input metric, tau 100, tau_theta 0.25)
+LIFTED_STEPS = {"bregman": dict(tau_theta="auto", tau_x="auto", tau="auto"),
                 # the classical penalty keeps 0.5|x|^2 in the smooth part: it needs MATH.md's smaller steps
                 "classical": dict(tau_theta=0.1, tau_x=0.1, tau=1.0),
                 "autoencoder": dict(tau_theta=0.1, tau_x=0.1, tau=1.0)}

@@ -9,6 +9,7 @@ from .distributed import DistributedImplicitSGD
 from .regularisers import SquaredL2
 from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
                       ModelAveraging, ProximalGradient, StochasticProximalGradient)
+from .solvers._batches import AUTO_TAU
 
 __all__ = ["SOLVERS"]
 
@@ -70,7 +71,10 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
         return DistributedImplicitSGD(averaging="batch" if name == "averaging" else "shard", **settings, **given)
     if name in _STOCHASTIC_SOLVERS:
         cls = _STOCHASTIC_SOLVERS[name]
-        return cls(**settings_for(cls, est, leave_out=given), **given)
+        settings = settings_for(cls, est, leave_out=given)
+        if cls is ImplicitSGDBP and isinstance(settings["tau"], str) and settings["tau"] == "auto":
+            settings["tau"] = AUTO_TAU["euclidean"]      # back-propagation's steps are Euclidean
+        return cls(**settings, **given)
     if name == "gd-bp":
         return GradientDescentBP(learning_rate=est.learning_rate, epochs=epochs, regulariser=regulariser,
                                  code_regulariser=code_regulariser, verbose=est.verbose, n_threads=est.n_threads,

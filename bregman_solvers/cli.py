@@ -23,7 +23,7 @@ from .exceptions import DivergenceError
 from .network import LiftedNetwork
 from .solvers._metric import resolved_metric
 from ._cli_args import (_HelpFormatter, _Parser, add_network_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
-                        _step_or_lipschitz, _sync_every)
+                        _step_or_auto_tau, _sync_every)
 from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
@@ -107,10 +107,7 @@ def classify(args):
     results, histories, kept = {}, {}, None
     for name, model in models.items():
         print(f"training {name} ...", flush=True)
-        preset = model.get("penalty", "bregman")
-        if preset == "bregman" and args.arch != "mlp":
-            preset = "convolutional" if input_metric else "convolutional-euclidean"
-        steps = model_steps(args, preset, "classify")
+        steps = model_steps(args, model.get("penalty", "bregman"), "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
             estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
             alpha=0.0, theta_metric=metric,                           # the experiments have no weight decay
@@ -316,12 +313,13 @@ def build_parser():
                        help="parameter step of the lifted solvers: a number, 'auto' (the library's rule) or "
                        "'lipschitz' (1/L, the paper's) (default: auto for LBN, 0.1 for the classical network and "
                        "the autoencoders; lipschitz with --preset paper)")
-        p.add_argument("--tau-x", type=_step_or_lipschitz, default=None, help="auxiliary-variable step of the "
-                       "lifted solvers, a number or 'lipschitz' (default: 0.5 for LBN, 0.1 for LBN with a "
-                       "convolutional --arch, the classical network and the autoencoders; lipschitz with --preset "
-                       "paper)")
-        p.add_argument("--tau", type=_step, default=None, help="weight of implicit SGD's proximity term "
-                       "(default: 10 for LBN, 1 for the classical network and the autoencoders)")
+        p.add_argument("--tau-x", type=_step_or_auto, default=None, help="auxiliary-variable step of the "
+                       "lifted solvers, a number, 'auto' or 'lipschitz' (default: auto for LBN, i.e. 0.5 for --arch mlp "
+                       "and 0.1 for the convolutional ones; 0.1 for the classical network and the autoencoders; "
+                       "lipschitz with --preset paper)")
+        p.add_argument("--tau", type=_step_or_auto_tau, default=None, help="weight of implicit SGD's proximity "
+                       "term, a number or 'auto' (default: auto for LBN, i.e. 10, or 100 in the input metric; 1 for the classical network "
+                       "and the autoencoders)")
         p.add_argument("--learning-rate", type=_step, default=None, help="step of the back-propagation "
                        "baselines (default: 0.1 for classify, 0.05 for the autoencoders)")
         p.add_argument("--seed", type=_seed, default=0, help="seed of the initialisation, batches and noise")

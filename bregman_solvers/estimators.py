@@ -67,10 +67,12 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         10 iterations for a deterministic solver. Measured over ten seeds on the three small sets
         (docs/estimators.rst): 10 epochs left 50 steps on breast cancer and 20 on wine, and the
         test accuracy varied with the seed.
-    tau, tau_theta, tau_x : float
+    tau, tau_theta, tau_x : float, schedule or "auto", default "auto"
         Steps of the lifted stochastic solvers (see :class:`~bregman_solvers.ImplicitSGD`);
-        ``tau_theta="auto"`` (default) caps 0.5 by the layers' Lipschitz bounds, so that
-        unscaled data do not diverge.
+        ``tau_theta="auto"`` caps 0.5 by the layers' Lipschitz bounds, so that unscaled data do
+        not diverge; ``tau="auto"`` is 10 (100 for a convolutional network in the input metric)
+        and ``tau_x="auto"`` 0.5 (0.1 for a network with convolutions, pooling or residual
+        blocks). ``solver="isgd-bp"`` takes ``tau="auto"`` as 10.
     learning_rate : float
         Step of the back-propagation baselines.
     alpha : float >= 0, default 0.08
@@ -140,9 +142,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", output="softmax", lambdas=1.0,
-                 layers=None, image_shape=None, solver="isgd", batch_size=100, inner_iterations=10, epochs="auto", tau=10.0,
+                 layers=None, image_shape=None, solver="isgd", batch_size=100, inner_iterations=10, epochs="auto", tau="auto",
                  tau_theta="auto",
-                 tau_x=0.5, learning_rate=0.1, alpha=0.08, regulariser=None, penalty="bregman", track_metrics=False,
+                 tau_x="auto", learning_rate=0.1, alpha=0.08, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7,
                  min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto"):

@@ -34,7 +34,8 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--tau-x", type=float, default=0.1, help="0.5 fails on LeNet-5 (docs/layers.rst)")
+    parser.add_argument("--tau-x", default="auto", help="the auxiliary variables' step: 'auto' (0.1 for a CNN; "
+                        "0.5, the dense networks', fails on LeNet-5: docs/layers.rst) or a number")
     parser.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default="auto",
                         help="the parameter step's metric: auto is the input metric for both networks")
     args = parser.parse_args(argv)
@@ -57,13 +58,14 @@ def main(argv=None):
         return False
 
     start = time.time()
-    settings = dict(epochs=args.epochs, tau_x=args.tau_x, random_state=0, callback=report,
-                    theta_metric=args.theta_metric)
-    if bs.ImplicitSGD(**settings).metric_for(net) == "input":
-        # in the input metric, a weaker proximity term and half the Gauss-Newton step (the command
-        # line's convolutional preset; docs/layers.rst, "Steps in the metric of each layer's input")
-        settings.update(tau=100.0, tau_theta=0.25)
-    bs.ImplicitSGD(**settings).fit(net, X, one_hot(y, 10, "float32"))
+    tau_x = args.tau_x if args.tau_x == "auto" else float(args.tau_x)
+    solver = bs.ImplicitSGD(epochs=args.epochs, tau_x=tau_x, random_state=0, callback=report,
+                            theta_metric=args.theta_metric)
+    # "auto" steps: in the input metric a weak proximity term (tau 100) and a quarter of the
+    # Gauss-Newton step; tau_x 0.1 (docs/layers.rst, "Steps in the metric of each layer's input")
+    tau, tau_x = solver.steps_for(net)
+    print(f"parameter steps in the {solver.metric_for(net)} metric, tau {tau}, tau_x {tau_x}")
+    solver.fit(net, X, one_hot(y, 10, "float32"))
 
 
 if __name__ == "__main__":

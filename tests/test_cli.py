@@ -86,9 +86,12 @@ def test_classify_takes_the_input_metric_for_convolutions_by_default(tmp_path, m
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
     assert lifted == f"lifted Bregman network ({label})"
     steps = results["history"][lifted]["tau_theta"][0]
-    # the convolutional preset in the input metric: t = 0.25 and tau = 100 (docs/layers.rst)
+    # the defaults' "auto" in the input metric: t = 0.25 (and tau = 100: test_stochastic) per layer
     assert all(t == 0.25 for t in steps) == ("input metric" in label)
-    assert (steps_given["isgd"] == (100.0, 0.25)) == ("input metric" in label)
+    assert steps_given["isgd"] == (("auto", "lipschitz") if "paper" in label else ("auto", "auto"))
+    # tau_x "auto" (or the paper's rule): 0.1 for every hidden layer of a convolutional network
+    assert all(t == 0.1 for t in results["history"][lifted]["tau_x"][0]) == ("paper" not in label and
+                                                                           "16" not in options)
 
 
 @pytest.mark.parametrize("command", ["autoencoder", "denoise"])
@@ -219,7 +222,8 @@ def test_sizes_beyond_the_data_and_an_out_file_are_clear_errors(tmp_path, capsys
 
 def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
     """--tau-theta/--tau-x/--tau/--learning-rate override the models' step sizes; unset, each model keeps
-    its own (LBN 0.5/0.5/10, the classical network 0.1/0.1/1, SGD-BP 0.1)."""
+    its own (LBN "auto" for all three, i.e. 0.5/10 for tau_x/tau on this dense network; the classical
+    network 0.1/0.1/1, SGD-BP 0.1)."""
     from bregman_solvers import cli
 
     seen = []
@@ -233,7 +237,11 @@ def test_step_options_reach_the_estimators(tmp_path, monkeypatch):
     monkeypatch.setattr(cli.LiftedBregmanClassifier, "fit", spy)
     assert main(["classify", *TINY, "--hidden", "16", "--classical", "--out", str(tmp_path)]) == 0
     by_penalty = {(s["solver"], s["penalty"]): s for s in seen}
-    assert by_penalty[("isgd", "bregman")]["tau_theta"] == "auto" and by_penalty[("isgd", "bregman")]["tau"] == 10.0
+    assert by_penalty[("isgd", "bregman")]["tau_theta"] == "auto" == by_penalty[("isgd", "bregman")]["tau"]
+    seen.clear()
+    assert main(["classify", *TINY, "--hidden", "16", "--tau", "auto", "--tau-x", "auto", "--out",
+                 str(tmp_path / "auto")]) == 0
+    assert (seen[0]["tau"], seen[0]["tau_x"]) == ("auto", "auto")
     assert by_penalty[("isgd", "classical")]["tau_x"] == 0.1 and by_penalty[("isgd", "classical")]["tau"] == 1.0
     # the momentum: LBN's default, none for the classical network as published
     assert by_penalty[("isgd", "bregman")]["momentum"] == 0.7 and by_penalty[("isgd", "classical")]["momentum"] == 0
@@ -336,6 +344,8 @@ def test_resume_without_a_checkpoint_is_an_error_naming_the_folder(tmp_path, cap
 def test_errors_are_one_line_with_a_hint(capsys):
     """argparse's errors: one line and the --help hint, no usage block; value forms stated."""
     for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or 'lipschitz' or a positive number"),
+                       (["classify", "--tau-x", "-1"], "must be 'auto' or 'lipschitz' or a positive number"),
+                       (["classify", "--tau", "lipschitz"], "must be 'auto' or a positive number"),
                        (["classify", "--epochs", "0"], "must be a positive integer"),
                        (["bogus"], "invalid choice"), ([], "required: command")):
         with pytest.raises(SystemExit) as exit_:

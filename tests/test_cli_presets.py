@@ -55,8 +55,8 @@ def test_classify_with_the_paper_preset_trains_algorithm_1_as_published(tmp_path
     seen = _spy(monkeypatch, cli.LiftedBregmanClassifier)
     assert main(["classify", "--preset", "paper", *SMALL, "--hidden", "16", "--out", str(tmp_path)]) == 0
     lbn = next(p for p in seen if p["solver"] == "isgd")
-    assert (lbn["tau_theta"], lbn["tau_x"], lbn["tau"], lbn["momentum"], lbn["aux_start"]) == \
-        ("lipschitz", "lipschitz", 10.0, 0.0, "stored")
+    assert (lbn["tau_theta"], lbn["tau_x"], lbn["tau"], lbn["momentum"], lbn["aux_start"], lbn["theta_metric"]) == \
+        ("lipschitz", "lipschitz", "auto", 0.0, "stored", "euclidean")   # tau "auto": 10 in the Euclidean metric
     assert next(p for p in seen if p["solver"] == "sgd-bp")["learning_rate"] == 0.1
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["table1"]) == {"lifted Bregman network (LBN, paper)", "SGD-BP"}
@@ -65,7 +65,7 @@ def test_classify_with_the_paper_preset_trains_algorithm_1_as_published(tmp_path
     seen.clear()
     assert main(["classify", *SMALL, "--hidden", "16", "--out", str(tmp_path / "library")]) == 0
     lbn = next(p for p in seen if p["solver"] == "isgd")
-    assert (lbn["tau_theta"], lbn["tau_x"], lbn["momentum"], lbn["aux_start"]) == ("auto", 0.5, 0.7, "forward")
+    assert (lbn["tau_theta"], lbn["tau_x"], lbn["momentum"], lbn["aux_start"]) == ("auto", "auto", 0.7, "forward")
     table = json.loads((tmp_path / "library" / "results.json").read_text())["table1"]
     assert "lifted Bregman network (LBN, library defaults)" in table
 

@@ -225,7 +225,8 @@ def test_a_full_step_on_a_quadratic_block_is_its_gauss_newton_step(batch):
 def test_lenet5_learns_faster_in_the_input_metric():
     """The embedded MNIST images, 2 epochs of LeNet-5 (the command line's conv steps, tau_x 0.1): the
     input metric ahead of the Euclidean steps (whose convolution steps are their tight Lipschitz
-    bounds, about 0.002 and 0.01), with the rule's 0.5 for every layer."""
+    bounds, about 0.002 and 0.01), with the rule's 0.25 for every layer (and tau "auto": 100 in the
+    input metric, 10 in the Euclidean one)."""
     from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
     X, y = load_mnist(n_samples=600)
@@ -238,7 +239,7 @@ def test_lenet5_learns_faster_in_the_input_metric():
                                 validation_data=(X, Y)).fit(network, X, Y)
         accuracy[metric] = result.history["val_accuracy"][-1]
         if metric == "input":
-            assert result.history["tau_theta"][0] == [0.5] * 5 and result.history["recoveries"] == [0, 0]
+            assert result.history["tau_theta"][0] == [0.25] * 5 and result.history["recoveries"] == [0, 0]
     assert accuracy["input"] > accuracy["euclidean"] + 0.05
 
 
@@ -279,7 +280,7 @@ def test_auto_takes_the_input_metric_for_a_convolutional_network_that_allows_it(
     """``theta_metric="auto"`` (the default): the input metric for a network with a convolution
     (the small CNN, LeNet-5, the residual networks), the Euclidean steps for dense layers only, an
     operator without a design matrix or an l1 regulariser (which the input metric refuses); a fit
-    with the default takes the input metric's steps (0.5 per layer) and ends where
+    with the default takes the input metric's steps (0.25 per layer) and ends where
     ``theta_metric="input"`` does, to the bit."""
     lenet5 = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, random_state=0)
     residual = bs.LiftedNetwork.from_architecture("resnet", (6, 6, 2), 5, random_state=0)
@@ -301,5 +302,41 @@ def test_auto_takes_the_input_metric_for_a_convolutional_network_that_allows_it(
         result = bs.ImplicitSGD(epochs=1, batch_size=3, random_state=0, theta_metric=metric).fit(network, X, Y)
         fits[metric] = (network.parameter_vector.copy(), result.history["tau_theta"][0])
     np.testing.assert_array_equal(fits["auto"][0], fits["input"][0])
-    assert fits["auto"][1] == [0.5] * 3 != fits["euclidean"][1]
+    assert fits["auto"][1] == [0.25] * 3 != fits["euclidean"][1]
     assert not np.array_equal(fits["auto"][0], fits["euclidean"][0])
+
+
+def test_auto_proximity_and_auxiliary_steps_follow_the_network_and_the_metric(batch):
+    """``tau="auto"`` is 10 with Euclidean parameter steps and 100 in the input metric; ``tau_x="auto"``
+    0.5 for dense layers and 0.1 for a network with another operator; given values pass through. A fit
+    with the defaults ends where one given the resolved numbers does, to the bit, for ImplicitSGD and
+    its subclasses (which share the rule), and the estimators hand "auto" on (ISGD-BP takes it as 10)."""
+    from bregman_solvers._estimator_solvers import _make_solver
+    from bregman_solvers.estimators import LiftedBregmanClassifier
+
+    lenet5 = bs.LiftedNetwork.from_architecture("lenet5", (28, 28, 1), 10, random_state=0)
+    dense = bs.LiftedNetwork([72, 6, 5], ["relu", "identity"], random_state=0)
+    assert bs.ImplicitSGD().steps_for(dense) == (10.0, 0.5)
+    assert bs.ImplicitSGD().steps_for(lenet5) == (100.0, 0.1)
+    assert bs.ImplicitSGD(theta_metric="euclidean").steps_for(lenet5) == (10.0, 0.1)
+    assert bs.ImplicitSGD(theta_metric="input").steps_for(dense) == (100.0, 0.5)
+    assert bs.ImplicitSGD(tau=3.0, tau_x="lipschitz").steps_for(lenet5) == (3.0, "lipschitz")
+    assert bs.ModelAveraging().steps_for(lenet5) == (100.0, 0.1)
+    X, Y = batch
+    for make, resolved in [(small_cnn, dict(tau=100.0, tau_x=0.1)), (small_resnet, dict(tau=100.0, tau_x=0.1)),
+                           (lambda dtype: bs.LiftedNetwork([72, 6, 5], ["relu", "identity"], dtype=dtype,
+                                                           random_state=0), dict(tau=10.0, tau_x=0.5))]:
+        for cls in (bs.ImplicitSGD, bs.ModelAveraging, bs.StochasticProximalGradient):
+            given = {} if cls is bs.StochasticProximalGradient else dict(tau=resolved["tau"])
+            ends = []
+            for settings in ({}, dict(given, tau_x=resolved["tau_x"])):
+                network = make(np.float64)
+                cls(epochs=1, batch_size=3, random_state=0, **settings).fit(network, X, Y)
+                ends.append(network.parameter_vector.copy())
+            np.testing.assert_array_equal(*ends)
+    assert _make_solver(LiftedBregmanClassifier(solver="isgd-bp")).tau == 10.0
+    assert _make_solver(LiftedBregmanClassifier()).tau == "auto"
+    with pytest.raises(ValueError, match="tau"):
+        bs.ImplicitSGD(tau="automatic").fit(small_cnn(np.float64), X, Y)
+    with pytest.raises(ValueError, match="tau_x"):
+        bs.ImplicitSGD(tau_x="auto-ish").fit(small_cnn(np.float64), X, Y)

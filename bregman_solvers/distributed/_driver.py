@@ -118,7 +118,7 @@ class DistributedImplicitSGD(LiftedSolver):
 
     def __init__(self, n_workers=None, sync_every=None, averaging="shard", client=None, scheduler=None,
                  threads_per_worker=None, aux_storage="memory", aux_dir=None, dashboard=False, batch_size=100,
-                 inner_iterations=10, epochs=10, tau=10.0, tau_theta="auto", tau_x=0.5, splitting="phi",
+                 inner_iterations=10, epochs=10, tau="auto", tau_theta="auto", tau_x="auto", splitting="phi",
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",

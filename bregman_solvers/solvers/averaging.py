@@ -44,7 +44,7 @@ class ModelAveraging(ImplicitSGD):
         (``averaging="batch"``, ``sync_every="epoch"``).
     """
 
-    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau=10.0, tau_theta=0.5, tau_x=0.5,
+    def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau="auto", tau_theta=0.5, tau_x="auto",
                  n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
                  drop_last=False, random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
