@@ -12,6 +12,10 @@ def add_network_options(p):
                    "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
     p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
                    help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
+    p.add_argument("--output", choices=["identity", "softmax"], default="identity",
+                   help="the output layer of every model: identity with the mean squared error to the one-hot "
+                   "labels (the paper's, Section 6.1) or softmax with its Bregman loss, the cross-entropy "
+                   "(the estimators' default)")
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
     p.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default=None,
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "

@@ -109,7 +109,7 @@ def classify(args):
         print(f"training {name} ...", flush=True)
         steps = model_steps(args, model.get("penalty", "bregman"), "classify")
         est = LiftedBregmanClassifier(**_workers(args, dict(
-            estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output="identity",
+            estimator_settings(args), hidden_layer_sizes=args.hidden, activation="relu", output=args.output,
             alpha=0.0, theta_metric=metric,                           # the experiments have no weight decay
             **_architecture(args), **model, **steps)))
         if model["solver"] != "sgd-bp":

@@ -750,3 +750,30 @@ def test_figures_draws_the_papers_figures_1_and_2(tmp_path):
         assert np.all(loss >= squared - 1e-12)                       # Theorem 10
         at = np.argmin(np.abs(sigma - x_value))                      # x = sigma(z) there (to the grid)
         assert loss[at] < 1e-3 and np.all(np.diff(sigma) >= -1e-15)  # monotone activations
+
+
+def test_output_option_reaches_every_model(tmp_path, monkeypatch, capsys):
+    """--output softmax: every model's output layer is softmax (its Bregman loss the cross-entropy);
+    the default is the paper's identity output with the mean squared error; the settings record it;
+    another value is refused by name."""
+    from bregman_solvers import cli
+
+    seen = {}
+
+    class Recording(cli.LiftedBregmanClassifier):
+        def fit(self, X, y, **kwargs):
+            fitted = super().fit(X, y, **kwargs)
+            seen[self.solver] = self.network_.activations[-1].name
+            return fitted
+
+    monkeypatch.setattr(cli, "LiftedBregmanClassifier", Recording)
+    for output in ("softmax", None):
+        seen.clear()
+        option = ["--output", output] if output else []
+        assert main(["classify", *TINY, "--hidden", "16", *option, "--out", str(tmp_path / str(output))]) == 0
+        assert seen == {"isgd": output or "identity", "sgd-bp": output or "identity"}
+        settings = json.loads((tmp_path / str(output) / "results.json").read_text())["settings"]
+        assert settings["output"] == (output or "identity")
+    with pytest.raises(SystemExit):
+        main(["classify", "--output", "sigmoid"])
+    assert "--output" in capsys.readouterr().err
