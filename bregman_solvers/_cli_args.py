@@ -12,6 +12,8 @@ def add_network_options(p):
                    "network (bregman_solvers.architectures); the convolutional ones take tau_x 0.1")
     p.add_argument("--hidden", type=_positive, nargs="+", default=[784, 784, 784], metavar="WIDTH",
                    help="hidden widths of the dense network (--arch mlp), one positive integer per hidden layer")
+    p.add_argument("--blocks", type=_positive, default=None,
+                   help="basic blocks of --arch resnet (default: 1; the issue's deeper network has 3)")
     p.add_argument("--output", choices=["identity", "softmax"], default="identity",
                    help="the output layer of every model: identity with the mean squared error to the one-hot "
                    "labels (the paper's, Section 6.1) or softmax with its Bregman loss, the cross-entropy "
@@ -21,6 +23,14 @@ def add_network_options(p):
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
                    "step in the metric of its input, which trains the convolutions faster; docs/layers.rst); "
                    "default: auto (input for lenet5 and resnet, euclidean for mlp), euclidean with --preset paper")
+
+
+def architecture_options(args):
+    """The options of ``--arch``'s architecture (:data:`bregman_solvers.architectures.OPTIONS`):
+    ``--hidden`` for mlp, ``--blocks`` (where given) for resnet."""
+    if args.arch == "mlp":
+        return {"hidden": args.hidden}
+    return {} if args.blocks is None else {"blocks": args.blocks}
 
 
 def _number(text):

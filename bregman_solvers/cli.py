@@ -20,9 +20,10 @@ from .datasets import add_gaussian_noise
 from .estimators import DenoisingAutoencoder, LiftedBregmanClassifier, SparseAutoencoder
 from ._estimator_solvers import _STOCHASTIC
 from .exceptions import DivergenceError
+from .architectures import architecture
 from .network import LiftedNetwork
 from .solvers._metric import resolved_metric
-from ._cli_args import (_HelpFormatter, _Parser, add_network_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
+from ._cli_args import (_HelpFormatter, _Parser, add_network_options, architecture_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _step_or_auto_tau, _sync_every)
 from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
@@ -72,16 +73,17 @@ def _workers(args, params):
 
 
 def _architecture(args):
-    """The classifier's ``layers`` and ``image_shape`` for ``--arch`` (28x28 grey images)."""
+    """The classifier's ``layers`` (a name, or operators for ``--blocks``) and ``image_shape`` (28x28)."""
     if args.arch == "mlp":
         return {}
-    return dict(layers=args.arch, image_shape=(28, 28, 1))
+    options = architecture_options(args)
+    layers = architecture(args.arch, (28, 28, 1), 10, **options) if options else args.arch
+    return dict(layers=layers, image_shape=(28, 28, 1))
 
 
 def _network(args):
     """An untrained network of ``--arch`` (its shapes: the memory estimate, the tables' columns)."""
-    options = {"hidden": args.hidden} if args.arch == "mlp" else {}
-    return LiftedNetwork.from_architecture(args.arch, (28, 28, 1), 10, dtype=args.dtype, **options)
+    return LiftedNetwork.from_architecture(args.arch, (28, 28, 1), 10, dtype=args.dtype, **architecture_options(args))
 
 
 def _print_memory(est, n_train, args):
@@ -389,6 +391,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if getattr(args, "preset", None) is not None:
         apply_preset(args)
+    if getattr(args, "blocks", None) is not None and args.arch != "resnet":
+        return parser.error(f"--blocks is an option of --arch resnet, not of --arch {args.arch}")
     if args.out is not None:
         try:
             os.makedirs(args.out, exist_ok=True)

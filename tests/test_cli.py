@@ -777,3 +777,19 @@ def test_output_option_reaches_every_model(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--output", "sigmoid"])
     assert "--output" in capsys.readouterr().err
+
+
+def test_blocks_builds_the_deeper_residual_network(tmp_path, capsys):
+    """--blocks 2 with --arch resnet: two basic blocks (five hidden lifted layers), the memory line
+    counts their auxiliary variables, the settings record it; with another --arch it is refused."""
+    assert main(["classify", *TINY, "--epochs", "1", "--arch", "resnet", "--blocks", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "x 15,680 entries" in out                   # (1 + 2 x 2) x 14 x 14 x 16 per sample
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["settings"]["blocks"] == 2
+    lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    assert len(results["history"][lifted]["tau_x"][0]) == 5
+    for argv in (["--arch", "lenet5", "--blocks", "2"], ["--blocks", "3"], ["--arch", "resnet", "--blocks", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["classify", *argv, "--out", str(tmp_path)])
+        assert exit_.value.code == 2 and "--blocks" in capsys.readouterr().err
