@@ -59,20 +59,39 @@ def _momentum(text):
     return value
 
 
-def _step_or_rule(*rules):
-    """The type of a step option: a positive number or one of the step rules named ``rules``."""
+def _cosine(text):
+    """Whether ``text`` is ``cosine:START:END`` with ``0 < END <= START`` finite (see :func:`cosine_steps`)."""
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] != "cosine":
+        return False
+    start, end = _number(parts[1]), _number(parts[2])
+    return bool(np.isfinite(start) and 0 < end <= start)
+
+
+def cosine_steps(text, epochs):
+    """A step option's ``cosine:START:END``: :class:`~bregman_solvers.schedules.Cosine` from START in the
+    first epoch to END in the last of ``epochs``."""
+    from .schedules import Cosine
+
+    _, start, end = text.split(":")
+    return Cosine(float(start), max(epochs - 1, 1), float(end))
+
+
+def _step_or_rule(*rules, cosine=False):
+    """The type of a step option: a positive number, one of the step rules named ``rules`` or, with
+    ``cosine``, a cosine annealing ``cosine:START:END`` over the run's epochs."""
     def step(text):
-        if text in rules:
+        if text in rules or (cosine and _cosine(text)):
             return text
         try:
             return _step(text)
         except argparse.ArgumentTypeError:
-            names = " or ".join(repr(r) for r in rules)
+            names = " or ".join(repr(r) for r in rules) + (" or 'cosine:START:END'" if cosine else "")
             raise argparse.ArgumentTypeError(f"must be {names} or a positive number, got {text!r}") from None
     return step
 
 
-_step_or_auto = _step_or_rule("auto", "lipschitz")
+_step_or_auto = _step_or_rule("auto", "lipschitz", cosine=True)
 _step_or_auto_tau = _step_or_rule("auto")
 
 

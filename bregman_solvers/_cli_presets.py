@@ -13,6 +13,8 @@ the back-propagation learning rates) stay the library's, and docs/cli.rst lists 
 Every table, legend and JSON record names the LBN model with its preset.
 """
 
+from ._cli_args import cosine_steps
+
 __all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "LBN", "apply_preset", "model_steps", "estimator_settings",
            "preset_note"]
 
@@ -65,6 +67,9 @@ def model_steps(args, kind, command):
         defaults.update(PAPER_STEPS)
     steps = {name: getattr(args, name) if getattr(args, name) is not None else value
              for name, value in defaults.items()}
+    for name in ("tau_theta", "tau_x"):
+        if isinstance(steps[name], str) and steps[name].startswith("cosine:"):
+            steps[name] = cosine_steps(steps[name], args.epochs)
     steps["learning_rate"] = args.learning_rate if args.learning_rate is not None else BACKPROP_STEPS[command]
     return steps
 

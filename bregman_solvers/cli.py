@@ -312,11 +312,11 @@ def build_parser():
                        help="inertial step between implicit SGD's batches, in [0, 1) (default: 0.7 for "
                        "classify, 0 for the autoencoders)")
         p.add_argument("--tau-theta", type=_step_or_auto, default=None,
-                       help="parameter step of the lifted solvers: a number, 'auto' (the library's rule) or "
-                       "'lipschitz' (1/L, the paper's) (default: auto for LBN, 0.1 for the classical network and "
+                       help="parameter step of the lifted solvers: a number, 'auto' (the library's rule), "
+                       "'lipschitz' (1/L, the paper's) or 'cosine:START:END' (annealed over the epochs) (default: auto for LBN, 0.1 for the classical network and "
                        "the autoencoders; lipschitz with --preset paper)")
         p.add_argument("--tau-x", type=_step_or_auto, default=None, help="auxiliary-variable step of the "
-                       "lifted solvers, a number, 'auto' or 'lipschitz' (default: auto for LBN, i.e. 0.5 for --arch mlp "
+                       "lifted solvers, a number, 'auto', 'lipschitz' or 'cosine:START:END' (default: auto for LBN, i.e. 0.5 for --arch mlp "
                        "and 0.1 for the convolutional ones; 0.1 for the classical network and the autoencoders; "
                        "lipschitz with --preset paper)")
         p.add_argument("--tau", type=_step_or_auto_tau, default=None, help="weight of implicit SGD's proximity "

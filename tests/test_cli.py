@@ -343,8 +343,8 @@ def test_resume_without_a_checkpoint_is_an_error_naming_the_folder(tmp_path, cap
 
 def test_errors_are_one_line_with_a_hint(capsys):
     """argparse's errors: one line and the --help hint, no usage block; value forms stated."""
-    for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or 'lipschitz' or a positive number"),
-                       (["classify", "--tau-x", "-1"], "must be 'auto' or 'lipschitz' or a positive number"),
+    for argv, says in ((["classify", "--tau-theta", "abc"], "must be 'auto' or 'lipschitz' or 'cosine:START:END' or a"),
+                       (["classify", "--tau-x", "-1"], "must be 'auto' or 'lipschitz' or 'cosine:START:END' or a"),
                        (["classify", "--tau", "lipschitz"], "must be 'auto' or a positive number"),
                        (["classify", "--epochs", "0"], "must be a positive integer"),
                        (["bogus"], "invalid choice"), ([], "required: command")):
@@ -373,7 +373,7 @@ def test_help_states_each_default_once_and_helps_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["classify", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "a number, 'auto' (the library's rule) or 'lipschitz'" in out and "(default: the usable cores) (default" not in out
+    assert "a number, 'auto' (the library's rule), 'lipschitz' (1/L, the paper's) or 'cosine:START:END'" in out and "(default: the usable cores) (default" not in out
 
 
 def test_data_dir_errors_name_the_problem(tmp_path, capsys):
@@ -793,3 +793,21 @@ def test_blocks_builds_the_deeper_residual_network(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_:
             main(["classify", *argv, "--out", str(tmp_path)])
         assert exit_.value.code == 2 and "--blocks" in capsys.readouterr().err
+
+
+def test_a_cosine_step_is_annealed_over_the_epochs(tmp_path, capsys):
+    """--tau-theta cosine:0.4:0.1 anneals LBN's parameter step from 0.4 in the first epoch to 0.1 in
+    the last (the history's base steps per epoch); the settings keep the text; malformed forms
+    (END above START, a missing or non-positive part) are refused by name."""
+    assert main(["classify", *TINY, "--epochs", "3", "--hidden", "8", "--tau-theta", "cosine:0.4:0.1",
+                 "--tau-x", "cosine:0.5:0.5", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["settings"]["tau_theta"] == "cosine:0.4:0.1"
+    lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    history = results["history"][lifted]
+    np.testing.assert_allclose([steps[0] for steps in history["tau_theta"]], [0.4, 0.25, 0.1])
+    assert [steps[0] for steps in history["tau_x"]] == [0.5] * 3
+    for bad in ("cosine:0.1:0.4", "cosine:0.4", "cosine:0.4:0", "cosine:-1:-2", "cosine:a:b", "linear:0.4:0.1"):
+        with pytest.raises(SystemExit):
+            main(["classify", "--tau-theta", bad])
+        assert "'cosine:START:END'" in capsys.readouterr().err
