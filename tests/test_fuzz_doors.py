@@ -320,7 +320,7 @@ CLI_OPTIONS = ["--epochs", "--n-train", "--n-test", "--batch-size", "--inner-ite
                "--threshold", "--noise", "--checkpoint-every", "--data-dir", "--out", "--bogus", "--resume",
                "--scheduler-timeout", "--arch", "--models", "--momentum", "--aux-start", "--sync-every", "--classical",
                "--n-features", "--n-samples", "--normal-class", "--x-steps", "--export", "--subset", "--code-width",
-               "--preset", "--theta-metric"]
+               "--preset", "--theta-metric", "--blocks", "--output"]
 #: Options the campaign leaves out, and why: help and quiet change no result; a valid --workers or
 #: --scheduler starts or waits for a Dask cluster (seconds per example; their refusals and the
 #: unreachable scheduler are tested in tests/test_cli.py and tests/test_distributed.py)
@@ -337,7 +337,8 @@ def test_the_cli_campaign_covers_every_option():
     assert options - CLI_NOT_FUZZED == set(CLI_OPTIONS) - {"--bogus"}
 cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf", "auto", "1e300", "1e-300", "",
                                         "abc", "float16", "fashion-mnist", "3.5", "0x10", "/nonexistent", "paper",
-                                        "lipschitz", "input"]),
+                                        "lipschitz", "input", "softmax", "resnet", "cosine:0.4:0.1",
+                                        "cosine:0.1:0.4"]),
                        st.text(max_size=6))
 
 
