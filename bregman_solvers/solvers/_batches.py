@@ -9,10 +9,10 @@ from .._kernels import _lifted
 from .._threads import current_threads
 from ..exceptions import DivergenceError
 from ..network import LiftedState
-from ..operators import Dense
 from ..regularisers import BregmanIteration
 from ..schedules import as_schedule
 from ._engine import normalise_weights
+from ._metric import dense_only
 from ._epochs import divergence_error
 from ._safeguard import StepSafeguard
 from ._stop import STOP
@@ -127,8 +127,7 @@ def auto_steps(network, metric):
     """``(tau, tau_x)`` that ``tau="auto"`` and ``tau_x="auto"`` stand for on ``network`` with the
     parameter step in ``metric`` (``"euclidean"`` or ``"input"``): :data:`AUTO_TAU` and
     :data:`AUTO_TAU_X_DENSE` or :data:`AUTO_TAU_X_OPERATORS`."""
-    dense = all(isinstance(op, Dense) for op in network.layers)
-    return AUTO_TAU[metric], AUTO_TAU_X_DENSE if dense else AUTO_TAU_X_OPERATORS
+    return AUTO_TAU[metric], AUTO_TAU_X_DENSE if dense_only(network) else AUTO_TAU_X_OPERATORS
 
 
 class StepRule:

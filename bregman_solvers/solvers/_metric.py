@@ -55,6 +55,11 @@ def check_input_metric(network, regulariser=None):
                              f"channel (Dense, Conv2d, AvgPooled, Residual); layer {l + 1} is {type(op).__name__}")
 
 
+def dense_only(network):
+    """Whether every layer of ``network`` is a :class:`~bregman_solvers.operators.Dense` layer."""
+    return all(isinstance(op, Dense) for op in network.layers)
+
+
 def resolved_metric(metric, network, regulariser=None):
     """The metric of a fit's parameter step: ``metric`` itself, or for ``"auto"`` the input metric
     where the network has a layer other than :class:`~bregman_solvers.operators.Dense` (a
@@ -63,7 +68,7 @@ def resolved_metric(metric, network, regulariser=None):
     Euclidean steps.)"""
     if metric != "auto":
         return metric
-    if all(isinstance(op, Dense) for op in network.layers):
+    if dense_only(network):
         return "euclidean"
     try:
         check_input_metric(network, regulariser)

@@ -23,6 +23,11 @@ from ._safeguard import Safeguard
 __all__ = ["ImplicitSGD", "StochasticProximalGradient"]
 
 
+def _is_auto(value):
+    """Whether a step setting is the rule ``"auto"`` (a number or a schedule is not)."""
+    return isinstance(value, str) and value == "auto"
+
+
 class ImplicitSGD(LiftedSolver):
     """Implicit stochastic gradient descent on the lifted energy: Algorithm 1 (eq. 24), "LBN".
 
@@ -236,8 +241,7 @@ class ImplicitSGD(LiftedSolver):
         steps and 100 in the input metric; tau_x 0.5 for a dense network and 0.1 for one with
         another operator), anything else as given."""
         auto_tau, auto_tau_x = auto_steps(network, self.metric_for(network))
-        return (auto_tau if isinstance(self.tau, str) and self.tau == "auto" else self.tau,
-                auto_tau_x if isinstance(self.tau_x, str) and self.tau_x == "auto" else self.tau_x)
+        return (auto_tau if _is_auto(self.tau) else self.tau, auto_tau_x if _is_auto(self.tau_x) else self.tau_x)
 
     def _settings(self, network):
         """``(K, tau schedule or None, tau_theta rule, tau_x rule)`` of the validated parameters on
