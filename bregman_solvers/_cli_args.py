@@ -18,11 +18,34 @@ def add_network_options(p):
                    help="the output layer of every model: identity with the mean squared error to the one-hot "
                    "labels (the paper's, Section 6.1) or softmax with its Bregman loss, the cross-entropy "
                    "(the estimators' default)")
+    p.add_argument("--penalty-growth", type=_growth, default="0", metavar="RATE[:MAX]",
+                   help="penalty continuation of the lifted models: in epoch e (from 0) the hidden layers' "
+                   "penalty weights are 1 + RATE e, held at MAX where given (default: 0, constant weights, the "
+                   "paper's; ImplicitSGD's penalty_growth, docs/layers.rst)")
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
     p.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default=None,
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
                    "step in the metric of its input, which trains the convolutions faster; docs/layers.rst); "
                    "default: auto (input for lenet5 and resnet, euclidean for mlp), euclidean with --preset paper")
+
+
+def _growth(text):
+    """``--penalty-growth``'s ``RATE`` or ``RATE:MAX``: RATE >= 0 and MAX >= 1 finite (as text)."""
+    parts = text.split(":")
+    values = [_number(part) for part in parts]
+    if len(parts) > 2 or not all(np.isfinite(v) for v in values) or values[0] < 0 or \
+            (len(values) == 2 and values[1] < 1):
+        raise argparse.ArgumentTypeError(f"must be RATE (a number >= 0) or RATE:MAX (MAX >= 1), got {text!r}")
+    return text
+
+
+def penalty_growth(text):
+    """``--penalty-growth`` as ImplicitSGD's ``penalty_growth``: the rate, or a
+    :class:`~bregman_solvers.schedules.Ramp` ``1 + RATE e`` held at MAX."""
+    from .schedules import Ramp
+
+    rate, *cap = (float(part) for part in text.split(":"))
+    return Ramp(1.0, rate, cap[0]) if cap else rate
 
 
 def architecture_options(args):

@@ -23,8 +23,8 @@ from .exceptions import DivergenceError
 from .architectures import architecture
 from .network import LiftedNetwork
 from .solvers._metric import resolved_metric
-from ._cli_args import (_HelpFormatter, _Parser, add_network_options, architecture_options, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
-                        _step_or_auto_tau, _sync_every)
+from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
+                        _step_or_auto_tau, _sync_every, add_network_options, architecture_options, penalty_growth)
 from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
@@ -58,9 +58,7 @@ def _diverged(name, message, seen, histories, t0):
 
 
 def _settings(args, command):
-    out = {k: v for k, v in vars(args).items() if k != "func"}
-    out.update(command=command, version=__version__)
-    return out
+    return dict({k: v for k, v in vars(args).items() if k != "func"}, command=command, version=__version__)
 
 
 # ------------------------------------------------------------------ classify
@@ -99,12 +97,13 @@ def classify(args):
     metric = args.theta_metric = args.theta_metric or ("euclidean" if args.preset == "paper" else "auto")
     input_metric = resolved_metric(metric, _network(args)) == "input"
     lbn = LBN[args.preset][:-1] + ", input metric)" if input_metric else LBN[args.preset]
-    models = {lbn: dict(solver="isgd", penalty="bregman"), "SGD-BP": dict(solver="sgd-bp")}
+    growth = penalty_growth(args.penalty_growth)            # the lifted models' penalty continuation
+    models = {lbn: dict(solver="isgd", penalty="bregman", penalty_growth=growth), "SGD-BP": dict(solver="sgd-bp")}
     slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:
         # the classical lifted network (eq. 7, Zach and Estellers) with our steps, Algorithm 1 from stored variables
         classical = dict(solver="isgd", penalty="classical", aux_start=args.aux_start or "stored",
-                         momentum=args.momentum or 0.0)
+                         momentum=args.momentum or 0.0, penalty_growth=growth)
         models = {"standard lifted network": classical, **models}
     results, histories, kept = {}, {}, None
     for name, model in models.items():

@@ -132,6 +132,11 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         whose Euclidean steps are small; ``alpha``'s weight decay enters the same step);
         ``"auto"`` takes it for a network with a convolution that allows it (``"lenet5"``) and
         the Euclidean step otherwise: see :class:`~bregman_solvers.ImplicitSGD` and :doc:`/layers`.
+    penalty_growth : float >= 0 or schedule, default 0
+        The penalty continuation of the lifted stochastic solvers (``isgd``, ``spg``,
+        ``averaging``, and the Dask back end): in epoch ``e`` the hidden layers' penalty weights
+        are ``lambdas (1 + penalty_growth * e)``; see :class:`~bregman_solvers.ImplicitSGD`. The
+        back-propagation solvers have no penalties and ignore it.
 
     Attributes
     ----------
@@ -147,8 +152,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  tau_x="auto", learning_rate=0.1, alpha=0.08, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7,
-                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto"):
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto", penalty_growth=0.0):
         self.theta_metric = theta_metric
+        self.penalty_growth = penalty_growth
         self.alpha = alpha
         self.aux_start = aux_start
         self.momentum = momentum

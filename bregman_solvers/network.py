@@ -227,7 +227,8 @@ class LiftedNetwork(NetworkMetrics):
     def copy(self):
         """A deep copy of the network (parameters included)."""
         other = object.__new__(LiftedNetwork)
-        other.__setstate__({**self.__getstate__(), "_theta": self._theta.copy()})
+        # (the penalty weights too: a solver's continuation changes them in place during a fit)
+        other.__setstate__({**self.__getstate__(), "_theta": self._theta.copy(), "lambdas": list(self.lambdas)})
         return other
 
     def _threads(self, array):

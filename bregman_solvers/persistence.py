@@ -61,7 +61,8 @@ def save(path, network, state=None, epoch=0, bregman_state=None, previous_parame
         # is described by its widths, as before operators existed)
         "layers": None if all(type(op) is Dense for op in network.layers) else _layer_configs(network),
         "activations": [[a.name, a.params] for a in network.activations],
-        "lambdas": network.lambdas,
+        # during a fit with a penalty continuation: the weights it began with (it grows them by epoch)
+        "lambdas": list(getattr(network, "_lambdas_of_fit", network.lambdas)),
         "dtype": network.dtype.name,
         "penalty": network.penalty,
         "n_threads": network.n_threads,

@@ -1,13 +1,17 @@
 """Step-size schedules and the mini-batch scheduler (seeded shuffling).
 
 A schedule maps the epoch (0-based) to a step size: ``schedule(epoch)``. Solvers
-accept a number (a constant schedule) or any callable of the epoch.
+accept a number (a constant schedule) or any callable of the epoch. :class:`Ramp` is a
+growing one, for the penalty continuation (:class:`~bregman_solvers.ImplicitSGD`'s
+``penalty_growth``).
 """
+import numbers
+
 import numpy as np
 
 from ._validation import check_integer, check_real
 
-__all__ = ["Constant", "StepDecay", "InverseTime", "Cosine", "as_schedule", "BatchScheduler"]
+__all__ = ["Constant", "StepDecay", "InverseTime", "Cosine", "Ramp", "as_schedule", "BatchScheduler"]
 
 
 def _positive(value, name):
@@ -72,6 +76,30 @@ class Cosine:
 
     def __repr__(self):
         return f"Cosine({self.value}, epochs={self.epochs}, final={self.final})"
+
+
+class Ramp:
+    """``min(value + slope * epoch, maximum)``: a linear rise, held at ``maximum`` (default: none).
+
+    ``Ramp(1, 1)`` is 1, 2, 3, ... : the penalty continuation's factor of
+    :class:`~bregman_solvers.ImplicitSGD` (``penalty_growth=1``).
+    """
+
+    def __init__(self, value=1.0, slope=1.0, maximum=np.inf):
+        self.value = _positive(value, "value")
+        self.slope = check_real(slope, "slope", strict=False)
+        if isinstance(maximum, (bool, np.bool_)) or not isinstance(maximum, numbers.Real) or np.isnan(maximum):
+            raise TypeError(f"maximum must be a number (inf: none), got {maximum!r}")
+        if maximum < self.value:
+            raise ValueError(f"maximum must be at least value ({self.value:g}), got {maximum!r}")
+        self.maximum = float(maximum)
+
+    def __call__(self, epoch):
+        return min(self.value + self.slope * epoch, self.maximum)
+
+    def __repr__(self):
+        cap = "" if self.maximum == np.inf else f", maximum={self.maximum:g}"
+        return f"Ramp({self.value:g}, slope={self.slope:g}{cap})"
 
 
 def as_schedule(value, name):

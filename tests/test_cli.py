@@ -811,3 +811,20 @@ def test_a_cosine_step_is_annealed_over_the_epochs(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["classify", "--tau-theta", bad])
         assert "'cosine:START:END'" in capsys.readouterr().err
+
+
+def test_a_penalty_growth_reaches_the_lifted_models_only(tmp_path, capsys):
+    """--penalty-growth RATE:MAX: LBN's hidden penalty weights grow by RATE an epoch, held at MAX (the
+    history's factor per epoch); SGD-BP has no penalties; the settings keep the text; malformed forms
+    (a negative rate, MAX below 1, not finite, three parts) are refused by name."""
+    assert main(["classify", *TINY, "--epochs", "3", "--hidden", "8", "--penalty-growth", "1:2.5",
+                 "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["settings"]["penalty_growth"] == "1:2.5"
+    lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    assert results["history"][lifted]["penalty_factor"] == [1.0, 2.0, 2.5]
+    assert "penalty_factor" not in results["history"]["SGD-BP"]
+    for bad in ("-1", "1:0.5", "inf", "1:2:3", "a", "1:nan", ""):
+        with pytest.raises(SystemExit):
+            main(["classify", "--penalty-growth", bad])
+        assert "must be RATE (a number >= 0) or RATE:MAX (MAX >= 1)" in capsys.readouterr().err

@@ -63,6 +63,17 @@ def test_one_worker_is_implicit_sgd_exactly(client, data):
     assert bs._runtime.SETTINGS.product_blocks in blocks.values()         # the worker that ran the shard
 
 
+def test_one_worker_grows_the_penalties_as_implicit_sgd(client, data):
+    """penalty_growth reaches the shards (their network copies take each epoch's weights); the
+    driver's network keeps its own and the history has the factor."""
+    X, Y = data
+    a, b = net(), net()
+    bs.ImplicitSGD(penalty_growth=1.0, **FAST).fit(a, X, Y)
+    rb = DistributedImplicitSGD(n_workers=1, client=client, penalty_growth=1.0, **FAST).fit(b, X, Y)
+    np.testing.assert_array_equal(a.parameter_vector, b.parameter_vector)
+    assert rb.history["penalty_factor"] == [1.0, 2.0, 3.0] and b.lambdas == [1.0, 1.0, 1.0]
+
+
 @pytest.mark.parametrize("settings, expected", [
     (dict(), 20), (dict(averaging="batch"), "epoch"), (dict(sync_every=10), 10),
     (dict(sync_every="epoch"), "epoch"), (dict(averaging="batch", sync_every=3), 3)])

@@ -320,7 +320,7 @@ CLI_OPTIONS = ["--epochs", "--n-train", "--n-test", "--batch-size", "--inner-ite
                "--threshold", "--noise", "--checkpoint-every", "--data-dir", "--out", "--bogus", "--resume",
                "--scheduler-timeout", "--arch", "--models", "--momentum", "--aux-start", "--sync-every", "--classical",
                "--n-features", "--n-samples", "--normal-class", "--x-steps", "--export", "--subset", "--code-width",
-               "--preset", "--theta-metric", "--blocks", "--output"]
+               "--preset", "--theta-metric", "--blocks", "--output", "--penalty-growth"]
 #: Options the campaign leaves out, and why: help and quiet change no result; a valid --workers or
 #: --scheduler starts or waits for a Dask cluster (seconds per example; their refusals and the
 #: unreachable scheduler are tested in tests/test_cli.py and tests/test_distributed.py)
@@ -338,7 +338,7 @@ def test_the_cli_campaign_covers_every_option():
 cli_values = st.one_of(st.sampled_from(["0", "-1", "1", "2", "nan", "inf", "-inf", "auto", "1e300", "1e-300", "",
                                         "abc", "float16", "fashion-mnist", "3.5", "0x10", "/nonexistent", "paper",
                                         "lipschitz", "input", "softmax", "resnet", "cosine:0.4:0.1",
-                                        "cosine:0.1:0.4"]),
+                                        "cosine:0.1:0.4", "1:3", "1:0.5", "1:2:3", "0:inf"]),
                        st.text(max_size=6))
 
 

@@ -11,7 +11,7 @@ from ..regularisers import BregmanIteration
 from ..solvers._base import LiftedSolver, with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
 from ..solvers._stop import STOP
-from ..solvers._batches import parameters_finite
+from ..solvers._batches import PenaltyContinuation, parameters_finite
 from ..solvers.stochastic import ImplicitSGD
 
 from ._cluster import _import_distributed, _is_dask_array, dask_client
@@ -104,7 +104,9 @@ class DistributedImplicitSGD(LiftedSolver):
         shard's batches, so a fit is reproducible for a seed and a number of workers. The driver
         is not an ImplicitSGD: it holds the settings of the ImplicitSGD every shard runs
         (all but :data:`DRIVER_ONLY`), validated once per fit by that ImplicitSGD, and its own
-        ``fit`` (no ``state``: the auxiliary variables live on the workers).
+        ``fit`` (no ``state``: the auxiliary variables live on the workers). A ``penalty_growth``
+        changes the penalty weights of the shards' network copies epoch by epoch; the driver's
+        ``network.lambdas`` stay as given (``history["penalty_factor"]`` has the factor).
 
     Notes
     -----
@@ -122,7 +124,8 @@ class DistributedImplicitSGD(LiftedSolver):
                  regulariser=None, code_regulariser=None, shuffle=True, drop_last=False, random_state=None,
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
-                 momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto"):
+                 momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto",
+                 penalty_growth=0.0):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         # the shards' implicit SGD (the driver holds it as settings, see _shard_solver)
         self.batch_size = batch_size
@@ -139,6 +142,7 @@ class DistributedImplicitSGD(LiftedSolver):
         self.aux_start = aux_start
         self.momentum = momentum
         self.theta_metric = theta_metric
+        self.penalty_growth = penalty_growth
         # the fit's epochs and what the epoch loop records
         self.epochs = epochs
         self.random_state = random_state
@@ -257,6 +261,7 @@ class DistributedImplicitSGD(LiftedSolver):
         average_velocity = (self.velocity == "average" and self.momentum > 0 and len(shards) > 1
                             and self.averaging == "shard")
         previous = None
+        penalties = PenaltyContinuation(self.penalty_growth, network)
 
         def fetched_average(kept, key, traffic, epoch):
             """The weighted mean of ``key`` over ``kept`` ((result future, weight, shard) triples),
@@ -319,6 +324,8 @@ class DistributedImplicitSGD(LiftedSolver):
             extra["bytes_per_round"] = max((t.driver for t in traffics), default=0)
             extra["worker_bytes_per_round"] = max((t.workers for t in traffics), default=0)
             extra["worker_losses"] = losses
+            if penalties.active:        # the shards' penalty weights this epoch (each shard sets its own)
+                extra["penalty_factor"] = penalties.factor_of(epoch)
             extra["step_factor"] = shards.step_factor
             extra["recoveries"] = shards.recoveries
             if self.track_energy:

@@ -97,6 +97,10 @@ class StepSafeguard:
         self.factor = 1.0
         self.recoveries = 0
         self.reference = None
+        #: how much the energy's scale has grown since ``reference`` was taken: the penalty
+        #: continuation's factor (``ImplicitSGD(penalty_growth=...)``), by which it multiplies
+        #: the hidden layers' penalties and so at most the energy
+        self.energy_scale = 1.0
         self._warned = False
         # theta^k of the current batch (``anchor``) and of the last completed ones: buffers passed
         # between the current slot, the undo history and the free list, never copied
@@ -114,7 +118,9 @@ class StepSafeguard:
 
     def bound(self):
         """The start energy above which a batch counts as diverged (None before the first batch)."""
-        return None if (self.reference is None or not self.enabled) else self.settings.growth * max(self.reference, 1.0)
+        if self.reference is None or not self.enabled:
+            return None
+        return self.settings.growth * self.energy_scale * max(self.reference, 1.0)
 
     def completed(self, idx, energy, anchor_scale):
         """A batch's steps went through: it becomes the one to undo if the next batch starts diverged
@@ -128,7 +134,7 @@ class StepSafeguard:
         self._done.append((self.anchor, np.array(anchor_scale, copy=True), idx))
         self._completed += 1
         every, healthy = self.settings.snapshot_every, self.settings.healthy
-        if (self._completed - 1) % every == 0 and energy <= healthy * max(self.reference, 1.0):
+        if (self._completed - 1) % every == 0 and energy <= healthy * self.energy_scale * max(self.reference, 1.0):
             if self._snapshot is None:
                 self._snapshot = np.empty_like(self.anchor)
             np.copyto(self._snapshot, self.anchor)

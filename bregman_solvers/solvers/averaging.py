@@ -10,7 +10,7 @@ from ..schedules import BatchScheduler
 from ._base import with_thread_policy
 from ._epochs import EpochLoop
 from ._averages import OrderedTreeSum
-from ._batches import AlgorithmOneBatches
+from ._batches import AlgorithmOneBatches, PenaltyContinuation
 from .stochastic import ImplicitSGD
 
 __all__ = ["ModelAveraging"]
@@ -47,14 +47,14 @@ class ModelAveraging(ImplicitSGD):
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau="auto", tau_theta=0.5, tau_x="auto",
                  n_jobs=1, splitting="phi", regulariser=None, code_regulariser=None, shuffle=True,
                  drop_last=False, random_state=None, validation_data=None, track_energy=False, code_layer=None,
-                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None):
+                 early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None, penalty_growth=0.0):
         super().__init__(batch_size=batch_size, inner_iterations=inner_iterations, epochs=epochs, tau=tau,
                          tau_theta=tau_theta, tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
                          callback=callback, verbose=verbose, n_threads=n_threads, aux_start="stored",
-                         momentum=0.0, safeguard=False)
+                         momentum=0.0, safeguard=False, penalty_growth=penalty_growth)
         self.n_jobs = n_jobs
 
     _parameter_constraints = {**ImplicitSGD._parameter_constraints, "n_jobs": [POSITIVE_INT]}
@@ -97,9 +97,17 @@ class ModelAveraging(ImplicitSGD):
                 energies.append(energy)
             return energies
 
+        # the epoch's penalty weights on the fit's network too (its energy, callbacks), restored at the end
+        penalties = PenaltyContinuation(self.penalty_growth, network)
+
         def run_epoch(epoch, progress):
             start = network.parameter_vector.copy()
+            factor = penalties.apply(epoch)
+            for runner in runners[1:]:
+                runner.begin_epoch(epoch)
             steps = runners[0].epoch_steps(epoch)          # the auto rule reads the data, not theta
+            if penalties.active:
+                loop.extra["penalty_factor"] = factor
             batches = scheduler.epoch(epoch)
             tree = OrderedTreeSum()
             if n_jobs == 1:
@@ -118,4 +126,7 @@ class ModelAveraging(ImplicitSGD):
                 energies[j::n_jobs] = out                  # batch order: the same mean for any n_jobs
             return float(np.mean(energies))
 
-        return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
+        try:
+            return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
+        finally:
+            penalties.restore()

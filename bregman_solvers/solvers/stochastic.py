@@ -17,7 +17,8 @@ from ._engine import StepEngine
 from ._metric import METRIC_OPTIONS, check_input_metric, resolved_metric
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
-from ._batches import AlgorithmOneBatches, StepRule, _BatchBuffers, auto_steps, parameters_finite
+from ._batches import AlgorithmOneBatches, PenaltyContinuation, StepRule, _BatchBuffers, auto_steps, \
+    parameters_finite
 from ._safeguard import Safeguard
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient"]
@@ -160,6 +161,20 @@ class ImplicitSGD(LiftedSolver):
         small data sets jumped between epochs). Measured on MNIST: 96.5% test accuracy after
         one epoch instead of 95.6% (:doc:`/stochastic`, "Momentum between batches"); 0.8 loses
         accuracy and 0.9 diverges on Fashion-MNIST. 0 is Algorithm 1 as the paper states it.
+    penalty_growth : float >= 0 or schedule, default 0
+        A penalty continuation: in epoch ``e`` (0-based) the hidden layers' penalty weights are
+        ``lambda_l (1 + penalty_growth * e)`` (a schedule: ``lambda_l * penalty_growth(e)``, e.g.
+        :class:`~bregman_solvers.schedules.Ramp` to hold them at a maximum); the output layer's
+        ``lambda_L`` stays. As the weights grow, the auxiliary variables are held ever closer to
+        the network's own activations, so the lifted problem approaches the network's training
+        problem (the quadratic penalty method's continuation; :class:`PenaltyContinuation
+        <bregman_solvers.solvers._batches.PenaltyContinuation>`). During the fit
+        ``network.lambdas`` hold the epoch's weights (the steps, the batch energies, the tracked
+        energy and callbacks see them); the fit restores them when it returns. The weights depend
+        only on the epoch, so a resumed fit is exact. Each epoch's factor is
+        ``history["penalty_factor"]``. 0 is the paper's (constant weights). Measured on the full
+        MNIST data (LeNet-5, the defaults otherwise): 1 reached 98% test accuracy in epoch 4
+        instead of 7 and 98.5% (docs/layers.rst, "Follow-ups").
     """
 
     _fixed_inner = None
@@ -186,15 +201,17 @@ class ImplicitSGD(LiftedSolver):
         "safeguard": [bool, Safeguard],
         "aux_start": [Options("stored", "forward")],
         "momentum": [Interval(numbers.Real, 0, 1, "left")],
+        "penalty_growth": [Interval(numbers.Real, 0, None, "left"), SCHEDULE],
     }
 
     def __init__(self, batch_size=100, inner_iterations=10, epochs=10, tau="auto", tau_theta="auto", tau_x="auto",
                  splitting="phi", regulariser=None, code_regulariser=None, shuffle=True, drop_last=False,
                  random_state=None, validation_data=None, track_energy=False, code_layer=None,
                  early_stopping=False, patience=5, callback=None, verbose=False, n_threads=None, safeguard=True,
-                 aux_start="forward", momentum=0.7, theta_metric="auto"):
+                 aux_start="forward", momentum=0.7, theta_metric="auto", penalty_growth=0.0):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         self.theta_metric = theta_metric
+        self.penalty_growth = penalty_growth
         self.safeguard = safeguard
         self.aux_start = aux_start
         self.momentum = momentum
@@ -221,6 +238,7 @@ class ImplicitSGD(LiftedSolver):
         """Every parameter against the class's table, once per fit before any work (a schedule
         is also called at epoch 0); returns :meth:`_settings`."""
         validate_params(self, self._parameter_constraints)
+        PenaltyContinuation.checked(self.penalty_growth)      # finite, and a schedule's value at epoch 0
         if network is None:
             return None
         if self.theta_metric == "input":
@@ -320,6 +338,7 @@ class ImplicitSGD(LiftedSolver):
                 steps = batches.epoch_steps(epoch)
             else:
                 batches.guard.recoveries = 0
+                batches.begin_epoch(epoch)
             # a stop asked for while the epoch started (or the last one was evaluated): before its first batch
             STOP.check(offset, done, steps)
             try:
@@ -329,9 +348,14 @@ class ImplicitSGD(LiftedSolver):
             loop.extra["step_factor"], loop.extra["recoveries"] = batches.guard.factor, batches.guard.recoveries
             # the epoch's base steps (a rule's per-layer values), before the safeguard's factor
             loop.extra["tau_theta"], loop.extra["tau_x"] = [float(t) for t in steps[0]], [float(t) for t in steps[1]]
+            if batches.penalties.active:
+                loop.extra["penalty_factor"] = batches.penalties.factor
             return float(np.mean(energies))
 
-        return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
+        try:
+            return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
+        finally:
+            batches.penalties.restore()
 
     def _batch_engine(self, network, size, bregman_state=None, w_scale=None):
         """Buffers and step engine for batches of ``size`` samples."""
@@ -408,11 +432,11 @@ class StochasticProximalGradient(ImplicitSGD):
     def __init__(self, batch_size=100, epochs=10, tau_theta=0.5, tau_x="auto", splitting="phi", regulariser=None,
                  code_regulariser=None, shuffle=True, drop_last=False, random_state=None, validation_data=None,
                  track_energy=False, code_layer=None, early_stopping=False, patience=5, callback=None,
-                 verbose=False, n_threads=None, safeguard=True):
+                 verbose=False, n_threads=None, safeguard=True, penalty_growth=0.0):
         super().__init__(batch_size=batch_size, inner_iterations=1, epochs=epochs, tau=np.inf, tau_theta=tau_theta,
                          tau_x=tau_x, splitting=splitting, regulariser=regulariser,
                          code_regulariser=code_regulariser, shuffle=shuffle, drop_last=drop_last,
                          random_state=random_state, validation_data=validation_data, track_energy=track_energy,
                          code_layer=code_layer, early_stopping=early_stopping, patience=patience,
                          callback=callback, verbose=verbose, n_threads=n_threads, safeguard=safeguard,
-                         aux_start="stored", momentum=0.0)
+                         aux_start="stored", momentum=0.0, penalty_growth=penalty_growth)
