@@ -7,7 +7,7 @@ import pytest
 import bregman_solvers as bs
 from bregman_solvers.estimators import LiftedBregmanClassifier
 from bregman_solvers.schedules import Ramp
-from bregman_solvers.solvers._batches import PenaltyContinuation
+from bregman_solvers.solvers._continuation import PenaltyContinuation
 from bregman_solvers.solvers._safeguard import StepSafeguard
 
 WIDTHS = [12, 16, 16, 4]

@@ -11,7 +11,8 @@ from ..regularisers import BregmanIteration
 from ..solvers._base import LiftedSolver, with_thread_policy
 from ..solvers._epochs import EpochLoop, divergence_error
 from ..solvers._stop import STOP
-from ..solvers._batches import PenaltyContinuation, parameters_finite
+from ..solvers._batches import parameters_finite
+from ..solvers._continuation import PenaltyContinuation
 from ..solvers.stochastic import ImplicitSGD
 
 from ._cluster import _import_distributed, _is_dask_array, dask_client

@@ -11,14 +11,14 @@ from ..exceptions import DivergenceError
 from ..network import LiftedState
 from ..regularisers import BregmanIteration
 from ..schedules import as_schedule
+from ._continuation import PenaltyContinuation
 from ._engine import normalise_weights
 from ._metric import dense_only
 from ._epochs import divergence_error
 from ._safeguard import StepSafeguard
 from ._stop import STOP
 
-__all__ = ["AlgorithmOneBatches", "BatchProblem", "PenaltyContinuation", "auto_steps", "auto_theta_steps",
-           "parameters_finite"]
+__all__ = ["AlgorithmOneBatches", "BatchProblem", "auto_steps", "auto_theta_steps", "parameters_finite"]
 
 
 class _BatchBuffers:
@@ -129,74 +129,6 @@ def auto_steps(network, metric):
     parameter step in ``metric`` (``"euclidean"`` or ``"input"``): :data:`AUTO_TAU` and
     :data:`AUTO_TAU_X_DENSE` or :data:`AUTO_TAU_X_OPERATORS`."""
     return AUTO_TAU[metric], AUTO_TAU_X_DENSE if dense_only(network) else AUTO_TAU_X_OPERATORS
-
-
-class PenaltyContinuation:
-    """:class:`~bregman_solvers.ImplicitSGD`'s ``penalty_growth`` on one network: in epoch ``e`` the
-    hidden layers' penalty weights are ``lambda_l * factor(e)`` (their values when the fit began),
-    the output layer's stays ``lambda_L``.
-
-    ``factor(e)`` is ``1 + growth * e`` for a number ``growth`` (0: the weights as given), or
-    ``growth(e)`` for a schedule (a callable of the epoch, e.g.
-    :class:`~bregman_solvers.schedules.Ramp`), which must be finite and positive. The factor
-    depends only on the epoch, so a resumed fit uses the same weights as an uninterrupted one.
-    This is the quadratic penalty method's continuation (the method of auxiliary coordinates of
-    Carreira-Perpinan and Wang raises its penalty the same way): as the weights grow, the lifted
-    problem's minimisers approach those of the network's own training problem (MATH.md, the lifted
-    energy), while the first epochs keep the loosely coupled layers that learn fast.
-    """
-
-    def __init__(self, growth, network):
-        self.growth = self.checked(growth)
-        self.network = network
-        self.base = list(network.lambdas)
-        self.factor = 1.0
-
-    @staticmethod
-    def checked(growth):
-        """``growth`` as given, refused by name unless a finite number >= 0 or a schedule whose
-        value at epoch 0 is a finite positive number."""
-        if callable(growth):
-            PenaltyContinuation._checked_factor(growth(0), 0)
-            return growth
-        from .._validation import check_real
-        return check_real(growth, "penalty_growth", strict=False)
-
-    @staticmethod
-    def _checked_factor(value, epoch):
-        if isinstance(value, (bool, np.bool_)) or not np.isscalar(value) or not np.isreal(value) \
-                or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"penalty_growth({epoch}) must be a finite positive number, got {value!r}")
-        return float(value)
-
-    @property
-    def active(self):
-        """Whether the weights change from epoch to epoch."""
-        return callable(self.growth) or self.growth != 0
-
-    def factor_of(self, epoch):
-        """The hidden layers' factor in epoch ``epoch``."""
-        if callable(self.growth):
-            return self._checked_factor(self.growth(epoch), epoch)
-        return 1.0 + self.growth * epoch
-
-    def apply(self, epoch):
-        """Set the network's hidden penalty weights for epoch ``epoch``; returns the factor."""
-        if self.active:
-            self.factor = self.factor_of(epoch)
-            lambdas = self.network.lambdas
-            lambdas[:-1] = [lam * self.factor for lam in self.base[:-1]]
-            # what a checkpoint written during the fit saves (persistence.save_checkpoint): the
-            # weights the fit began with, from which a resumed fit grows them again
-            self.network._lambdas_of_fit = list(self.base)
-        return self.factor
-
-    def restore(self):
-        """The weights the fit began with (the network leaves a fit as it came)."""
-        if self.active:
-            self.network.lambdas[:] = self.base
-            self.network.__dict__.pop("_lambdas_of_fit", None)
-        self.factor = 1.0
 
 
 class StepRule:
@@ -360,8 +292,9 @@ class AlgorithmOneBatches:
         self.penalties = PenaltyContinuation(solver.penalty_growth, network)
 
     def begin_epoch(self, epoch):
-        """The penalty weights of epoch ``epoch`` (:class:`PenaltyContinuation`), set on the network
-        and told to the safeguard (its bound scales with them); returns their factor."""
+        """The penalty weights of epoch ``epoch`` (the penalty continuation,
+        :class:`~bregman_solvers.solvers._continuation.PenaltyContinuation`), set on the network and
+        told to the safeguard (its bound scales with them); returns their factor."""
         factor = self.penalties.apply(epoch)
         self.guard.energy_scale = max(1.0, factor)
         return factor

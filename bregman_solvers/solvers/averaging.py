@@ -10,7 +10,8 @@ from ..schedules import BatchScheduler
 from ._base import with_thread_policy
 from ._epochs import EpochLoop
 from ._averages import OrderedTreeSum
-from ._batches import AlgorithmOneBatches, PenaltyContinuation
+from ._batches import AlgorithmOneBatches
+from ._continuation import PenaltyContinuation
 from .stochastic import ImplicitSGD
 
 __all__ = ["ModelAveraging"]

@@ -17,8 +17,8 @@ from ._engine import StepEngine
 from ._metric import METRIC_OPTIONS, check_input_metric, resolved_metric
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
-from ._batches import AlgorithmOneBatches, PenaltyContinuation, StepRule, _BatchBuffers, auto_steps, \
-    parameters_finite
+from ._batches import AlgorithmOneBatches, StepRule, _BatchBuffers, auto_steps, parameters_finite
+from ._continuation import PenaltyContinuation
 from ._safeguard import Safeguard
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient"]
@@ -168,7 +168,7 @@ class ImplicitSGD(LiftedSolver):
         ``lambda_L`` stays. As the weights grow, the auxiliary variables are held ever closer to
         the network's own activations, so the lifted problem approaches the network's training
         problem (the quadratic penalty method's continuation; :class:`PenaltyContinuation
-        <bregman_solvers.solvers._batches.PenaltyContinuation>`). During the fit
+        <bregman_solvers.solvers._continuation.PenaltyContinuation>`). During the fit
         ``network.lambdas`` hold the epoch's weights (the steps, the batch energies, the tracked
         energy and callbacks see them); the fit restores them when it returns. The weights depend
         only on the epoch, so a resumed fit is exact. Each epoch's factor is
