@@ -18,10 +18,10 @@ def add_network_options(p):
                    help="the output layer of every model: identity with the mean squared error to the one-hot "
                    "labels (the paper's, Section 6.1) or softmax with its Bregman loss, the cross-entropy "
                    "(the estimators' default)")
-    p.add_argument("--penalty-growth", type=_growth, default="0", metavar="RATE[:MAX]",
+    p.add_argument("--penalty-growth", type=_growth, default=None, metavar="RATE[:MAX]",
                    help="penalty continuation of the lifted models: in epoch e (from 0) the hidden layers' "
-                   "penalty weights are 1 + RATE e, held at MAX where given (default: 0, constant weights, the "
-                   "paper's; ImplicitSGD's penalty_growth, docs/layers.rst)")
+                   "penalty weights are 1 + RATE e, held at MAX where given; 'auto': 1:4 for lenet5 and resnet, "
+                   "0 for mlp (default: auto; 0, constant weights as in the paper, with --preset paper)")
     p.add_argument("--classical", action="store_true", help="also train the classical lifted network (eq. 7)")
     p.add_argument("--theta-metric", choices=["auto", "euclidean", "input"], default=None,
                    help="metric of the lifted models' parameter step: euclidean, or input (per layer a Gauss-Newton "
@@ -30,20 +30,26 @@ def add_network_options(p):
 
 
 def _growth(text):
-    """``--penalty-growth``'s ``RATE`` or ``RATE:MAX``: RATE >= 0 and MAX >= 1 finite (as text)."""
+    """``--penalty-growth``'s ``auto``, ``RATE`` or ``RATE:MAX``: RATE >= 0 and MAX >= 1 finite (as text)."""
+    if text == "auto":
+        return text
     parts = text.split(":")
     values = [_number(part) for part in parts]
     if len(parts) > 2 or not all(np.isfinite(v) for v in values) or values[0] < 0 or \
             (len(values) == 2 and values[1] < 1):
-        raise argparse.ArgumentTypeError(f"must be RATE (a number >= 0) or RATE:MAX (MAX >= 1), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be 'auto', RATE (a number >= 0) or RATE:MAX (MAX >= 1), got {text!r}")
     return text
 
 
-def penalty_growth(text):
-    """``--penalty-growth`` as ImplicitSGD's ``penalty_growth``: the rate, or a
-    :class:`~bregman_solvers.schedules.Ramp` ``1 + RATE e`` held at MAX."""
+def penalty_growth(args):
+    """``--penalty-growth`` as ImplicitSGD's ``penalty_growth``: ``"auto"`` (unset: the library's
+    preset; 0 with the paper's), the rate, or a :class:`~bregman_solvers.schedules.Ramp` ``1 + RATE e``
+    held at MAX."""
     from .schedules import Ramp
 
+    text = args.penalty_growth or ("0" if args.preset == "paper" else "auto")
+    if text == "auto":
+        return text
     rate, *cap = (float(part) for part in text.split(":"))
     return Ramp(1.0, rate, cap[0]) if cap else rate
 

@@ -97,7 +97,7 @@ def classify(args):
     metric = args.theta_metric = args.theta_metric or ("euclidean" if args.preset == "paper" else "auto")
     input_metric = resolved_metric(metric, _network(args)) == "input"
     lbn = LBN[args.preset][:-1] + ", input metric)" if input_metric else LBN[args.preset]
-    growth = penalty_growth(args.penalty_growth)            # the lifted models' penalty continuation
+    growth = penalty_growth(args)            # the lifted models' penalty continuation
     models = {lbn: dict(solver="isgd", penalty="bregman", penalty_growth=growth), "SGD-BP": dict(solver="sgd-bp")}
     slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}
     if args.classical:

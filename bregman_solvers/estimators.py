@@ -132,11 +132,13 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         whose Euclidean steps are small; ``alpha``'s weight decay enters the same step);
         ``"auto"`` takes it for a network with a convolution that allows it (``"lenet5"``) and
         the Euclidean step otherwise: see :class:`~bregman_solvers.ImplicitSGD` and :doc:`/layers`.
-    penalty_growth : float >= 0 or schedule, default 0
+    penalty_growth : float >= 0, schedule or "auto", default "auto"
         The penalty continuation of the lifted stochastic solvers (``isgd``, ``spg``,
         ``averaging``, and the Dask back end): in epoch ``e`` the hidden layers' penalty weights
-        are ``lambdas (1 + penalty_growth * e)``; see :class:`~bregman_solvers.ImplicitSGD`. The
-        back-propagation solvers have no penalties and ignore it.
+        are ``lambdas (1 + penalty_growth * e)``; ``"auto"`` raises them 1, 2, 3, 4 and holds them
+        there for a convolutional or residual network and keeps them for a dense one; see
+        :class:`~bregman_solvers.ImplicitSGD`. The back-propagation solvers have no penalties and
+        ignore it.
 
     Attributes
     ----------
@@ -152,7 +154,7 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
                  tau_x="auto", learning_rate=0.1, alpha=0.08, regulariser=None, penalty="bregman", track_metrics=False,
                  dtype=None, n_threads=None, random_state=None, warm_start=False, verbose=False, n_workers=None,
                  scheduler=None, sync_every=None, aux_start="forward", momentum=0.7,
-                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto", penalty_growth=0.0):
+                 min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto", penalty_growth="auto"):
         self.theta_metric = theta_metric
         self.penalty_growth = penalty_growth
         self.alpha = alpha

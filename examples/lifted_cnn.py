@@ -65,6 +65,8 @@ def main(argv=None):
     # Gauss-Newton step; tau_x 0.1 (docs/layers.rst, "Steps in the metric of each layer's input")
     tau, tau_x = solver.steps_for(net)
     print(f"parameter steps in the {solver.metric_for(net)} metric, tau {tau}, tau_x {tau_x}")
+    # the hidden layers' penalty weights grow 1, 2, 3, 4 over the first epochs (penalty_growth="auto")
+    print(f"penalty continuation: {solver.growth_for(net)!r}")
     solver.fit(net, X, one_hot(y, 10, "float32"))
 
 

@@ -824,7 +824,21 @@ def test_a_penalty_growth_reaches_the_lifted_models_only(tmp_path, capsys):
     lifted = next(name for name in results["history"] if name.startswith("lifted"))
     assert results["history"][lifted]["penalty_factor"] == [1.0, 2.0, 2.5]
     assert "penalty_factor" not in results["history"]["SGD-BP"]
-    for bad in ("-1", "1:0.5", "inf", "1:2:3", "a", "1:nan", ""):
+    for bad in ("-1", "1:0.5", "inf", "1:2:3", "a", "1:nan", "", "Auto"):
         with pytest.raises(SystemExit):
             main(["classify", "--penalty-growth", bad])
-        assert "must be RATE (a number >= 0) or RATE:MAX (MAX >= 1)" in capsys.readouterr().err
+        assert "must be 'auto', RATE (a number >= 0) or RATE:MAX (MAX >= 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, factors", [([], None), (["--arch", "lenet5"], [1.0, 2.0]),
+                                           (["--arch", "lenet5", "--preset", "paper", "--epochs", "2"], None),
+                                           (["--penalty-growth", "auto"], None),
+                                           (["--preset", "paper", "--epochs", "2", "--penalty-growth", "2"],
+                                            [1.0, 3.0])])
+def test_the_penalty_growth_defaults_to_auto_and_to_constant_weights_for_the_paper(tmp_path, argv, factors):
+    """Unset, --penalty-growth is 'auto' (1:4 for a convolutional --arch, 0 for mlp) with the library's
+    preset and 0 with the paper's (its constant weights); a value given wins over either."""
+    assert main(["classify", *TINY, "--hidden", "8", "--n-train", "100", *argv, "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    lifted = next(name for name in results["history"] if name.startswith("lifted"))
+    assert results["history"][lifted].get("penalty_factor") == factors

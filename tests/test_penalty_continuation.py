@@ -39,6 +39,24 @@ def test_each_epoch_scales_the_hidden_weights_and_the_fit_restores_them(data, gr
     assert network.lambdas == [1.0, 0.5, 2.0] and not hasattr(network, "_lambdas_of_fit")
 
 
+def test_auto_grows_a_convolutional_networks_weights_to_four_and_keeps_a_dense_ones(data):
+    """``"auto"`` (the default of ImplicitSGD, the Dask driver and the classifier): Ramp(1, 1, 4) for a
+    network with a layer other than Dense, 0 for a dense network (no factor recorded)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 36)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
+    layers = [bs.Conv2d((6, 6, 1), 2, 3), bs.AvgPooled(bs.Dense(8, 3), 2, in_shape=(4, 4, 2))]
+    conv = bs.LiftedNetwork(layers, ["relu", "identity"], dtype="float32", random_state=0)
+    solver = bs.ImplicitSGD(epochs=5, batch_size=20, inner_iterations=2, random_state=0)
+    assert repr(solver.growth_for(conv)) == "Ramp(1, slope=1, maximum=4)" and solver.growth_for(net()) == 0.0
+    result = solver.fit(conv, X, Y)
+    assert result.history["penalty_factor"] == [1.0, 2.0, 3.0, 4.0, 4.0] and conv.lambdas == [1.0, 1.0]
+    assert bs.ImplicitSGD(penalty_growth=0.5).growth_for(conv) == 0.5
+    assert bs.ModelAveraging().penalty_growth == 0 and bs.StochasticProximalGradient().penalty_growth == 0
+    with pytest.raises(ValueError, match="penalty_growth"):
+        bs.ImplicitSGD(penalty_growth="autox").fit(conv, X, Y)
+
+
 def test_no_growth_is_the_plain_fit_and_records_nothing(data):
     X, Y = data
     a, b = net(), net()
@@ -172,7 +190,7 @@ def test_the_safeguards_bound_grows_with_the_weights():
 
 @pytest.mark.parametrize("bad, error, match", [
     (-1.0, ValueError, "penalty_growth"), (np.inf, ValueError, "penalty_growth"), (np.nan, ValueError, "penalty_growth"),
-    ("fast", TypeError, "penalty_growth"), (True, TypeError, "penalty_growth"),
+    ("fast", ValueError, "penalty_growth"), (True, TypeError, "penalty_growth"),
     (lambda e: 0.0, ValueError, r"penalty_growth\(0\)"), (lambda e: np.nan, ValueError, r"penalty_growth\(0\)"),
     (lambda e: "x", ValueError, r"penalty_growth\(0\)")])
 def test_bad_growth_is_refused_by_name_before_any_work(data, bad, error, match):

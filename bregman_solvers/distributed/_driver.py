@@ -126,7 +126,7 @@ class DistributedImplicitSGD(LiftedSolver):
                  validation_data=None, track_energy=False, code_layer=None, early_stopping=False, patience=5,
                  callback=None, verbose=False, n_threads=None, safeguard=True, aux_start="forward",
                  momentum=0.7, velocity="restart", min_shard_batches=DEFAULT_MIN_SHARD_BATCHES, theta_metric="auto",
-                 penalty_growth=0.0):
+                 penalty_growth="auto"):
         super().__init__(callback=callback, verbose=verbose, n_threads=n_threads)
         # the shards' implicit SGD (the driver holds it as settings, see _shard_solver)
         self.batch_size = batch_size

@@ -37,7 +37,7 @@ class ModelAveraging(ImplicitSGD):
         Workers over batches.
     Other parameters as :class:`ImplicitSGD` (without ``safeguard``: a divergence raises, since
     the batches of an epoch run from one anchor in parallel; a batch starts from its stored
-    auxiliary variables, and ``tau_theta`` defaults to 0.5).
+    auxiliary variables, ``tau_theta`` defaults to 0.5 and ``penalty_growth`` to 0).
 
     See Also
     --------
