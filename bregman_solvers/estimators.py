@@ -138,7 +138,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         are ``lambdas (1 + penalty_growth * e)``; ``"auto"`` raises them 1, 2, 3, 4 and holds them
         there for a convolutional or residual network and keeps them for a dense one; see
         :class:`~bregman_solvers.ImplicitSGD`. The back-propagation solvers have no penalties and
-        ignore it.
+        ignore it. Each ``partial_fit`` call is a one-epoch fit from epoch 0, so there the weights
+        stay at the first epoch's (a continued fit, ``resume=``, grows them from its epoch).
 
     Attributes
     ----------
