@@ -152,10 +152,12 @@ def _fit_network(est, network, X, target, code_regulariser=None, partial=False, 
     """Fit ``network``; ``resume`` (a :class:`~bregman_solvers.Checkpoint` of a stochastic fit) continues
     from its epoch (and batch, after a stop at a batch boundary) with its auxiliary variables, Bregman state
     and the momentum's previous parameters."""
-    epochs = 1 if partial else _resolved_epochs(est, X.shape[0])
+    # partial_fit: the next epoch after those done (its own batch order and penalty weights)
+    done = len(getattr(est, "history_", {}).get("epoch", ())) if partial else 0
+    epochs = done + 1 if partial else _resolved_epochs(est, X.shape[0])
     solver = _make_solver(est, code_regulariser, epochs, validation_data, code_layer, callback, X.shape[0])
     if resume is None:
-        return solver.fit(network, X, target).history
+        return (solver.fit(network, X, target, initial_epoch=done) if partial else solver.fit(network, X, target)).history
     if est.solver not in _STOCHASTIC:
         raise ValueError(f"resume needs a stochastic solver {_STOCHASTIC}, got {est.solver!r}")
     if isinstance(solver, DistributedImplicitSGD):

@@ -138,8 +138,8 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
         are ``lambdas (1 + penalty_growth * e)``; ``"auto"`` raises them 1, 2, 3, 4 and holds them
         there for a convolutional or residual network and keeps them for a dense one; see
         :class:`~bregman_solvers.ImplicitSGD`. The back-propagation solvers have no penalties and
-        ignore it. Each ``partial_fit`` call is a one-epoch fit from epoch 0, so there the weights
-        stay at the first epoch's (a continued fit, ``resume=``, grows them from its epoch).
+        ignore it. Each ``partial_fit`` call runs the epoch after those done, so the weights grow
+        call by call.
 
     Attributes
     ----------
@@ -292,6 +292,9 @@ class LiftedBregmanClassifier(ClassifierMixin, BaseEstimator):
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of a stochastic solver on ``(X, y)``; ``classes`` is required on the first call.
+
+        The epoch is the one after those done (``len(history_["epoch"])``): its own batch order
+        and, with a penalty continuation, its own penalty weights.
 
         The parameters carry over between calls; the lifted solvers start the
         auxiliary variables of the given samples from a forward pass each call

@@ -241,3 +241,18 @@ def test_the_estimator_hands_it_to_the_lifted_solvers_only(data):
     assert "penalty_factor" not in bp.history_
     with pytest.raises(ValueError, match="penalty_growth"):
         LiftedBregmanClassifier(hidden_layer_sizes=(16,), epochs=1, penalty_growth=-2.0).fit(X, y)
+
+
+def test_partial_fit_runs_the_next_epoch_each_call():
+    """Each partial_fit call is the epoch after those done: its own batch order, and the continuation's
+    weights grow call by call (a convolutional network, penalty_growth="auto")."""
+    rng = np.random.default_rng(2)
+    X = rng.random((60, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    clf = LiftedBregmanClassifier(layers=[bs.Conv2d((6, 6, 1), 2, 3), bs.AvgPooled(bs.Dense(8, 3), 2, in_shape=(4, 4, 2))],
+                                  output="identity", batch_size=20, inner_iterations=2, random_state=0)
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.history_["epoch"] == [1, 2, 3] and clf.history_["penalty_factor"] == [1.0, 2.0, 3.0]
+    assert clf.network_.lambdas == [1.0, 1.0]
+
