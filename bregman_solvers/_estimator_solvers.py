@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._params import POSITIVE_INT, Interval, Options, settings_for, validate_params
+from ._params import POSITIVE_INT, Interval, Options, is_auto, settings_for, validate_params
 from .distributed import DistributedImplicitSGD
 from .regularisers import SquaredL2
 from .solvers import (ADMM, SGDBP, BlockCoordinateDescent, GradientDescentBP, ImplicitSGD, ImplicitSGDBP,
@@ -72,7 +72,7 @@ def _make_solver(est, code_regulariser=None, epochs=None, validation_data=None, 
     if name in _STOCHASTIC_SOLVERS:
         cls = _STOCHASTIC_SOLVERS[name]
         settings = settings_for(cls, est, leave_out=given)
-        if cls is ImplicitSGDBP and isinstance(settings["tau"], str) and settings["tau"] == "auto":
+        if cls is ImplicitSGDBP and is_auto(settings["tau"]):
             settings["tau"] = AUTO_TAU["euclidean"]      # back-propagation's steps are Euclidean
         return cls(**settings, **given)
     if name == "gd-bp":

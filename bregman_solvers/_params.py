@@ -14,7 +14,12 @@ import numbers
 import numpy as np
 
 __all__ = ["Interval", "Options", "CallableValue", "validate_params", "shared_constraints", "settings_for",
-           "POSITIVE_INT", "POSITIVE_REAL", "SCHEDULE"]
+           "POSITIVE_INT", "POSITIVE_REAL", "SCHEDULE", "is_auto"]
+
+
+def is_auto(value):
+    """Whether a setting is the rule ``"auto"`` (a number or a schedule is not)."""
+    return isinstance(value, str) and value == "auto"
 
 
 def _is_bool(value):

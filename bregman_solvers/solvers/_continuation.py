@@ -2,11 +2,12 @@
 penalty weights raised epoch by epoch (:class:`PenaltyContinuation`)."""
 import numpy as np
 
+from .._params import is_auto
 from .._validation import check_real
 from ..schedules import Ramp
 from ._metric import dense_only
 
-__all__ = ["AUTO_PENALTY_GROWTH", "PenaltyContinuation", "auto_growth"]
+__all__ = ["AUTO_PENALTY_GROWTH", "PenaltyContinuation", "auto_growth", "resolved_growth"]
 
 #: ``penalty_growth="auto"`` on a network with an operator other than a dense layer: the hidden
 #: weights 1, 2, 3, 4, then held at 4. LeNet-5 on the full data, 20 epochs: docs/layers.rst,
@@ -19,6 +20,11 @@ def auto_growth(network):
     network with a layer other than :class:`~bregman_solvers.operators.Dense` (a convolution,
     pooling, a residual block), 0 (constant weights) for a dense network, where it was not measured."""
     return 0.0 if dense_only(network) else AUTO_PENALTY_GROWTH
+
+
+def resolved_growth(growth, network):
+    """``penalty_growth`` on ``network``: ``"auto"`` as :func:`auto_growth`, anything else as given."""
+    return auto_growth(network) if is_auto(growth) else growth
 
 
 class PenaltyContinuation:
@@ -37,7 +43,7 @@ class PenaltyContinuation:
     """
 
     def __init__(self, growth, network):
-        self.growth = self.checked(auto_growth(network) if _is_auto(growth) else growth)
+        self.growth = self.checked(resolved_growth(growth, network))
         self.network = network
         self.base = list(network.lambdas)
         self.factor = 1.0
@@ -46,8 +52,6 @@ class PenaltyContinuation:
     def checked(growth):
         """``growth`` as given, refused by name unless ``"auto"``, a finite number >= 0 or a schedule
         whose value at epoch 0 is a finite positive number."""
-        if _is_auto(growth):
-            return growth
         if callable(growth):
             PenaltyContinuation._checked_factor(growth(0), 0)
             return growth
@@ -88,7 +92,3 @@ class PenaltyContinuation:
             self.network.lambdas[:] = self.base
             self.network.__dict__.pop("_lambdas_of_fit", None)
         self.factor = 1.0
-
-
-def _is_auto(value):
-    return isinstance(value, str) and value == "auto"

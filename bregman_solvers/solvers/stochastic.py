@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .._params import POSITIVE_INT, POSITIVE_REAL, SCHEDULE, Interval, Options, validate_params
+from .._params import POSITIVE_INT, POSITIVE_REAL, SCHEDULE, Interval, Options, is_auto, validate_params
 from .._validation import check_parameter_vector
 from ..schedules import BatchScheduler, as_schedule
 from ._base import LiftedSolver, with_thread_policy
@@ -18,15 +18,10 @@ from ._metric import METRIC_OPTIONS, check_input_metric, resolved_metric
 from ._epochs import EpochLoop
 from ._stop import STOP, StopAtBatch, check_position
 from ._batches import AlgorithmOneBatches, StepRule, _BatchBuffers, auto_steps, parameters_finite
-from ._continuation import PenaltyContinuation, auto_growth
+from ._continuation import PenaltyContinuation, resolved_growth
 from ._safeguard import Safeguard
 
 __all__ = ["ImplicitSGD", "StochasticProximalGradient"]
-
-
-def _is_auto(value):
-    """Whether a step setting is the rule ``"auto"`` (a number or a schedule is not)."""
-    return isinstance(value, str) and value == "auto"
 
 
 class ImplicitSGD(LiftedSolver):
@@ -260,12 +255,12 @@ class ImplicitSGD(LiftedSolver):
         steps and 100 in the input metric; tau_x 0.5 for a dense network and 0.1 for one with
         another operator), anything else as given."""
         auto_tau, auto_tau_x = auto_steps(network, self.metric_for(network))
-        return (auto_tau if _is_auto(self.tau) else self.tau, auto_tau_x if _is_auto(self.tau_x) else self.tau_x)
+        return (auto_tau if is_auto(self.tau) else self.tau, auto_tau_x if is_auto(self.tau_x) else self.tau_x)
 
     def growth_for(self, network):
         """``penalty_growth`` as this solver takes it on ``network``: ``"auto"`` resolved
         (:func:`~bregman_solvers.solvers._continuation.auto_growth`), anything else as given."""
-        return auto_growth(network) if _is_auto(self.penalty_growth) else self.penalty_growth
+        return resolved_growth(self.penalty_growth, network)
 
     def _settings(self, network):
         """``(K, tau schedule or None, tau_theta rule, tau_x rule)`` of the validated parameters on
