@@ -15,11 +15,13 @@ Every table, legend and JSON record names the LBN model with its preset.
 
 from ._cli_args import cosine_steps
 
-__all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "LBN", "apply_preset", "model_steps", "estimator_settings",
-           "preset_note"]
+__all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "LBN", "LBN_OPTIONS", "apply_preset", "lbn_name", "model_steps",
+           "estimator_settings", "preset_note"]
 
 #: The LBN model's name in tables, legends and results.json, by preset
 LBN = {"library": "lifted Bregman network (LBN, library defaults)", "paper": "lifted Bregman network (LBN, paper)"}
+#: The options that change how LBN trains from its preset's settings (unset: None), as ``args``' names
+LBN_OPTIONS = ("inner_iterations", "aux_start", "momentum", "tau_theta", "tau_x", "tau", "penalty_growth")
 
 #: The lifted solvers' steps where the command line leaves them, with the library's preset: the
 #: estimators' own defaults but for the step sizes of the experiments (docs/results.rst). LBN's are
@@ -49,13 +51,34 @@ PRESETS = {
 
 
 def apply_preset(args):
-    """Fill the options the command line left unset (None) from ``args.preset``'s values."""
+    """Fill the options the command line left unset (None) from ``args.preset``'s values (first noting,
+    in ``args.lbn_options``, the :data:`LBN_OPTIONS` it set, for :func:`lbn_name`)."""
+    args.lbn_options = {name: getattr(args, name) for name in LBN_OPTIONS if getattr(args, name, None) is not None}
     for name, value in PRESETS[args.preset][args.command].items():
         if getattr(args, name) is None:
             if name == "inner_iterations" and value is None:
                 # Fashion-MNIST-10K: K = 30 (Section 6.3); for 1K the text lost K: the library's 10
                 value = 30 if args.n_train >= 10000 else 10
             setattr(args, name, value)
+
+
+def lbn_name(args, input_metric, auto_input_metric):
+    """The LBN model's name: :data:`LBN`'s for its preset, with the options that changed its settings
+    (``--batch-size`` other than 100, any of :data:`LBN_OPTIONS`, a ``--theta-metric`` other than what
+    ``auto`` takes) with their values, and ``input metric`` where its steps take it; e.g. ``lifted Bregman
+    network (LBN, library defaults, input metric)`` or ``lifted Bregman network (LBN, library preset,
+    --tau-theta 0.5 --momentum 0.9, input metric)``. Runs with other settings so never share a
+    name in tables, legends, results.json or checkpoints."""
+    given = dict(getattr(args, "lbn_options", {}))
+    if args.batch_size != 100:
+        given = {"batch_size": args.batch_size, **given}
+    if input_metric != auto_input_metric:
+        given["theta_metric"] = args.theta_metric
+    name = LBN[args.preset][:-1]
+    if given:
+        name = name.replace("library defaults", "library preset")
+        name += ", " + " ".join(f"--{option.replace('_', '-')} {value}" for option, value in given.items())
+    return name + (", input metric)" if input_metric else ")")
 
 
 def model_steps(args, kind, command):

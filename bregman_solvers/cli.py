@@ -25,7 +25,7 @@ from .network import LiftedNetwork
 from .solvers._metric import resolved_metric
 from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _step_or_auto_tau, _sync_every, add_network_options, architecture_options, penalty_growth)
-from ._cli_presets import LBN, PRESETS, apply_preset, estimator_settings, model_steps, preset_note
+from ._cli_presets import PRESETS, apply_preset, estimator_settings, lbn_name, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
                           _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images, _rates,
@@ -95,8 +95,8 @@ def classify(args):
     Xtr, ytr, Xte, yte, mean, data = _load(args)
     # the paper's steps are Euclidean; the library's are in the input metric for a convolutional --arch
     metric = args.theta_metric = args.theta_metric or ("euclidean" if args.preset == "paper" else "auto")
-    input_metric = resolved_metric(metric, _network(args)) == "input"
-    lbn = LBN[args.preset][:-1] + ", input metric)" if input_metric else LBN[args.preset]
+    input_metric = resolved_metric(metric, network := _network(args)) == "input"
+    lbn = lbn_name(args, input_metric, args.preset == "library" and resolved_metric("auto", network) == "input")
     growth = penalty_growth(args)            # the lifted models' penalty continuation
     models = {lbn: dict(solver="isgd", penalty="bregman", penalty_growth=growth), "SGD-BP": dict(solver="sgd-bp")}
     slugs = {lbn: "lbn", "SGD-BP": "sgd-bp", "standard lifted network": "classical"}

@@ -60,7 +60,7 @@ def test_classify_a_convolutional_network(tmp_path, capsys):
     (["--arch", "resnet"], "auto", "LBN, library defaults, input metric"),
     (["--arch", "mlp", "--hidden", "16"], "auto", "LBN, library defaults"),
     (["--arch", "lenet5", "--theta-metric", "input"], "input", "LBN, library defaults, input metric"),
-    (["--arch", "lenet5", "--theta-metric", "euclidean"], "euclidean", "LBN, library defaults"),
+    (["--arch", "lenet5", "--theta-metric", "euclidean"], "euclidean", "LBN, library preset, --theta-metric euclidean"),
     (["--arch", "lenet5", "--preset", "paper"], "euclidean", "LBN, paper"),
 ])
 def test_classify_takes_the_input_metric_for_convolutions_by_default(tmp_path, monkeypatch, options, metric, label):

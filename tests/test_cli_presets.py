@@ -4,7 +4,7 @@ import json
 import pytest
 
 from bregman_solvers.cli import build_parser, main
-from bregman_solvers._cli_presets import apply_preset
+from bregman_solvers._cli_presets import apply_preset, lbn_name
 
 SMALL = ["--n-train", "120", "--n-test", "60", "--epochs", "1", "--quiet", "--threads", "1"]
 
@@ -13,6 +13,27 @@ def _args(argv):
     args = build_parser().parse_args(argv)
     apply_preset(args)
     return args
+
+
+@pytest.mark.parametrize("argv, input_metric, auto_input_metric, name", [
+    ([], True, True, "LBN, library defaults, input metric"),
+    ([], False, False, "LBN, library defaults"),
+    (["--inner-iterations", "10", "--tau-theta", "0.5", "--momentum", "0.9", "--batch-size", "50"], True, True,
+     "LBN, library preset, --batch-size 50 --inner-iterations 10 --momentum 0.9 --tau-theta 0.5, input metric"),
+    (["--penalty-growth", "1:4", "--tau", "1000", "--aux-start", "stored"], False, False,
+     "LBN, library preset, --aux-start stored --tau 1000.0 --penalty-growth 1:4"),
+    (["--theta-metric", "euclidean"], False, True, "LBN, library preset, --theta-metric euclidean"),
+    (["--preset", "paper"], False, False, "LBN, paper"),
+    (["--preset", "paper", "--inner-iterations", "20"], False, False, "LBN, paper, --inner-iterations 20"),
+])
+def test_the_lbn_models_name_says_what_differs_from_its_preset(argv, input_metric, auto_input_metric, name):
+    """The name in tables, legends, results.json and checkpoints says ``library defaults`` only when
+    nothing LBN trains with was given; otherwise the options given with their values (K given as the preset's
+    10 too: ``apply_preset`` fills it after noting what was given)."""
+    args = _args(["classify", *argv])
+    args.theta_metric = args.theta_metric or "auto"
+    assert lbn_name(args, input_metric, auto_input_metric) == f"lifted Bregman network ({name})"
+    assert args.inner_iterations == (20 if "20" in argv else 10)
 
 
 @pytest.mark.parametrize("command, sizes", [
