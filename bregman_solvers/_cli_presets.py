@@ -15,11 +15,13 @@ Every table, legend and JSON record names the LBN model with its preset.
 
 from ._cli_args import cosine_steps
 
-__all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "LBN", "LBN_OPTIONS", "apply_preset", "lbn_name", "model_steps",
-           "estimator_settings", "preset_note"]
+__all__ = ["PRESETS", "LIFTED_STEPS", "BACKPROP_STEPS", "BATCH_SIZE", "LBN", "LBN_OPTIONS", "apply_preset", "lbn_name",
+           "model_steps", "estimator_settings", "preset_note"]
 
 #: The LBN model's name in tables, legends and results.json, by preset
 LBN = {"library": "lifted Bregman network (LBN, library defaults)", "paper": "lifted Bregman network (LBN, paper)"}
+#: ``--batch-size``'s default, both presets' (the paper's text lost its batch sizes)
+BATCH_SIZE = 100
 #: The options that change how LBN trains from its preset's settings (unset: None), as ``args``' names
 LBN_OPTIONS = ("inner_iterations", "aux_start", "momentum", "tau_theta", "tau_x", "tau", "penalty_growth")
 
@@ -64,13 +66,13 @@ def apply_preset(args):
 
 def lbn_name(args, input_metric, auto_input_metric):
     """The LBN model's name: :data:`LBN`'s for its preset, with the options that changed its settings
-    (``--batch-size`` other than 100, any of :data:`LBN_OPTIONS`, a ``--theta-metric`` other than what
-    ``auto`` takes) with their values, and ``input metric`` where its steps take it; e.g. ``lifted Bregman
-    network (LBN, library defaults, input metric)`` or ``lifted Bregman network (LBN, library preset,
-    --tau-theta 0.5 --momentum 0.9, input metric)``. Runs with other settings so never share a
-    name in tables, legends, results.json or checkpoints."""
+    (``--batch-size`` other than :data:`BATCH_SIZE`, any of :data:`LBN_OPTIONS`, a ``--theta-metric``
+    other than what ``auto`` takes) with their values, and ``input metric`` where its steps take it;
+    e.g. ``lifted Bregman network (LBN, library defaults, input metric)`` or ``lifted Bregman network
+    (LBN, library preset, --momentum 0.9 --tau-theta 0.5, input metric)``. Runs with other settings so
+    never share a name in tables, legends, results.json or checkpoints."""
     given = dict(getattr(args, "lbn_options", {}))
-    if args.batch_size != 100:
+    if args.batch_size != BATCH_SIZE:
         given = {"batch_size": args.batch_size, **given}
     if input_metric != auto_input_metric:
         given["theta_metric"] = args.theta_metric

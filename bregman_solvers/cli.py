@@ -25,7 +25,7 @@ from .network import LiftedNetwork
 from .solvers._metric import resolved_metric
 from ._cli_args import (_HelpFormatter, _Parser, _momentum, _nonnegative, _positive, _seed, _step, _step_or_auto,
                         _step_or_auto_tau, _sync_every, add_network_options, architecture_options, penalty_growth)
-from ._cli_presets import PRESETS, apply_preset, estimator_settings, lbn_name, model_steps, preset_note
+from ._cli_presets import BATCH_SIZE, PRESETS, apply_preset, estimator_settings, lbn_name, model_steps, preset_note
 from ._cli_interrupts import _INTERRUPT, _on_interrupt, _partial, _report_interrupt, _stopped
 from ._cli_output import (TABLE2_DEFINITION, _accuracy_curves, _cells, _check_resumable, _checkpointing,
                           _energy_curves, _export, _joined, _markdown_table, _plot_curves, _plot_images, _rates,
@@ -299,7 +299,7 @@ def build_parser():
                        help=f"which --n-train / --n-test images: the first ones, or a random selection seeded by "
                        f"--seed (default: first; {sizes['paper']['subset']} with --preset paper: the paper's 1K / "
                        f"10K subsets are random, Section 6)")
-        p.add_argument("--batch-size", type=_positive, default=100, help="batch size of the stochastic solvers")
+        p.add_argument("--batch-size", type=_positive, default=BATCH_SIZE, help="batch size of the stochastic solvers")
         paper_k = sizes["paper"]["inner_iterations"] or "30 from --n-train 10000 (Section 6.3), else 10"
         p.add_argument("--inner-iterations", type=_positive, default=None,
                        help=f"K of implicit SGD (default: 10; {paper_k} with --preset paper)")
