@@ -11,6 +11,8 @@ import pytest
 
 import bregman_solvers as bs
 from bregman_solvers._kernels import _steps
+from bregman_solvers._runtime import SETTINGS
+from bregman_solvers._threads import fit_threads
 from bregman_solvers.regularisers import L1, BregmanIteration, CodeL1, SquaredL2
 from bregman_solvers.solvers._engine import StepEngine
 
@@ -368,7 +370,15 @@ LOW_RANK_CASES = [
 
 
 def low_rank_and_plain(dtype, case, batches, K=6, n=37, threads=None):
-    """The K steps on consecutive ``batches`` (seeds) through one engine, in low-rank and in plain form."""
+    """The K steps on consecutive ``batches`` (seeds) through one engine, in low-rank and in plain form
+    (``threads``: inside a fit of that many threads, whose products split over them)."""
+    if threads is None:
+        return _low_rank_and_plain(dtype, case, batches, K, n, threads)
+    with fit_threads(threads):
+        return _low_rank_and_plain(dtype, case, batches, K, n, threads)
+
+
+def _low_rank_and_plain(dtype, case, batches, K, n, threads):
     case = dict(case)
     widths, acts, tau = case.pop("widths"), case.pop("acts"), case.pop("tau")
     penalty = case.pop("penalty", "bregman")
@@ -420,6 +430,25 @@ def test_the_low_rank_form_at_odd_batch_sizes_and_on_threads(n):
         for case in (LOW_RANK_CASES[0], LOW_RANK_CASES[-3]):
             low_rank, plain = low_rank_and_plain(dtype, case, batches=(5, 6), K=4, n=n, threads=2)
             assert_same_to_rounding(low_rank, plain, dtype)
+
+
+@pytest.mark.parametrize("n, widths", [(100, [40, 450, 10]),     # G A split in columns (output units)
+                                         (300, [40, 64, 10]),      # ... in rows (samples)
+                                         (300, [40, 450, 10])])    # and the coefficients' step in blocks
+@pytest.mark.parametrize("case", [LOW_RANK_CASES[0], LOW_RANK_CASES[-3]])
+def test_the_low_rank_layer_in_one_region_with_its_pass(n, widths, case, monkeypatch):
+    """Where ``G A`` is large enough to split, the copy of ``beta P``, the product's blocks and the
+    pass's rows run in one parallel region (and the coefficients' step in blocks of output units):
+    bitwise the result of one thread (the blocks, not the threads, decide the arithmetic), and the
+    plain steps' iterates to rounding."""
+    monkeypatch.setattr(SETTINGS, "product_blocks", 2)
+    case = dict(case, widths=widths, acts=["relu", "identity"])
+    for dtype in (np.float32, np.float64):
+        one = low_rank_and_plain(dtype, case, batches=(3, 4), K=4, n=n, threads=1)
+        two = low_rank_and_plain(dtype, case, batches=(3, 4), K=4, n=n, threads=2)
+        for a, b in zip(one[0], two[0]):
+            np.testing.assert_array_equal(a, b)
+        assert_same_to_rounding(*two, dtype)
 
 
 def test_the_low_rank_form_is_taken_where_it_saves_products():
