@@ -82,7 +82,7 @@ class BuildExtWithOpenMP(build_ext):
             )
             print("*** WARNING: building bregman_solvers without OpenMP ***", file=sys.stderr)
         for ext in self.extensions:
-            if flags is not None:
+            if flags is not None and ext.name.rsplit(".", 1)[-1] not in SERIAL_KERNELS:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
         super().build_extensions()
@@ -127,7 +127,9 @@ def _extension(name):
     )
 
 
-KERNELS = ["_openmp", "_activations", "_lifted", "_steps", "_conv"]
+KERNELS = ["_openmp", "_activations", "_lifted", "_steps", "_conv", "_pause"]
+#: Built without OpenMP: ``_pause`` is imported before the OpenMP runtime may load (``_runtime.py``).
+SERIAL_KERNELS = ["_pause"]
 
 render_templates()
 

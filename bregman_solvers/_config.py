@@ -60,9 +60,13 @@ def _openmp_wait():
     spin, policy = os.environ.get("GOMP_SPINCOUNT"), os.environ.get("OMP_WAIT_POLICY")
     if _runtime.OPENMP_LOADED_BEFORE:
         return ("the runtime's default (another package loaded OpenMP before bregman_solvers: set "
-                "GOMP_SPINCOUNT=1000 in the environment, or import bregman_solvers first)")
+                f"GOMP_SPINCOUNT={spin or _runtime.DEFAULT_SPIN_COUNT} in the environment, or import "
+                "bregman_solvers first)")
     if spin is not None:
-        return f"spin GOMP_SPINCOUNT={spin}, then sleep"
+        if _runtime.SPIN_COUNT_CALIBRATED:
+            return (f"spin GOMP_SPINCOUNT={spin} (about {_runtime.SPIN_SECONDS * 1e6:.0f} us on this "
+                    "processor, timed at import), then sleep")
+        return f"spin GOMP_SPINCOUNT={spin} (set in the environment), then sleep"
     return f"OMP_WAIT_POLICY={policy}"
 
 

@@ -2,7 +2,8 @@
 
 Imported first by ``bregman_solvers/__init__.py``: the OpenMP runtime reads its wait policy
 from the environment when it loads, which is when the first kernel module is imported, so this
-module imports no kernel. Every setting the environment can change lives in :data:`SETTINGS`
+module imports no kernel that uses OpenMP (only ``_kernels/_pause``, built without it, to time the
+spin that the wait policy counts). Every setting the environment can change lives in :data:`SETTINGS`
 (read once at import; ``show_config()`` prints it): the threads module resolves the product
 blocks' default, the validation module reads the threshold of small passes, a Dask worker sets
 the blocks the driver sends.
@@ -11,7 +12,8 @@ import os
 import warnings
 
 __all__ = ["OPENMP_LOADED_BEFORE", "SETTINGS", "RuntimeSettings", "PRODUCT_BLOCKS_ENV", "MIN_ENTRIES_ENV",
-           "DEFAULT_MIN_ENTRIES_PER_THREAD", "positive_int_setting"]
+           "DEFAULT_MIN_ENTRIES_PER_THREAD", "positive_int_setting", "SPIN_SECONDS", "DEFAULT_SPIN_COUNT",
+           "SPIN_COUNT_RANGE", "SPIN_COUNT_CALIBRATED", "spin_count"]
 
 PRODUCT_BLOCKS_ENV = "BREGMAN_SOLVERS_PRODUCT_BLOCKS"
 MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
@@ -82,15 +84,47 @@ def _openmp_runtime_loaded():
 #: has no effect (``show_config()`` reports it; docs/performance.rst, "Threads").
 OPENMP_LOADED_BEFORE = _openmp_runtime_loaded()
 
+#: How long an idle OpenMP thread of the library spins before it sleeps, in seconds (see below).
+SPIN_SECONDS = 25e-6
+#: ``GOMP_SPINCOUNT`` where the spin hint cannot be timed (not x86, or the kernels not built).
+DEFAULT_SPIN_COUNT = 1000
+#: The range the calibrated count is kept in (a timing disturbed by the machine cannot make the
+#: threads sleep at once or spin for a millisecond).
+SPIN_COUNT_RANGE = (300, 10000)
+
+
+def spin_count(pause_seconds, target=SPIN_SECONDS):
+    """``GOMP_SPINCOUNT`` for spins of about ``target`` seconds, given the seconds of one spin
+    (``pause_seconds``; None: unknown, :data:`DEFAULT_SPIN_COUNT`), within :data:`SPIN_COUNT_RANGE`."""
+    if pause_seconds is None or not pause_seconds > 0:
+        return DEFAULT_SPIN_COUNT
+    low, high = SPIN_COUNT_RANGE
+    return int(min(high, max(low, round(target / pause_seconds))))
+
+
+def _timed_pause():
+    """Seconds of one spin-wait hint on this processor (``_kernels/_pause.pyx``, built without
+    OpenMP); None where it cannot be timed."""
+    try:
+        from ._kernels._pause import pause_seconds
+    except ImportError:              # a source checkout without its kernels built
+        return None
+    return pause_seconds()
+
+
 # Thread policy (docs/performance.rst, "Threads"; bregman_solvers/_threads.py). During a fit
 # BLAS runs one thread and the library splits each product over its own OpenMP threads.
 # Those threads wait between two parallel regions: a sleeping thread is slow to wake on a
 # virtual machine (measured in docs/performance.rst), while one that spins keeps a core
-# from a busy neighbour. So they spin briefly (GOMP_SPINCOUNT: about 1,000 pause
-# instructions, enough to bridge the gaps inside a batch) and then sleep; other OpenMP
-# runtimes wait passively. Both are read when libgomp loads, i.e. before our kernels are
-# imported, and have no effect if another package loaded libgomp first (show_config()
-# says so). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is respected.
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+# from a busy neighbour. So they spin briefly and then sleep; other OpenMP runtimes wait
+# passively. The spin lasts SPIN_SECONDS: libgomp counts it in spin-wait hints, whose
+# duration differs several-fold between processors, so the count is timed here (about
+# 2,300 on an Intel Xeon whose hint takes 11 ns). Both settings are read when libgomp
+# loads, i.e. before our kernels are imported, and have no effect if another package
+# loaded libgomp first (show_config() says so). A user's own OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT is respected.
+#: True when this import set ``GOMP_SPINCOUNT`` (from the timed spin hint).
+SPIN_COUNT_CALIBRATED = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+if SPIN_COUNT_CALIBRATED:
+    os.environ["GOMP_SPINCOUNT"] = str(spin_count(_timed_pause()))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -369,3 +369,59 @@ def test_an_explicit_thread_count_holds_in_a_process_started_with_omp_num_thread
     inside, outside = out.stdout.splitlines()
     assert inside == "2 1"          # the fit's 2 threads for a large pass, 1 for a one-row pass
     assert outside == "1"           # outside a fit, n_threads=None: OpenMP's default, 1 here
+
+
+# -- the OpenMP threads' spin, timed at import (``_runtime.spin_count``, ``_kernels/_pause.pyx``)
+
+def test_the_spin_count_lasts_the_spin_seconds_within_its_range():
+    from bregman_solvers import _runtime as r
+    low, high = r.SPIN_COUNT_RANGE
+    assert r.spin_count(11e-9) == round(r.SPIN_SECONDS / 11e-9)          # an 11 ns hint: about 2,300
+    assert r.spin_count(25e-9) == 1000
+    assert r.spin_count(1e-12) == high and r.spin_count(1e-6) == low        # a disturbed timing is bounded
+    for unknown in (None, 0.0, -1e-9, float("nan")):
+        assert r.spin_count(unknown) == r.DEFAULT_SPIN_COUNT
+    assert r.spin_count(10e-9, target=50e-6) == 5000
+
+
+def test_the_spin_hint_is_timed():
+    import platform
+    from bregman_solvers._kernels import _pause
+    seconds = _pause.pause_seconds(count=2000, repeat=2)
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        assert 0 < seconds < 1e-5            # nanoseconds on every x86 processor, not a loop the compiler removed
+    else:
+        assert seconds is None
+    for bad in (dict(count=0), dict(repeat=0)):
+        with pytest.raises(ValueError, match="count and repeat"):
+            _pause.pause_seconds(**bad)
+
+
+def _import_in_a_process(env_changes, tmp_path):
+    import subprocess
+    import sys
+    script = ("import os, bregman_solvers as bs\n"
+              "from bregman_solvers._kernels import _pause\n"
+              "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else ''\n"
+              "print(os.environ.get('GOMP_SPINCOUNT'), bs._runtime.SPIN_COUNT_CALIBRATED, 'libgomp' in maps)\n"
+              "bs.show_config()\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(env_changes, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    first, *config = out.stdout.splitlines()
+    return first.split(), "\n".join(config)
+
+
+def test_import_sets_a_timed_spin_and_respects_the_users(tmp_path):
+    from bregman_solvers import _runtime as r
+    (spin, calibrated, gomp_loaded), config = _import_in_a_process({}, tmp_path)
+    assert r.SPIN_COUNT_RANGE[0] <= int(spin) <= r.SPIN_COUNT_RANGE[1] and calibrated == "True"
+    assert gomp_loaded == "False"            # timing the hint loaded no OpenMP runtime (it reads the count)
+    assert f"GOMP_SPINCOUNT={spin} (about 25 us on this processor" in config
+    (spin, calibrated, _), config = _import_in_a_process({"GOMP_SPINCOUNT": "777"}, tmp_path)
+    assert (spin, calibrated) == ("777", "False") and "GOMP_SPINCOUNT=777 (set in the environment)" in config
+    (spin, calibrated, _), _ = _import_in_a_process({"OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)
+    assert (spin, calibrated) == ("None", "False")
