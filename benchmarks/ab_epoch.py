@@ -51,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"])
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.n_samples < 200:
         parser.error("--repeat must be >= 1 and --n-samples >= 200")
@@ -58,7 +59,7 @@ def main(argv=None):
     out = {}
     for config in args.configs:
         widths, K = CONFIGS[config]
-        for dtype in ("float32", "float64"):
+        for dtype in args.dtypes:
             modes = {"alg1": ALGORITHM_1}
             if config == "classification":
                 modes["defaults"] = {}

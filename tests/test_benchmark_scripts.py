@@ -48,6 +48,9 @@ def test_ab_epoch_prints_one_json_line_of_every_configuration(capsys):
     assert set(timings) == {"classification float32 alg1", "classification float32 defaults",
                             "classification float64 alg1", "classification float64 defaults"}
     assert all(t > 0 for t in timings.values())
+    ab.main(["--n-samples", "200", "--repeat", "1", "--configs", "classification", "--dtypes", "float32"])
+    assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == {
+        "classification float32 alg1", "classification float32 defaults"}
 
 
 def test_contention_script_times_both_conditions_and_stops_its_competitor(capsys, monkeypatch):

@@ -451,6 +451,24 @@ def test_the_low_rank_layer_in_one_region_with_its_pass(n, widths, case, monkeyp
         assert_same_to_rounding(*two, dtype)
 
 
+@pytest.mark.parametrize("tau", [2.0, 0.25, None])       # 0.25: the weights' scales renormalise within a batch
+def test_back_terms_and_parameter_steps_in_one_region(tau, monkeypatch):
+    """On threads, every back term and then every parameter step run as the blocks of one
+    parallel region (``_kernels/_sweep.pxd``): bitwise the layer-by-layer calls of one thread,
+    for layers whose gradient product splits in rows (500 -> 500), in columns (500 -> 200), not
+    at all (200 -> 10), with and without the low-rank input layer, and across the steps whose
+    weights renormalise (those take the layer-by-layer calls)."""
+    monkeypatch.setattr(SETTINGS, "product_blocks", 2)
+    case = dict(widths=[60, 500, 500, 200, 10], acts=["relu", "tanh", "relu", "identity"], tau=tau)
+    for dtype in (np.float32, np.float64):
+        one = low_rank_and_plain(dtype, case, batches=(7, 8), K=5, n=100, threads=1)
+        two = low_rank_and_plain(dtype, case, batches=(7, 8), K=5, n=100, threads=2)
+        for form in (0, 1):                                   # low-rank, plain
+            for a, b in zip(one[form], two[form]):
+                np.testing.assert_array_equal(a, b)
+        assert_same_to_rounding(*two, dtype)
+
+
 def test_the_low_rank_form_is_taken_where_it_saves_products():
     """The rule counts multiply-adds: batch 100 of a 784-784 input layer at K = 10 (the classify
     configuration) and K = 30 take it; one inner step (the stochastic proximal gradient) or a

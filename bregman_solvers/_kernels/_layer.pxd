@@ -136,7 +136,7 @@ cdef inline void _parameter_step(Layer* layer, Py_ssize_t n, floating* anchor, d
             for t in prange(count, schedule="static"):
                 start = t * block
                 stop = start + block if start + block < n_out else n_out
-                _update_units(layer, n, anchor, anchor_scale, scale, step, c, alpha, start, stop, sums)
+                _update_units(layer, n, anchor, anchor_scale, scale, step, c, alpha, start, stop, sums + start)
         w_scale[0] = scale * decay
         return
     if anchor != NULL:
@@ -153,7 +153,7 @@ cdef inline void _update_units(Layer* layer, Py_ssize_t n, floating* anchor, dou
                         double step, double c, floating alpha, Py_ssize_t start, Py_ssize_t stop,
                         floating* sums) noexcept nogil:
     """:func:`_parameter_step` for the output units ``[start, stop)``: their weights' and biases'
-    pull, their rows of the gradient product, their bias sums (``sums``: a row of n_out)."""
+    pull, their rows of the gradient product, their bias sums (``sums``: a row of ``stop - start``)."""
     cdef floating* w = <floating*>layer.w + start * layer.n_in
     cdef floating* b = <floating*>layer.b + start
     cdef floating* residual = <floating*>layer.residual
@@ -164,7 +164,7 @@ cdef inline void _update_units(Layer* layer, Py_ssize_t n, floating* anchor, dou
     # R: n x n_out, its columns [start, stop)
     _gemm(True, False, <int>units, <int>n_in, <int>n, alpha, residual + start, <int>n_out,
           <floating*>layer.x_prev, <int>n_in, 1, w, <int>n_in)
-    _column_sums_strided(residual + start, n, units, n_out, b, <floating>(-step), True, sums + start)
+    _column_sums_strided(residual + start, n, units, n_out, b, <floating>(-step), True, sums)
 
 
 cdef inline void _pull_biases(Layer* layer, const floating* anchor, double c, Py_ssize_t start,

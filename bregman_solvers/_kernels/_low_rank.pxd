@@ -94,9 +94,10 @@ cdef inline double _low_rank_step(Layer* layer, Py_ssize_t n, const floating* an
     bias step (pull ``c`` towards the anchor's bias; ``anchor`` NULL: ``c = 0``; the biases are not
     decayed); returns the next ``beta = d ((1 - c) beta + c)``.
 
-    In blocks of output units (columns of ``A`` and ``R``, aligned as a product's), over the
-    layer's product threads in one region: each entry gets the operations of the whole
-    update, so the result does not depend on the blocks or the threads."""
+    One pass over ``A`` (the pull's scaling and the step together), split into blocks of
+    output units (columns of ``A`` and ``R``) over the layer's product threads when the batch
+    is large enough to pay for them: each entry gets the same operations wherever its block
+    starts, and each bias sum adds its column in row order, so the result depends on neither."""
     cdef Py_ssize_t n_out = layer.n_out, n_blocks, block, t, start
     if anchor == NULL:
         c = 0.0

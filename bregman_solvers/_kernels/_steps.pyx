@@ -14,7 +14,8 @@ batch energy (with eq. 24's proximity term), each used by every solver that take
   ``W/s += (c a / s') W_anchor - (step / s') R^T X`` with ``s' = (1 - c) s``, then
   ``s <- decay s'`` (a weight decay's prox, 1 without one);
 * :meth:`~ProximalSteps.run`: implicit SGD's K inner steps on a batch, the two
-  above in a loop, then the last x-step ``X_h = prox_{c Psi}(V_h)``; with ``low_rank``
+  above in a loop (on threads, each step's back terms and parameter steps as the blocks
+  of one parallel region: ``_sweep.pxd``), then the last x-step ``X_h = prox_{c Psi}(V_h)``; with ``low_rank``
   the input layer's steps in low-rank form (``_low_rank.pxd``: its pre-activation from
   the batch's Gram matrix, its weights formed once after the K steps).
 
@@ -33,6 +34,7 @@ from ._low_rank cimport _clear, _form_weights, _gram, _low_rank_layer, _low_rank
 from ._math cimport _work_space
 from ._passes cimport _x_step_rows
 from ._rows cimport N_KINDS
+from ._sweep cimport _back_terms_and_steps, _sweep_applies
 
 cnp.import_array()
 
@@ -417,9 +419,14 @@ cdef void _steps(floating* anchor, Layer* layers, int L, int penalty, Py_ssize_t
                 else:
                     _layer(&layers[l], penalty, n, <floating>w_scale[l], False, 0.0, 0.0, 0.0, False, scratch,
                            widest)
+        # the first step starts at the anchor itself: no pull
+        if _sweep_applies(layers, L, anchor if k > 0 else NULL, w_scale, pull, decay, min_scale, low_rank):
+            _back_terms_and_steps(layers, L, n, anchor if k > 0 else NULL, anchor_scale, w_scale, step, pull, decay,
+                                  back, k > 0, low_rank, coefficients, &beta, scratch, widest)
+            continue
+        if k > 0:
             for l in range(L - 1):
                 _add_back_term(&layers[l], &layers[l + 1], n, <floating>(back[l] * w_scale[l + 1]))
-        # the first step starts at the anchor itself: no pull
         for l in range(L):
             if l == 0 and low_rank:
                 beta = _low_rank_step(&layers[0], n, anchor if k > 0 else NULL, coefficients, beta, step[0], pull[0],
