@@ -63,9 +63,11 @@ def _openmp_wait():
                 f"GOMP_SPINCOUNT={spin or _runtime.DEFAULT_SPIN_COUNT} in the environment, or import "
                 "bregman_solvers first)")
     if spin is not None:
-        if _runtime.SPIN_COUNT_CALIBRATED:
+        if _runtime.SPIN_COUNT_CALIBRATED and _runtime.PAUSE_SECONDS is not None:
             return (f"spin GOMP_SPINCOUNT={spin} (about {_runtime.SPIN_SECONDS * 1e6:.0f} us on this "
                     "processor, timed at import), then sleep")
+        if _runtime.SPIN_COUNT_CALIBRATED:
+            return f"spin GOMP_SPINCOUNT={spin} (the default: the spin hint cannot be timed here), then sleep"
         return f"spin GOMP_SPINCOUNT={spin} (set in the environment), then sleep"
     return f"OMP_WAIT_POLICY={policy}"
 

@@ -13,7 +13,7 @@ import warnings
 
 __all__ = ["OPENMP_LOADED_BEFORE", "SETTINGS", "RuntimeSettings", "PRODUCT_BLOCKS_ENV", "MIN_ENTRIES_ENV",
            "DEFAULT_MIN_ENTRIES_PER_THREAD", "positive_int_setting", "SPIN_SECONDS", "DEFAULT_SPIN_COUNT",
-           "SPIN_COUNT_RANGE", "SPIN_COUNT_CALIBRATED", "spin_count"]
+           "SPIN_COUNT_RANGE", "SPIN_COUNT_CALIBRATED", "PAUSE_SECONDS", "spin_count"]
 
 PRODUCT_BLOCKS_ENV = "BREGMAN_SOLVERS_PRODUCT_BLOCKS"
 MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
@@ -123,8 +123,10 @@ def _timed_pause():
 # loads, i.e. before our kernels are imported, and have no effect if another package
 # loaded libgomp first (show_config() says so). A user's own OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT is respected.
-#: True when this import set ``GOMP_SPINCOUNT`` (from the timed spin hint).
+#: True when this import set ``GOMP_SPINCOUNT`` (from the timed spin hint, else the default).
 SPIN_COUNT_CALIBRATED = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+#: Seconds of one spin-wait hint as timed by this import (None: not timed).
+PAUSE_SECONDS = _timed_pause() if SPIN_COUNT_CALIBRATED else None
 if SPIN_COUNT_CALIBRATED:
-    os.environ["GOMP_SPINCOUNT"] = str(spin_count(_timed_pause()))
+    os.environ["GOMP_SPINCOUNT"] = str(spin_count(PAUSE_SECONDS))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

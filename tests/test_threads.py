@@ -425,3 +425,11 @@ def test_import_sets_a_timed_spin_and_respects_the_users(tmp_path):
     assert (spin, calibrated) == ("777", "False") and "GOMP_SPINCOUNT=777 (set in the environment)" in config
     (spin, calibrated, _), _ = _import_in_a_process({"OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)
     assert (spin, calibrated) == ("None", "False")
+
+
+def test_show_config_says_when_the_spin_could_not_be_timed(monkeypatch):
+    monkeypatch.setenv("GOMP_SPINCOUNT", "1000")
+    monkeypatch.setattr(bs._runtime, "OPENMP_LOADED_BEFORE", False)
+    monkeypatch.setattr(bs._runtime, "SPIN_COUNT_CALIBRATED", True)
+    monkeypatch.setattr(bs._runtime, "PAUSE_SECONDS", None)          # e.g. not x86
+    assert "GOMP_SPINCOUNT=1000 (the default: the spin hint cannot be timed here)" in bs.get_config()["openmp_wait"]
