@@ -15,7 +15,8 @@ float32 and float64, it prints seconds per 1,000 samples of:
   preallocated buffers and ``out=`` arguments (a fair peer, not a straw man);
 * ``sgd-bp``: the library's SGD-BP, one epoch;
 * ``torch`` (when PyTorch is installed): ``TorchImplicitSGD`` (``torch_peers.py``), the same algorithm with
-  PyTorch tensors on the CPU;
+  PyTorch tensors on the CPU, timed in its own process at PyTorch's own OpenMP settings (in the library's
+  process the two would share one OpenMP runtime, set up by the library's import);
 
 and the ratios library / floor, numpy / library (and torch / library). ``floor(lr)`` is the
 floor of the products the library issues (its input layer in low-rank form, docs/performance.rst
@@ -44,7 +45,9 @@ floor does not depend on them; the NumPy and PyTorch peers are written for relu 
 left out of those rows), and prints each row's library time over the relu row's.
 """
 import argparse
+import importlib.util
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +56,7 @@ import numpy as np
 import bregman_solvers as bs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_peers import TorchImplicitSGD, TorchLiftedCNN  # noqa: E402 - the sibling module, whatever the cwd
+from torch_peers import epoch_in_own_process, save_case  # noqa: E402 - the sibling module, whatever the cwd
 
 CONFIGS = {
     "classification": ([784, 784, 784, 784, 10], 10),
@@ -212,6 +215,11 @@ def fastest_layout(widths, batch, dtype, n_iter, accumulate=False):
     return min(times, key=times.get)
 
 
+def torch_available():
+    """Whether PyTorch can be imported (not imported here: the peers run in their own processes)."""
+    return importlib.util.find_spec("torch") is not None
+
+
 def timed(run):
     """Wall seconds of one call of ``run``."""
     t0 = time.perf_counter()
@@ -297,15 +305,10 @@ def conv_floor(layers, batch, dtype, n_iter):
     return time.perf_counter() - start
 
 
-def conv_rows(n, dtypes, repeat):
+def conv_rows(n, dtypes, repeat, scratch):
     """The ``lenet5`` config: the library's epoch against :func:`conv_floor`, side by side."""
     from bregman_solvers.architectures import architecture
-    try:
-        import torch  # noqa: F401
-
-        has_torch = True
-    except ImportError:
-        has_torch = False
+    has_torch = torch_available()
     print(f"\n{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'lib/floor':>10}"
           + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else ""))
     rng = np.random.default_rng(0)
@@ -324,10 +327,9 @@ def conv_rows(n, dtypes, repeat):
         columns = {"lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
                    "floor": lambda: conv_floor(layers, 100, dtype, n_iter)}
         if has_torch:
-            peer = TorchLiftedCNN(100, dtype)
-            peer_hidden = peer.hidden_state(n)
-            peer.epoch(X[:200], Y[:200], [h[:200] for h in peer_hidden], np.arange(200))   # warm-up
-            columns["torch"] = lambda: timed(lambda: peer.epoch(X, Y, peer_hidden, np.arange(n)))
+            case = Path(scratch) / f"lenet5-{dtype}.npz"
+            save_case(case, "cnn", X, Y)
+            columns["torch"] = lambda case=case: epoch_in_own_process(case)
         best = {name: np.inf for name in columns}
         for _ in range(repeat):
             for name, run in columns.items():
@@ -350,84 +352,83 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
-    n, batch = args.n_samples, 100
-    rng = np.random.default_rng(0)
-    print(f"{n} samples, batch {batch}; seconds per 1,000 samples of one epoch")
-    try:
-        import torch  # noqa: F401
-
-        has_torch = True
-    except ImportError:
-        has_torch = False
-    if any(cfg in CONFIGS for cfg in args.configs):
-        print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
-              f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11} {'floor(lr)':>10} "
-              f"{'lib/fl(lr)':>10}"
-              + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "") + "  rows of batch arrays: library / floor")
-    pending = []          # (config, dtype) cases whose activation rows follow the main table
-    for cfg in args.configs:
-        if cfg not in CONFIGS:
-            continue
-        widths, K = CONFIGS[cfg]
-        for dtype in args.dtypes:
-            X = (rng.random((n, 784)) - 0.5).astype(dtype)
-            Y = X.copy() if cfg == "autoencoder" else np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
-            acts = ["relu"] * (len(widths) - 2) + ["identity"]
-            net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
-            state = net.init_state(X)
-            solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
-                                    track_energy=False, shuffle=False, **ALGORITHM_1)
-            solver.fit(net, X[:200], Y[:200])                          # warm-up (workspaces, BLAS)
-            n_iter = K * (n // batch)
-            ref = NumpyImplicitSGD(widths, batch, dtype)
-            ref.K = K
-            ref_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
-            hidden = [h.copy() for h in ref_net.init_state(X).hidden]
-            bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
-            bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
-            layout = fastest_layout(widths, batch, dtype, n_iter)
-            layout_acc = fastest_layout(widths, batch, dtype, n_iter, accumulate=True)
-            columns = {
-                "lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
-                "floor": lambda: gemm_floor(widths, batch, dtype, n_iter, layout=layout),
-                "floor_acc": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc),
-                "floor_lr": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc,
-                                               low_rank_K=K),
-                "numpy": lambda: timed(lambda: ref.epoch(ref_net, X, Y, hidden, np.arange(n))),
-                "bp": lambda: timed(lambda: bp.fit(bp_net, X, Y)),
-            }
-            if has_torch:
-                tref = TorchImplicitSGD(widths, batch, dtype)
-                tref.K = K
-                t_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
-                t_hidden = [h.copy() for h in t_net.init_state(X).hidden]
-                columns["torch"] = lambda: timed(lambda: tref.epoch(t_net, X, Y, t_hidden, np.arange(n)))
-            # the repeats go round the columns, so a slow spell of the machine hits every column alike
-            best = {name: np.inf for name in columns}
-            for _ in range(args.repeat):
-                for name, run in columns.items():
-                    best[name] = min(best[name], run())
-            t_lib, t_floor, t_floor_acc, t_np, t_bp = (best[k] for k in ("lib", "floor", "floor_acc", "numpy", "bp"))
-            per = 1000.0 / n
-            lib_layout = "samples"
-            extra = ""
-            if has_torch:
-                extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
-            print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
-                  f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
-                  f"{t_lib / t_floor_acc:11.2f} {best['floor_lr'] * per:10.3f} {t_lib / best['floor_lr']:10.2f}"
-                  f"{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
-            others = [act for act in args.activations if act != "relu"]
-            if others:
-                pending.append((cfg, widths, K, X, Y, dtype))
-    if "lenet5" in args.configs:
-        conv_rows(n, args.dtypes, args.repeat)
-    if any(act != "relu" for act in args.activations):
-        print(f"\nhidden activations (library and SGD-BP epochs; ratios to the same epoch with relu, "
-              f"measured side by side)\n{'config':15} {'dtype':8} {'act':8} {'library':>9} {'sgd-bp':>9} "
-              f"{'lib/relu':>10} {'bp/relu':>10}")
-        for cfg, widths, K, X, Y, dtype in pending:
-            activation_rows(cfg, widths, K, X, Y, dtype, args.activations, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="bregman-compare-") as scratch:
+        n, batch = args.n_samples, 100
+        rng = np.random.default_rng(0)
+        print(f"{n} samples, batch {batch}; seconds per 1,000 samples of one epoch")
+        has_torch = torch_available()
+        if any(cfg in CONFIGS for cfg in args.configs):
+            print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
+                  f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11} {'floor(lr)':>10} "
+                  f"{'lib/fl(lr)':>10}"
+                  + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "")
+                  + "  rows of batch arrays: library / floor")
+        pending = []          # (config, dtype) cases whose activation rows follow the main table
+        for cfg in args.configs:
+            if cfg not in CONFIGS:
+                continue
+            widths, K = CONFIGS[cfg]
+            for dtype in args.dtypes:
+                X = (rng.random((n, 784)) - 0.5).astype(dtype)
+                Y = X.copy() if cfg == "autoencoder" else np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
+                acts = ["relu"] * (len(widths) - 2) + ["identity"]
+                net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+                state = net.init_state(X)
+                solver = bs.ImplicitSGD(batch_size=batch, inner_iterations=K, epochs=1, random_state=0,
+                                        track_energy=False, shuffle=False, **ALGORITHM_1)
+                solver.fit(net, X[:200], Y[:200])                          # warm-up (workspaces, BLAS)
+                n_iter = K * (n // batch)
+                ref = NumpyImplicitSGD(widths, batch, dtype)
+                ref.K = K
+                ref_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+                hidden = [h.copy() for h in ref_net.init_state(X).hidden]
+                bp_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+                bp = bs.SGDBP(batch_size=batch, epochs=1, random_state=0, track_energy=False)
+                layout = fastest_layout(widths, batch, dtype, n_iter)
+                layout_acc = fastest_layout(widths, batch, dtype, n_iter, accumulate=True)
+                columns = {
+                    "lib": lambda: timed(lambda: solver.fit(net, X, Y, state=state)),
+                    "floor": lambda: gemm_floor(widths, batch, dtype, n_iter, layout=layout),
+                    "floor_acc": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc),
+                    "floor_lr": lambda: gemm_floor(widths, batch, dtype, n_iter, accumulate=True, layout=layout_acc,
+                                                   low_rank_K=K),
+                    "numpy": lambda: timed(lambda: ref.epoch(ref_net, X, Y, hidden, np.arange(n))),
+                    "bp": lambda: timed(lambda: bp.fit(bp_net, X, Y)),
+                }
+                if has_torch:
+                    # in its own process, at PyTorch's own OpenMP settings (torch_peers.py says why)
+                    t_net = bs.LiftedNetwork(widths, acts, dtype=dtype, random_state=0)
+                    case = Path(scratch) / f"{cfg}-{dtype}.npz"
+                    save_case(case, "mlp", X, Y, widths=widths, K=K, weights=t_net.weights, biases=t_net.biases,
+                              hidden=t_net.init_state(X).hidden)
+                    columns["torch"] = lambda case=case: epoch_in_own_process(case)
+                # the repeats go round the columns, so a slow spell of the machine hits every column alike
+                best = {name: np.inf for name in columns}
+                for _ in range(args.repeat):
+                    for name, run in columns.items():
+                        best[name] = min(best[name], run())
+                t_lib, t_floor, t_floor_acc, t_np, t_bp = (best[k]
+                                                           for k in ("lib", "floor", "floor_acc", "numpy", "bp"))
+                per = 1000.0 / n
+                lib_layout = "samples"
+                extra = ""
+                if has_torch:
+                    extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
+                print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
+                      f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
+                      f"{t_lib / t_floor_acc:11.2f} {best['floor_lr'] * per:10.3f} {t_lib / best['floor_lr']:10.2f}"
+                      f"{extra}  {lib_layout} / {'+'.join(layout)}", flush=True)
+                others = [act for act in args.activations if act != "relu"]
+                if others:
+                    pending.append((cfg, widths, K, X, Y, dtype))
+        if "lenet5" in args.configs:
+            conv_rows(n, args.dtypes, args.repeat, scratch)
+        if any(act != "relu" for act in args.activations):
+            print(f"\nhidden activations (library and SGD-BP epochs; ratios to the same epoch with relu, "
+                  f"measured side by side)\n{'config':15} {'dtype':8} {'act':8} {'library':>9} {'sgd-bp':>9} "
+                  f"{'lib/relu':>10} {'bp/relu':>10}")
+            for cfg, widths, K, X, Y, dtype in pending:
+                activation_rows(cfg, widths, K, X, Y, dtype, args.activations, args.repeat)
 
 
 if __name__ == "__main__":

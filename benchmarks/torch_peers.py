@@ -1,6 +1,22 @@
 """The PyTorch peers of ``compare.py`` and ``contention.py``: the library's updates written with PyTorch
 tensors on the CPU (our code, no autograd), for side-by-side timings. PyTorch is never a dependency
-of the package: the peers are used only where ``import torch`` works (a benchmark environment)."""
+of the package: the peers are used only where ``import torch`` works (a benchmark environment).
+
+A peer is timed in its own process (:func:`epoch_in_own_process`): PyTorch's wheel ships the same
+OpenMP runtime as the library (``libgomp.so.1``), so in one process both would share one runtime,
+configured by whichever loaded it first with the environment of that moment, including the spin
+that ``import bregman_solvers`` sets (a handicap of about 10% for PyTorch, measured: its own default
+spins 100 times longer). The child process gets the environment without the variables the library's
+import set (``bregman_solvers._runtime.SET_BY_IMPORT``) and does not import the library::
+
+    python torch_peers.py CASE.npz      # one warm-up epoch on 200 samples, then one timed epoch
+"""
+import os
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
 import numpy as np
 
 
@@ -156,3 +172,66 @@ class TorchLiftedCNN:
 
     def hidden_state(self, n):
         return [self.torch.zeros((n, *shape), dtype=self.dt) for shape in self.shapes[1:-1]]
+
+
+def save_case(path, kind, X, Y, *, widths=None, K=None, weights=None, biases=None, hidden=None):
+    """Write what a peer's epoch needs to ``path`` (.npz): ``kind`` "mlp" (:class:`TorchImplicitSGD` with
+    the network's ``weights``, ``biases``, stored ``hidden`` variables, ``widths`` and ``K``) or "cnn"
+    (:class:`TorchLiftedCNN`, its own parameters)."""
+    arrays = {"X": X, "Y": Y, "kind": np.array(kind)}
+    if kind == "mlp":
+        arrays.update(widths=np.array(widths), K=np.array(K))
+        arrays.update({f"W{l}": w for l, w in enumerate(weights)})
+        arrays.update({f"b{l}": b for l, b in enumerate(biases)})
+        arrays.update({f"H{h}": v for h, v in enumerate(hidden)})
+    np.savez(path, **arrays)
+
+
+def peer_environment(environ=None):
+    """``environ`` (default the process's) without what ``import bregman_solvers`` set in it: a user's own
+    OpenMP settings stay, the library's defaults do not reach the peer."""
+    env = dict(os.environ if environ is None else environ)
+    runtime = sys.modules.get("bregman_solvers._runtime")
+    for name in getattr(runtime, "SET_BY_IMPORT", ()):
+        env.pop(name, None)
+    return env
+
+
+def epoch_in_own_process(case_path, timeout=600):
+    """Seconds of one epoch of the peer of ``case_path`` (:func:`save_case`), timed in a fresh process
+    after a warm-up epoch on 200 samples (the process's start and PyTorch's import not counted)."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), str(case_path)], env=peer_environment(),
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"the PyTorch peer failed:\n{out.stderr}")
+    return float(out.stdout.split()[-1])
+
+
+def _main(case_path):
+    import torch  # noqa: F401 - first: its OpenMP runtime loads with its own defaults
+
+    case = np.load(case_path)
+    X, Y, kind = case["X"], case["Y"], str(case["kind"])
+    dtype, n = X.dtype.name, len(X)
+    if kind == "mlp":
+        widths = [int(w) for w in case["widths"]]
+        L = len(widths) - 1
+        net = SimpleNamespace(weights=[case[f"W{l}"].copy() for l in range(L)],
+                              biases=[case[f"b{l}"].copy() for l in range(L)])
+        hidden = [case[f"H{h}"].copy() for h in range(L - 1)]
+        peer = TorchImplicitSGD(widths, 100, dtype)
+        peer.K = int(case["K"])
+        peer.epoch(net, X[:200], Y[:200], [h[:200].copy() for h in hidden], np.arange(200))
+        start = time.perf_counter()
+        peer.epoch(net, X, Y, hidden, np.arange(n))
+    else:
+        peer = TorchLiftedCNN(100, dtype)
+        hidden = peer.hidden_state(n)
+        peer.epoch(X[:200], Y[:200], [h[:200] for h in hidden], np.arange(200))
+        start = time.perf_counter()
+        peer.epoch(X, Y, hidden, np.arange(n))
+    print(f"{time.perf_counter() - start:.6f}")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -13,7 +13,7 @@ import warnings
 
 __all__ = ["OPENMP_LOADED_BEFORE", "SETTINGS", "RuntimeSettings", "PRODUCT_BLOCKS_ENV", "MIN_ENTRIES_ENV",
            "DEFAULT_MIN_ENTRIES_PER_THREAD", "positive_int_setting", "SPIN_SECONDS", "DEFAULT_SPIN_COUNT",
-           "SPIN_COUNT_RANGE", "SPIN_COUNT_CALIBRATED", "PAUSE_SECONDS", "spin_count"]
+           "SPIN_COUNT_RANGE", "SPIN_COUNT_CALIBRATED", "PAUSE_SECONDS", "SET_BY_IMPORT", "spin_count"]
 
 PRODUCT_BLOCKS_ENV = "BREGMAN_SOLVERS_PRODUCT_BLOCKS"
 MIN_ENTRIES_ENV = "BREGMAN_SOLVERS_MIN_ENTRIES_PER_THREAD"
@@ -129,4 +129,8 @@ SPIN_COUNT_CALIBRATED = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT"
 PAUSE_SECONDS = _timed_pause() if SPIN_COUNT_CALIBRATED else None
 if SPIN_COUNT_CALIBRATED:
     os.environ["GOMP_SPINCOUNT"] = str(spin_count(PAUSE_SECONDS))
+#: The environment variables this import set (not the user): child processes of other OpenMP
+#: programs (a benchmark's peer) should start without them, at their own defaults.
+SET_BY_IMPORT = (("GOMP_SPINCOUNT",) if SPIN_COUNT_CALIBRATED else ()) + \
+    (("OMP_WAIT_POLICY",) if "OMP_WAIT_POLICY" not in os.environ else ())
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

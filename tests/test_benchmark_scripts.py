@@ -156,6 +156,39 @@ def test_the_torch_cnn_peer_takes_the_librarys_steps():
         np.testing.assert_allclose(w.numpy(), w_lib, rtol=1e-10, atol=1e-12)
 
 
+def test_the_torch_peer_process_starts_without_the_librarys_openmp_settings(monkeypatch):
+    """The peer's process gets the user's environment, not what ``import bregman_solvers`` set (PyTorch
+    ships the same OpenMP runtime, which would read the library's short spin)."""
+    from bregman_solvers import _runtime
+
+    peers = load("torch_peers")
+    ours = {"GOMP_SPINCOUNT": "2300", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2"}
+    monkeypatch.setattr(_runtime, "SET_BY_IMPORT", ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"))
+    assert peers.peer_environment(ours) == {"OMP_NUM_THREADS": "2"}
+    monkeypatch.setattr(_runtime, "SET_BY_IMPORT", ("OMP_WAIT_POLICY",))      # the user's own count
+    assert peers.peer_environment(ours) == {"GOMP_SPINCOUNT": "2300", "OMP_NUM_THREADS": "2"}
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_the_torch_peer_runs_an_epoch_in_its_own_process(tmp_path, kind):
+    pytest.importorskip("torch")
+    peers = load("torch_peers")
+    rng = np.random.default_rng(0)
+    X = (rng.random((200, 784)) - 0.5).astype(np.float32)
+    Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 200)]
+    case = tmp_path / "case.npz"
+    if kind == "mlp":
+        net = bs.LiftedNetwork([784, 30, 10], ["relu", "identity"], dtype=np.float32, random_state=0)
+        peers.save_case(case, "mlp", X, Y, widths=net.widths, K=2, weights=net.weights, biases=net.biases,
+                        hidden=net.init_state(X).hidden)
+    else:
+        peers.save_case(case, "cnn", X, Y)
+    assert 0 < peers.epoch_in_own_process(case) < 60
+    case.write_bytes(b"not a case")
+    with pytest.raises(RuntimeError, match="the PyTorch peer failed"):
+        peers.epoch_in_own_process(case)
+
+
 def test_scaling_dask_measures_the_bytes_of_a_round_and_predicts_with_the_tree():
     """--bytes: what the driver sends and fetches per round does not grow with the workers; the cost
     model's round bytes: 2 W |theta| at a driver-side average, (2 + 3 ceil(log2 W)) |theta| with the tree."""

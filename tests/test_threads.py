@@ -403,7 +403,8 @@ def _import_in_a_process(env_changes, tmp_path):
     script = ("import os, bregman_solvers as bs\n"
               "from bregman_solvers._kernels import _pause\n"
               "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else ''\n"
-              "print(os.environ.get('GOMP_SPINCOUNT'), bs._runtime.SPIN_COUNT_CALIBRATED, 'libgomp' in maps)\n"
+              "print(os.environ.get('GOMP_SPINCOUNT'), bs._runtime.SPIN_COUNT_CALIBRATED, 'libgomp' in maps,\n"
+              "      '+'.join(bs._runtime.SET_BY_IMPORT) or '-')\n"
               "bs.show_config()\n")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
@@ -417,14 +418,16 @@ def _import_in_a_process(env_changes, tmp_path):
 
 def test_import_sets_a_timed_spin_and_respects_the_users(tmp_path):
     from bregman_solvers import _runtime as r
-    (spin, calibrated, gomp_loaded), config = _import_in_a_process({}, tmp_path)
+    (spin, calibrated, gomp_loaded, set_here), config = _import_in_a_process({}, tmp_path)
     assert r.SPIN_COUNT_RANGE[0] <= int(spin) <= r.SPIN_COUNT_RANGE[1] and calibrated == "True"
+    assert set_here == "GOMP_SPINCOUNT+OMP_WAIT_POLICY"
     assert gomp_loaded == "False"            # timing the hint loaded no OpenMP runtime (it reads the count)
     assert f"GOMP_SPINCOUNT={spin} (about 25 us on this processor" in config
-    (spin, calibrated, _), config = _import_in_a_process({"GOMP_SPINCOUNT": "777"}, tmp_path)
+    (spin, calibrated, _, set_here), config = _import_in_a_process({"GOMP_SPINCOUNT": "777"}, tmp_path)
     assert (spin, calibrated) == ("777", "False") and "GOMP_SPINCOUNT=777 (set in the environment)" in config
-    (spin, calibrated, _), _ = _import_in_a_process({"OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)
-    assert (spin, calibrated) == ("None", "False")
+    assert set_here == "OMP_WAIT_POLICY"
+    (spin, calibrated, _, set_here), _ = _import_in_a_process({"OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)
+    assert (spin, calibrated, set_here) == ("None", "False", "-")
 
 
 def test_show_config_says_when_the_spin_could_not_be_timed(monkeypatch):

@@ -144,7 +144,12 @@ class StepSafeguard:
     def back_off(self, error):
         """Halve the steps after ``error`` (a DivergenceError), or raise it when they reach the floor."""
         if not self.enabled or self.factor / 2 < self.settings.floor:
-            raise error
+            try:
+                raise error
+            finally:
+                # this frame's reference to the error, whose traceback holds the frame, would be a
+                # cycle keeping the fit's buffers alive until the garbage collector's next full pass
+                error = None
         self.factor /= 2
         self.recoveries += 1
         if not self._warned:

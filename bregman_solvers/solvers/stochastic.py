@@ -357,6 +357,11 @@ class ImplicitSGD(LiftedSolver):
             return loop.run(run_epoch, len(scheduler), initial_epoch, self.epochs)
         finally:
             batches.penalties.restore()
+            # the field's function holds the batch runner, which holds the loop (its
+            # raise_divergence): a cycle that would keep the safeguard's parameter copies and the
+            # step engines (5-6 parameter vectors) alive until the garbage collector's next full
+            # pass, so that every fit's buffers were fresh memory, faulted in page by page
+            loop.result_fields.clear()
 
     def _batch_engine(self, network, size, bregman_state=None, w_scale=None):
         """Buffers and step engine for batches of ``size`` samples."""
