@@ -16,7 +16,10 @@ float32 and float64, it prints seconds per 1,000 samples of:
 * ``sgd-bp``: the library's SGD-BP, one epoch;
 * ``torch`` (when PyTorch is installed): ``TorchImplicitSGD`` (``torch_peers.py``), the same algorithm with
   PyTorch tensors on the CPU, timed in its own process at PyTorch's own OpenMP settings (in the library's
-  process the two would share one OpenMP runtime, set up by the library's import);
+  process the two would share one OpenMP runtime, set up by the library's import); ``torch floor``: the
+  peer's 3L - 1 products alone on PyTorch's BLAS (MKL in its x86 wheels, not the OpenBLAS of SciPy that
+  the library and ``floor`` use), so ``torch/fl`` and ``lib/fl(lr)`` compare what each does around its
+  own BLAS;
 
 and the ratios library / floor, numpy / library (and torch / library). ``floor(lr)`` is the
 floor of the products the library issues (its input layer in low-rank form, docs/performance.rst
@@ -329,7 +332,7 @@ def conv_rows(n, dtypes, repeat, scratch):
         if has_torch:
             case = Path(scratch) / f"lenet5-{dtype}.npz"
             save_case(case, "cnn", X, Y)
-            columns["torch"] = lambda case=case: epoch_in_own_process(case)
+            columns["torch"] = lambda case=case: epoch_in_own_process(case)[0]
         best = {name: np.inf for name in columns}
         for _ in range(repeat):
             for name, run in columns.items():
@@ -361,7 +364,7 @@ def main(argv=None):
             print(f"{'config':15} {'dtype':8} {'library':>9} {'floor':>9} {'numpy':>9} {'sgd-bp':>9} "
                   f"{'lib/floor':>10} {'numpy/lib':>10} {'floor(b=1)':>10} {'lib/fl(b=1)':>11} {'floor(lr)':>10} "
                   f"{'lib/fl(lr)':>10}"
-                  + (f" {'torch':>9} {'torch/lib':>10}" if has_torch else "")
+                  + (f" {'torch':>9} {'torch/lib':>10} {'torch floor':>11} {'torch/fl':>10}" if has_torch else "")
                   + "  rows of batch arrays: library / floor")
         pending = []          # (config, dtype) cases whose activation rows follow the main table
         for cfg in args.configs:
@@ -401,7 +404,13 @@ def main(argv=None):
                     case = Path(scratch) / f"{cfg}-{dtype}.npz"
                     save_case(case, "mlp", X, Y, widths=widths, K=K, weights=t_net.weights, biases=t_net.biases,
                               hidden=t_net.init_state(X).hidden)
-                    columns["torch"] = lambda case=case: epoch_in_own_process(case)
+                    torch_floor = []
+
+                def torch_column(case=case, floors=torch_floor):
+                    epoch, floor = epoch_in_own_process(case)
+                    floors.append(floor)
+                    return epoch
+                columns["torch"] = torch_column
                 # the repeats go round the columns, so a slow spell of the machine hits every column alike
                 best = {name: np.inf for name in columns}
                 for _ in range(args.repeat):
@@ -413,7 +422,8 @@ def main(argv=None):
                 lib_layout = "samples"
                 extra = ""
                 if has_torch:
-                    extra = f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
+                    extra = (f" {best['torch'] * per:9.3f} {best['torch'] / t_lib:10.2f}"
+                             f" {min(torch_floor) * per:11.3f} {best['torch'] / min(torch_floor):10.2f}")
                 print(f"{cfg:15} {dtype:8} {t_lib * per:9.3f} {t_floor * per:9.3f} {t_np * per:9.3f} {t_bp * per:9.3f} "
                       f"{t_lib / t_floor:10.2f} {t_np / t_lib:10.2f} {t_floor_acc * per:10.3f} "
                       f"{t_lib / t_floor_acc:11.2f} {best['floor_lr'] * per:10.3f} {t_lib / best['floor_lr']:10.2f}"

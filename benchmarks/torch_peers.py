@@ -174,6 +174,31 @@ class TorchLiftedCNN:
         return [self.torch.zeros((n, *shape), dtype=self.dt) for shape in self.shapes[1:-1]]
 
 
+def product_floor(widths, batch, dtype, n_iter):
+    """Seconds of :class:`TorchImplicitSGD`'s products alone for ``n_iter`` inner iterations (L
+    pre-activations, L - 1 back terms, L parameter gradients, with ``out=`` on preallocated
+    tensors): what the peer's epoch costs at least on PyTorch's BLAS (MKL in its x86 wheels)."""
+    import torch
+
+    dt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+    g = torch.Generator().manual_seed(0)
+    L = len(widths) - 1
+    W = [torch.randn(widths[l + 1], widths[l], generator=g, dtype=dt) for l in range(L)]
+    X = [torch.randn(batch, w, generator=g, dtype=dt) for w in widths]
+    Z = [torch.empty(batch, w, dtype=dt) for w in widths[1:]]
+    G = [torch.empty_like(w) for w in W]
+    back = [torch.empty(batch, w, dtype=dt) for w in widths[:-1]]
+    start = time.perf_counter()
+    for _ in range(n_iter):
+        for l in range(L):
+            torch.matmul(X[l], W[l].T, out=Z[l])
+        for l in range(1, L):
+            torch.matmul(Z[l], W[l], out=back[l])
+        for l in range(L):
+            torch.matmul(Z[l].T, X[l], out=G[l])
+    return time.perf_counter() - start
+
+
 def save_case(path, kind, X, Y, *, widths=None, K=None, weights=None, biases=None, hidden=None):
     """Write what a peer's epoch needs to ``path`` (.npz): ``kind`` "mlp" (:class:`TorchImplicitSGD` with
     the network's ``weights``, ``biases``, stored ``hidden`` variables, ``widths`` and ``K``) or "cnn"
@@ -199,12 +224,14 @@ def peer_environment(environ=None):
 
 def epoch_in_own_process(case_path, timeout=600):
     """Seconds of one epoch of the peer of ``case_path`` (:func:`save_case`), timed in a fresh process
-    after a warm-up epoch on 200 samples (the process's start and PyTorch's import not counted)."""
+    after a warm-up epoch on 200 samples (the process's start and PyTorch's import not counted), and
+    for "mlp" cases the seconds of the same epoch's products alone (:func:`product_floor`, PyTorch's
+    own BLAS floor): ``[epoch]`` or ``[epoch, floor]``."""
     out = subprocess.run([sys.executable, os.path.abspath(__file__), str(case_path)], env=peer_environment(),
                          capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"the PyTorch peer failed:\n{out.stderr}")
-    return float(out.stdout.split()[-1])
+    return [float(v) for v in out.stdout.split()]
 
 
 def _main(case_path):
@@ -224,6 +251,10 @@ def _main(case_path):
         peer.epoch(net, X[:200], Y[:200], [h[:200].copy() for h in hidden], np.arange(200))
         start = time.perf_counter()
         peer.epoch(net, X, Y, hidden, np.arange(n))
+        seconds = time.perf_counter() - start
+        product_floor(widths, 100, dtype, 10)                          # warm-up
+        print(f"{seconds:.6f} {product_floor(widths, 100, dtype, peer.K * (n // 100)):.6f}")
+        return
     else:
         peer = TorchLiftedCNN(100, dtype)
         hidden = peer.hidden_state(n)
