@@ -9,7 +9,8 @@ seconds and the ratio busy / quiet. On ``c`` cores a fair share with one competi
 
 Columns: ``library`` (:class:`bregman_solvers.ImplicitSGD`, defaults), ``library
 n_threads=1``, and ``torch`` (``TorchImplicitSGD`` of ``torch_peers.py``, the same
-algorithm with PyTorch tensors) when PyTorch imports.
+algorithm with PyTorch tensors, timed in its own process at PyTorch's own OpenMP settings)
+when PyTorch is installed.
 
 Competitors (``--competitor``):
 
@@ -21,9 +22,11 @@ Competitors (``--competitor``):
     python benchmarks/contention.py --competitor blas --repeat 5
 """
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +37,7 @@ from bregman_solvers.datasets import load_mnist, one_hot, preprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import timed  # noqa: E402 - the sibling script, whatever the working directory
-from torch_peers import TorchImplicitSGD  # noqa: E402
+from torch_peers import epoch_in_own_process, save_case  # noqa: E402
 
 WIDTHS = [784, 784, 784, 784, 10]
 
@@ -65,23 +68,25 @@ class Competitor:
         self.process.wait()
 
 
-def _torch_epoch(X, Y, dtype):
-    import torch  # noqa: F401 - raises ImportError when absent
-
-    ref = TorchImplicitSGD(WIDTHS, 100, dtype)
-    ref.K = 10
+def _torch_epoch(X, Y, dtype, scratch):
+    """The PyTorch peer's epoch, timed in its own process (``torch_peers.py`` says why); ImportError
+    when PyTorch is absent."""
+    if importlib.util.find_spec("torch") is None:
+        raise ImportError("no module named 'torch'")
     net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
-    hidden = [h.copy() for h in net.init_state(X).hidden]
-    order = np.arange(len(X))
-    return lambda: ref.epoch(net, X, Y, hidden, order)
+    case = Path(scratch) / "classify.npz"
+    save_case(case, "mlp", X, Y, widths=WIDTHS, K=10, weights=net.weights, biases=net.biases,
+              hidden=net.init_state(X).hidden)
+    return lambda: epoch_in_own_process(case)[0]
 
 
 def _library_epoch(X, Y, dtype, **solver_args):
+    """Seconds of a fresh network's epoch with the defaults (and ``solver_args``), each call."""
     def run():
         net = bs.LiftedNetwork(WIDTHS, ["relu"] * 3 + ["identity"], dtype=dtype, random_state=0)
         bs.ImplicitSGD(batch_size=100, inner_iterations=10, epochs=1, random_state=0, aux_start="stored",
                        momentum=0.0, **solver_args).fit(net, X, Y)
-    return run
+    return lambda: timed(run)
 
 
 def main(argv=None):
@@ -99,15 +104,22 @@ def main(argv=None):
     X, _ = preprocess(images[:n])
     X = X.astype(args.dtype)
     Y = one_hot(labels[:n], 10, args.dtype)
+    with tempfile.TemporaryDirectory(prefix="bregman-contention-") as scratch:
+        return _measure(args, X, Y, n, scratch)
+
+
+def _measure(args, X, Y, n, scratch):
+    # each column returns an epoch's seconds
     columns = {"library": _library_epoch(X, Y, args.dtype),
                "library n_threads=1": _library_epoch(X, Y, args.dtype, n_threads=1)}
-    if not args.no_torch:
-        try:
-            columns["torch"] = _torch_epoch(X, Y, args.dtype)
-        except ImportError:
-            print("(PyTorch does not import: no torch column)")
     for run in columns.values():
         run()                                  # warm-up: workspaces, thread pools, caches
+    if not args.no_torch:
+        try:
+            # (its process warms up before the epoch it times)
+            columns["torch"] = _torch_epoch(X, Y, args.dtype, scratch)
+        except ImportError:
+            print("(PyTorch does not import: no torch column)")
     times = {name: {"quiet": [], "busy": []} for name in columns}
     for condition in ("quiet", "busy"):
         if condition == "busy":
@@ -116,7 +128,7 @@ def main(argv=None):
             # the repeats go round the columns, so a slow spell hits every column alike
             for _ in range(args.repeat):
                 for name, run in columns.items():
-                    times[name][condition].append(timed(run))
+                    times[name][condition].append(run())
         finally:
             if condition == "busy":
                 competitor.__exit__(None, None, None)

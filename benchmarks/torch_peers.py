@@ -240,6 +240,7 @@ def _main(case_path):
     case = np.load(case_path)
     X, Y, kind = case["X"], case["Y"], str(case["kind"])
     dtype, n = X.dtype.name, len(X)
+    m = min(n, 200)                     # the warm-up epoch's samples
     if kind == "mlp":
         widths = [int(w) for w in case["widths"]]
         L = len(widths) - 1
@@ -248,7 +249,7 @@ def _main(case_path):
         hidden = [case[f"H{h}"].copy() for h in range(L - 1)]
         peer = TorchImplicitSGD(widths, 100, dtype)
         peer.K = int(case["K"])
-        peer.epoch(net, X[:200], Y[:200], [h[:200].copy() for h in hidden], np.arange(200))
+        peer.epoch(net, X[:m], Y[:m], [h[:m].copy() for h in hidden], np.arange(m))
         start = time.perf_counter()
         peer.epoch(net, X, Y, hidden, np.arange(n))
         seconds = time.perf_counter() - start
@@ -258,7 +259,7 @@ def _main(case_path):
     else:
         peer = TorchLiftedCNN(100, dtype)
         hidden = peer.hidden_state(n)
-        peer.epoch(X[:200], Y[:200], [h[:200] for h in hidden], np.arange(200))
+        peer.epoch(X[:m], Y[:m], [h[:m] for h in hidden], np.arange(m))
         start = time.perf_counter()
         peer.epoch(X, Y, hidden, np.arange(n))
     print(f"{time.perf_counter() - start:.6f}")
