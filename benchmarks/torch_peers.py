@@ -5,8 +5,8 @@ of the package: the peers are used only where ``import torch`` works (a benchmar
 A peer is timed in its own process (:func:`epoch_in_own_process`): PyTorch's wheel ships the same
 OpenMP runtime as the library (``libgomp.so.1``), so in one process both would share one runtime,
 configured by whichever loaded it first with the environment of that moment, including the spin
-that ``import bregman_solvers`` sets (a handicap of about 10% for PyTorch, measured: its own default
-spins 100 times longer). The child process gets the environment without the variables the library's
+that ``import bregman_solvers`` sets (a handicap of 10-15% for PyTorch, measured: its own default
+spins about 100 times longer). The child process gets the environment without the variables the library's
 import set (``bregman_solvers._runtime.SET_BY_IMPORT``) and does not import the library::
 
     python torch_peers.py CASE.npz      # one warm-up epoch on 200 samples, then one timed epoch
@@ -255,14 +255,13 @@ def _main(case_path):
         seconds = time.perf_counter() - start
         product_floor(widths, 100, dtype, 10)                          # warm-up
         print(f"{seconds:.6f} {product_floor(widths, 100, dtype, peer.K * (n // 100)):.6f}")
-        return
     else:
         peer = TorchLiftedCNN(100, dtype)
         hidden = peer.hidden_state(n)
         peer.epoch(X[:m], Y[:m], [h[:m] for h in hidden], np.arange(m))
         start = time.perf_counter()
         peer.epoch(X, Y, hidden, np.arange(n))
-    print(f"{time.perf_counter() - start:.6f}")
+        print(f"{time.perf_counter() - start:.6f}")
 
 
 if __name__ == "__main__":
