@@ -358,13 +358,13 @@ class AlgorithmOneBatches:
                     # the previous batch's steps blew the parameters up (its own check of them may
                     # have been left to this start): undo it, redo both; undone first, so that a fit
                     # that stops here keeps that batch's finite anchor
-                    previous = guard.undo_previous(network, engine, self.X0, self.state)
+                    undone = guard.undo_previous(network, engine, self.X0, self.state, failing=idx)
                     guard.back_off(error)             # raises at the floor (or without the safeguard)
-                    if previous is None:
+                    if undone is None:
                         raise
                     queue.appendleft(idx)
-                    if previous is not guard.SNAPSHOT:
-                        queue.appendleft(previous)
+                    if undone is not guard.SNAPSHOT:
+                        queue.extendleft(reversed(undone))    # the oldest first
                 else:
                     guard.back_off(error)
                     queue.appendleft(idx)             # the anchor is back: retry the batch

@@ -7,7 +7,11 @@ previous batch's steps made the parameters explode), the previous batch is undon
 anchor restored, its auxiliary variables re-initialised by a forward pass from it, and
 both batches redone with halved steps. When the undone batch itself starts diverged (the
 growth built up over several batches), the one before it is undone too, and so on up to
-``depth`` batches back; beyond that, the parameters go back to the last snapshot of healthy
+``depth`` batches back. When the undone batch's redo goes through but the same batch starts
+diverged again, its anchor was already past saving though its energy was not (parameters that
+grew a hundredfold over a few batches while the energy stayed within the bound: a 784^5 relu
+autoencoder with ``tau_x`` 0.5): each further diverged start of that batch undoes one batch more
+(two, then three, ...). Beyond ``depth``, the parameters go back to the last snapshot of healthy
 parameters (taken every ``snapshot_every`` completed batches whose start energy was within
 ``healthy`` times the first one), and the batches since then are not redone. The halving
 persists for the rest of the fit (``history["step_factor"]``, ``history["recoveries"]``); the
@@ -109,12 +113,15 @@ class StepSafeguard:
         self._done = deque()             # (anchor, its weights' scales, batch indices), oldest first
         self._snapshot, self._snapshot_scale = None, None
         self._completed = 0
+        # the batch that last started diverged and how often in a row (until it goes through)
+        self._failing, self._streak = None, 0
 
     def forget(self):
         """Nothing before this point can be undone any more (a new theta arrived from elsewhere)."""
         while self._done:
             self._free.append(self._done.popleft()[0])
         self._snapshot = None
+        self._failing, self._streak = None, 0
 
     def bound(self):
         """The start energy above which a batch counts as diverged (None before the first batch)."""
@@ -127,6 +134,8 @@ class StepSafeguard:
         (nothing to keep when the safeguard is off: every divergence raises)."""
         if not self.enabled:
             return
+        if self._failing is not None and _same_batch(idx, self._failing):
+            self._failing, self._streak = None, 0
         if self.reference is None:
             self.reference = energy
         if len(self._done) == self.settings.depth:
@@ -160,25 +169,50 @@ class StepSafeguard:
                           f"history['step_factor'] and history['recoveries'] record it)", DivergenceWarning,
                           stacklevel=7)     # back_off, run, run_epoch, EpochLoop.run, fit, its wrapper
 
-    def undo_previous(self, network, engine, X0, state):
-        """Restore the last completed batch's anchor and re-initialise its auxiliary variables from it.
+    def undo_previous(self, network, engine, X0, state, failing=None):
+        """Restore the anchor of the last completed batch (of the last ``n`` when ``failing``, the
+        batch that started diverged, does so for the ``n``-th time in a row) and re-initialise the
+        auxiliary variables of the batches undone from it.
 
-        Returns that batch's indices (to redo); :attr:`SNAPSHOT` when none was left and the
-        parameters went back to the snapshot instead (the snapshot is then spent); None when
-        neither is left.
+        Returns the undone batches' indices, oldest first (to redo before ``failing``);
+        :attr:`SNAPSHOT` when fewer were left and the parameters went back to the snapshot instead
+        (the snapshot is then spent, and nothing before it can be undone); None when neither is left.
         """
-        if not self._done:
+        n_undo = self._count_failure(failing)
+        if len(self._done) < n_undo:
             if self._snapshot is None:
-                return None
-            engine.restore_parameters(self._snapshot, self._snapshot_scale)
-            engine.normalise_weights()
-            self._snapshot = None
-            return self.SNAPSHOT
-        anchor, scale, idx = self._done.pop()
+                if not self._done:
+                    return None
+                n_undo = len(self._done)              # as deep as the history goes
+            else:
+                engine.restore_parameters(self._snapshot, self._snapshot_scale)
+                engine.normalise_weights()
+                self._snapshot = None
+                while self._done:                     # the fit goes on from the snapshot
+                    self._free.append(self._done.popleft()[0])
+                return self.SNAPSHOT
+        undone = [self._done.pop() for _ in range(n_undo)][::-1]
+        anchor, scale, _ = undone[0]
         engine.restore_parameters(anchor, scale)
         engine.normalise_weights()
-        self._free.append(anchor)
-        fresh = network.init_state(X0[idx])
-        for rows, dst in zip(fresh.hidden, state.hidden):
-            dst[idx] = rows
-        return idx
+        for anchor, _, idx in undone:
+            self._free.append(anchor)
+            fresh = network.init_state(X0[idx])
+            for rows, dst in zip(fresh.hidden, state.hidden):
+                dst[idx] = rows
+        return [idx for _, _, idx in undone]
+
+    def _count_failure(self, failing):
+        """How often in a row ``failing`` has started diverged, this time included (1 without it)."""
+        if failing is None:
+            return 1
+        if self._failing is not None and _same_batch(failing, self._failing):
+            self._streak += 1
+        else:
+            self._failing, self._streak = failing, 1
+        return self._streak
+
+
+def _same_batch(a, b):
+    """Whether two batches' index arrays are the same batch."""
+    return len(a) == len(b) and np.array_equal(a, b)
