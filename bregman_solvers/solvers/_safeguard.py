@@ -134,7 +134,7 @@ class StepSafeguard:
         (nothing to keep when the safeguard is off: every divergence raises)."""
         if not self.enabled:
             return
-        if self._failing is not None and _same_batch(idx, self._failing):
+        if self._failing is not None and np.array_equal(idx, self._failing):
             self._failing, self._streak = None, 0
         if self.reference is None:
             self.reference = energy
@@ -195,24 +195,20 @@ class StepSafeguard:
         anchor, scale, _ = undone[0]
         engine.restore_parameters(anchor, scale)
         engine.normalise_weights()
-        for anchor, _, idx in undone:
-            self._free.append(anchor)
-            fresh = network.init_state(X0[idx])
-            for rows, dst in zip(fresh.hidden, state.hidden):
-                dst[idx] = rows
-        return [idx for _, _, idx in undone]
+        self._free.extend(anchor for anchor, _, _ in undone)
+        batches = [idx for _, _, idx in undone]
+        rows = np.concatenate(batches)                # one forward pass for all the undone batches
+        fresh = network.init_state(X0[rows])
+        for values, dst in zip(fresh.hidden, state.hidden):
+            dst[rows] = values
+        return batches
 
     def _count_failure(self, failing):
         """How often in a row ``failing`` has started diverged, this time included (1 without it)."""
         if failing is None:
             return 1
-        if self._failing is not None and _same_batch(failing, self._failing):
+        if self._failing is not None and np.array_equal(failing, self._failing):
             self._streak += 1
         else:
             self._failing, self._streak = failing, 1
         return self._streak
-
-
-def _same_batch(a, b):
-    """Whether two batches' index arrays are the same batch."""
-    return len(a) == len(b) and np.array_equal(a, b)
